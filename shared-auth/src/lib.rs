@@ -1,0 +1,26 @@
+//! Keyless Azure authentication shared by every service of this workspace.
+//!
+//! - [`credential`]: which Azure credential a process uses, chosen once from the environment.
+//! - [`transport`]: the one HTTP client (extra CA trust, timeouts, pooling) all calls go through.
+//! - [`api_key`]: Azure-Functions-style API keys for actix-web, checked in constant time.
+//! - [`telemetry`]: logs, OpenTelemetry spans, `traceparent` propagation, access logs.
+//! - [`envelope`]: the versioned queue message envelope.
+//! - [`secret`], [`config`], [`error_body`]: secrets that never print, configuration errors that
+//!   name the variable, the JSON error body.
+//!
+//! This crate knows nothing of the services that use it.
+
+pub mod api_key;
+pub mod config;
+pub mod credential;
+pub mod envelope;
+pub mod error_body;
+pub mod secret;
+pub mod telemetry;
+pub mod transport;
+
+pub use api_key::{ApiKeyRing, AuthorizedKey, RequireApiKey};
+pub use config::{ConfigError, EnvSource, MapEnv, ProcessEnv};
+pub use credential::{CredentialChoice, CredentialKind, SelectedCredential, credential_from_env};
+pub use error_body::{ErrorBody, json_error};
+pub use secret::Secret;

@@ -1,0 +1,118 @@
+//! A string that never prints its value: not in Debug, Display, serde output or panic messages.
+
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// What every redacted value prints as.
+pub const REDACTED: &str = "<redacted>";
+
+/// A secret string (an API key, a client secret). Its memory is wiped on drop; reading it needs
+/// an explicit [`Secret::expose`], which is easy to find in review.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Zeroizing<String>);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Zeroizing::new(value.into()))
+    }
+
+    /// The value itself. Use it only to send it where it belongs.
+    pub fn expose(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The length in bytes, which reveals nothing useful about a random key.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when the value is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({REDACTED})")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self::new(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self::new(value)
+    }
+}
+
+/// Serialises as the redacted marker: a secret that ends up in a JSON body by mistake leaks
+/// nothing. Persisting a secret on purpose goes through [`Secret::expose`].
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(REDACTED)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Secret::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALUE: &str = "s3cr3t-value-that-must-not-leak";
+
+    #[test]
+    fn no_formatting_path_prints_the_value() {
+        let secret = Secret::new(VALUE);
+        let printed = [
+            format!("{secret:?}"),
+            format!("{secret:#?}"),
+            format!("{secret}"),
+            format!("{:?}", Some(secret.clone())),
+            format!("{:?}", Err::<(), _>(secret.clone())),
+            serde_json::to_string(&secret).unwrap(),
+        ];
+        for p in printed {
+            assert!(!p.contains(VALUE), "leaked in {p}");
+            assert!(p.contains(REDACTED), "no redaction marker in {p}");
+        }
+        assert_eq!(secret.expose(), VALUE);
+    }
+
+    #[test]
+    fn panic_message_does_not_carry_the_value() {
+        let secret = Secret::new(VALUE);
+        let result = std::panic::catch_unwind(move || {
+            Err::<(), _>(secret).expect("operation failed");
+        });
+        let payload = result.unwrap_err();
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(message.contains("operation failed"));
+        assert!(!message.contains(VALUE));
+    }
+
+    #[test]
+    fn deserializes_from_a_plain_string() {
+        let secret: Secret = serde_json::from_str(&format!("\"{VALUE}\"")).unwrap();
+        assert_eq!(secret.expose(), VALUE);
+    }
+}
