@@ -239,13 +239,17 @@ mod tests {
 
     #[test]
     fn right_key_gives_its_name_and_wrong_keys_give_nothing() {
-        let ring = ring(&[("default", "k-default-0123456789"), ("ops", "k-ops-0123456789")]);
+        let ring = ring(&[
+            ("default", "k-default-0123456789"),
+            ("ops", "k-ops-0123456789"),
+        ]);
         assert_eq!(
             ring.verify(b"k-ops-0123456789").map(|k| k.name.to_string()),
             Some("ops".into())
         );
         assert_eq!(
-            ring.verify(b"k-default-0123456789").map(|k| k.name.to_string()),
+            ring.verify(b"k-default-0123456789")
+                .map(|k| k.name.to_string()),
             Some("default".into())
         );
         for wrong in [

@@ -62,7 +62,6 @@ impl dyn EnvSource + '_ {
     }
 }
 
-
 /// The real process environment.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProcessEnv;

@@ -193,7 +193,12 @@ pub fn choose_credential(env: &dyn EnvSource) -> Result<CredentialChoice, Creden
     let mode = Mode::from_env(env)?;
     let mut tried = Vec::new();
     let steps: &[fn(&dyn EnvSource, &mut Vec<String>) -> Probe] = match mode {
-        Mode::Chain => &[client_secret, workload_identity, managed_identity, developer_tools],
+        Mode::Chain => &[
+            client_secret,
+            workload_identity,
+            managed_identity,
+            developer_tools,
+        ],
         Mode::Prod => &[client_secret, workload_identity, managed_identity],
         Mode::Dev => &[developer_tools],
         Mode::Exactly(Named::ClientSecret) => &[client_secret_required],
@@ -290,7 +295,10 @@ fn managed_identity_named(env: &dyn EnvSource, _: &mut Vec<String>) -> Probe {
     let url = azure_core::http::Url::parse(&endpoint)
         .map_err(|e| ConfigError::new(IDENTITY_ENDPOINT, format!("is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(ConfigError::new(IDENTITY_ENDPOINT, "must be an http(s) URL"));
+        return Err(ConfigError::new(
+            IDENTITY_ENDPOINT,
+            "must be an http(s) URL",
+        ));
     }
     env.required(IDENTITY_HEADER)?;
     Ok(Some(CredentialChoice {
@@ -332,7 +340,10 @@ fn azure_cli_only(env: &dyn EnvSource, tried: &mut Vec<String>) -> Probe {
     Ok(find_on_path(env, "az")
         .map(|az| CredentialChoice {
             kind: CredentialKind::AzureCli,
-            reason: format!("AZURE_TOKEN_CREDENTIALS names it; found at {}", az.display()),
+            reason: format!(
+                "AZURE_TOKEN_CREDENTIALS names it; found at {}",
+                az.display()
+            ),
         })
         .or_else(|| {
             tried.push("AzureCliCredential: `az` is not on PATH".into());
@@ -344,7 +355,10 @@ fn azd_only(env: &dyn EnvSource, tried: &mut Vec<String>) -> Probe {
     Ok(find_on_path(env, "azd")
         .map(|azd| CredentialChoice {
             kind: CredentialKind::AzureDeveloperCli,
-            reason: format!("AZURE_TOKEN_CREDENTIALS names it; found at {}", azd.display()),
+            reason: format!(
+                "AZURE_TOKEN_CREDENTIALS names it; found at {}",
+                azd.display()
+            ),
         })
         .or_else(|| {
             tried.push("AzureDeveloperCliCredential: `azd` is not on PATH".into());
@@ -357,7 +371,10 @@ fn check_authority_host(env: &dyn EnvSource) -> Result<(), ConfigError> {
         let url = azure_core::http::Url::parse(&host)
             .map_err(|e| ConfigError::new(AZURE_AUTHORITY_HOST, format!("is not a URL: {e}")))?;
         if url.scheme() != "https" {
-            return Err(ConfigError::new(AZURE_AUTHORITY_HOST, "must be an https URL"));
+            return Err(ConfigError::new(
+                AZURE_AUTHORITY_HOST,
+                "must be an https URL",
+            ));
         }
     }
     Ok(())

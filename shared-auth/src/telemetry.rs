@@ -267,7 +267,14 @@ where
                 let trace = trace.as_deref().unwrap_or("");
                 let key = key.as_deref().unwrap_or("");
                 if PROBE_PATHS.contains(&path.as_str()) {
-                    tracing::debug!(method, path, status, latency_ms, trace_id = trace, "request");
+                    tracing::debug!(
+                        method,
+                        path,
+                        status,
+                        latency_ms,
+                        trace_id = trace,
+                        "request"
+                    );
                 } else {
                     tracing::info!(
                         method,

@@ -62,7 +62,10 @@ fn unset_chain_takes_the_first_configured_credential_in_order() {
         .with("AZURE_TENANT_ID", TENANT)
         .with("AZURE_CLIENT_ID", CLIENT)
         .with("AZURE_CLIENT_SECRET", "not-a-real-secret")
-        .with("AZURE_FEDERATED_TOKEN_FILE", token_file.path().to_str().unwrap())
+        .with(
+            "AZURE_FEDERATED_TOKEN_FILE",
+            token_file.path().to_str().unwrap(),
+        )
         .with("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi")
         .with("IDENTITY_HEADER", "h");
     assert_eq!(kind(&sp), CredentialKind::ClientSecret);
@@ -135,7 +138,11 @@ fn a_named_credential_is_exactly_that_one() {
         .with("AZURE_CLIENT_SECRET", "x");
     assert_eq!(kind(&with_sp), CredentialKind::ManagedIdentityImds);
     assert_eq!(
-        kind(&with_sp.clone().with("AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential")),
+        kind(
+            &with_sp
+                .clone()
+                .with("AZURE_TOKEN_CREDENTIALS", "EnvironmentCredential")
+        ),
         CredentialKind::ClientSecret
     );
     assert!(matches!(
@@ -169,7 +176,10 @@ fn partial_configuration_names_the_missing_variable() {
     let http_authority = no_client
         .with("AZURE_CLIENT_ID", CLIENT)
         .with("AZURE_AUTHORITY_HOST", "http://login.example");
-    assert_eq!(config_error_variable(&http_authority), "AZURE_AUTHORITY_HOST");
+    assert_eq!(
+        config_error_variable(&http_authority),
+        "AZURE_AUTHORITY_HOST"
+    );
     let missing_file = MapEnv::new()
         .with("AZURE_FEDERATED_TOKEN_FILE", "/nonexistent/token")
         .with("AZURE_TENANT_ID", TENANT)
@@ -228,7 +238,11 @@ fn sha256_hex(text: &str) -> String {
 type Calls = Arc<Mutex<Vec<HashMap<String, String>>>>;
 
 /// The App Service managed identity protocol, as Container Apps serves it.
-fn app_service_identity_endpoint(header: &'static str, token: &'static str, calls: Calls) -> String {
+fn app_service_identity_endpoint(
+    header: &'static str,
+    token: &'static str,
+    calls: Calls,
+) -> String {
     support::serve(None, move |cfg| {
         let calls = calls.clone();
         cfg.route(
@@ -382,7 +396,10 @@ async fn service_principal_and_workload_identity_get_tokens_over_trusted_https()
         ("AZURE_AUTHORITY_HOST", &authority),
         ("AZURE_TENANT_ID", TENANT),
         ("AZURE_CLIENT_ID", CLIENT),
-        ("AZURE_FEDERATED_TOKEN_FILE", token_file.path().to_str().unwrap()),
+        (
+            "AZURE_FEDERATED_TOKEN_FILE",
+            token_file.path().to_str().unwrap(),
+        ),
     ])
     .await;
     assert!(ok, "{out}");
@@ -410,7 +427,11 @@ async fn developer_tools_are_run_for_a_token() {
     const TOKEN: &str = "developer-token-from-cli";
     for (tools, mode, expected) in [
         (&["az"][..], "dev", "AzureCliCredential"),
-        (&["azd"][..], "AzureDeveloperCliCredential", "AzureDeveloperCliCredential"),
+        (
+            &["azd"][..],
+            "AzureDeveloperCliCredential",
+            "AzureDeveloperCliCredential",
+        ),
         (&["az", "azd"][..], "", "DeveloperToolsCredential"),
     ] {
         let dir = tools_dir(tools, TOKEN);
@@ -438,7 +459,10 @@ async fn nothing_available_fails_fast_and_says_what_to_set() {
         "az login",
         "azd auth login",
     ] {
-        assert!(message.contains(expected), "{expected} missing in: {message}");
+        assert!(
+            message.contains(expected),
+            "{expected} missing in: {message}"
+        );
     }
     // The chain never probes IMDS: the answer is immediate, not a minute of retries.
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");

@@ -1,0 +1,147 @@
+//! Settings of third-party-api, read once from the environment.
+
+use crate::key_store::{KeyName, KeyValue};
+use shared_auth::{ConfigError, EnvSource};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Port to listen on.
+pub const PORT: &str = "PORT";
+/// Address to listen on.
+pub const BIND_ADDRESS: &str = "BIND_ADDRESS";
+/// The JSON key store.
+pub const THIRD_PARTY_API_KEYS_FILE: &str = "THIRD_PARTY_API_KEYS_FILE";
+/// Master key for a new store.
+pub const THIRD_PARTY_API_MASTER_KEY: &str = "THIRD_PARTY_API_MASTER_KEY";
+/// Function keys for a new store: `name=value,name=value`.
+pub const THIRD_PARTY_API_FUNCTION_KEYS: &str = "THIRD_PARTY_API_FUNCTION_KEYS";
+
+/// Default port, the Azure Functions host's.
+pub const DEFAULT_PORT: u16 = 7071;
+/// Default key store location, relative to the working directory.
+pub const DEFAULT_KEYS_FILE: &str = ".third-party-api/keys.json";
+/// How long in-flight requests may take to finish after SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+
+/// Everything third-party-api reads from its environment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listening address.
+    pub bind_address: IpAddr,
+    /// Listening port; 0 picks a free one (tests).
+    pub port: u16,
+    /// Where keys persist.
+    pub keys_file: PathBuf,
+    /// Seed for the master key of a new store; generated when absent.
+    pub seed_master_key: Option<KeyValue>,
+    /// Seed for the function keys of a new store; one generated `default` key when empty.
+    pub seed_function_keys: Vec<(KeyName, KeyValue)>,
+}
+
+impl Settings {
+    /// Reads and validates the settings; an error names the variable at fault.
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let seed_master_key = env
+            .var(THIRD_PARTY_API_MASTER_KEY)
+            .map(|v| {
+                KeyValue::parse(&v).map_err(|why| ConfigError::new(THIRD_PARTY_API_MASTER_KEY, why))
+            })
+            .transpose()?;
+        let seed_function_keys = match env.var(THIRD_PARTY_API_FUNCTION_KEYS) {
+            Some(list) => parse_key_list(&list)
+                .map_err(|why| ConfigError::new(THIRD_PARTY_API_FUNCTION_KEYS, why))?,
+            None => Vec::new(),
+        };
+        Ok(Self {
+            bind_address: env.parsed_or(BIND_ADDRESS, IpAddr::from([0, 0, 0, 0]))?,
+            port: env.parsed_or(PORT, DEFAULT_PORT)?,
+            keys_file: env
+                .var(THIRD_PARTY_API_KEYS_FILE)
+                .unwrap_or_else(|| DEFAULT_KEYS_FILE.to_owned())
+                .into(),
+            seed_master_key,
+            seed_function_keys,
+        })
+    }
+}
+
+/// Parses `name=value,name=value`; the error never quotes a value.
+fn parse_key_list(list: &str) -> Result<Vec<(KeyName, KeyValue)>, String> {
+    let mut keys: Vec<(KeyName, KeyValue)> = Vec::new();
+    for (position, item) in list.split(',').map(str::trim).enumerate() {
+        let entry = position + 1;
+        let (name, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("entry {entry} is not `name=value`"))?;
+        let name = KeyName::parse(name.trim()).map_err(|why| format!("entry {entry}: {why}"))?;
+        let value = KeyValue::parse(value.trim()).map_err(|why| format!("entry {entry}: {why}"))?;
+        if keys.iter().any(|(n, _)| n == &name) {
+            return Err(format!("entry {entry}: key name `{name}` appears twice"));
+        }
+        keys.push((name, value));
+    }
+    Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared_auth::MapEnv;
+
+    const GOOD: &str = "abcdefghijklmnop0123456789";
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let settings = Settings::from_env(&MapEnv::new()).unwrap();
+        assert_eq!(settings.port, DEFAULT_PORT);
+        assert_eq!(settings.keys_file, PathBuf::from(DEFAULT_KEYS_FILE));
+        assert!(settings.seed_master_key.is_none());
+        assert!(settings.seed_function_keys.is_empty());
+    }
+
+    #[test]
+    fn each_malformed_variable_is_named_without_its_value() {
+        let cases = [
+            (PORT, "70000"),
+            (BIND_ADDRESS, "not-an-ip"),
+            (THIRD_PARTY_API_MASTER_KEY, "short"),
+            (THIRD_PARTY_API_FUNCTION_KEYS, "novalue"),
+            (
+                THIRD_PARTY_API_FUNCTION_KEYS,
+                "bad name!=abcdefghijklmnop0123",
+            ),
+            (THIRD_PARTY_API_FUNCTION_KEYS, "a=tooshort-secret"),
+        ];
+        for (variable, value) in cases {
+            let err = Settings::from_env(&MapEnv::new().with(variable, value)).unwrap_err();
+            assert_eq!(err.variable, variable, "{err}");
+            if variable != PORT && variable != BIND_ADDRESS {
+                assert!(!err.to_string().contains(value), "{err}");
+            }
+        }
+        let twice = format!("a={GOOD},a={GOOD}");
+        let err = Settings::from_env(&MapEnv::new().with(THIRD_PARTY_API_FUNCTION_KEYS, twice))
+            .unwrap_err();
+        assert!(err.problem.contains("twice"));
+    }
+
+    #[test]
+    fn key_list_is_parsed() {
+        let env = MapEnv::new().with(
+            THIRD_PARTY_API_FUNCTION_KEYS,
+            format!("default={GOOD}, ops = {GOOD}x"),
+        );
+        let settings = Settings::from_env(&env).unwrap();
+        let names: Vec<&str> = settings
+            .seed_function_keys
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(names, ["default", "ops"]);
+        assert_eq!(
+            settings.seed_function_keys[1].1.expose(),
+            format!("{GOOD}x")
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! Test support: the real application on a random port with its own key store.
+#![allow(dead_code, missing_docs)]
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use third_party_api::config::Settings;
+use third_party_api::key_store::{KeyName, KeyValue};
+use third_party_api::startup::Application;
+
+pub const MASTER: &str = "master-key-for-tests-0123456789";
+pub const DEFAULT_KEY: &str = "default-function-key-0123456789";
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn keys_file(&self) -> std::path::PathBuf {
+        self.dir.path().join("keys.json")
+    }
+
+    pub async fn random_number(&self, key: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.get(format!("{}/api/RandomNumber", self.base));
+        if let Some(key) = key {
+            req = req.header("x-functions-key", key);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}/admin{path}", self.base))
+            .header("x-functions-key", key);
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn key_works(&self, key: &str) -> bool {
+        self.random_number(Some(key)).await.status() == StatusCode::OK
+    }
+}
+
+/// Builds and runs the application on 127.0.0.1:0 with a fresh key store seeded with
+/// [`MASTER`] and a `default` function key [`DEFAULT_KEY`].
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        bind_address: [127, 0, 0, 1].into(),
+        port: 0,
+        keys_file: dir.path().join("keys.json"),
+        seed_master_key: Some(KeyValue::parse(MASTER).unwrap()),
+        seed_function_keys: vec![(
+            KeyName::parse("default").unwrap(),
+            KeyValue::parse(DEFAULT_KEY).unwrap(),
+        )],
+    };
+    let app = Application::build(settings).expect("the app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+        dir,
+    }
+}
