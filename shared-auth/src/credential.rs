@@ -187,12 +187,14 @@ impl Mode {
 
 /// Outcome of looking at one credential: chosen, or not usable and why.
 type Probe = Result<Option<CredentialChoice>, ConfigError>;
+/// One look at one credential; unusable ones add a line to `tried`.
+type Step = fn(&dyn EnvSource, &mut Vec<String>) -> Probe;
 
 /// Chooses the credential from the environment, without any network call.
 pub fn choose_credential(env: &dyn EnvSource) -> Result<CredentialChoice, CredentialError> {
     let mode = Mode::from_env(env)?;
     let mut tried = Vec::new();
-    let steps: &[fn(&dyn EnvSource, &mut Vec<String>) -> Probe] = match mode {
+    let steps: &[Step] = match mode {
         Mode::Chain => &[
             client_secret,
             workload_identity,
@@ -454,10 +456,7 @@ pub fn build_credential(
         .map_err(build_error)?,
         CredentialKind::WorkloadIdentity => {
             WorkloadIdentityCredential::new(Some(WorkloadIdentityCredentialOptions {
-                credential_options: ClientAssertionCredentialOptions {
-                    client_options,
-                    ..Default::default()
-                },
+                credential_options: ClientAssertionCredentialOptions { client_options },
                 client_id: Some(env.required(AZURE_CLIENT_ID)?),
                 tenant_id: Some(env.required(AZURE_TENANT_ID)?),
                 token_file_path: Some(env.required(AZURE_FEDERATED_TOKEN_FILE)?.into()),

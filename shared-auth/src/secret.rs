@@ -97,9 +97,10 @@ mod tests {
 
     #[test]
     fn panic_message_does_not_carry_the_value() {
+        let failing: fn(Secret) -> Result<(), Secret> = Err;
         let secret = Secret::new(VALUE);
         let result = std::panic::catch_unwind(move || {
-            Err::<(), _>(secret).expect("operation failed");
+            failing(secret).expect("operation failed");
         });
         let payload = result.unwrap_err();
         let message = payload

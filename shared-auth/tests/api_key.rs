@@ -110,7 +110,7 @@ async fn missing_wrong_and_odd_keys_get_the_same_401() {
 async fn rotation_while_requests_are_in_flight_never_refuses_a_key_in_both_sets() {
     let ring = Arc::new(ApiKeyRing::default());
     set(&ring, &[("old", OLD), ("shared", SHARED)]);
-    let app = Arc::new(app!(ring));
+    let app = app!(ring);
 
     // Readers hammer the ring from other threads while the app serves and the ring flips.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -138,7 +138,7 @@ async fn rotation_while_requests_are_in_flight_never_refuses_a_key_in_both_sets(
             .uri("/api/slow-whoami")
             .insert_header(("x-functions-key", SHARED))
             .to_request();
-        test::call_service(&*app, req)
+        test::call_service(&app, req)
     });
     let rotator = async {
         for i in 0..100 {
@@ -165,10 +165,10 @@ async fn rotation_while_requests_are_in_flight_never_refuses_a_key_in_both_sets(
         .uri("/api/whoami")
         .insert_header(("x-functions-key", OLD))
         .to_request();
-    assert_eq!(test::call_service(&*app, old).await.status(), 401);
+    assert_eq!(test::call_service(&app, old).await.status(), 401);
     let new = test::TestRequest::get()
         .uri("/api/whoami")
         .insert_header(("x-functions-key", NEW))
         .to_request();
-    assert_eq!(test::call_and_read_body(&*app, new).await, "new");
+    assert_eq!(test::call_and_read_body(&app, new).await, "new");
 }

@@ -399,8 +399,8 @@ fn write_atomically(path: &Path, file: &KeyFile) -> Result<(), KeyStoreError> {
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
-    let json = serde_json::to_vec_pretty(file).expect("a key file always serialises");
     let result = (|| {
+        let json = serde_json::to_vec_pretty(file)?;
         let mut out = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
