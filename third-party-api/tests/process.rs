@@ -185,6 +185,9 @@ async fn bad_configuration_stops_start_up_naming_the_variable() {
     );
 }
 
+/// What the collector received: (path, body) of each POST.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A minimal OTLP/HTTP collector: records the path and body of every POST, answers 200.
 async fn otlp_collector() -> (
     String,
@@ -193,7 +196,7 @@ async fn otlp_collector() -> (
     use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let received: std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>> = Default::default();
+    let received = Received::default();
     let sink = received.clone();
     tokio::spawn(async move {
         loop {
