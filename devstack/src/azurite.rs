@@ -1,0 +1,174 @@
+//! Azurite, the Microsoft storage emulator, installed on demand from npm (pinned) and started as a
+//! child process for Queue and Blob Storage over HTTPS with token authentication.
+
+use crate::process::{ChildProcess, LogSink};
+use anyhow::{Context, bail};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use tokio::process::Command;
+
+/// The pinned version: the newest that runs on Node 20.
+pub const AZURITE_VERSION: &str = "3.35.0";
+/// The account Azurite serves.
+pub const ACCOUNT: &str = "devstoreaccount1";
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Installs Azurite under `npm_dir` unless it is there; returns its entry script. Concurrent
+/// callers (parallel tests) wait on a file lock instead of installing twice.
+pub async fn ensure_installed(npm_dir: &Path) -> anyhow::Result<PathBuf> {
+    let entry = npm_dir.join("node_modules/azurite/dist/src/azurite.js");
+    let marker = npm_dir.join(format!(".azurite-{AZURITE_VERSION}"));
+    if entry.is_file() && marker.is_file() {
+        return Ok(entry);
+    }
+    check_node().await?;
+    std::fs::create_dir_all(npm_dir)
+        .with_context(|| format!("cannot create {}", npm_dir.display()))?;
+    let lock_path = npm_dir.join(".install.lock");
+    let npm_dir = npm_dir.to_owned();
+    let (entry, marker) = (entry.clone(), marker.clone());
+    tokio::task::spawn_blocking(move || -> anyhow::Result<PathBuf> {
+        let lock = std::fs::File::create(&lock_path)?;
+        lock.lock()?;
+        if entry.is_file() && marker.is_file() {
+            return Ok(entry);
+        }
+        eprintln!("devstack: installing azurite@{AZURITE_VERSION} with npm into {}", npm_dir.display());
+        let output = std::process::Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--loglevel=error", "--prefix"])
+            .arg(&npm_dir)
+            .arg(format!("azurite@{AZURITE_VERSION}"))
+            .output()
+            .context("npm is not installed: install Node.js 20 and npm (apt-get install nodejs npm)")?;
+        if !output.status.success() {
+            bail!(
+                "npm could not install azurite@{AZURITE_VERSION} (is the npm registry reachable?): {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        if !entry.is_file() {
+            bail!("npm installed azurite but {} is missing", entry.display());
+        }
+        std::fs::write(&marker, AZURITE_VERSION)?;
+        Ok(entry)
+    })
+    .await?
+}
+
+async fn check_node() -> anyhow::Result<()> {
+    let output = Command::new("node").arg("--version").output().await.context(
+        "Node.js is not installed: Azurite needs Node.js 20 or later (apt-get install nodejs npm)",
+    )?;
+    let version = String::from_utf8_lossy(&output.stdout);
+    let major: u32 = version
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if major < 20 {
+        bail!(
+            "Azurite needs Node.js 20 or later; found {}",
+            version.trim()
+        );
+    }
+    Ok(())
+}
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A running Azurite.
+#[derive(Debug)]
+pub struct Azurite {
+    /// The process.
+    pub process: ChildProcess,
+    /// `https://127.0.0.1:<port>` of the blob service (account in the path).
+    pub blob_endpoint: String,
+    /// `https://127.0.0.1:<port>` of the queue service (account in the path).
+    pub queue_endpoint: String,
+}
+
+/// How to start Azurite.
+#[derive(Debug, Clone)]
+pub struct AzuriteOptions {
+    /// Where the npm package lives.
+    pub npm_dir: PathBuf,
+    /// Data directory; `None` keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+    /// Server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Server key (PEM).
+    pub key: PathBuf,
+}
+
+impl Azurite {
+    /// Installs if needed, starts on free loopback ports and waits until both services accept
+    /// connections.
+    pub async fn start(options: &AzuriteOptions, sink: &LogSink) -> anyhow::Result<Self> {
+        let entry = ensure_installed(&options.npm_dir).await?;
+        let (blob, queue, table) = (free_port()?, free_port()?, free_port()?);
+        let mut command = Command::new("node");
+        command
+            .arg(&entry)
+            .args(["--blobHost", "127.0.0.1", "--blobPort", &blob.to_string()])
+            .args([
+                "--queueHost",
+                "127.0.0.1",
+                "--queuePort",
+                &queue.to_string(),
+            ])
+            .args([
+                "--tableHost",
+                "127.0.0.1",
+                "--tablePort",
+                &table.to_string(),
+            ])
+            .args([
+                "--oauth",
+                "basic",
+                "--skipApiVersionCheck",
+                "--disableProductStyleUrl",
+            ])
+            .args(["--disableTelemetry", "--loose"])
+            .arg("--cert")
+            .arg(&options.cert)
+            .arg("--key")
+            .arg(&options.key);
+        match &options.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)?;
+                command.arg("--location").arg(dir);
+            }
+            None => {
+                command.arg("--inMemoryPersistence");
+            }
+        }
+        let mut process = ChildProcess::spawn("azurite", command, sink)
+            .context("cannot start node for Azurite")?;
+        let started = Instant::now();
+        for port in [blob, queue] {
+            while tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_err()
+            {
+                if let Some(status) = process.try_exit() {
+                    bail!("Azurite exited during start-up ({status}); its output is above");
+                }
+                if started.elapsed() > READY_TIMEOUT {
+                    bail!("Azurite did not listen on port {port} within {READY_TIMEOUT:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(Self {
+            process,
+            blob_endpoint: format!("https://127.0.0.1:{blob}"),
+            queue_endpoint: format!("https://127.0.0.1:{queue}"),
+        })
+    }
+}

@@ -1,0 +1,20 @@
+//! devstack: local Azure on one machine, so the services run their production code path with no
+//! Azure account and no Docker.
+//!
+//! - [`pki`]: a local CA and server certificate, made at run time.
+//! - [`identity`]: managed-identity and Entra token endpoints issuing signed JWTs per identity.
+//! - [`keyvault`]: the Key Vault secrets API with challenge auth and RBAC.
+//! - [`azurite`]: Azurite (Queue and Blob Storage) from npm, over HTTPS with token auth.
+//! - [`storage_gate`]: an HTTPS gate in front of Azurite enforcing the storage role table.
+//! - [`rbac`]: the role assignments both enforce.
+//! - [`stack`]: all of it started together, seeded, and the services launched as child processes.
+
+pub mod azurite;
+pub mod identity;
+pub mod jwt;
+pub mod keyvault;
+pub mod pki;
+pub mod process;
+pub mod rbac;
+pub mod stack;
+pub mod storage_gate;

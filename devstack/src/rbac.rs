@@ -1,0 +1,297 @@
+//! Role assignments as Azure RBAC has them: a role, for a principal (object id), at a scope. The
+//! Key Vault emulator and the storage gate ask the same table whether a data action is allowed.
+
+use std::sync::RwLock;
+
+/// The built-in roles this system uses (SYSTEM.md, "Identity and least privilege").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// Read secret contents and metadata.
+    KeyVaultSecretsUser,
+    /// Every secret operation.
+    KeyVaultSecretsOfficer,
+    /// Add messages.
+    StorageQueueDataMessageSender,
+    /// Peek, receive, update and delete messages.
+    StorageQueueDataMessageProcessor,
+    /// Every queue and message operation.
+    StorageQueueDataContributor,
+    /// Read, write and delete blobs and containers.
+    StorageBlobDataContributor,
+}
+
+impl Role {
+    /// The role's name in Azure.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::KeyVaultSecretsUser => "Key Vault Secrets User",
+            Self::KeyVaultSecretsOfficer => "Key Vault Secrets Officer",
+            Self::StorageQueueDataMessageSender => "Storage Queue Data Message Sender",
+            Self::StorageQueueDataMessageProcessor => "Storage Queue Data Message Processor",
+            Self::StorageQueueDataContributor => "Storage Queue Data Contributor",
+            Self::StorageBlobDataContributor => "Storage Blob Data Contributor",
+        }
+    }
+
+    /// Whether the role grants `action`.
+    pub fn grants(self, action: DataAction) -> bool {
+        use DataAction::*;
+        match self {
+            Self::KeyVaultSecretsUser => matches!(action, SecretGet | SecretReadMetadata),
+            Self::KeyVaultSecretsOfficer => matches!(
+                action,
+                SecretGet
+                    | SecretReadMetadata
+                    | SecretSet
+                    | SecretUpdate
+                    | SecretDelete
+                    | SecretPurge
+                    | SecretRecover
+            ),
+            Self::StorageQueueDataMessageSender => matches!(action, QueueMessageAdd),
+            Self::StorageQueueDataMessageProcessor => {
+                matches!(action, QueueMessageRead | QueueMessageProcess)
+            }
+            Self::StorageQueueDataContributor => matches!(
+                action,
+                QueueMessageAdd
+                    | QueueMessageRead
+                    | QueueMessageProcess
+                    | QueueMessageWrite
+                    | QueueMessageDelete
+                    | QueueRead
+                    | QueueWrite
+                    | QueueDelete
+            ),
+            Self::StorageBlobDataContributor => matches!(
+                action,
+                BlobRead
+                    | BlobWrite
+                    | BlobDelete
+                    | ContainerRead
+                    | ContainerWrite
+                    | ContainerDelete
+            ),
+        }
+    }
+}
+
+/// The data actions the emulators check, named after Azure's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataAction {
+    /// `Microsoft.KeyVault/vaults/secrets/getSecret/action`
+    SecretGet,
+    /// `Microsoft.KeyVault/vaults/secrets/readMetadata/action`
+    SecretReadMetadata,
+    /// `Microsoft.KeyVault/vaults/secrets/setSecret/action`
+    SecretSet,
+    /// `Microsoft.KeyVault/vaults/secrets/update/action`
+    SecretUpdate,
+    /// `Microsoft.KeyVault/vaults/secrets/delete`
+    SecretDelete,
+    /// `Microsoft.KeyVault/vaults/deletedSecrets/delete`
+    SecretPurge,
+    /// `Microsoft.KeyVault/vaults/deletedSecrets/recover/action`
+    SecretRecover,
+    /// `.../queues/messages/add/action`
+    QueueMessageAdd,
+    /// `.../queues/messages/read`
+    QueueMessageRead,
+    /// `.../queues/messages/process/action`
+    QueueMessageProcess,
+    /// `.../queues/messages/write`
+    QueueMessageWrite,
+    /// `.../queues/messages/delete`
+    QueueMessageDelete,
+    /// `.../queueServices/queues/read`
+    QueueRead,
+    /// `.../queueServices/queues/write`
+    QueueWrite,
+    /// `.../queueServices/queues/delete`
+    QueueDelete,
+    /// `.../containers/blobs/read`
+    BlobRead,
+    /// `.../containers/blobs/write`
+    BlobWrite,
+    /// `.../containers/blobs/delete`
+    BlobDelete,
+    /// `.../blobServices/containers/read`
+    ContainerRead,
+    /// `.../blobServices/containers/write`
+    ContainerWrite,
+    /// `.../blobServices/containers/delete`
+    ContainerDelete,
+}
+
+impl DataAction {
+    /// Azure's name of the action, for error messages.
+    pub fn azure_name(self) -> &'static str {
+        use DataAction::*;
+        match self {
+            SecretGet => "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+            SecretReadMetadata => "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+            SecretSet => "Microsoft.KeyVault/vaults/secrets/setSecret/action",
+            SecretUpdate => "Microsoft.KeyVault/vaults/secrets/update/action",
+            SecretDelete => "Microsoft.KeyVault/vaults/secrets/delete",
+            SecretPurge => "Microsoft.KeyVault/vaults/deletedSecrets/delete",
+            SecretRecover => "Microsoft.KeyVault/vaults/deletedSecrets/recover/action",
+            QueueMessageAdd => {
+                "Microsoft.Storage/storageAccounts/queueServices/queues/messages/add/action"
+            }
+            QueueMessageRead => {
+                "Microsoft.Storage/storageAccounts/queueServices/queues/messages/read"
+            }
+            QueueMessageProcess => {
+                "Microsoft.Storage/storageAccounts/queueServices/queues/messages/process/action"
+            }
+            QueueMessageWrite => {
+                "Microsoft.Storage/storageAccounts/queueServices/queues/messages/write"
+            }
+            QueueMessageDelete => {
+                "Microsoft.Storage/storageAccounts/queueServices/queues/messages/delete"
+            }
+            QueueRead => "Microsoft.Storage/storageAccounts/queueServices/queues/read",
+            QueueWrite => "Microsoft.Storage/storageAccounts/queueServices/queues/write",
+            QueueDelete => "Microsoft.Storage/storageAccounts/queueServices/queues/delete",
+            BlobRead => "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+            BlobWrite => "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
+            BlobDelete => "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete",
+            ContainerRead => "Microsoft.Storage/storageAccounts/blobServices/containers/read",
+            ContainerWrite => "Microsoft.Storage/storageAccounts/blobServices/containers/write",
+            ContainerDelete => "Microsoft.Storage/storageAccounts/blobServices/containers/delete",
+        }
+    }
+}
+
+/// Where a role is assigned. Broader scopes cover narrower ones.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// The whole vault.
+    Vault,
+    /// One secret of the vault.
+    Secret(String),
+    /// The whole storage account.
+    StorageAccount,
+    /// One queue.
+    Queue(String),
+    /// One blob container.
+    Container(String),
+}
+
+impl Scope {
+    /// Whether an assignment at `self` applies to a request on `resource`.
+    pub fn covers(&self, resource: &Scope) -> bool {
+        match (self, resource) {
+            (a, b) if a == b => true,
+            (Scope::Vault, Scope::Secret(_)) => true,
+            (Scope::StorageAccount, Scope::Queue(_) | Scope::Container(_)) => true,
+            _ => false,
+        }
+    }
+}
+
+/// One assignment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Assignment {
+    /// Object id of the principal.
+    pub principal: String,
+    /// The role.
+    pub role: Role,
+    /// Where.
+    pub scope: Scope,
+}
+
+/// The role table of one stack, changeable while it runs (tests grant and revoke).
+#[derive(Debug, Default)]
+pub struct RoleAssignments {
+    assignments: RwLock<Vec<Assignment>>,
+}
+
+impl RoleAssignments {
+    /// Grants `role` to `principal` at `scope` (idempotent).
+    pub fn grant(&self, principal: &str, role: Role, scope: Scope) {
+        let assignment = Assignment {
+            principal: principal.to_owned(),
+            role,
+            scope,
+        };
+        let mut all = self.assignments.write().unwrap_or_else(|p| p.into_inner());
+        if !all.contains(&assignment) {
+            all.push(assignment);
+        }
+    }
+
+    /// Removes `role` from `principal` at `scope`; true when it was there.
+    pub fn revoke(&self, principal: &str, role: Role, scope: &Scope) -> bool {
+        let mut all = self.assignments.write().unwrap_or_else(|p| p.into_inner());
+        let before = all.len();
+        all.retain(|a| !(a.principal == principal && a.role == role && &a.scope == scope));
+        all.len() != before
+    }
+
+    /// Whether `principal` may perform `action` on `resource`.
+    pub fn allows(&self, principal: &str, action: DataAction, resource: &Scope) -> bool {
+        self.assignments
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|a| a.principal == principal && a.scope.covers(resource) && a.role.grants(action))
+    }
+
+    /// Every assignment, for display.
+    pub fn list(&self) -> Vec<Assignment> {
+        self.assignments
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_and_roles_combine_as_in_azure() {
+        let roles = RoleAssignments::default();
+        roles.grant(
+            "app",
+            Role::KeyVaultSecretsUser,
+            Scope::Secret("third-party-api-key".into()),
+        );
+        roles.grant(
+            "app",
+            Role::StorageQueueDataMessageSender,
+            Scope::Queue("q".into()),
+        );
+        let secret = Scope::Secret("third-party-api-key".into());
+        assert!(roles.allows("app", DataAction::SecretGet, &secret));
+        assert!(!roles.allows("app", DataAction::SecretSet, &secret));
+        assert!(!roles.allows("app", DataAction::SecretGet, &Scope::Secret("other".into())));
+        assert!(!roles.allows("app", DataAction::SecretReadMetadata, &Scope::Vault));
+        assert!(roles.allows(
+            "app",
+            DataAction::QueueMessageAdd,
+            &Scope::Queue("q".into())
+        ));
+        assert!(!roles.allows(
+            "app",
+            DataAction::QueueMessageRead,
+            &Scope::Queue("q".into())
+        ));
+        assert!(!roles.allows(
+            "app",
+            DataAction::QueueMessageAdd,
+            &Scope::Queue("q2".into())
+        ));
+        assert!(!roles.allows(
+            "other",
+            DataAction::QueueMessageAdd,
+            &Scope::Queue("q".into())
+        ));
+        roles.grant("admin", Role::KeyVaultSecretsOfficer, Scope::Vault);
+        assert!(roles.allows("admin", DataAction::SecretSet, &secret));
+        assert!(roles.revoke("admin", Role::KeyVaultSecretsOfficer, &Scope::Vault));
+        assert!(!roles.allows("admin", DataAction::SecretSet, &secret));
+    }
+}

@@ -1,0 +1,197 @@
+//! The Key Vault emulator through the real `SecretClient`: challenge auth, get, set, versions,
+//! disabled and expired secrets, and RBAC refusals.
+
+mod support;
+
+use azure_core::http::StatusCode;
+use azure_security_keyvault_secrets::models::SecretClientGetSecretOptions;
+use azure_security_keyvault_secrets::models::{
+    SecretAttributes, SetSecretParameters, UpdateSecretPropertiesParameters,
+};
+use devstack::rbac::{Role, Scope};
+use devstack::stack::SECRET_NAME;
+use futures::TryStreamExt;
+use support::{error_body, secret_client, start_stack};
+
+#[tokio::test]
+async fn main_app_reads_the_seeded_secret_and_nothing_else() {
+    let stack = start_stack(|_| {}).await;
+    let client = secret_client(&stack, "main-app");
+    let secret = client
+        .get_secret(SECRET_NAME, None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    assert_eq!(
+        secret.value.as_deref(),
+        Some(stack.third_party_api_key().expose())
+    );
+    assert!(
+        secret
+            .id
+            .as_deref()
+            .unwrap()
+            .contains("/secrets/third-party-api-key/")
+    );
+
+    // Secrets User on one secret: no write, no list, no other secret.
+    let err = client
+        .set_secret(
+            SECRET_NAME,
+            SetSecretParameters {
+                value: Some("x".repeat(20)),
+                ..Default::default()
+            }
+            .try_into()
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.http_status(), Some(StatusCode::Forbidden));
+    assert!(
+        error_body(&err).contains("ForbiddenByRbac"),
+        "{}",
+        error_body(&err)
+    );
+    let listed = client
+        .list_secret_properties(None)
+        .unwrap()
+        .try_collect::<Vec<_>>()
+        .await;
+    assert!(listed.is_err());
+    let err = client.get_secret("other-secret", None).await.unwrap_err();
+    assert_eq!(err.http_status(), Some(StatusCode::Forbidden));
+
+    // queue-worker has no Key Vault role at all.
+    let err = secret_client(&stack, "queue-worker")
+        .get_secret(SECRET_NAME, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.http_status(), Some(StatusCode::Forbidden));
+}
+
+#[tokio::test]
+async fn versions_disabled_and_expired_secrets_behave_as_in_azure() {
+    let stack = start_stack(|_| {}).await;
+    let admin = secret_client(&stack, "devstack");
+    let set = |value: &str| SetSecretParameters {
+        value: Some(value.into()),
+        ..Default::default()
+    };
+    let v1 = admin
+        .set_secret("rotating", set("first-value").try_into().unwrap(), None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    let v2 = admin
+        .set_secret("rotating", set("second-value").try_into().unwrap(), None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    let version = |s: &azure_security_keyvault_secrets::models::Secret| {
+        s.id.as_deref()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let (v1, v2) = (version(&v1), version(&v2));
+    assert_ne!(v1, v2);
+
+    let latest = admin
+        .get_secret("rotating", None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    assert_eq!(latest.value.as_deref(), Some("second-value"));
+    let first = admin
+        .get_secret(
+            "rotating",
+            Some(SecretClientGetSecretOptions {
+                secret_version: Some(v1.clone()),
+                ..Default::default()
+            }),
+        )
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    assert_eq!(first.value.as_deref(), Some("first-value"));
+    let versions: Vec<_> = admin
+        .list_secret_properties_versions("rotating", None)
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(versions.len(), 2);
+
+    // Disabled: refused with Azure's code. Re-enabled: readable again.
+    let disable = UpdateSecretPropertiesParameters {
+        secret_attributes: Some(SecretAttributes {
+            enabled: Some(false),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    admin
+        .update_secret_properties("rotating", disable.try_into().unwrap(), None)
+        .await
+        .unwrap();
+    let err = admin.get_secret("rotating", None).await.unwrap_err();
+    assert_eq!(err.http_status(), Some(StatusCode::Forbidden));
+    assert!(
+        error_body(&err).contains("SecretDisabled"),
+        "{}",
+        error_body(&err)
+    );
+
+    // Expired: Azure still returns the value (exp is the application's to honour).
+    let expired = SetSecretParameters {
+        value: Some("old-news".into()),
+        secret_attributes: Some(SecretAttributes {
+            expires: Some(time::OffsetDateTime::now_utc() - time::Duration::hours(1)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    admin
+        .set_secret("expired", expired.try_into().unwrap(), None)
+        .await
+        .unwrap();
+    let got = admin
+        .get_secret("expired", None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    assert_eq!(got.value.as_deref(), Some("old-news"));
+    assert!(got.attributes.unwrap().expires.unwrap() < time::OffsetDateTime::now_utc());
+
+    let err = admin.get_secret("never-set", None).await.unwrap_err();
+    assert_eq!(err.http_status(), Some(StatusCode::NotFound));
+}
+
+#[tokio::test]
+async fn roles_can_change_while_running() {
+    let stack = start_stack(|_| {}).await;
+    let worker = secret_client(&stack, "queue-worker");
+    assert!(worker.get_secret(SECRET_NAME, None).await.is_err());
+    let oid = stack
+        .identities
+        .get("queue-worker")
+        .unwrap()
+        .object_id
+        .clone();
+    stack.roles.grant(
+        &oid,
+        Role::KeyVaultSecretsUser,
+        Scope::Secret(SECRET_NAME.into()),
+    );
+    assert!(worker.get_secret(SECRET_NAME, None).await.is_ok());
+}
