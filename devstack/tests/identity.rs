@@ -13,7 +13,10 @@ use support::start_stack;
 /// environment devstack gives a service.
 async fn auth_check(env: &[(String, String)], scope: &str) -> (bool, serde_json::Value) {
     let binary = profile_dir().join("auth-check");
-    assert!(binary.is_file(), "build it first: cargo build -p shared-auth --bins");
+    assert!(
+        binary.is_file(),
+        "build it first: cargo build -p shared-auth --bins"
+    );
     let output = tokio::process::Command::new(binary)
         .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -21,7 +24,11 @@ async fn auth_check(env: &[(String, String)], scope: &str) -> (bool, serde_json:
         .output()
         .await
         .unwrap();
-    let text = if output.status.success() { output.stdout } else { output.stderr };
+    let text = if output.status.success() {
+        output.stdout
+    } else {
+        output.stderr
+    };
     (
         output.status.success(),
         serde_json::from_slice(&text).unwrap_or(serde_json::Value::Null),
@@ -40,7 +47,11 @@ async fn managed_identity_credential_gets_a_token_for_each_service() {
     let wrong: Vec<(String, String)> = env
         .iter()
         .map(|(k, v)| {
-            let v = if k == "IDENTITY_HEADER" { "wrong-header".to_owned() } else { v.clone() };
+            let v = if k == "IDENTITY_HEADER" {
+                "wrong-header".to_owned()
+            } else {
+                v.clone()
+            };
             (k.clone(), v)
         })
         .collect();
@@ -70,7 +81,9 @@ async fn client_secret_credential_gets_tokens_naming_the_identity() {
 
     // A wrong secret is refused by the token endpoint.
     let wrong = env.with("AZURE_CLIENT_SECRET", "not-the-secret");
-    let credential = credential_from_env(&wrong, stack.http()).unwrap().credential;
+    let credential = credential_from_env(&wrong, stack.http())
+        .unwrap()
+        .credential;
     let err = credential
         .get_token(&["https://storage.azure.com/.default"], None)
         .await
@@ -84,33 +97,71 @@ async fn client_secret_credential_gets_tokens_naming_the_identity() {
 #[tokio::test]
 async fn the_vault_answers_bad_tokens_with_401_and_unknown_callers_with_403() {
     let stack = start_stack(|_| {}).await;
-    let url = format!("{}/secrets/{SECRET_NAME}/?api-version=2025-07-01", stack.urls.key_vault);
+    let url = format!(
+        "{}/secrets/{SECRET_NAME}/?api-version=2025-07-01",
+        stack.urls.key_vault
+    );
     let main_app = stack.identities.get("main-app").unwrap();
 
     let res = stack.http().get(&url).send().await.unwrap();
     assert_eq!(res.status(), 401);
-    let challenge = res.headers()["www-authenticate"].to_str().unwrap().to_owned();
-    assert!(challenge.contains("resource=\"https://vault.azure.net\""), "{challenge}");
+    let challenge = res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains("resource=\"https://vault.azure.net\""),
+        "{challenge}"
+    );
 
     for (token, code) in [
-        (stack.identities.issue(&main_app, "https://storage.azure.com", 3600), "AKV10022"),
-        (stack.identities.issue(&main_app, VAULT_RESOURCE, -3600), "AKV10023"),
+        (
+            stack
+                .identities
+                .issue(&main_app, "https://storage.azure.com", 3600),
+            "AKV10022",
+        ),
+        (
+            stack.identities.issue(&main_app, VAULT_RESOURCE, -3600),
+            "AKV10023",
+        ),
         ("a.b.c".to_owned(), "AKV10001"),
     ] {
-        let res = stack.http().get(&url).bearer_auth(token).send().await.unwrap();
+        let res = stack
+            .http()
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 401);
         let body: serde_json::Value = res.json().await.unwrap();
-        assert!(body["error"]["message"].as_str().unwrap().contains(code), "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(code),
+            "{body}"
+        );
     }
     let forged = devstack::identity::IdentityProvider::new(&["main-app"]).unwrap();
     let token = forged.issue(&forged.get("main-app").unwrap(), VAULT_RESOURCE, 3600);
-    let res = stack.http().get(&url).bearer_auth(token).send().await.unwrap();
+    let res = stack
+        .http()
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 401);
 
     // A valid token of an identity without a role: 403 ForbiddenByRbac.
     let worker = stack.identities.get("queue-worker").unwrap();
     let token = stack.identities.issue(&worker, VAULT_RESOURCE, 3600);
-    let res = stack.http().get(&url).bearer_auth(token).send().await.unwrap();
+    let res = stack
+        .http()
+        .get(&url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"]["innererror"]["code"], "ForbiddenByRbac");
@@ -119,7 +170,13 @@ async fn the_vault_answers_bad_tokens_with_401_and_unknown_callers_with_403() {
     let token = stack.identities.issue(&main_app, VAULT_RESOURCE, 3600);
     for bad in ["", "?api-version=1999-01-01"] {
         let url = format!("{}/secrets/{SECRET_NAME}/{bad}", stack.urls.key_vault);
-        let res = stack.http().get(&url).bearer_auth(&token).send().await.unwrap();
+        let res = stack
+            .http()
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), 400, "{bad}");
     }
 }

@@ -1,0 +1,163 @@
+//! The `devstack` binary: start, wait for ready, fetch the seeded key from the vault as the
+//! developer, call third-party-api with it, refuse a second instance, stop on SIGTERM, and leave
+//! no process behind.
+
+use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+use devstack::stack::SECRET_NAME;
+use shared_auth::transport::{azure_client_options, http_client_from_env};
+use shared_auth::{MapEnv, credential_from_env};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_devstack");
+
+fn devstack(state_dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(["--ephemeral-ports", "--no-build", "--state-dir"])
+        .arg(state_dir)
+        .env_remove("CARGO")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+fn read_env_file(path: &Path) -> MapEnv {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn alive(pid: u64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| !stat.contains(") Z "))
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn runs_the_system_and_stops_without_leaving_a_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = devstack(dir.path()).spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready: serde_json::Value = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line)
+                && json["message"] == "devstack ready"
+            {
+                return json;
+            }
+        }
+        let mut stderr = String::new();
+        use tokio::io::AsyncReadExt;
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .await
+            .unwrap();
+        panic!("devstack exited before ready: {stderr}");
+    })
+    .await
+    .expect("ready in time");
+    let pids: Vec<u64> = ready["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_u64().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2, "azurite and third-party-api");
+    assert!(pids.iter().all(|p| alive(*p)));
+
+    // As a developer would: the environment file, the vault, then the API with the key.
+    let env = read_env_file(Path::new(ready["developer_env"].as_str().unwrap()));
+    let http = http_client_from_env(&env).unwrap();
+    let credential = credential_from_env(&env, &http).unwrap().credential;
+    let vault = SecretClient::new(
+        ready["key_vault"].as_str().unwrap(),
+        credential,
+        Some(SecretClientOptions {
+            client_options: azure_client_options(&http),
+            verify_challenge_resource: Some(false),
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    let key = vault
+        .get_secret(SECRET_NAME, None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap()
+        .value
+        .unwrap();
+    let api = ready["third_party_api"].as_str().unwrap();
+    let res = http
+        .get(api)
+        .header("x-functions-key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = http
+        .get(api)
+        .header("x-functions-key", "wrong-key-000000000")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let service_env = std::fs::read_to_string(dir.path().join("third-party-api.env")).unwrap();
+    assert!(service_env.contains("IDENTITY_ENDPOINT="));
+    assert!(
+        !service_env.contains(&key),
+        "the key is never in an env file"
+    );
+
+    // A second instance on the same state refuses at once.
+    let second = devstack(dir.path()).output().await.unwrap();
+    assert_eq!(second.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&second.stderr).contains("already running"));
+
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("stops within its grace period")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!pids.iter().any(|p| alive(*p)), "a child outlived devstack");
+    assert!(!dir.path().join("devstack.pid").exists());
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_named_in_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = devstack::stack::StackOptions::for_tests(dir.path());
+    options.ports.key_vault = port;
+    let err = devstack::stack::DevStack::start(options).await.unwrap_err();
+    let message = format!("{err:#}");
+    assert!(
+        message.contains(&port.to_string()) && message.contains("already in use"),
+        "{message}"
+    );
+}
