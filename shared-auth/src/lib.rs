@@ -16,6 +16,7 @@ pub mod credential;
 pub mod envelope;
 pub mod error_body;
 pub mod secret;
+pub mod secret_cache;
 pub mod telemetry;
 pub mod transport;
 

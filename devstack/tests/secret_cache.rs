@@ -1,0 +1,167 @@
+//! `shared-auth`'s Key Vault secret cache against the Key Vault emulator: TTL, forced refresh,
+//! single flight under 100 concurrent callers, stale-while-error, recovery without restart.
+
+mod support;
+
+use azure_security_keyvault_secrets::models::SetSecretParameters;
+use devstack::rbac::{Role, Scope};
+use devstack::stack::SECRET_NAME;
+use shared_auth::secret_cache::{SecretCache, SecretCacheOptions, SecretReadiness};
+use std::time::Duration;
+use support::{TestStack, secret_client, start_stack};
+
+fn cache(stack: &TestStack, ttl: Duration) -> SecretCache {
+    SecretCache::new(
+        &stack.urls.key_vault,
+        SECRET_NAME,
+        stack.credential("main-app").unwrap(),
+        stack.http(),
+        SecretCacheOptions {
+            ttl,
+            min_retry_delay: Duration::from_millis(50),
+            max_retry_delay: Duration::from_millis(200),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+async fn rotate(stack: &TestStack, value: &str) {
+    secret_client(stack, "devstack")
+        .set_secret(
+            SECRET_NAME,
+            SetSecretParameters {
+                value: Some(value.into()),
+                ..Default::default()
+            }
+            .try_into()
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+fn main_app_oid(stack: &TestStack) -> String {
+    stack.identities.get("main-app").unwrap().object_id.clone()
+}
+
+#[tokio::test]
+async fn values_are_cached_for_the_ttl_then_fetched_again() {
+    let stack = start_stack(|_| {}).await;
+    let cache = cache(&stack, Duration::from_millis(400));
+    let first = cache.get().await.unwrap();
+    assert_eq!(first.value.expose(), stack.third_party_api_key().expose());
+    cache.get().await.unwrap();
+    assert_eq!(cache.fetch_count(), 1);
+    rotate(&stack, "rotated-value-0123456789").await;
+    assert_eq!(
+        cache.get().await.unwrap().value.expose(),
+        first.value.expose(),
+        "still cached"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let second = cache.get().await.unwrap();
+    assert_eq!(second.value.expose(), "rotated-value-0123456789");
+    assert_eq!(cache.fetch_count(), 2);
+    assert_eq!(second.generation, first.generation + 1);
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_callers_cause_one_fetch_and_a_rejection_one_refresh() {
+    let stack = start_stack(|_| {}).await;
+    let cache = cache(&stack, Duration::from_secs(300));
+    let results = futures::future::join_all((0..100).map(|_| cache.get())).await;
+    assert!(results.iter().all(|r| r.is_ok()));
+    assert_eq!(cache.fetch_count(), 1);
+    let generation = results[0].as_ref().unwrap().generation;
+
+    rotate(&stack, "after-rotation-0123456789").await;
+    let refreshed =
+        futures::future::join_all((0..100).map(|_| cache.refresh_after_rejection(generation)))
+            .await;
+    assert!(
+        refreshed
+            .iter()
+            .all(|r| r.as_ref().unwrap().value.expose() == "after-rotation-0123456789")
+    );
+    assert_eq!(
+        cache.fetch_count(),
+        2,
+        "one refresh for all rejected callers"
+    );
+}
+
+#[tokio::test]
+async fn the_last_good_value_is_served_while_key_vault_refuses_then_it_recovers() {
+    let stack = start_stack(|_| {}).await;
+    let cache = cache(&stack, Duration::from_millis(200));
+    let good = cache.get().await.unwrap();
+    let oid = main_app_oid(&stack);
+    let scope = Scope::Secret(SECRET_NAME.into());
+    assert!(stack.roles.revoke(&oid, Role::KeyVaultSecretsUser, &scope));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let stale = cache.get().await.unwrap();
+    assert_eq!(stale.value.expose(), good.value.expose());
+    match cache.readiness() {
+        SecretReadiness::Ready {
+            last_error: Some(e),
+        } => {
+            assert!(e.contains("Secrets User"), "{e}")
+        }
+        other => panic!("expected ready with an error, got {other:?}"),
+    }
+
+    stack.roles.grant(&oid, Role::KeyVaultSecretsUser, scope);
+    rotate(&stack, "fresh-after-recovery-0123").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let fresh = cache.get().await.unwrap();
+    assert_eq!(fresh.value.expose(), "fresh-after-recovery-0123");
+    assert_eq!(
+        cache.readiness(),
+        SecretReadiness::Ready { last_error: None }
+    );
+}
+
+#[tokio::test]
+async fn never_loaded_is_not_ready_and_the_refresher_recovers_without_restart() {
+    let stack = start_stack(|_| {}).await;
+    let oid = main_app_oid(&stack);
+    let scope = Scope::Secret(SECRET_NAME.into());
+    stack.roles.revoke(&oid, Role::KeyVaultSecretsUser, &scope);
+
+    let cache = cache(&stack, Duration::from_secs(300));
+    let refresher = cache.spawn_refresher();
+    let err = cache.get().await.unwrap_err();
+    assert!(
+        err.reason.contains("ForbiddenByRbac") || err.reason.contains("Secrets User"),
+        "{err}"
+    );
+    assert!(
+        !err.to_string()
+            .contains(stack.third_party_api_key().expose())
+    );
+    assert!(matches!(
+        cache.readiness(),
+        SecretReadiness::NotReady { .. }
+    ));
+
+    stack.roles.grant(&oid, Role::KeyVaultSecretsUser, scope);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !matches!(cache.readiness(), SecretReadiness::Ready { .. }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the refresher did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    refresher.abort();
+    // Served from memory now: no further fetch.
+    let fetches = cache.fetch_count();
+    assert_eq!(
+        cache.get().await.unwrap().value.expose(),
+        stack.third_party_api_key().expose()
+    );
+    assert_eq!(cache.fetch_count(), fetches);
+}

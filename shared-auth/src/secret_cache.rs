@@ -1,0 +1,389 @@
+//! A Key Vault secret held in memory: fetched with `SecretClient`, kept for a TTL, refreshed in
+//! the background before it goes stale, refreshed on demand after the value was rejected
+//! upstream (rotation), one fetch at a time however many callers wait (single flight), and the
+//! last good value kept in service while Key Vault is briefly unreachable.
+
+use crate::credential::error_chain;
+use crate::secret::Secret;
+use crate::transport::azure_client_options;
+use azure_core::credentials::TokenCredential;
+use azure_core::http::StatusCode;
+use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+/// Host suffixes of Azure Key Vault and Managed HSM: challenge verification stays on for them.
+const AZURE_VAULT_DOMAINS: &[&str] = &[
+    ".vault.azure.net",
+    ".vault.azure.cn",
+    ".vault.usgovcloudapi.net",
+    ".vault.microsoftazure.de",
+    ".managedhsm.azure.net",
+    ".managedhsm.azure.cn",
+    ".managedhsm.usgovcloudapi.net",
+];
+
+/// Timing of the cache.
+#[derive(Debug, Clone, Copy)]
+pub struct SecretCacheOptions {
+    /// How long a fetched value is fresh.
+    pub ttl: Duration,
+    /// Fraction of the TTL after which the background task refreshes (before anyone waits).
+    pub refresh_at: f64,
+    /// First retry delay after a failed fetch; doubles up to `max_retry_delay`.
+    pub min_retry_delay: Duration,
+    /// Longest retry delay.
+    pub max_retry_delay: Duration,
+}
+
+impl Default for SecretCacheOptions {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(300),
+            refresh_at: 0.8,
+            min_retry_delay: Duration::from_millis(500),
+            max_retry_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A value handed out, with the generation it belongs to (for [`SecretCache::refresh_after_rejection`]).
+#[derive(Debug, Clone)]
+pub struct CachedSecret {
+    /// The secret.
+    pub value: Secret,
+    /// Increases by one with every successful fetch.
+    pub generation: u64,
+}
+
+/// Why no value can be given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("secret {name} is unavailable: {reason}")]
+pub struct SecretUnavailable {
+    /// The secret's name.
+    pub name: String,
+    /// Why, in words an operator can act on (never the value).
+    pub reason: String,
+}
+
+/// Whether the cache holds a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretReadiness {
+    /// A value is loaded; `last_error` is set while refreshes fail and the old value is served.
+    Ready {
+        /// The last refresh failure, if the value is being served stale.
+        last_error: Option<String>,
+    },
+    /// Nothing loaded yet.
+    NotReady {
+        /// Why.
+        reason: String,
+    },
+}
+
+struct Loaded {
+    value: Secret,
+    fetched_at: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    loaded: Option<Loaded>,
+    generation: u64,
+    last_error: Option<String>,
+    /// No fetch on the request path before this instant (after a failure).
+    retry_after: Option<Instant>,
+    failures: u32,
+}
+
+struct Inner {
+    client: SecretClient,
+    name: String,
+    options: SecretCacheOptions,
+    state: RwLock<State>,
+    single_flight: tokio::sync::Mutex<()>,
+    fetches: AtomicU64,
+}
+
+/// The cache; cheap to clone, shared by every handler.
+#[derive(Clone)]
+pub struct SecretCache {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for SecretCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretCache")
+            .field("name", &self.inner.name)
+            .field("generation", &self.read().generation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether the client must check that a challenge's resource matches the vault's domain: yes for
+/// Azure's vault domains, no for any other host (local emulators), which is logged.
+pub fn verify_challenge_resource(vault_url: &azure_core::http::Url) -> bool {
+    let host = vault_url
+        .host_str()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let azure = AZURE_VAULT_DOMAINS.iter().any(|d| host.ends_with(d));
+    if !azure {
+        tracing::info!(
+            host = %host,
+            "Key Vault host is not an Azure vault domain: challenge resource verification relaxed"
+        );
+    }
+    azure
+}
+
+impl SecretCache {
+    /// A cache of secret `name` in the vault at `vault_url`, fetched with `credential` through
+    /// the shared `http` client.
+    pub fn new(
+        vault_url: &str,
+        name: &str,
+        credential: Arc<dyn TokenCredential>,
+        http: &reqwest::Client,
+        options: SecretCacheOptions,
+    ) -> azure_core::Result<Self> {
+        let url = azure_core::http::Url::parse(vault_url)?;
+        let client = SecretClient::new(
+            vault_url,
+            credential,
+            Some(SecretClientOptions {
+                client_options: azure_client_options(http),
+                verify_challenge_resource: Some(verify_challenge_resource(&url)),
+                ..Default::default()
+            }),
+        )?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                name: name.to_owned(),
+                options,
+                state: RwLock::default(),
+                single_flight: tokio::sync::Mutex::new(()),
+                fetches: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.inner.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.inner.state.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The fresh value if there is one.
+    fn fresh(&self) -> Option<CachedSecret> {
+        let state = self.read();
+        let loaded = state.loaded.as_ref()?;
+        (loaded.fetched_at.elapsed() < self.inner.options.ttl).then(|| CachedSecret {
+            value: loaded.value.clone(),
+            generation: state.generation,
+        })
+    }
+
+    /// The last value, fresh or not.
+    fn last(&self) -> Option<CachedSecret> {
+        let state = self.read();
+        state.loaded.as_ref().map(|l| CachedSecret {
+            value: l.value.clone(),
+            generation: state.generation,
+        })
+    }
+
+    /// The secret: cached while fresh; otherwise fetched once for all waiting callers; the last
+    /// good value when Key Vault fails (stale while error); an error only if none was ever loaded.
+    pub async fn get(&self) -> Result<CachedSecret, SecretUnavailable> {
+        if let Some(fresh) = self.fresh() {
+            return Ok(fresh);
+        }
+        let _flight = self.inner.single_flight.lock().await;
+        if let Some(fresh) = self.fresh() {
+            return Ok(fresh);
+        }
+        let backing_off = self.read().retry_after.is_some_and(|t| Instant::now() < t);
+        if !backing_off {
+            match self.fetch().await {
+                Ok(fetched) => return Ok(fetched),
+                Err(e) => {
+                    tracing::warn!(secret = %self.inner.name, reason = %e.reason, "secret refresh failed")
+                }
+            }
+        }
+        self.last().ok_or_else(|| self.unavailable())
+    }
+
+    /// After `rejected` was refused upstream (401/403): fetch a new value unless another caller
+    /// already did since that generation. One fetch however many callers ask.
+    pub async fn refresh_after_rejection(
+        &self,
+        rejected_generation: u64,
+    ) -> Result<CachedSecret, SecretUnavailable> {
+        let _flight = self.inner.single_flight.lock().await;
+        if self.read().generation > rejected_generation
+            && let Some(newer) = self.last()
+        {
+            return Ok(newer);
+        }
+        self.fetch().await
+    }
+
+    /// Refreshes now (the background task's step). Holds the single-flight lock.
+    pub async fn refresh(&self) -> Result<CachedSecret, SecretUnavailable> {
+        let _flight = self.inner.single_flight.lock().await;
+        self.fetch().await
+    }
+
+    /// Fetches and stores; the caller holds the single-flight lock.
+    async fn fetch(&self) -> Result<CachedSecret, SecretUnavailable> {
+        self.inner.fetches.fetch_add(1, Ordering::Relaxed);
+        let result = self.inner.client.get_secret(&self.inner.name, None).await;
+        let secret = result
+            .and_then(|response| response.into_model())
+            .map_err(|e| describe(&e))
+            .and_then(|model| {
+                if let Some(expires) = model.attributes.as_ref().and_then(|a| a.expires)
+                    && expires < time::OffsetDateTime::now_utc()
+                {
+                    tracing::warn!(secret = %self.inner.name, %expires, "Key Vault secret is past its expiry date");
+                }
+                model
+                    .value
+                    .ok_or_else(|| "Key Vault returned the secret without a value".to_owned())
+            });
+        let mut state = self.write();
+        match secret {
+            Ok(value) => {
+                state.generation += 1;
+                state.loaded = Some(Loaded {
+                    value: Secret::new(value),
+                    fetched_at: Instant::now(),
+                });
+                state.last_error = None;
+                state.retry_after = None;
+                state.failures = 0;
+                Ok(CachedSecret {
+                    value: state.loaded.as_ref().expect("just set").value.clone(),
+                    generation: state.generation,
+                })
+            }
+            Err(reason) => {
+                state.failures = state.failures.saturating_add(1);
+                state.retry_after = Some(Instant::now() + self.retry_delay(state.failures));
+                state.last_error = Some(reason.clone());
+                Err(SecretUnavailable {
+                    name: self.inner.name.clone(),
+                    reason,
+                })
+            }
+        }
+    }
+
+    fn retry_delay(&self, failures: u32) -> Duration {
+        let options = &self.inner.options;
+        let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
+        options
+            .min_retry_delay
+            .saturating_mul(factor)
+            .min(options.max_retry_delay)
+    }
+
+    fn unavailable(&self) -> SecretUnavailable {
+        SecretUnavailable {
+            name: self.inner.name.clone(),
+            reason: self
+                .read()
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "not loaded yet".into()),
+        }
+    }
+
+    /// Loaded or not, and why.
+    pub fn readiness(&self) -> SecretReadiness {
+        let state = self.read();
+        match (&state.loaded, &state.last_error) {
+            (Some(_), last_error) => SecretReadiness::Ready {
+                last_error: last_error.clone(),
+            },
+            (None, Some(e)) => SecretReadiness::NotReady { reason: e.clone() },
+            (None, None) => SecretReadiness::NotReady {
+                reason: "not loaded yet".into(),
+            },
+        }
+    }
+
+    /// How many times Key Vault was asked (for tests and metrics).
+    pub fn fetch_count(&self) -> u64 {
+        self.inner.fetches.load(Ordering::Relaxed)
+    }
+
+    /// Starts the background task: loads at once (retrying with back-off while Key Vault is
+    /// unavailable, so a service started before Key Vault becomes ready by itself), then
+    /// refreshes before the value goes stale. Stops when the returned handle is aborted.
+    pub fn spawn_refresher(&self) -> tokio::task::JoinHandle<()> {
+        let cache = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let wait = {
+                    let state = cache.read();
+                    match (&state.loaded, state.retry_after) {
+                        (_, Some(retry)) => retry.saturating_duration_since(Instant::now()),
+                        (Some(loaded), None) => cache
+                            .inner
+                            .options
+                            .ttl
+                            .mul_f64(cache.inner.options.refresh_at)
+                            .saturating_sub(loaded.fetched_at.elapsed()),
+                        (None, None) => Duration::ZERO,
+                    }
+                };
+                tokio::time::sleep(wait).await;
+                if let Err(e) = cache.refresh().await {
+                    tracing::warn!(secret = %e.name, reason = %e.reason, "background secret refresh failed");
+                }
+            }
+        })
+    }
+}
+
+/// An SDK error in words: the status and code Key Vault gave, or the transport or credential
+/// failure. Never contains a secret (error bodies of Key Vault carry none).
+fn describe(error: &azure_core::Error) -> String {
+    let code = match error.kind() {
+        azure_core::error::ErrorKind::HttpResponse { error_code, .. } => error_code.clone(),
+        _ => None,
+    };
+    match error.http_status() {
+        Some(StatusCode::Forbidden) => format!(
+            "Key Vault refused access ({}): the identity needs the Key Vault Secrets User role on this secret, and the secret must be enabled",
+            code.unwrap_or_else(|| "Forbidden".into())
+        ),
+        Some(StatusCode::Unauthorized) => "Key Vault did not accept the token".into(),
+        Some(StatusCode::NotFound) => "the secret does not exist in this vault".into(),
+        Some(status) => format!("Key Vault answered {}", u16::from(status)),
+        None => format!("Key Vault could not be reached: {}", error_chain(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenge_verification_stays_on_for_azure_vaults_only() {
+        let check = |u: &str| verify_challenge_resource(&azure_core::http::Url::parse(u).unwrap());
+        assert!(check("https://myvault.vault.azure.net"));
+        assert!(check("https://MyVault.Vault.Azure.Net/"));
+        assert!(check("https://hsm.managedhsm.azure.net"));
+        assert!(!check("https://127.0.0.1:8443"));
+        assert!(!check("https://keyvault:8443"));
+        assert!(!check("https://vault.azure.net.evil.example"));
+    }
+}
