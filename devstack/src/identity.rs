@@ -294,6 +294,10 @@ async fn openid_configuration(req: HttpRequest) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "issuer": issuer(),
         "token_endpoint": format!("{base}/{TENANT_ID}/oauth2/v2.0/token"),
+        "authorization_endpoint": format!("{base}/{TENANT_ID}/oauth2/v2.0/authorize"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post"],
+        "response_types_supported": ["code", "token"],
+        "subject_types_supported": ["pairwise"],
         "jwks_uri": format!("{base}/{TENANT_ID}/discovery/v2.0/keys"),
         "id_token_signing_alg_values_supported": ["RS256"],
     }))

@@ -26,6 +26,7 @@ pub const API_VERSIONS: &[&str] = &[
     "7.5",
     "7.6",
     "2025-07-01",
+    "2026-04-01",
 ];
 /// Days a deleted secret stays recoverable.
 const RECOVERABLE_DAYS: i64 = 90;
@@ -241,7 +242,7 @@ impl KeyVault {
             Some(v) if !API_VERSIONS.contains(&v.as_str()) => {
                 return Err(VaultError::bad(format!(
                     "The specified version ({v}) is not recognized. Consider using the latest \
-                     supported version (2025-07-01)."
+                     supported version (2026-04-01)."
                 )));
             }
             Some(_) => {}
