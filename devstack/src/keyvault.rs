@@ -71,6 +71,7 @@ pub struct KeyVault {
 }
 
 /// An error as Key Vault answers it.
+#[derive(Debug)]
 struct VaultError {
     status: StatusCode,
     code: &'static str,
@@ -109,8 +110,26 @@ impl VaultError {
             ),
         )
     }
+}
 
-    fn respond(self) -> HttpResponse {
+impl std::fmt::Display for VaultError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl VaultError {
+    fn into_response(self) -> HttpResponse {
+        actix_web::ResponseError::error_response(&self)
+    }
+}
+
+impl actix_web::ResponseError for VaultError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
         let mut error = json!({ "code": self.code, "message": self.message });
         if let Some(inner) = self.inner {
             error["innererror"] = json!({ "code": inner });
@@ -221,7 +240,7 @@ impl KeyVault {
                     "NotFound",
                     "The requested resource or operation does not exist.",
                 )
-                .respond()
+                .into_response()
             }));
     }
 
@@ -298,6 +317,22 @@ impl KeyVault {
         Ok(claims.oid)
     }
 
+    fn secrets(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, SecretEntry>> {
+        self.secrets.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn secrets_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, SecretEntry>> {
+        self.secrets.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn deleted(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Deleted>> {
+        self.deleted.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn deleted_mut(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Deleted>> {
+        self.deleted.write().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn add_version(
         &self,
         name: &str,
@@ -308,9 +343,7 @@ impl KeyVault {
     ) -> String {
         let version = uuid::Uuid::new_v4().simple().to_string();
         let at = now();
-        self.secrets
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+        self.secrets_mut()
             .entry(name.to_owned())
             .or_default()
             .versions
@@ -329,7 +362,7 @@ impl KeyVault {
     }
 
     fn find(&self, name: &str, version: Option<&str>) -> Result<Version, VaultError> {
-        let secrets = self.secrets.read().unwrap_or_else(|p| p.into_inner());
+        let secrets = self.secrets();
         let entry = secrets
             .get(name)
             .ok_or_else(|| VaultError::not_found(name))?;
@@ -393,10 +426,6 @@ fn ok(body: Value) -> VaultResult {
     Ok(HttpResponse::Ok().json(body))
 }
 
-async fn respond(result: VaultResult) -> HttpResponse {
-    result.unwrap_or_else(VaultError::respond)
-}
-
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, VaultError> {
     serde_json::from_slice(body).map_err(|e| {
         VaultError::bad(format!(
@@ -412,20 +441,15 @@ async fn set_secret(
     req: HttpRequest,
     name: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
-    respond((|| {
+) -> VaultResult {
+    {
         check_name(&name)?;
         vault.authorize(
             &req,
             DataAction::SecretSet,
             &Scope::Secret(name.to_string()),
         )?;
-        if vault
-            .deleted
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains_key(name.as_str())
-        {
+        if vault.deleted().contains_key(name.as_str()) {
             return Err(VaultError::new(
                 StatusCode::CONFLICT,
                 "Conflict",
@@ -452,8 +476,7 @@ async fn set_secret(
         );
         let v = vault.find(&name, Some(&version))?;
         ok(render(&base_url(&req), &name, &v, true, true))
-    })())
-    .await
+    }
 }
 
 fn get(vault: &KeyVault, req: &HttpRequest, name: &str, version: Option<&str>) -> VaultResult {
@@ -476,20 +499,22 @@ async fn get_latest(
     vault: web::Data<KeyVault>,
     req: HttpRequest,
     name: web::Path<String>,
-) -> HttpResponse {
-    respond(get(&vault, &req, &name, None)).await
+) -> VaultResult {
+    get(&vault, &req, &name, None)
 }
 
 async fn get_version(
     vault: web::Data<KeyVault>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
-) -> HttpResponse {
+) -> VaultResult {
     let (name, version) = path.into_inner();
-    if version.is_empty() {
-        return respond(get(&vault, &req, &name, None)).await;
-    }
-    respond(get(&vault, &req, &name, Some(&version))).await
+    get(
+        &vault,
+        &req,
+        &name,
+        Some(version.as_str()).filter(|v| !v.is_empty()),
+    )
 }
 
 /// One page of `items`, with a `nextLink` that carries the offset.
@@ -530,8 +555,8 @@ fn page(req: &HttpRequest, items: Vec<Value>) -> VaultResult {
     ok(json!({ "value": items, "nextLink": next }))
 }
 
-async fn list_secrets(vault: web::Data<KeyVault>, req: HttpRequest) -> HttpResponse {
-    respond((|| {
+async fn list_secrets(vault: web::Data<KeyVault>, req: HttpRequest) -> VaultResult {
+    {
         vault.authorize(&req, DataAction::SecretReadMetadata, &Scope::Vault)?;
         let base = base_url(&req);
         let items = vault
@@ -546,16 +571,15 @@ async fn list_secrets(vault: web::Data<KeyVault>, req: HttpRequest) -> HttpRespo
             })
             .collect();
         page(&req, items)
-    })())
-    .await
+    }
 }
 
 async fn list_versions(
     vault: web::Data<KeyVault>,
     req: HttpRequest,
     name: web::Path<String>,
-) -> HttpResponse {
-    respond((|| {
+) -> VaultResult {
+    {
         check_name(&name)?;
         vault.authorize(
             &req,
@@ -563,7 +587,7 @@ async fn list_versions(
             &Scope::Secret(name.to_string()),
         )?;
         let base = base_url(&req);
-        let secrets = vault.secrets.read().unwrap_or_else(|p| p.into_inner());
+        let secrets = vault.secrets();
         let entry = secrets
             .get(name.as_str())
             .ok_or_else(|| VaultError::not_found(&name))?;
@@ -574,8 +598,7 @@ async fn list_versions(
             .collect();
         drop(secrets);
         page(&req, items)
-    })())
-    .await
+    }
 }
 
 async fn update_latest(
@@ -583,8 +606,8 @@ async fn update_latest(
     req: HttpRequest,
     name: web::Path<String>,
     body: web::Bytes,
-) -> HttpResponse {
-    update(&vault, &req, name.into_inner(), String::new(), &body).await
+) -> VaultResult {
+    update(&vault, &req, name.into_inner(), String::new(), &body)
 }
 
 async fn update_secret(
@@ -592,23 +615,23 @@ async fn update_secret(
     req: HttpRequest,
     path: web::Path<(String, String)>,
     body: web::Bytes,
-) -> HttpResponse {
+) -> VaultResult {
     let (name, version) = path.into_inner();
-    update(&vault, &req, name, version, &body).await
+    update(&vault, &req, name, version, &body)
 }
 
-async fn update(
+fn update(
     vault: &KeyVault,
     req: &HttpRequest,
     name: String,
     version: String,
     body: &[u8],
-) -> HttpResponse {
-    respond((|| {
+) -> VaultResult {
+    {
         check_name(&name)?;
         vault.authorize(req, DataAction::SecretUpdate, &Scope::Secret(name.clone()))?;
         let body: UpdateBody = parse_json(body)?;
-        let mut secrets = vault.secrets.write().unwrap_or_else(|p| p.into_inner());
+        let mut secrets = vault.secrets_mut();
         let entry = secrets
             .get_mut(&name)
             .ok_or_else(|| VaultError::not_found(&name))?;
@@ -638,8 +661,7 @@ async fn update(
         v.updated = now();
         let rendered = render(&base_url(req), &name, v, false, true);
         ok(rendered)
-    })())
-    .await
+    }
 }
 
 fn render_deleted(base: &str, name: &str, deleted: &Deleted) -> Value {
@@ -659,8 +681,8 @@ async fn delete_secret(
     vault: web::Data<KeyVault>,
     req: HttpRequest,
     name: web::Path<String>,
-) -> HttpResponse {
-    respond((|| {
+) -> VaultResult {
+    {
         check_name(&name)?;
         vault.authorize(
             &req,
@@ -668,9 +690,7 @@ async fn delete_secret(
             &Scope::Secret(name.to_string()),
         )?;
         let entry = vault
-            .secrets
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .secrets_mut()
             .remove(name.as_str())
             .ok_or_else(|| VaultError::not_found(&name))?;
         let deleted = Deleted {
@@ -678,14 +698,9 @@ async fn delete_secret(
             deleted_date: now(),
         };
         let body = render_deleted(&base_url(&req), &name, &deleted);
-        vault
-            .deleted
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), deleted);
+        vault.deleted_mut().insert(name.to_string(), deleted);
         ok(body)
-    })())
-    .await
+    }
 }
 
 fn deleted_not_found(name: &str) -> VaultError {
@@ -700,59 +715,53 @@ async fn get_deleted(
     vault: web::Data<KeyVault>,
     req: HttpRequest,
     name: web::Path<String>,
-) -> HttpResponse {
-    respond((|| {
+) -> VaultResult {
+    {
         vault.authorize(
             &req,
             DataAction::SecretReadMetadata,
             &Scope::Secret(name.to_string()),
         )?;
-        let deleted = vault.deleted.read().unwrap_or_else(|p| p.into_inner());
+        let deleted = vault.deleted();
         let d = deleted
             .get(name.as_str())
             .ok_or_else(|| deleted_not_found(&name))?;
         ok(render_deleted(&base_url(&req), &name, d))
-    })())
-    .await
+    }
 }
 
 async fn purge_deleted(
     vault: web::Data<KeyVault>,
     req: HttpRequest,
     name: web::Path<String>,
-) -> HttpResponse {
-    respond((|| {
+) -> VaultResult {
+    {
         vault.authorize(
             &req,
             DataAction::SecretPurge,
             &Scope::Secret(name.to_string()),
         )?;
         vault
-            .deleted
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .deleted_mut()
             .remove(name.as_str())
             .ok_or_else(|| deleted_not_found(&name))?;
         Ok(HttpResponse::NoContent().finish())
-    })())
-    .await
+    }
 }
 
 async fn recover_deleted(
     vault: web::Data<KeyVault>,
     req: HttpRequest,
     name: web::Path<String>,
-) -> HttpResponse {
-    respond((|| {
+) -> VaultResult {
+    {
         vault.authorize(
             &req,
             DataAction::SecretRecover,
             &Scope::Secret(name.to_string()),
         )?;
         let d = vault
-            .deleted
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
+            .deleted_mut()
             .remove(name.as_str())
             .ok_or_else(|| deleted_not_found(&name))?;
         let body = d
@@ -761,12 +770,7 @@ async fn recover_deleted(
             .last()
             .map(|v| render(&base_url(&req), &name, v, false, true))
             .unwrap_or_default();
-        vault
-            .secrets
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), d.entry);
+        vault.secrets_mut().insert(name.to_string(), d.entry);
         ok(body)
-    })())
-    .await
+    }
 }
