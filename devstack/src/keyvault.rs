@@ -442,41 +442,39 @@ async fn set_secret(
     name: web::Path<String>,
     body: web::Bytes,
 ) -> VaultResult {
-    {
-        check_name(&name)?;
-        vault.authorize(
-            &req,
-            DataAction::SecretSet,
-            &Scope::Secret(name.to_string()),
-        )?;
-        if vault.deleted().contains_key(name.as_str()) {
-            return Err(VaultError::new(
-                StatusCode::CONFLICT,
-                "Conflict",
-                format!(
-                    "Secret {name} is currently in a deleted but recoverable state, and its name \
-                     cannot be reused; in this state, the secret can only be recovered or purged."
-                ),
-            )
-            .inner("ObjectIsDeletedButRecoverable"));
-        }
-        let body: SetBody = parse_json(&body)?;
-        let value = body
-            .value
-            .ok_or_else(|| VaultError::bad("Property 'value' is required."))?;
-        if value.len() > MAX_VALUE_BYTES {
-            return Err(VaultError::bad("The secret value exceeds 25 KB."));
-        }
-        let version = vault.add_version(
-            &name,
-            Secret::new(value),
-            body.content_type,
-            body.tags,
-            body.attributes.unwrap_or_default(),
-        );
-        let v = vault.find(&name, Some(&version))?;
-        ok(render(&base_url(&req), &name, &v, true, true))
+    check_name(&name)?;
+    vault.authorize(
+        &req,
+        DataAction::SecretSet,
+        &Scope::Secret(name.to_string()),
+    )?;
+    if vault.deleted().contains_key(name.as_str()) {
+        return Err(VaultError::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!(
+                "Secret {name} is currently in a deleted but recoverable state, and its name \
+                 cannot be reused; in this state, the secret can only be recovered or purged."
+            ),
+        )
+        .inner("ObjectIsDeletedButRecoverable"));
     }
+    let body: SetBody = parse_json(&body)?;
+    let value = body
+        .value
+        .ok_or_else(|| VaultError::bad("Property 'value' is required."))?;
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(VaultError::bad("The secret value exceeds 25 KB."));
+    }
+    let version = vault.add_version(
+        &name,
+        Secret::new(value),
+        body.content_type,
+        body.tags,
+        body.attributes.unwrap_or_default(),
+    );
+    let v = vault.find(&name, Some(&version))?;
+    ok(render(&base_url(&req), &name, &v, true, true))
 }
 
 fn get(vault: &KeyVault, req: &HttpRequest, name: &str, version: Option<&str>) -> VaultResult {
@@ -556,22 +554,20 @@ fn page(req: &HttpRequest, items: Vec<Value>) -> VaultResult {
 }
 
 async fn list_secrets(vault: web::Data<KeyVault>, req: HttpRequest) -> VaultResult {
-    {
-        vault.authorize(&req, DataAction::SecretReadMetadata, &Scope::Vault)?;
-        let base = base_url(&req);
-        let items = vault
-            .secrets
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .filter_map(|(name, e)| {
-                e.versions
-                    .last()
-                    .map(|v| render(&base, name, v, false, false))
-            })
-            .collect();
-        page(&req, items)
-    }
+    vault.authorize(&req, DataAction::SecretReadMetadata, &Scope::Vault)?;
+    let base = base_url(&req);
+    let items = vault
+        .secrets
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter_map(|(name, e)| {
+            e.versions
+                .last()
+                .map(|v| render(&base, name, v, false, false))
+        })
+        .collect();
+    page(&req, items)
 }
 
 async fn list_versions(
@@ -579,26 +575,24 @@ async fn list_versions(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    {
-        check_name(&name)?;
-        vault.authorize(
-            &req,
-            DataAction::SecretReadMetadata,
-            &Scope::Secret(name.to_string()),
-        )?;
-        let base = base_url(&req);
-        let secrets = vault.secrets();
-        let entry = secrets
-            .get(name.as_str())
-            .ok_or_else(|| VaultError::not_found(&name))?;
-        let items = entry
-            .versions
-            .iter()
-            .map(|v| render(&base, &name, v, false, true))
-            .collect();
-        drop(secrets);
-        page(&req, items)
-    }
+    check_name(&name)?;
+    vault.authorize(
+        &req,
+        DataAction::SecretReadMetadata,
+        &Scope::Secret(name.to_string()),
+    )?;
+    let base = base_url(&req);
+    let secrets = vault.secrets();
+    let entry = secrets
+        .get(name.as_str())
+        .ok_or_else(|| VaultError::not_found(&name))?;
+    let items = entry
+        .versions
+        .iter()
+        .map(|v| render(&base, &name, v, false, true))
+        .collect();
+    drop(secrets);
+    page(&req, items)
 }
 
 async fn update_latest(
@@ -627,41 +621,39 @@ fn update(
     version: String,
     body: &[u8],
 ) -> VaultResult {
-    {
-        check_name(&name)?;
-        vault.authorize(req, DataAction::SecretUpdate, &Scope::Secret(name.clone()))?;
-        let body: UpdateBody = parse_json(body)?;
-        let mut secrets = vault.secrets_mut();
-        let entry = secrets
-            .get_mut(&name)
-            .ok_or_else(|| VaultError::not_found(&name))?;
-        let v = if version.is_empty() {
-            entry.versions.last_mut()
-        } else {
-            entry.versions.iter_mut().find(|v| v.version == version)
-        }
+    check_name(&name)?;
+    vault.authorize(req, DataAction::SecretUpdate, &Scope::Secret(name.clone()))?;
+    let body: UpdateBody = parse_json(body)?;
+    let mut secrets = vault.secrets_mut();
+    let entry = secrets
+        .get_mut(&name)
         .ok_or_else(|| VaultError::not_found(&name))?;
-        if let Some(a) = body.attributes {
-            if let Some(enabled) = a.enabled {
-                v.enabled = enabled;
-            }
-            if a.nbf.is_some() {
-                v.nbf = a.nbf;
-            }
-            if a.exp.is_some() {
-                v.exp = a.exp;
-            }
-        }
-        if body.content_type.is_some() {
-            v.content_type = body.content_type;
-        }
-        if body.tags.is_some() {
-            v.tags = body.tags;
-        }
-        v.updated = now();
-        let rendered = render(&base_url(req), &name, v, false, true);
-        ok(rendered)
+    let v = if version.is_empty() {
+        entry.versions.last_mut()
+    } else {
+        entry.versions.iter_mut().find(|v| v.version == version)
     }
+    .ok_or_else(|| VaultError::not_found(&name))?;
+    if let Some(a) = body.attributes {
+        if let Some(enabled) = a.enabled {
+            v.enabled = enabled;
+        }
+        if a.nbf.is_some() {
+            v.nbf = a.nbf;
+        }
+        if a.exp.is_some() {
+            v.exp = a.exp;
+        }
+    }
+    if body.content_type.is_some() {
+        v.content_type = body.content_type;
+    }
+    if body.tags.is_some() {
+        v.tags = body.tags;
+    }
+    v.updated = now();
+    let rendered = render(&base_url(req), &name, v, false, true);
+    ok(rendered)
 }
 
 fn render_deleted(base: &str, name: &str, deleted: &Deleted) -> Value {
@@ -682,25 +674,23 @@ async fn delete_secret(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    {
-        check_name(&name)?;
-        vault.authorize(
-            &req,
-            DataAction::SecretDelete,
-            &Scope::Secret(name.to_string()),
-        )?;
-        let entry = vault
-            .secrets_mut()
-            .remove(name.as_str())
-            .ok_or_else(|| VaultError::not_found(&name))?;
-        let deleted = Deleted {
-            entry,
-            deleted_date: now(),
-        };
-        let body = render_deleted(&base_url(&req), &name, &deleted);
-        vault.deleted_mut().insert(name.to_string(), deleted);
-        ok(body)
-    }
+    check_name(&name)?;
+    vault.authorize(
+        &req,
+        DataAction::SecretDelete,
+        &Scope::Secret(name.to_string()),
+    )?;
+    let entry = vault
+        .secrets_mut()
+        .remove(name.as_str())
+        .ok_or_else(|| VaultError::not_found(&name))?;
+    let deleted = Deleted {
+        entry,
+        deleted_date: now(),
+    };
+    let body = render_deleted(&base_url(&req), &name, &deleted);
+    vault.deleted_mut().insert(name.to_string(), deleted);
+    ok(body)
 }
 
 fn deleted_not_found(name: &str) -> VaultError {
@@ -716,18 +706,16 @@ async fn get_deleted(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    {
-        vault.authorize(
-            &req,
-            DataAction::SecretReadMetadata,
-            &Scope::Secret(name.to_string()),
-        )?;
-        let deleted = vault.deleted();
-        let d = deleted
-            .get(name.as_str())
-            .ok_or_else(|| deleted_not_found(&name))?;
-        ok(render_deleted(&base_url(&req), &name, d))
-    }
+    vault.authorize(
+        &req,
+        DataAction::SecretReadMetadata,
+        &Scope::Secret(name.to_string()),
+    )?;
+    let deleted = vault.deleted();
+    let d = deleted
+        .get(name.as_str())
+        .ok_or_else(|| deleted_not_found(&name))?;
+    ok(render_deleted(&base_url(&req), &name, d))
 }
 
 async fn purge_deleted(
@@ -735,18 +723,16 @@ async fn purge_deleted(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    {
-        vault.authorize(
-            &req,
-            DataAction::SecretPurge,
-            &Scope::Secret(name.to_string()),
-        )?;
-        vault
-            .deleted_mut()
-            .remove(name.as_str())
-            .ok_or_else(|| deleted_not_found(&name))?;
-        Ok(HttpResponse::NoContent().finish())
-    }
+    vault.authorize(
+        &req,
+        DataAction::SecretPurge,
+        &Scope::Secret(name.to_string()),
+    )?;
+    vault
+        .deleted_mut()
+        .remove(name.as_str())
+        .ok_or_else(|| deleted_not_found(&name))?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 async fn recover_deleted(
@@ -754,23 +740,21 @@ async fn recover_deleted(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    {
-        vault.authorize(
-            &req,
-            DataAction::SecretRecover,
-            &Scope::Secret(name.to_string()),
-        )?;
-        let d = vault
-            .deleted_mut()
-            .remove(name.as_str())
-            .ok_or_else(|| deleted_not_found(&name))?;
-        let body = d
-            .entry
-            .versions
-            .last()
-            .map(|v| render(&base_url(&req), &name, v, false, true))
-            .unwrap_or_default();
-        vault.secrets_mut().insert(name.to_string(), d.entry);
-        ok(body)
-    }
+    vault.authorize(
+        &req,
+        DataAction::SecretRecover,
+        &Scope::Secret(name.to_string()),
+    )?;
+    let d = vault
+        .deleted_mut()
+        .remove(name.as_str())
+        .ok_or_else(|| deleted_not_found(&name))?;
+    let body = d
+        .entry
+        .versions
+        .last()
+        .map(|v| render(&base_url(&req), &name, v, false, true))
+        .unwrap_or_default();
+    vault.secrets_mut().insert(name.to_string(), d.entry);
+    ok(body)
 }

@@ -94,6 +94,19 @@ async fn client_secret_credential_gets_tokens_naming_the_identity() {
     );
 }
 
+/// GET `url` with `token`; the status and JSON body.
+async fn get_with(stack: &support::TestStack, url: &str, token: &str) -> (u16, serde_json::Value) {
+    let res = stack
+        .http()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
 #[tokio::test]
 async fn the_vault_answers_bad_tokens_with_401_and_unknown_callers_with_403() {
     let stack = start_stack(|_| {}).await;
@@ -114,69 +127,35 @@ async fn the_vault_answers_bad_tokens_with_401_and_unknown_callers_with_403() {
         "{challenge}"
     );
 
+    let wrong_audience = stack
+        .identities
+        .issue(&main_app, "https://storage.azure.com", 3600);
+    let expired = stack.identities.issue(&main_app, VAULT_RESOURCE, -3600);
     for (token, code) in [
-        (
-            stack
-                .identities
-                .issue(&main_app, "https://storage.azure.com", 3600),
-            "AKV10022",
-        ),
-        (
-            stack.identities.issue(&main_app, VAULT_RESOURCE, -3600),
-            "AKV10023",
-        ),
-        ("a.b.c".to_owned(), "AKV10001"),
+        (wrong_audience.as_str(), "AKV10022"),
+        (expired.as_str(), "AKV10023"),
+        ("a.b.c", "AKV10001"),
     ] {
-        let res = stack
-            .http()
-            .get(&url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 401);
-        let body: serde_json::Value = res.json().await.unwrap();
-        assert!(
-            body["error"]["message"].as_str().unwrap().contains(code),
-            "{body}"
-        );
+        let (status, body) = get_with(&stack, &url, token).await;
+        assert_eq!(status, 401);
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(code), "{body}");
     }
     let forged = devstack::identity::IdentityProvider::new(&["main-app"]).unwrap();
     let token = forged.issue(&forged.get("main-app").unwrap(), VAULT_RESOURCE, 3600);
-    let res = stack
-        .http()
-        .get(&url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
+    assert_eq!(get_with(&stack, &url, &token).await.0, 401);
 
     // A valid token of an identity without a role: 403 ForbiddenByRbac.
     let worker = stack.identities.get("queue-worker").unwrap();
     let token = stack.identities.issue(&worker, VAULT_RESOURCE, 3600);
-    let res = stack
-        .http()
-        .get(&url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 403);
-    let body: serde_json::Value = res.json().await.unwrap();
+    let (status, body) = get_with(&stack, &url, &token).await;
+    assert_eq!(status, 403);
     assert_eq!(body["error"]["innererror"]["code"], "ForbiddenByRbac");
 
     // Missing or unknown api-version: 400.
     let token = stack.identities.issue(&main_app, VAULT_RESOURCE, 3600);
     for bad in ["", "?api-version=1999-01-01"] {
         let url = format!("{}/secrets/{SECRET_NAME}/{bad}", stack.urls.key_vault);
-        let res = stack
-            .http()
-            .get(&url)
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 400, "{bad}");
+        assert_eq!(get_with(&stack, &url, &token).await.0, 400, "{bad}");
     }
 }
