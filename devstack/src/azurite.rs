@@ -148,8 +148,9 @@ impl Azurite {
                 command.arg("--inMemoryPersistence");
             }
         }
-        let mut process = ChildProcess::spawn("azurite", command, sink)
-            .context("cannot start node for Azurite")?;
+        let mut process = ChildProcess::spawn("azurite", command, sink).context(
+            "cannot start Azurite: Node.js 20 or later must be on PATH (apt-get install nodejs npm)",
+        )?;
         let started = Instant::now();
         for port in [blob, queue] {
             while tokio::net::TcpStream::connect(("127.0.0.1", port))

@@ -161,3 +161,20 @@ async fn a_port_in_use_is_named_in_a_clear_error() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn missing_node_is_a_clear_message_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        devstack(dir.path()).env("PATH", empty.path()).output(),
+    )
+    .await
+    .expect("fails promptly")
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Node.js"), "{stderr}");
+    assert!(!dir.path().join("devstack.pid").exists());
+}
