@@ -1,0 +1,157 @@
+//! Settings of main-app, read once from the environment with the Python sample's names.
+
+use shared_auth::envelope::MessageEncoding;
+use shared_auth::{ConfigError, EnvSource};
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// URL of the third-party function (`.../api/RandomNumber`).
+pub const THIRD_PARTY_API_ENDPOINT: &str = "THIRD_PARTY_API_ENDPOINT";
+/// The vault holding the third-party key.
+pub const KEY_VAULT_URL: &str = "KEY_VAULT_URL";
+/// The secret's name.
+pub const THIRD_PARTY_API_SECRET_NAME: &str = "THIRD_PARTY_API_SECRET_NAME";
+/// The queue `code-issued` messages go to.
+pub const STORAGE_QUEUE_URL: &str = "STORAGE_QUEUE_URL";
+/// The ledger container (one blob per code).
+pub const CODE_LEDGER_URL: &str = "CODE_LEDGER_URL";
+/// Seconds a code stays valid.
+pub const CODE_TTL_SECONDS: &str = "CODE_TTL_SECONDS";
+/// Total time allowed for one call to the third-party API.
+pub const THIRD_PARTY_API_TIMEOUT_SECONDS: &str = "THIRD_PARTY_API_TIMEOUT_SECONDS";
+/// Listening port.
+pub const PORT: &str = "PORT";
+/// Listening address.
+pub const BIND_ADDRESS: &str = "BIND_ADDRESS";
+
+/// Default secret name, as in the walkthrough.
+pub const DEFAULT_SECRET_NAME: &str = "third-party-api-key";
+/// Default code lifetime.
+pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(600);
+/// Default timeout of a third-party call.
+pub const DEFAULT_THIRD_PARTY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest code lifetime: what one delayed queue message can cover, 7 days.
+pub const MAX_CODE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Everything main-app reads from its environment (identity variables are read by
+/// `shared-auth::credential`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listening address.
+    pub bind_address: IpAddr,
+    /// Listening port; 0 picks one.
+    pub port: u16,
+    /// The third-party function URL.
+    pub third_party_api_endpoint: reqwest::Url,
+    /// Timeout of one third-party call.
+    pub third_party_timeout: Duration,
+    /// The vault URL.
+    pub key_vault_url: String,
+    /// The secret's name.
+    pub secret_name: String,
+    /// The queue URL.
+    pub queue_url: reqwest::Url,
+    /// The ledger container URL.
+    pub ledger_url: reqwest::Url,
+    /// How long a code is valid.
+    pub code_ttl: Duration,
+    /// Queue message encoding.
+    pub encoding: MessageEncoding,
+}
+
+fn url(env: &dyn EnvSource, name: &str, https_only: bool) -> Result<reqwest::Url, ConfigError> {
+    let raw = env.required(name)?;
+    let url = reqwest::Url::parse(&raw)
+        .map_err(|e| ConfigError::new(name, format!("is not a URL: {e}")))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if !https_only => Ok(url),
+        _ if https_only => Err(ConfigError::new(
+            name,
+            "must be an https URL (tokens are never sent over plain http)",
+        )),
+        _ => Err(ConfigError::new(name, "must be an http(s) URL")),
+    }
+}
+
+fn seconds(env: &dyn EnvSource, name: &str, default: Duration) -> Result<Duration, ConfigError> {
+    let seconds: u64 = env.parsed_or(name, default.as_secs())?;
+    if seconds == 0 {
+        return Err(ConfigError::new(name, "must be at least 1"));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+impl Settings {
+    /// Reads and validates the settings; an error names the variable at fault.
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
+        let code_ttl = seconds(env, CODE_TTL_SECONDS, DEFAULT_CODE_TTL)?;
+        if code_ttl > MAX_CODE_TTL {
+            return Err(ConfigError::new(CODE_TTL_SECONDS, "must be at most 604800 (7 days)"));
+        }
+        Ok(Self {
+            bind_address: env.parsed_or(BIND_ADDRESS, IpAddr::from([0, 0, 0, 0]))?,
+            port: env.parsed_or(PORT, 8080u16)?,
+            third_party_api_endpoint: url(env, THIRD_PARTY_API_ENDPOINT, false)?,
+            third_party_timeout: seconds(
+                env,
+                THIRD_PARTY_API_TIMEOUT_SECONDS,
+                DEFAULT_THIRD_PARTY_TIMEOUT,
+            )?,
+            key_vault_url: url(env, KEY_VAULT_URL, true)?.to_string(),
+            secret_name: env
+                .var(THIRD_PARTY_API_SECRET_NAME)
+                .unwrap_or_else(|| DEFAULT_SECRET_NAME.to_owned()),
+            queue_url: url(env, STORAGE_QUEUE_URL, true)?,
+            ledger_url: url(env, CODE_LEDGER_URL, true)?,
+            code_ttl,
+            encoding: MessageEncoding::from_env(env)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared_auth::MapEnv;
+
+    fn complete() -> MapEnv {
+        MapEnv::new()
+            .with(THIRD_PARTY_API_ENDPOINT, "http://127.0.0.1:7071/api/RandomNumber")
+            .with(KEY_VAULT_URL, "https://myvault.vault.azure.net")
+            .with(STORAGE_QUEUE_URL, "https://acct.queue.core.windows.net/code-requests")
+            .with(CODE_LEDGER_URL, "https://acct.blob.core.windows.net/codes")
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let s = Settings::from_env(&complete()).unwrap();
+        assert_eq!(s.port, 8080);
+        assert_eq!(s.secret_name, "third-party-api-key");
+        assert_eq!(s.code_ttl, DEFAULT_CODE_TTL);
+        assert_eq!(s.encoding, MessageEncoding::Base64);
+    }
+
+    #[test]
+    fn each_missing_or_malformed_variable_is_named() {
+        for name in [THIRD_PARTY_API_ENDPOINT, KEY_VAULT_URL, STORAGE_QUEUE_URL, CODE_LEDGER_URL] {
+            let err = Settings::from_env(&complete().with(name, "")).unwrap_err();
+            assert_eq!(err.variable, name);
+            let err = Settings::from_env(&complete().with(name, "not a url")).unwrap_err();
+            assert_eq!(err.variable, name);
+        }
+        for (name, value) in [
+            (KEY_VAULT_URL, "http://myvault.vault.azure.net"),
+            (STORAGE_QUEUE_URL, "http://acct.queue.core.windows.net/q"),
+            (CODE_TTL_SECONDS, "0"),
+            (CODE_TTL_SECONDS, "ten"),
+            (CODE_TTL_SECONDS, "999999999"),
+            (THIRD_PARTY_API_TIMEOUT_SECONDS, "-1"),
+            (PORT, "99999"),
+            ("QUEUE_MESSAGE_ENCODING", "gzip"),
+        ] {
+            let err = Settings::from_env(&complete().with(name, value)).unwrap_err();
+            assert_eq!(err.variable, name, "{value}");
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! `GET /api/v1/getcode`: a number from the third-party API, a code around it, a durable
+//! `code-issued` message, and only then the answer.
+
+use super::{AppState, RETRY_AFTER_SECONDS};
+use crate::code::Code;
+use crate::queue::QueueError;
+use crate::third_party::UpstreamError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError, web};
+use serde::{Deserialize, Serialize};
+use shared_auth::ErrorBody;
+use shared_auth::envelope::{CodeEnvelope, ENVELOPE_VERSION, MessageType};
+use shared_auth::telemetry::traceparent;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IssuedCode {
+    /// `AAA-N-BBB`.
+    pub code: String,
+    /// When it was issued (RFC 3339, UTC).
+    pub timestamp: String,
+}
+
+/// Why no code was issued; the status mapping lives here and nowhere else.
+#[derive(Debug, thiserror::Error)]
+pub enum GetCodeError {
+    /// The third-party call or the key failed.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// The message could not be queued.
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+}
+
+impl ResponseError for GetCodeError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Upstream(UpstreamError::Auth | UpstreamError::Failed(_)) => StatusCode::BAD_GATEWAY,
+            Self::Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Upstream(UpstreamError::Secret(_)) | Self::Queue(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (code, message) = match self {
+            Self::Upstream(UpstreamError::Auth) => (
+                "upstream_auth_failed",
+                "The number service refused this app's credentials.",
+            ),
+            Self::Upstream(UpstreamError::Failed(_)) => {
+                ("upstream_error", "The number service failed.")
+            }
+            Self::Upstream(UpstreamError::Timeout) => (
+                "upstream_timeout",
+                "The number service did not answer in time.",
+            ),
+            Self::Upstream(UpstreamError::Secret(_)) => (
+                "secret_unavailable",
+                "The service cannot reach its key store right now; try again shortly.",
+            ),
+            Self::Queue(_) => (
+                "queue_unavailable",
+                "The code could not be recorded; try again shortly.",
+            ),
+        };
+        tracing::warn!(error = %self, status = self.status_code().as_u16(), "getcode failed");
+        let mut response = HttpResponse::build(self.status_code());
+        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header(("Retry-After", RETRY_AFTER_SECONDS.to_string()));
+        }
+        response.json(ErrorBody::new(code, message))
+    }
+}
+
+/// Issues a code.
+#[tracing::instrument(name = "issue_code", skip_all)]
+pub async fn get_code(state: web::Data<AppState>) -> Result<HttpResponse, GetCodeError> {
+    let number = state.third_party.random_number().await?;
+    let code = Code::generate(number);
+    let now = OffsetDateTime::now_utc();
+    let issued_at = now
+        .replace_millisecond(now.millisecond())
+        .unwrap_or(now);
+    let envelope = CodeEnvelope {
+        kind: MessageType::CodeIssued,
+        version: ENVELOPE_VERSION,
+        id: uuid::Uuid::new_v4(),
+        code: code.as_str().to_owned(),
+        issued_at,
+        expires_at: issued_at + state.code_ttl,
+        traceparent: traceparent(&tracing::Span::current()),
+    };
+    state.queue.send(&envelope).await?;
+    tracing::info!(message_id = %envelope.id, "code issued");
+    Ok(HttpResponse::Ok().json(IssuedCode {
+        code: envelope.code,
+        timestamp: issued_at.format(&Rfc3339).unwrap_or_default(),
+    }))
+}

@@ -1,0 +1,31 @@
+//! HTTP routes, one file per resource.
+
+pub mod getcode;
+pub mod health;
+pub mod home;
+pub mod openapi;
+pub mod verify;
+
+use crate::ledger::CodeLedger;
+use crate::queue::CodeQueue;
+use crate::third_party::ThirdPartyApi;
+use shared_auth::secret_cache::SecretCache;
+use std::time::Duration;
+
+/// Seconds a client is told to wait before retrying after a 503.
+pub const RETRY_AFTER_SECONDS: u64 = 5;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The third-party API client (with the Key Vault key).
+    pub third_party: ThirdPartyApi,
+    /// The outgoing queue.
+    pub queue: CodeQueue,
+    /// The code ledger.
+    pub ledger: CodeLedger,
+    /// The Key Vault secret (for readiness).
+    pub secret: SecretCache,
+    /// How long a code is valid.
+    pub code_ttl: Duration,
+}
