@@ -154,6 +154,7 @@ fn print_summary(stack: &DevStack, developer_env: &Path) {
             "poison_queue": u.poison_queue,
             "ledger": u.container,
             "third_party_api": u.third_party_api_endpoint,
+            "main_app": u.main_app,
             "state_dir": stack.state_dir,
             "developer_env": developer_env,
             "pids": stack.child_pids(),
@@ -166,12 +167,14 @@ fn print_summary(stack: &DevStack, developer_env: &Path) {
          queue (STORAGE_QUEUE_URL)      {}\n  \
          ledger (CODE_LEDGER_URL)       {}\n  \
          third-party-api                {}\n  \
+         main-app                       {}\n  \
          environments                   {}/<service>.env, {}\n",
         u.msi_endpoint,
         u.key_vault,
         u.queue,
         u.container,
         u.third_party_api_endpoint,
+        u.main_app,
         stack.state_dir.display(),
         developer_env.display(),
     );

@@ -49,16 +49,19 @@ const STOP_GRACE: Duration = Duration::from_secs(30);
 pub enum Service {
     /// The example third-party API.
     ThirdPartyApi,
+    /// The public app.
+    MainApp,
 }
 
 impl Service {
-    /// Every service devstack can run today.
-    pub const ALL: &'static [Service] = &[Service::ThirdPartyApi];
+    /// Every service devstack can run today, in start order.
+    pub const ALL: &'static [Service] = &[Service::ThirdPartyApi, Service::MainApp];
 
     /// Binary, identity and log prefix name.
     pub fn name(self) -> &'static str {
         match self {
             Self::ThirdPartyApi => "third-party-api",
+            Self::MainApp => "main-app",
         }
     }
 }
@@ -460,6 +463,17 @@ impl DevStack {
             ("BIND_ADDRESS", "127.0.0.1".to_owned()),
         ];
         match service {
+            Service::MainApp => {
+                env.push(("PORT", self.main_app_port.to_string()));
+                env.push((
+                    "THIRD_PARTY_API_ENDPOINT",
+                    self.urls.third_party_api_endpoint.clone(),
+                ));
+                env.push(("KEY_VAULT_URL", self.urls.key_vault.clone()));
+                env.push(("THIRD_PARTY_API_SECRET_NAME", SECRET_NAME.to_owned()));
+                env.push(("STORAGE_QUEUE_URL", self.urls.queue.clone()));
+                env.push(("CODE_LEDGER_URL", self.urls.container.clone()));
+            }
             Service::ThirdPartyApi => {
                 let port = self
                     .urls
@@ -565,6 +579,7 @@ impl DevStack {
             .with_context(|| format!("cannot start {}", binary.display()))?;
         let base = match service {
             Service::ThirdPartyApi => self.urls.third_party_api.clone(),
+            Service::MainApp => self.urls.main_app.clone(),
         };
         let started = Instant::now();
         loop {

@@ -73,7 +73,7 @@ async fn runs_the_system_and_stops_without_leaving_a_process() {
         .iter()
         .map(|p| p.as_u64().unwrap())
         .collect();
-    assert_eq!(pids.len(), 2, "azurite and third-party-api");
+    assert_eq!(pids.len(), 3, "azurite, third-party-api and main-app");
     assert!(pids.iter().all(|p| alive(*p)));
 
     // As a developer would: the environment file, the vault, then the API with the key.
@@ -113,6 +113,51 @@ async fn runs_the_system_and_stops_without_leaving_a_process() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
+    // main-app, with its managed identity, issues a code and the message is in the queue.
+    let main_app = ready["main_app"].as_str().unwrap();
+    let res = http
+        .get(format!("{main_app}/api/v1/getcode"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let issued: serde_json::Value = res.json().await.unwrap();
+    let code = issued["code"].as_str().unwrap();
+    let queue = azure_storage_queue::QueueClient::new(
+        ready["queue"].as_str().unwrap().parse().unwrap(),
+        Some(credential_from_env(&env, &http).unwrap().credential),
+        Some(azure_storage_queue::QueueClientOptions {
+            client_options: azure_client_options(&http),
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    let peeked = queue
+        .peek_messages(Some(
+            azure_storage_queue::models::QueueClientPeekMessagesOptions {
+                number_of_messages: Some(32),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    let texts: Vec<String> = peeked
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.message_text)
+        .collect();
+    let envelopes: Vec<shared_auth::envelope::CodeEnvelope> = texts
+        .iter()
+        .filter_map(|t| shared_auth::envelope::CodeEnvelope::decode(t, Default::default()).ok())
+        .collect();
+    assert!(
+        envelopes.iter().any(|e| e.code == code),
+        "the code's message is queued"
+    );
+
     let service_env = std::fs::read_to_string(dir.path().join("third-party-api.env")).unwrap();
     assert!(service_env.contains("IDENTITY_ENDPOINT="));
     assert!(

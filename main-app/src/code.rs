@@ -13,17 +13,20 @@ impl Code {
     /// A new code around `number` (1 to 999), letters from the thread's CSPRNG.
     pub fn generate(number: u32) -> Self {
         let mut rng = rand::rng();
-        let mut letters = |n: usize| -> String {
-            (0..n).map(|_| char::from(rng.sample(Alphabetic))).collect()
-        };
+        let mut letters =
+            |n: usize| -> String { (0..n).map(|_| char::from(rng.sample(Alphabetic))).collect() };
         Self(format!("{}-{number}-{}", letters(3), letters(3)))
     }
 
     /// Parses a presented code; the error says what shape is expected.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let expected = || "a code looks like AAA-N-BBB: three letters, a number from 1 to 999, three letters".to_owned();
+        let expected = || {
+            "a code looks like AAA-N-BBB: three letters, a number from 1 to 999, three letters"
+                .to_owned()
+        };
         let mut parts = text.split('-');
-        let (Some(a), Some(n), Some(b), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(a), Some(n), Some(b), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(expected());
         };
@@ -73,8 +76,18 @@ mod tests {
     #[test]
     fn malformed_codes_are_refused() {
         for bad in [
-            "", "abc", "abc-1", "abc-1-de", "ab1-1-def", "abc-0-def", "abc-1000-def", "abc-01-def",
-            "abc-1-def-ghi", "abc--def", "äbc-1-def", "abc-+1-def",
+            "",
+            "abc",
+            "abc-1",
+            "abc-1-de",
+            "ab1-1-def",
+            "abc-0-def",
+            "abc-1000-def",
+            "abc-01-def",
+            "abc-1-def-ghi",
+            "abc--def",
+            "äbc-1-def",
+            "abc-+1-def",
         ] {
             assert!(Code::parse(bad).is_err(), "{bad}");
         }

@@ -87,7 +87,10 @@ impl Settings {
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let code_ttl = seconds(env, CODE_TTL_SECONDS, DEFAULT_CODE_TTL)?;
         if code_ttl > MAX_CODE_TTL {
-            return Err(ConfigError::new(CODE_TTL_SECONDS, "must be at most 604800 (7 days)"));
+            return Err(ConfigError::new(
+                CODE_TTL_SECONDS,
+                "must be at most 604800 (7 days)",
+            ));
         }
         Ok(Self {
             bind_address: env.parsed_or(BIND_ADDRESS, IpAddr::from([0, 0, 0, 0]))?,
@@ -117,9 +120,15 @@ mod tests {
 
     fn complete() -> MapEnv {
         MapEnv::new()
-            .with(THIRD_PARTY_API_ENDPOINT, "http://127.0.0.1:7071/api/RandomNumber")
+            .with(
+                THIRD_PARTY_API_ENDPOINT,
+                "http://127.0.0.1:7071/api/RandomNumber",
+            )
             .with(KEY_VAULT_URL, "https://myvault.vault.azure.net")
-            .with(STORAGE_QUEUE_URL, "https://acct.queue.core.windows.net/code-requests")
+            .with(
+                STORAGE_QUEUE_URL,
+                "https://acct.queue.core.windows.net/code-requests",
+            )
             .with(CODE_LEDGER_URL, "https://acct.blob.core.windows.net/codes")
     }
 
@@ -134,7 +143,12 @@ mod tests {
 
     #[test]
     fn each_missing_or_malformed_variable_is_named() {
-        for name in [THIRD_PARTY_API_ENDPOINT, KEY_VAULT_URL, STORAGE_QUEUE_URL, CODE_LEDGER_URL] {
+        for name in [
+            THIRD_PARTY_API_ENDPOINT,
+            KEY_VAULT_URL,
+            STORAGE_QUEUE_URL,
+            CODE_LEDGER_URL,
+        ] {
             let err = Settings::from_env(&complete().with(name, "")).unwrap_err();
             assert_eq!(err.variable, name);
             let err = Settings::from_env(&complete().with(name, "not a url")).unwrap_err();

@@ -75,9 +75,14 @@ impl CodeQueue {
         let message = QueueMessage {
             message_text: Some(envelope.encode(self.encoding)),
         };
-        let content = message.try_into().map_err(|e: azure_core::Error| QueueError(e.to_string()))?;
+        let content = message
+            .try_into()
+            .map_err(|e: azure_core::Error| QueueError(e.to_string()))?;
         let result = self.client.send_message(content, None).await;
-        let mut last = self.last_send_error.write().unwrap_or_else(|p| p.into_inner());
+        let mut last = self
+            .last_send_error
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
         match result {
             Ok(_) => {
                 *last = None;
@@ -105,12 +110,18 @@ impl CodeQueue {
 
     /// The last probe's result.
     pub fn health(&self) -> QueueHealth {
-        self.health.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.health
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The last send failure, cleared by a successful send.
     pub fn last_send_error(&self) -> Option<String> {
-        self.last_send_error.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.last_send_error
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Probes at start and then periodically (quickly while unreachable).

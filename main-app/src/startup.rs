@@ -49,8 +49,13 @@ impl Application {
             cache,
         )
         .context("the Key Vault client cannot be built")?;
-        let queue = CodeQueue::new(settings.queue_url.clone(), credential.clone(), &http, settings.encoding)
-            .context("the queue client cannot be built")?;
+        let queue = CodeQueue::new(
+            settings.queue_url.clone(),
+            credential.clone(),
+            &http,
+            settings.encoding,
+        )
+        .context("the queue client cannot be built")?;
         let ledger = CodeLedger::new(settings.ledger_url.clone(), credential, &http)
             .context("the ledger client cannot be built")?;
         let third_party = ThirdPartyApi::new(
@@ -67,9 +72,13 @@ impl Application {
             secret,
             code_ttl: settings.code_ttl,
         };
-        let listener = TcpListener::bind((settings.bind_address, settings.port)).with_context(
-            || format!("cannot listen on {}:{}", settings.bind_address, settings.port),
-        )?;
+        let listener =
+            TcpListener::bind((settings.bind_address, settings.port)).with_context(|| {
+                format!(
+                    "cannot listen on {}:{}",
+                    settings.bind_address, settings.port
+                )
+            })?;
         let port = listener.local_addr()?.port();
         let server = run(listener, state)?;
         Ok(Self {

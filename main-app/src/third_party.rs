@@ -128,7 +128,12 @@ impl ThirdPartyApi {
         let response = match response {
             Ok(r) => r,
             Err(e) if e.is_timeout() => return Err(Attempt::Timeout),
-            Err(e) => return Err(Attempt::Retryable(format!("unreachable: {}", error_chain(&e)))),
+            Err(e) => {
+                return Err(Attempt::Retryable(format!(
+                    "unreachable: {}",
+                    error_chain(&e)
+                )));
+            }
         };
         let status = response.status();
         span.record("http.response.status_code", status.as_u16());
@@ -145,7 +150,9 @@ impl ThirdPartyApi {
                 })?;
                 match serde_json::from_slice::<RandomNumber>(&body) {
                     Ok(n) if (1..=999).contains(&n.value) => Ok(n.value),
-                    _ => Err(Attempt::Fatal("answered something other than {\"value\": 1..999}".into())),
+                    _ => Err(Attempt::Fatal(
+                        "answered something other than {\"value\": 1..999}".into(),
+                    )),
                 }
             }
             _ => Err(Attempt::Fatal(format!("answered {status}"))),

@@ -37,7 +37,9 @@ pub enum GetCodeError {
 impl ResponseError for GetCodeError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Upstream(UpstreamError::Auth | UpstreamError::Failed(_)) => StatusCode::BAD_GATEWAY,
+            Self::Upstream(UpstreamError::Auth | UpstreamError::Failed(_)) => {
+                StatusCode::BAD_GATEWAY
+            }
             Self::Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
             Self::Upstream(UpstreamError::Secret(_)) | Self::Queue(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -82,9 +84,7 @@ pub async fn get_code(state: web::Data<AppState>) -> Result<HttpResponse, GetCod
     let number = state.third_party.random_number().await?;
     let code = Code::generate(number);
     let now = OffsetDateTime::now_utc();
-    let issued_at = now
-        .replace_millisecond(now.millisecond())
-        .unwrap_or(now);
+    let issued_at = now.replace_millisecond(now.millisecond()).unwrap_or(now);
     let envelope = CodeEnvelope {
         kind: MessageType::CodeIssued,
         version: ENVELOPE_VERSION,

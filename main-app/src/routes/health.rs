@@ -16,9 +16,9 @@ pub async fn healthz() -> HttpResponse {
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (secret_ok, secret) = match state.secret.readiness() {
         SecretReadiness::Ready { last_error: None } => (true, "loaded".to_owned()),
-        SecretReadiness::Ready { last_error: Some(e) } => {
-            (true, format!("loaded; serving the last good value: {e}"))
-        }
+        SecretReadiness::Ready {
+            last_error: Some(e),
+        } => (true, format!("loaded; serving the last good value: {e}")),
         SecretReadiness::NotReady { reason } => (false, reason),
     };
     let (queue_ok, queue) = match state.queue.health() {
