@@ -64,6 +64,10 @@ struct Deleted {
 /// One vault: its secrets, and who may do what.
 pub struct KeyVault {
     secrets: RwLock<BTreeMap<String, SecretEntry>>,
+    /// Successful reads of each secret's value (tests check refresh counts with it).
+    reads: RwLock<BTreeMap<String, u64>>,
+    /// False simulates an outage: every request gets 503.
+    available: std::sync::atomic::AtomicBool,
     deleted: RwLock<BTreeMap<String, Deleted>>,
     verifier: TokenVerifier,
     identities: Arc<IdentityProvider>,
@@ -199,6 +203,8 @@ impl KeyVault {
     pub fn new(identities: Arc<IdentityProvider>, roles: Arc<RoleAssignments>) -> Self {
         Self {
             secrets: RwLock::default(),
+            reads: RwLock::default(),
+            available: std::sync::atomic::AtomicBool::new(true),
             deleted: RwLock::default(),
             verifier: identities.verifier(),
             identities,
@@ -209,6 +215,22 @@ impl KeyVault {
     /// Sets a secret directly (seeding), as a new version; returns the version id.
     pub fn seed(&self, name: &str, value: &Secret) -> String {
         self.add_version(name, value.clone(), None, None, AttributesIn::default())
+    }
+
+    /// How many times the value of `name` was read successfully.
+    pub fn reads(&self, name: &str) -> u64 {
+        self.reads
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Simulates an outage (`false`: every request is answered 503) or ends it.
+    pub fn set_available(&self, available: bool) {
+        self.available
+            .store(available, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Registers the secrets API routes.
@@ -251,6 +273,13 @@ impl KeyVault {
         action: DataAction,
         resource: &Scope,
     ) -> Result<String, VaultError> {
+        if !self.available.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(VaultError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                "The service is temporarily unavailable.",
+            ));
+        }
         let query = query(req);
         match query.get("api-version") {
             None => {
@@ -490,6 +519,12 @@ fn get(vault: &KeyVault, req: &HttpRequest, name: &str, version: Option<&str>) -
         .inner("SecretDisabled"));
     }
     // Like Azure, `nbf` and `exp` do not block a get: they are for the application to honour.
+    *vault
+        .reads
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(name.to_owned())
+        .or_default() += 1;
     ok(render(&base_url(req), name, &v, true, true))
 }
 

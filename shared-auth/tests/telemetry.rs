@@ -5,50 +5,19 @@ mod support;
 
 use actix_web::{App, HttpResponse, test as actix_test, web};
 use shared_auth::telemetry::{
-    RequestTelemetry, continue_trace, init_telemetry_with_writer, is_valid_traceparent, trace_id,
-    traceparent,
+    LogCapture, RequestTelemetry, continue_trace, init_telemetry_with_writer, is_valid_traceparent,
+    trace_id, traceparent,
 };
 use shared_auth::{ApiKeyRing, MapEnv, RequireApiKey, Secret, credential_from_env};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-/// Collects every log line written in this test process.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Capture {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-static CAPTURE: std::sync::OnceLock<Capture> = std::sync::OnceLock::new();
+static CAPTURE: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
 
 /// One subscriber per test process, at `trace` for everything.
-fn capture() -> Capture {
+fn capture() -> LogCapture {
     CAPTURE
         .get_or_init(|| {
-            let capture = Capture::default();
+            let capture = LogCapture::default();
             let env = MapEnv::new().with("RUST_LOG", "trace");
             let guard =
                 init_telemetry_with_writer("telemetry-test", &env, capture.clone()).unwrap();

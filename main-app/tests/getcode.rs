@@ -1,0 +1,273 @@
+//! `GET /api/v1/getcode` against the local Azure stack with real SDK clients: the end-to-end
+//! path, rotation without restart, each error mapping, start-up with Key Vault down, a burst.
+
+mod support;
+
+use devstack::rbac::{Role, Scope};
+use devstack::stack::{FUNCTION_KEY_NAME, QUEUE, SECRET_NAME};
+use main_app::code::Code;
+use shared_auth::envelope::{ENVELOPE_VERSION, MessageType};
+use shared_auth::telemetry::is_valid_traceparent;
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use support::*;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+#[tokio::test]
+async fn a_code_is_issued_only_with_its_message_in_the_queue() {
+    let stack = start_stack().await;
+    let app = spawn_app(&main_app_env(&stack).with("CODE_TTL_SECONDS", "120")).await;
+    app.wait_ready().await;
+    let res = app.get_code().await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let code = Code::parse(body["code"].as_str().unwrap()).expect("AAA-N-BBB");
+    let timestamp = OffsetDateTime::parse(body["timestamp"].as_str().unwrap(), &Rfc3339).unwrap();
+    assert!(body["timestamp"].as_str().unwrap().ends_with('Z'), "UTC");
+
+    let messages = drain_queue(&stack).await;
+    assert_eq!(messages.len(), 1, "exactly one message");
+    let envelope = &messages[0];
+    assert_eq!(envelope.kind, MessageType::CodeIssued);
+    assert_eq!(envelope.version, ENVELOPE_VERSION);
+    assert_eq!(envelope.code, code.as_str());
+    assert_eq!(envelope.issued_at, timestamp);
+    assert_eq!(
+        envelope.expires_at - envelope.issued_at,
+        time::Duration::seconds(120)
+    );
+    let traceparent = envelope.traceparent.as_deref().expect("a traceparent");
+    assert!(is_valid_traceparent(traceparent), "{traceparent}");
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_picked_up_without_restart_with_one_fetch() {
+    let stack = start_stack().await;
+    let app = spawn_app(&main_app_env(&stack)).await;
+    app.wait_ready().await;
+    assert_eq!(app.get_code().await.status(), 200);
+    assert_eq!(stack.vault.reads(SECRET_NAME), 1);
+
+    // Rotate: new value in the vault, then the key replaced (old one revoked) in the API.
+    let new_key = "rotated-key-value-0123456789abcdef";
+    stack
+        .vault
+        .seed(SECRET_NAME, &shared_auth::Secret::new(new_key));
+    let keys: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(stack.state_dir.join("third-party-api/keys.json")).unwrap(),
+    )
+    .unwrap();
+    let master = keys["masterKey"].as_str().unwrap();
+    let res = stack
+        .http()
+        .put(format!(
+            "{}/admin/functions/RandomNumber/keys/{FUNCTION_KEY_NAME}",
+            stack.urls.third_party_api
+        ))
+        .header("x-functions-key", master)
+        .json(&serde_json::json!({ "value": new_key }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "replaced");
+
+    let res = app.get_code().await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        stack.vault.reads(SECRET_NAME),
+        2,
+        "fetched again exactly once"
+    );
+    assert_eq!(app.get_code().await.status(), 200);
+    assert_eq!(stack.vault.reads(SECRET_NAME), 2);
+    assert_eq!(drain_queue(&stack).await.len(), 3);
+}
+
+/// Asserts an error answer: status, code, a message, Retry-After on 503, and nothing from
+/// upstream or any secret in the body; and that nothing was enqueued.
+async fn assert_mapped(stack: &Stack, res: reqwest::Response, status: u16, error: &str) {
+    assert_eq!(res.status().as_u16(), status);
+    let retry_after = res.headers().get("retry-after").cloned();
+    let text = res.text().await.unwrap();
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"], error, "{text}");
+    assert!(!body["message"].as_str().unwrap().is_empty());
+    assert_eq!(
+        retry_after.is_some(),
+        status == 503,
+        "Retry-After only with 503"
+    );
+    assert!(!text.contains(UPSTREAM_BODY));
+    assert!(!text.contains(stack.third_party_api_key().expose()));
+    assert!(
+        drain_queue(stack).await.is_empty(),
+        "nothing enqueued on failure"
+    );
+}
+
+#[tokio::test]
+async fn upstream_down_slow_failing_or_refusing_maps_to_502_or_504() {
+    let stack = start_stack().await;
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_url = format!("http://{}/api/RandomNumber", closed.local_addr().unwrap());
+    drop(closed);
+    let app = spawn_app(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &closed_url)).await;
+    app.wait_ready().await;
+    assert_mapped(&stack, app.get_code().await, 502, "upstream_error").await;
+
+    let slow = fake_upstream(Behaviour::Slow(Duration::from_secs(5)));
+    let env = main_app_env(&stack)
+        .with("THIRD_PARTY_API_ENDPOINT", &slow.url)
+        .with("THIRD_PARTY_API_TIMEOUT_SECONDS", "1");
+    let app = spawn_app(&env).await;
+    app.wait_ready().await;
+    assert_mapped(&stack, app.get_code().await, 504, "upstream_timeout").await;
+    assert_eq!(
+        slow.calls.load(Ordering::SeqCst),
+        1,
+        "no retry after a timeout"
+    );
+
+    let failing = fake_upstream(Behaviour::Status(500));
+    let app = spawn_app(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &failing.url)).await;
+    app.wait_ready().await;
+    assert_mapped(&stack, app.get_code().await, 502, "upstream_error").await;
+    assert_eq!(
+        failing.calls.load(Ordering::SeqCst),
+        3,
+        "bounded retries on 5xx"
+    );
+
+    let reads_before = stack.vault.reads(SECRET_NAME);
+    let refusing = fake_upstream(Behaviour::Status(401));
+    let app =
+        spawn_app(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &refusing.url)).await;
+    app.wait_ready().await;
+    assert_mapped(&stack, app.get_code().await, 502, "upstream_auth_failed").await;
+    assert_eq!(
+        refusing.calls.load(Ordering::SeqCst),
+        2,
+        "one retry after one refresh"
+    );
+    assert_eq!(
+        stack.vault.reads(SECRET_NAME),
+        reads_before + 2,
+        "load + one refresh"
+    );
+    assert!(
+        refusing
+            .keys_seen
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|k| k == stack.third_party_api_key().expose())
+    );
+
+    let bad_request = fake_upstream(Behaviour::Status(400));
+    let app =
+        spawn_app(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &bad_request.url)).await;
+    app.wait_ready().await;
+    assert_mapped(&stack, app.get_code().await, 502, "upstream_error").await;
+    assert_eq!(
+        bad_request.calls.load(Ordering::SeqCst),
+        1,
+        "no retry on 4xx"
+    );
+}
+
+#[tokio::test]
+async fn queue_or_key_vault_without_the_role_maps_to_503_with_retry_after() {
+    let stack = start_stack().await;
+    let oid = stack.identities.get("main-app").unwrap().object_id.clone();
+
+    let app = spawn_app(&main_app_env(&stack)).await;
+    app.wait_ready().await;
+    let queue_scope = Scope::Queue(QUEUE.into());
+    assert!(
+        stack
+            .roles
+            .revoke(&oid, Role::StorageQueueDataMessageSender, &queue_scope)
+    );
+    assert_mapped(&stack, app.get_code().await, 503, "queue_unavailable").await;
+    let (_, ready) = app.readyz().await;
+    assert!(
+        ready["checks"]["queue_last_send"]
+            .as_str()
+            .unwrap()
+            .contains("Message Sender"),
+        "{ready}"
+    );
+    stack
+        .roles
+        .grant(&oid, Role::StorageQueueDataMessageSender, queue_scope);
+    assert_eq!(
+        app.get_code().await.status(),
+        200,
+        "recovers once the role is back"
+    );
+    drain_queue(&stack).await;
+
+    let secret_scope = Scope::Secret(SECRET_NAME.into());
+    assert!(
+        stack
+            .roles
+            .revoke(&oid, Role::KeyVaultSecretsUser, &secret_scope)
+    );
+    let fresh = fake_upstream(Behaviour::Status(200));
+    let app = spawn_app(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &fresh.url)).await;
+    assert_mapped(&stack, app.get_code().await, 503, "secret_unavailable").await;
+    assert_eq!(
+        fresh.calls.load(Ordering::SeqCst),
+        0,
+        "no call without a key"
+    );
+    let (status, ready) = app.readyz().await;
+    assert_eq!(status, 503);
+    assert!(
+        ready["checks"]["secret"]
+            .as_str()
+            .unwrap()
+            .contains("Secrets User"),
+        "{ready}"
+    );
+}
+
+#[tokio::test]
+async fn started_while_key_vault_is_down_it_becomes_ready_without_restart() {
+    let stack = start_stack().await;
+    stack.vault.set_available(false);
+    let app = spawn_app(&main_app_env(&stack)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = app.readyz().await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "not_ready");
+    assert_mapped(&stack, app.get_code().await, 503, "secret_unavailable").await;
+
+    stack.vault.set_available(true);
+    app.wait_ready().await;
+    assert_eq!(app.get_code().await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_concurrent_burst_gets_one_message_per_code_and_no_duplicates() {
+    let stack = start_stack().await;
+    let app = spawn_app(&main_app_env(&stack)).await;
+    app.wait_ready().await;
+    let responses = futures::future::join_all((0..60).map(|_| app.get_code())).await;
+    let mut codes = HashSet::new();
+    for res in responses {
+        assert_eq!(res.status(), 200);
+        let body: serde_json::Value = res.json().await.unwrap();
+        codes.insert(body["code"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(codes.len(), 60, "distinct codes");
+    let messages = drain_queue(&stack).await;
+    assert_eq!(messages.len(), 60, "one message per 200");
+    let queued: HashSet<String> = messages.iter().map(|m| m.code.clone()).collect();
+    assert_eq!(queued, codes);
+    let ids: HashSet<_> = messages.iter().map(|m| m.id).collect();
+    assert_eq!(ids.len(), 60, "no duplicate messages");
+}

@@ -1,0 +1,255 @@
+//! Test support: a local Azure stack (devstack) with third-party-api running, and main-app built
+//! in-process against it with the main-app identity (client-secret flavour, since a managed
+//! identity is read from the process environment; the binary path is covered by devstack).
+#![allow(dead_code, missing_docs)]
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use azure_storage_queue::models::QueueClientReceiveMessagesOptions;
+use devstack::stack::{DevStack, Service, StackOptions};
+use main_app::config::Settings;
+use main_app::startup::Application;
+use shared_auth::envelope::CodeEnvelope;
+use shared_auth::secret_cache::SecretCacheOptions;
+use shared_auth::transport::azure_client_options;
+use shared_auth::{EnvSource, MapEnv};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub struct Stack {
+    pub stack: DevStack,
+    pub dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Stack {
+    type Target = DevStack;
+    fn deref(&self) -> &DevStack {
+        &self.stack
+    }
+}
+
+pub async fn start_stack() -> Stack {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = StackOptions::for_tests(dir.path());
+    options.services = vec![Service::ThirdPartyApi];
+    let sink = options.sink.clone();
+    match DevStack::start(options).await {
+        Ok(stack) => Stack { stack, dir },
+        Err(e) => panic!("stack failed: {e:?}\n{}", sink.captured()),
+    }
+}
+
+/// main-app's production environment from devstack, with the identity as a service principal.
+pub fn main_app_env(stack: &DevStack) -> MapEnv {
+    let mut env: MapEnv = stack
+        .service_env(Service::MainApp)
+        .into_iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "IDENTITY_ENDPOINT" | "IDENTITY_HEADER" | "AZURE_TOKEN_CREDENTIALS"
+            )
+        })
+        .collect();
+    let client = stack.client_env("main-app").unwrap();
+    for var in [
+        "AZURE_TOKEN_CREDENTIALS",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_AUTHORITY_HOST",
+    ] {
+        env = env.with(var, client.var(var).unwrap());
+    }
+    env.with("PORT", "0")
+}
+
+pub fn fast_cache() -> SecretCacheOptions {
+    SecretCacheOptions {
+        min_retry_delay: Duration::from_millis(100),
+        max_retry_delay: Duration::from_millis(500),
+        ..Default::default()
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn get_code(&self) -> reqwest::Response {
+        self.http
+            .get(format!("{}/api/v1/getcode", self.base))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn verify(&self, body: &str) -> (u16, serde_json::Value) {
+        let res = self
+            .http
+            .post(format!("{}/api/v1/codes/verify", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or_default())
+    }
+
+    pub async fn readyz(&self) -> (u16, serde_json::Value) {
+        let res = self
+            .http
+            .get(format!("{}/readyz", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or_default())
+    }
+
+    /// Waits until /readyz says ready.
+    pub async fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = self.readyz().await;
+            if status == 200 {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "never ready: {body}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+static LOGS: std::sync::OnceLock<shared_auth::telemetry::LogCapture> = std::sync::OnceLock::new();
+
+/// Telemetry for the whole test process at `debug`, captured: spans get real trace ids.
+pub fn logs() -> shared_auth::telemetry::LogCapture {
+    LOGS.get_or_init(|| {
+        let capture = shared_auth::telemetry::LogCapture::default();
+        let env = MapEnv::new().with("RUST_LOG", "debug");
+        let guard = shared_auth::telemetry::init_telemetry_with_writer(
+            "main-app-test",
+            &env,
+            capture.clone(),
+        )
+        .unwrap();
+        std::mem::forget(guard);
+        capture
+    })
+    .clone()
+}
+
+pub async fn spawn_app(env: &MapEnv) -> TestApp {
+    logs();
+    let settings = Settings::from_env(env).unwrap();
+    let app = Application::build_with_cache_options(settings, env, fast_cache()).unwrap();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+    }
+}
+
+/// A queue client as the stack's admin (Queue Data Contributor).
+pub fn admin_queue(stack: &DevStack) -> azure_storage_queue::QueueClient {
+    azure_storage_queue::QueueClient::new(
+        stack.urls.queue.parse().unwrap(),
+        Some(stack.credential("devstack").unwrap()),
+        Some(azure_storage_queue::QueueClientOptions {
+            client_options: azure_client_options(stack.http()),
+            ..Default::default()
+        }),
+    )
+    .unwrap()
+}
+
+/// Every message in the queue, received (hidden for a minute) and decoded.
+pub async fn drain_queue(stack: &DevStack) -> Vec<CodeEnvelope> {
+    let queue = admin_queue(stack);
+    let mut envelopes = Vec::new();
+    loop {
+        let batch = queue
+            .receive_messages(Some(QueueClientReceiveMessagesOptions {
+                number_of_messages: Some(32),
+                visibility_timeout: Some(60),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_model()
+            .unwrap()
+            .items
+            .unwrap_or_default();
+        if batch.is_empty() {
+            return envelopes;
+        }
+        for message in batch {
+            let text = message.message_text.unwrap_or_default();
+            envelopes.push(CodeEnvelope::decode(&text, Default::default()).expect("decodable"));
+        }
+    }
+}
+
+/// A stand-in third-party API for fault injection: counts calls, answers as told.
+#[derive(Clone)]
+pub struct FakeUpstream {
+    pub url: String,
+    pub calls: Arc<AtomicUsize>,
+    pub keys_seen: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(Clone, Copy)]
+pub enum Behaviour {
+    Status(u16),
+    Slow(Duration),
+}
+
+pub const UPSTREAM_BODY: &str = "UPSTREAM-INTERNAL-DETAIL";
+
+pub fn fake_upstream(behaviour: Behaviour) -> FakeUpstream {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let keys_seen = Arc::new(Mutex::new(Vec::new()));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/api/RandomNumber", listener.local_addr().unwrap());
+    let (c, k) = (calls.clone(), keys_seen.clone());
+    let server = HttpServer::new(move || {
+        let (c, k) = (c.clone(), k.clone());
+        App::new().default_service(web::to(move |req: actix_web::HttpRequest| {
+            let (c, k) = (c.clone(), k.clone());
+            async move {
+                c.fetch_add(1, Ordering::SeqCst);
+                if let Some(key) = req.headers().get("x-functions-key") {
+                    k.lock()
+                        .unwrap()
+                        .push(key.to_str().unwrap_or_default().to_owned());
+                }
+                match behaviour {
+                    Behaviour::Status(code) => {
+                        HttpResponse::build(actix_web::http::StatusCode::from_u16(code).unwrap())
+                            .body(UPSTREAM_BODY)
+                    }
+                    Behaviour::Slow(delay) => {
+                        tokio::time::sleep(delay).await;
+                        HttpResponse::Ok().json(serde_json::json!({ "value": 5 }))
+                    }
+                }
+            }
+        }))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    tokio::spawn(server);
+    FakeUpstream {
+        url,
+        calls,
+        keys_seen,
+    }
+}
