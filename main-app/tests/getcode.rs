@@ -271,3 +271,39 @@ async fn a_concurrent_burst_gets_one_message_per_code_and_no_duplicates() {
     let ids: HashSet<_> = messages.iter().map(|m| m.id).collect();
     assert_eq!(ids.len(), 60, "no duplicate messages");
 }
+
+#[tokio::test]
+async fn the_trace_goes_to_the_third_party_api_and_into_the_envelope() {
+    let stack = start_stack().await;
+    let upstream = fake_upstream(Behaviour::Number(417));
+    let app =
+        spawn_app(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &upstream.url)).await;
+    app.wait_ready().await;
+    let caller_trace = "0af7651916cd43dd8448eb211c80319c";
+    let res = app
+        .http
+        .get(format!("{}/api/v1/getcode", app.base))
+        .header(
+            "traceparent",
+            format!("00-{caller_trace}-b7ad6b7169203331-01"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(body["code"].as_str().unwrap().contains("-417-"));
+
+    let sent = upstream.traceparents.lock().unwrap().clone();
+    assert_eq!(sent.len(), 1);
+    assert!(is_valid_traceparent(&sent[0]));
+    assert!(
+        sent[0].contains(caller_trace),
+        "the caller's trace continues upstream"
+    );
+    let envelope = drain_queue(&stack).await.remove(0);
+    assert!(
+        envelope.traceparent.unwrap().contains(caller_trace),
+        "and into the message"
+    );
+}

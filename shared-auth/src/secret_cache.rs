@@ -241,6 +241,7 @@ impl SecretCache {
     }
 
     /// Fetches and stores; the caller holds the single-flight lock.
+    #[tracing::instrument(name = "keyvault.get_secret", skip_all, fields(otel.kind = "client", secret = %self.inner.name))]
     async fn fetch(&self) -> Result<CachedSecret, SecretUnavailable> {
         self.inner.fetches.fetch_add(1, Ordering::Relaxed);
         let result = self.inner.client.get_secret(&self.inner.name, None).await;

@@ -201,10 +201,12 @@ pub struct FakeUpstream {
     pub url: String,
     pub calls: Arc<AtomicUsize>,
     pub keys_seen: Arc<Mutex<Vec<String>>>,
+    pub traceparents: Arc<Mutex<Vec<String>>>,
 }
 
 #[derive(Clone, Copy)]
 pub enum Behaviour {
+    Number(u32),
     Status(u16),
     Slow(Duration),
 }
@@ -214,21 +216,30 @@ pub const UPSTREAM_BODY: &str = "UPSTREAM-INTERNAL-DETAIL";
 pub fn fake_upstream(behaviour: Behaviour) -> FakeUpstream {
     let calls = Arc::new(AtomicUsize::new(0));
     let keys_seen = Arc::new(Mutex::new(Vec::new()));
+    let traceparents = Arc::new(Mutex::new(Vec::new()));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/api/RandomNumber", listener.local_addr().unwrap());
-    let (c, k) = (calls.clone(), keys_seen.clone());
+    let (c, k, t) = (calls.clone(), keys_seen.clone(), traceparents.clone());
     let server = HttpServer::new(move || {
-        let (c, k) = (c.clone(), k.clone());
+        let (c, k, t) = (c.clone(), k.clone(), t.clone());
         App::new().default_service(web::to(move |req: actix_web::HttpRequest| {
-            let (c, k) = (c.clone(), k.clone());
+            let (c, k, t) = (c.clone(), k.clone(), t.clone());
             async move {
                 c.fetch_add(1, Ordering::SeqCst);
+                if let Some(tp) = req.headers().get("traceparent") {
+                    t.lock()
+                        .unwrap()
+                        .push(tp.to_str().unwrap_or_default().to_owned());
+                }
                 if let Some(key) = req.headers().get("x-functions-key") {
                     k.lock()
                         .unwrap()
                         .push(key.to_str().unwrap_or_default().to_owned());
                 }
                 match behaviour {
+                    Behaviour::Number(value) => {
+                        HttpResponse::Ok().json(serde_json::json!({ "value": value }))
+                    }
                     Behaviour::Status(code) => {
                         HttpResponse::build(actix_web::http::StatusCode::from_u16(code).unwrap())
                             .body(UPSTREAM_BODY)
@@ -251,5 +262,6 @@ pub fn fake_upstream(behaviour: Behaviour) -> FakeUpstream {
         url,
         calls,
         keys_seen,
+        traceparents,
     }
 }
