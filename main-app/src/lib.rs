@@ -4,11 +4,10 @@
 //! A request's path: [`routes::getcode`] asks [`third_party::ThirdPartyApi`] for a number (key
 //! from [`shared_auth::secret_cache::SecretCache`]), builds a [`code::Code`], sends a
 //! `code-issued` envelope with [`queue::CodeQueue`], then answers. [`routes::verify`] consumes a
-//! code from [`ledger::CodeLedger`].
+//! code from [`shared_auth::ledger::CodeLedger`].
 
 pub mod code;
 pub mod config;
-pub mod ledger;
 pub mod queue;
 pub mod routes;
 pub mod startup;

@@ -1,7 +1,6 @@
 //! Building and running main-app: credential, secret cache, clients, HTTP server.
 
 use crate::config::Settings;
-use crate::ledger::CodeLedger;
 use crate::queue::CodeQueue;
 use crate::routes::{AppState, getcode, health, home, openapi, verify};
 use crate::third_party::ThirdPartyApi;
@@ -9,6 +8,7 @@ use actix_web::dev::Server;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use shared_auth::ledger::CodeLedger;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
 use shared_auth::telemetry::RequestTelemetry;
 use shared_auth::transport::http_client_from_env;

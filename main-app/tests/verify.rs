@@ -8,7 +8,7 @@ use azure_core::http::RequestContent;
 use azure_storage_blob::models::BlobClientUploadOptions;
 use devstack::stack::DevStack;
 use main_app::code::Code;
-use main_app::ledger::{EXPIRES_AT, ISSUED_AT};
+use shared_auth::ledger::{EXPIRES_AT, ISSUED_AT};
 use shared_auth::transport::azure_client_options;
 use std::collections::HashMap;
 use support::*;

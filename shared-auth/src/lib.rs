@@ -15,6 +15,7 @@ pub mod config;
 pub mod credential;
 pub mod envelope;
 pub mod error_body;
+pub mod ledger;
 pub mod secret;
 pub mod secret_cache;
 pub mod telemetry;

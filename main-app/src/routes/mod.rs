@@ -6,9 +6,9 @@ pub mod home;
 pub mod openapi;
 pub mod verify;
 
-use crate::ledger::CodeLedger;
 use crate::queue::CodeQueue;
 use crate::third_party::ThirdPartyApi;
+use shared_auth::ledger::CodeLedger;
 use shared_auth::secret_cache::SecretCache;
 use std::time::Duration;
 

@@ -41,7 +41,7 @@ pub async fn verify(state: web::Data<AppState>, body: web::Bytes) -> HttpRespons
         Ok(code) => code,
         Err(why) => return json_error(StatusCode::BAD_REQUEST, "invalid_code", why),
     };
-    match state.ledger.consume(&code).await {
+    match state.ledger.consume(code.as_str()).await {
         Ok(valid) => HttpResponse::Ok().json(Verdict { valid }),
         Err(e) => {
             tracing::warn!(error = %e, "verify failed");
