@@ -1,0 +1,349 @@
+//! The consumer loop, with semantics at least as good as the Azure Functions queue trigger:
+//! batches, fetching again when in-flight work falls to half, exponential idle back-off with
+//! jitter (reset by a message), visibility renewal while a handler works, delete only after
+//! success, a failed message visible again, poison after the last allowed delivery (or at once
+//! when undecodable), and a drain on shutdown that never deletes unfinished work.
+
+use crate::config::{MIN_POLL_INTERVAL, Settings};
+use crate::handler::CodeHandler;
+use azure_core::http::headers::HeaderName;
+use azure_storage_queue::QueueClient;
+use azure_storage_queue::models::{
+    QueueClientReceiveMessagesOptions, QueueClientSendMessageOptions, QueueMessage, ReceivedMessage,
+};
+use rand::Rng;
+use shared_auth::envelope::{CodeEnvelope, MessageEncoding};
+use shared_auth::telemetry::continue_trace;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+/// Counters, exposed at `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Messages handled and deleted.
+    pub processed: AtomicU64,
+    /// Failed attempts made visible again for another try.
+    pub retried: AtomicU64,
+    /// Messages moved to the poison queue.
+    pub poisoned: AtomicU64,
+}
+
+/// Whether receiving works.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceiveStatus {
+    /// Not tried yet.
+    Starting,
+    /// The last receive succeeded.
+    Ok,
+    /// The last receive failed; why.
+    Failing(String),
+}
+
+/// The worker: the queue, the poison queue, the handler, the settings.
+#[derive(Clone)]
+pub struct Worker {
+    queue: Arc<QueueClient>,
+    poison: Arc<QueueClient>,
+    handler: CodeHandler,
+    settings: Arc<Settings>,
+    /// Counters.
+    pub stats: Arc<Stats>,
+    status: Arc<RwLock<ReceiveStatus>>,
+}
+
+/// A poison message: the original text untouched, and why.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct PoisonRecord {
+    /// The message text as received from the queue.
+    pub original: String,
+    /// Why it could not be handled.
+    pub reason: String,
+    /// Deliveries so far.
+    pub dequeue_count: i64,
+    /// The queue's id of the message.
+    pub message_id: String,
+    /// When it was moved (RFC 3339).
+    pub poisoned_at: String,
+}
+
+const POP_RECEIPT: HeaderName = HeaderName::from_static("x-ms-popreceipt");
+
+impl Worker {
+    /// A worker over `queue` and `poison` with `handler`.
+    pub fn new(
+        queue: Arc<QueueClient>,
+        poison: Arc<QueueClient>,
+        handler: CodeHandler,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            queue,
+            poison,
+            handler,
+            settings: Arc::new(settings),
+            stats: Arc::default(),
+            status: Arc::new(RwLock::new(ReceiveStatus::Starting)),
+        }
+    }
+
+    /// Whether receiving works (for `/readyz`).
+    pub fn status(&self) -> ReceiveStatus {
+        self.status
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_status(&self, status: ReceiveStatus) {
+        *self.status.write().unwrap_or_else(|p| p.into_inner()) = status;
+    }
+
+    /// Consumes until `shutdown` turns true, then lets in-flight work finish within the grace
+    /// period; work still running then is abandoned undeleted, to reappear after its visibility
+    /// timeout.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let batch = self.settings.batch_size as usize;
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let finished = Arc::new(Notify::new());
+        let mut tasks = JoinSet::new();
+        let mut idle = MIN_POLL_INTERVAL;
+        while !*shutdown.borrow() {
+            while tasks.try_join_next().is_some() {}
+            // Fetch again only when in-flight work has fallen to half the batch.
+            if in_flight.load(Ordering::SeqCst) > batch / 2 {
+                tokio::select! {
+                    _ = finished.notified() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            let wanted = batch - in_flight.load(Ordering::SeqCst);
+            let received = self
+                .queue
+                .receive_messages(Some(QueueClientReceiveMessagesOptions {
+                    number_of_messages: Some(wanted as i32),
+                    visibility_timeout: Some(self.settings.visibility_timeout.as_secs() as i32),
+                    ..Default::default()
+                }))
+                .await
+                .and_then(|r| r.into_model());
+            let messages = match received {
+                Ok(list) => {
+                    self.set_status(ReceiveStatus::Ok);
+                    list.items.unwrap_or_default()
+                }
+                Err(e) => {
+                    let reason = crate::describe_queue_error(&e);
+                    if self.status() != ReceiveStatus::Failing(reason.clone()) {
+                        tracing::error!(reason = %reason, "receiving from the queue failed");
+                    }
+                    self.set_status(ReceiveStatus::Failing(reason));
+                    Vec::new()
+                }
+            };
+            if messages.is_empty() {
+                let pause = idle.mul_f64(rand::rng().random_range(0.8..1.2));
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.changed() => {}
+                }
+                idle = (idle * 2).min(self.settings.max_poll_interval);
+                continue;
+            }
+            idle = MIN_POLL_INTERVAL;
+            for message in messages {
+                in_flight.fetch_add(1, Ordering::SeqCst);
+                let (worker, in_flight, finished) =
+                    (self.clone(), in_flight.clone(), finished.clone());
+                tasks.spawn(async move {
+                    worker.process(message).await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    finished.notify_one();
+                });
+            }
+        }
+        let pending = tasks.len();
+        tracing::info!(
+            in_flight = pending,
+            "stopping: no new messages; finishing in-flight work"
+        );
+        let drained = tokio::time::timeout(self.settings.shutdown_grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                abandoned = tasks.len(),
+                "grace period over: unfinished messages are left to reappear"
+            );
+            tasks.abort_all();
+        }
+    }
+
+    /// Handles one message: decode, handle with visibility renewal, then delete, retry or poison.
+    async fn process(&self, message: ReceivedMessage) {
+        let id = message.message_id.clone().unwrap_or_default();
+        let receipt = Arc::new(Mutex::new(message.pop_receipt.clone().unwrap_or_default()));
+        let text = message.message_text.clone().unwrap_or_default();
+        let dequeue_count = message.dequeue_count.unwrap_or(1);
+        let span = tracing::info_span!(
+            "queue.process",
+            otel.kind = "consumer",
+            message.id = %id,
+            message.dequeue_count = dequeue_count,
+            message.kind = tracing::field::Empty,
+        );
+        let envelope = match CodeEnvelope::decode(&text, self.settings.encoding) {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                async {
+                    self.poison(
+                        &id,
+                        &receipt,
+                        &text,
+                        dequeue_count,
+                        &format!("undecodable: {e}"),
+                    )
+                    .await
+                }
+                .instrument(span)
+                .await;
+                return;
+            }
+        };
+        if let Some(parent) = &envelope.traceparent {
+            continue_trace(&span, parent);
+        }
+        span.record("message.kind", format!("{:?}", envelope.kind).as_str());
+        async {
+            let outcome = tokio::select! {
+                outcome = self.handler.handle(&envelope) => outcome,
+                never = self.renew_visibility(&id, &receipt) => match never {},
+            };
+            match outcome {
+                Ok(outcome) => {
+                    let current = receipt.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    match self.queue.delete_message(&id, &current, None).await {
+                        Ok(_) => {
+                            self.stats.processed.fetch_add(1, Ordering::Relaxed);
+                            tracing::info!(?outcome, code_kind = ?envelope.kind, "message handled");
+                        }
+                        Err(e) => tracing::warn!(reason = %crate::describe_queue_error(&e), "handled but not deleted: it will be delivered again (handling is idempotent)"),
+                    }
+                }
+                Err(reason) if dequeue_count >= self.settings.max_dequeue_count => {
+                    let reason = format!("failed {dequeue_count} times; last error: {reason}");
+                    self.poison(&id, &receipt, &text, dequeue_count, &reason).await;
+                }
+                Err(reason) => {
+                    self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(reason = %reason, dequeue_count, "handling failed; the message will be retried");
+                    let current = receipt.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let delay = self.settings.retry_delay.as_secs() as i32;
+                    if let Err(e) = self.queue.update_message(&id, &current, delay, None).await {
+                        tracing::warn!(reason = %crate::describe_queue_error(&e), "could not make the message visible early; it reappears after its visibility timeout");
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await;
+    }
+
+    /// Extends the message's visibility every half timeout while its handler runs; never returns
+    /// (after a refused renewal it just waits for the handler).
+    async fn renew_visibility(&self, id: &str, receipt: &Mutex<String>) -> Infallible {
+        let timeout = self.settings.visibility_timeout;
+        loop {
+            tokio::time::sleep(timeout / 2).await;
+            let current = receipt.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            match self
+                .queue
+                .update_message(id, &current, timeout.as_secs() as i32, None)
+                .await
+            {
+                Ok(response) => {
+                    if let Some(new) = response.headers().get_optional_string(&POP_RECEIPT) {
+                        *receipt.lock().unwrap_or_else(|p| p.into_inner()) = new;
+                    }
+                    tracing::debug!("visibility renewed");
+                }
+                Err(e) => {
+                    tracing::warn!(reason = %crate::describe_queue_error(&e), "visibility renewal refused; the message may reappear while it is handled (handling is idempotent)");
+                    return std::future::pending::<Infallible>().await;
+                }
+            }
+        }
+    }
+
+    /// Moves a message to the poison queue with the reason, then deletes it from the main queue.
+    async fn poison(
+        &self,
+        id: &str,
+        receipt: &Mutex<String>,
+        text: &str,
+        dequeue_count: i64,
+        reason: &str,
+    ) {
+        let record = PoisonRecord {
+            original: text.to_owned(),
+            reason: reason.to_owned(),
+            dequeue_count,
+            message_id: id.to_owned(),
+            poisoned_at: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        };
+        let json = serde_json::to_string(&record).unwrap_or_default();
+        let body = match self.settings.encoding {
+            MessageEncoding::Base64 => {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.encode(json)
+            }
+            MessageEncoding::None => json,
+        };
+        let sent = match (QueueMessage {
+            message_text: Some(body),
+        })
+        .try_into()
+        {
+            Ok(content) => self
+                .poison
+                .send_message(
+                    content,
+                    Some(QueueClientSendMessageOptions {
+                        message_time_to_live: Some(-1),
+                        ..Default::default()
+                    }),
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| crate::describe_queue_error(&e)),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = sent {
+            // Not deleted: it comes back and is poisoned on a later delivery.
+            tracing::error!(reason = %e, "could not write to the poison queue");
+            return;
+        }
+        let current = receipt.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Err(e) = self.queue.delete_message(id, &current, None).await {
+            tracing::warn!(reason = %crate::describe_queue_error(&e), "poisoned but not deleted");
+        }
+        self.stats.poisoned.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(reason = %reason, dequeue_count, "message moved to the poison queue");
+    }
+}
+
+/// The receive status in words, for `/readyz`.
+pub fn describe_status(status: &ReceiveStatus) -> String {
+    match status {
+        ReceiveStatus::Starting => "not received yet".into(),
+        ReceiveStatus::Ok => "receiving".into(),
+        ReceiveStatus::Failing(reason) => reason.clone(),
+    }
+}
