@@ -155,6 +155,7 @@ fn print_summary(stack: &DevStack, developer_env: &Path) {
             "ledger": u.container,
             "third_party_api": u.third_party_api_endpoint,
             "main_app": u.main_app,
+            "queue_worker": u.queue_worker,
             "state_dir": stack.state_dir,
             "developer_env": developer_env,
             "pids": stack.child_pids(),

@@ -18,6 +18,9 @@ pub enum Role {
     StorageQueueDataContributor,
     /// Read, write and delete blobs and containers.
     StorageBlobDataContributor,
+    /// Custom role with the one data action `messages/write`: what Update Message (visibility
+    /// renewal, early retry) needs, which neither Message Processor nor Message Sender grants.
+    StorageQueueDataMessageUpdater,
 }
 
 impl Role {
@@ -30,6 +33,7 @@ impl Role {
             Self::StorageQueueDataMessageProcessor => "Storage Queue Data Message Processor",
             Self::StorageQueueDataContributor => "Storage Queue Data Contributor",
             Self::StorageBlobDataContributor => "Storage Blob Data Contributor",
+            Self::StorageQueueDataMessageUpdater => "Storage Queue Data Message Updater (custom)",
         }
     }
 
@@ -49,6 +53,7 @@ impl Role {
                     | SecretRecover
             ),
             Self::StorageQueueDataMessageSender => matches!(action, QueueMessageAdd),
+            Self::StorageQueueDataMessageUpdater => matches!(action, QueueMessageWrite),
             Self::StorageQueueDataMessageProcessor => {
                 matches!(action, QueueMessageRead | QueueMessageProcess)
             }

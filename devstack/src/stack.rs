@@ -51,17 +51,24 @@ pub enum Service {
     ThirdPartyApi,
     /// The public app.
     MainApp,
+    /// The queue consumer.
+    QueueWorker,
 }
 
 impl Service {
     /// Every service devstack can run today, in start order.
-    pub const ALL: &'static [Service] = &[Service::ThirdPartyApi, Service::MainApp];
+    pub const ALL: &'static [Service] = &[
+        Service::ThirdPartyApi,
+        Service::MainApp,
+        Service::QueueWorker,
+    ];
 
     /// Binary, identity and log prefix name.
     pub fn name(self) -> &'static str {
         match self {
             Self::ThirdPartyApi => "third-party-api",
             Self::MainApp => "main-app",
+            Self::QueueWorker => "queue-worker",
         }
     }
 }
@@ -81,6 +88,8 @@ pub struct Ports {
     pub third_party_api: u16,
     /// main-app (HTTP).
     pub main_app: u16,
+    /// queue-worker's health port (HTTP).
+    pub queue_worker: u16,
 }
 
 impl Ports {
@@ -92,6 +101,7 @@ impl Ports {
         queue: 10001,
         third_party_api: 7071,
         main_app: 8080,
+        queue_worker: 8081,
     };
     /// Free ports everywhere (tests, several stacks at once).
     pub const EPHEMERAL: Ports = Ports {
@@ -101,6 +111,7 @@ impl Ports {
         queue: 0,
         third_party_api: 0,
         main_app: 0,
+        queue_worker: 0,
     };
 }
 
@@ -200,6 +211,8 @@ pub struct Urls {
     pub third_party_api_endpoint: String,
     /// main-app base.
     pub main_app: String,
+    /// queue-worker's health port base.
+    pub queue_worker: String,
 }
 
 /// A running stack. Dropping it stops every child process; [`DevStack::stop`] does it gracefully.
@@ -309,6 +322,10 @@ impl DevStack {
             0 => crate::azurite::free_port()?,
             p => p,
         };
+        let queue_worker_port = match options.ports.queue_worker {
+            0 => crate::azurite::free_port()?,
+            p => p,
+        };
         let third_party_api = format!("http://127.0.0.1:{third_party_api_port}");
         let urls = Urls {
             msi_endpoint: format!("{identity_base}{MSI_PATH}"),
@@ -322,6 +339,7 @@ impl DevStack {
             third_party_api_endpoint: format!("{third_party_api}/api/RandomNumber"),
             third_party_api,
             main_app: format!("http://127.0.0.1:{main_app_port}"),
+            queue_worker: format!("http://127.0.0.1:{queue_worker_port}"),
         };
 
         let mut servers = Vec::new();
@@ -463,6 +481,18 @@ impl DevStack {
             ("BIND_ADDRESS", "127.0.0.1".to_owned()),
         ];
         match service {
+            Service::QueueWorker => {
+                let port = self
+                    .urls
+                    .queue_worker
+                    .rsplit(':')
+                    .next()
+                    .unwrap_or_default();
+                env.push(("PORT", port.to_owned()));
+                env.push(("STORAGE_QUEUE_URL", self.urls.queue.clone()));
+                env.push(("POISON_QUEUE_URL", self.urls.poison_queue.clone()));
+                env.push(("CODE_LEDGER_URL", self.urls.container.clone()));
+            }
             Service::MainApp => {
                 env.push(("PORT", self.main_app_port.to_string()));
                 env.push((
@@ -580,6 +610,7 @@ impl DevStack {
         let base = match service {
             Service::ThirdPartyApi => self.urls.third_party_api.clone(),
             Service::MainApp => self.urls.main_app.clone(),
+            Service::QueueWorker => self.urls.queue_worker.clone(),
         };
         let started = Instant::now();
         loop {
@@ -654,6 +685,8 @@ fn grant_role_table(identities: &IdentityProvider, roles: &RoleAssignments) {
             roles.grant(&oid(who), Role::StorageQueueDataMessageSender, q);
         }
         roles.grant(&oid(who), Role::StorageBlobDataContributor, container());
+        // Visibility renewal and early retry (Update Message) need messages/write.
+        roles.grant(&oid(who), Role::StorageQueueDataMessageUpdater, queue());
     }
     roles.grant(&oid("third-party-api"), Role::KeyVaultSecretsUser, secret());
     let admin = oid("devstack");

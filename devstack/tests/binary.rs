@@ -73,7 +73,11 @@ async fn runs_the_system_and_stops_without_leaving_a_process() {
         .iter()
         .map(|p| p.as_u64().unwrap())
         .collect();
-    assert_eq!(pids.len(), 3, "azurite, third-party-api and main-app");
+    assert_eq!(
+        pids.len(),
+        4,
+        "azurite, third-party-api, main-app and queue-worker"
+    );
     assert!(pids.iter().all(|p| alive(*p)));
 
     // As a developer would: the environment file, the vault, then the API with the key.

@@ -42,25 +42,22 @@ async fn queue_roles_are_enforced_per_operation() {
         .unwrap();
     let item = received.items.unwrap().remove(0);
     assert_eq!(item.message_text.as_deref(), Some("hello"));
-    // Update Message needs messages/write, which neither Processor nor Sender has (as in Azure).
-    let err = worker
-        .update_message(
-            item.message_id.as_deref().unwrap(),
-            item.pop_receipt.as_deref().unwrap(),
-            5,
-            None,
-        )
+    // Update Message needs messages/write, which neither Processor nor Sender has (as in Azure);
+    // the worker gets it from a custom role. main-app, a Sender only, is refused.
+    let (id, receipt) = (item.message_id.unwrap(), item.pop_receipt.unwrap());
+    let err = main_app
+        .update_message(&id, &receipt, 5, None)
         .await
         .unwrap_err();
     assert_eq!(err.http_status(), Some(StatusCode::Forbidden));
-    worker
-        .delete_message(
-            item.message_id.as_deref().unwrap(),
-            item.pop_receipt.as_deref().unwrap(),
-            None,
-        )
-        .await
-        .unwrap();
+    let renewed = worker.update_message(&id, &receipt, 5, None).await.unwrap();
+    let receipt = renewed
+        .headers()
+        .get_optional_string(&azure_core::http::headers::HeaderName::from_static(
+            "x-ms-popreceipt",
+        ))
+        .expect("a new pop receipt");
+    worker.delete_message(&id, &receipt, None).await.unwrap();
 
     // third-party-api has no storage role at all.
     let err = outsider
