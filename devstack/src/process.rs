@@ -122,6 +122,12 @@ impl ChildProcess {
         self.child.try_wait().ok().flatten()
     }
 
+    /// SIGKILL to the group at once (a crash); waits for the child.
+    pub async fn kill(mut self) -> Option<std::process::ExitStatus> {
+        let _ = killpg(self.pgid, Signal::SIGKILL);
+        self.child.wait().await.ok()
+    }
+
     /// SIGTERM to the group, then SIGKILL after `grace`; waits for the child.
     pub async fn stop(mut self, grace: Duration) -> Option<std::process::ExitStatus> {
         let _ = killpg(self.pgid, Signal::SIGTERM);

@@ -589,6 +589,31 @@ impl DevStack {
 
     /// Starts `service` with its environment and waits for `/readyz`.
     pub async fn launch(&mut self, service: Service) -> anyhow::Result<()> {
+        self.launch_with(service, &[]).await
+    }
+
+    /// Stops a running `service`: SIGTERM and its grace period, or SIGKILL when `crash`.
+    /// Returns its exit status.
+    pub async fn stop_service(
+        &mut self,
+        service: Service,
+        crash: bool,
+    ) -> Option<std::process::ExitStatus> {
+        let index = self.services.iter().position(|(s, _)| *s == service)?;
+        let (_, process) = self.services.remove(index);
+        if crash {
+            process.kill().await
+        } else {
+            process.stop(STOP_GRACE).await
+        }
+    }
+
+    /// Starts `service` with its environment plus `overrides` and waits for `/readyz`.
+    pub async fn launch_with(
+        &mut self,
+        service: Service,
+        overrides: &[(&str, &str)],
+    ) -> anyhow::Result<()> {
         let binary = self.bin_dir.join(service.name());
         if !binary.is_file() {
             bail!(
@@ -598,7 +623,11 @@ impl DevStack {
                 self.bin_dir.display()
             );
         }
-        let env = self.service_env(service);
+        let mut env = self.service_env(service);
+        for (key, value) in overrides {
+            env.retain(|(k, _)| k != key);
+            env.push((key.to_string(), value.to_string()));
+        }
         self.write_env_file(service.name(), &env)?;
         let mut command = Command::new(&binary);
         command.env_clear().envs(env.iter().map(|(k, v)| (k, v)));

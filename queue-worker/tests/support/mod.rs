@@ -1,0 +1,253 @@
+//! Test support: a local Azure stack, clients as its identities, the worker in-process (as the
+//! queue-worker identity, client-secret flavour) or as its binary through devstack.
+#![allow(dead_code, missing_docs)]
+
+use azure_core::http::StatusCode;
+use azure_storage_blob::models::BlobClientGetPropertiesResultHeaders;
+use azure_storage_queue::models::{QueueClientReceiveMessagesOptions, QueueMessage};
+use devstack::stack::{DevStack, Service, StackOptions};
+use queue_worker::config::Settings;
+use queue_worker::startup::Application;
+use queue_worker::worker::Worker;
+use shared_auth::envelope::{CodeEnvelope, ENVELOPE_VERSION, MessageType};
+use shared_auth::transport::azure_client_options;
+use shared_auth::{EnvSource, MapEnv};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+
+pub struct Stack {
+    pub stack: DevStack,
+    pub dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Stack {
+    type Target = DevStack;
+    fn deref(&self) -> &DevStack {
+        &self.stack
+    }
+}
+
+impl std::ops::DerefMut for Stack {
+    fn deref_mut(&mut self) -> &mut DevStack {
+        &mut self.stack
+    }
+}
+
+pub async fn start_stack(services: &[Service]) -> Stack {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = StackOptions::for_tests(dir.path());
+    options.services = services.to_vec();
+    let sink = options.sink.clone();
+    match DevStack::start(options).await {
+        Ok(stack) => Stack { stack, dir },
+        Err(e) => panic!("stack failed: {e:?}\n{}", sink.captured()),
+    }
+}
+
+/// Fast settings for tests: short visibility, immediate retry, short polling.
+pub const FAST: &[(&str, &str)] = &[
+    ("WORKER_VISIBILITY_TIMEOUT_SECONDS", "4"),
+    ("WORKER_RETRY_DELAY_SECONDS", "0"),
+    ("WORKER_MAX_POLL_INTERVAL_MS", "300"),
+    ("WORKER_SHUTDOWN_GRACE_SECONDS", "10"),
+];
+
+/// The worker's production environment from devstack, identity as a service principal.
+pub fn worker_env(stack: &DevStack) -> MapEnv {
+    let mut env: MapEnv = stack
+        .service_env(Service::QueueWorker)
+        .into_iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "IDENTITY_ENDPOINT" | "IDENTITY_HEADER" | "AZURE_TOKEN_CREDENTIALS"
+            )
+        })
+        .collect();
+    let client = stack.client_env("queue-worker").unwrap();
+    for var in [
+        "AZURE_TOKEN_CREDENTIALS",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_AUTHORITY_HOST",
+    ] {
+        env = env.with(var, client.var(var).unwrap());
+    }
+    for (k, v) in FAST {
+        env = env.with(k, *v);
+    }
+    env.with("PORT", "0")
+}
+
+pub struct RunningWorker {
+    pub worker: Worker,
+    pub base: String,
+    pub stop: tokio::sync::watch::Sender<bool>,
+    pub done: tokio::task::JoinHandle<()>,
+}
+
+impl RunningWorker {
+    pub fn processed(&self) -> u64 {
+        self.worker
+            .stats
+            .processed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+    pub fn retried(&self) -> u64 {
+        self.worker
+            .stats
+            .retried
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+    pub fn poisoned(&self) -> u64 {
+        self.worker
+            .stats
+            .poisoned
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.done.await;
+    }
+}
+
+pub fn spawn_worker(env: &MapEnv) -> RunningWorker {
+    let settings = Settings::from_env(env).unwrap();
+    let app = Application::build(settings, env).unwrap();
+    let worker = app.worker().clone();
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let done = tokio::spawn(app.run_until(stopped));
+    RunningWorker {
+        worker,
+        base,
+        stop,
+        done,
+    }
+}
+
+pub fn queue_as(stack: &DevStack, url: &str, identity: &str) -> azure_storage_queue::QueueClient {
+    azure_storage_queue::QueueClient::new(
+        url.parse().unwrap(),
+        Some(stack.credential(identity).unwrap()),
+        Some(azure_storage_queue::QueueClientOptions {
+            client_options: azure_client_options(stack.http()),
+            ..Default::default()
+        }),
+    )
+    .unwrap()
+}
+
+pub fn envelope(code: &str, ttl_seconds: i64) -> CodeEnvelope {
+    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
+    CodeEnvelope {
+        kind: MessageType::CodeIssued,
+        version: ENVELOPE_VERSION,
+        id: uuid::Uuid::new_v4(),
+        code: code.to_owned(),
+        issued_at: now,
+        expires_at: now + time::Duration::seconds(ttl_seconds),
+        traceparent: None,
+    }
+}
+
+/// Sends raw text to the main queue as main-app would.
+pub async fn send_text(stack: &DevStack, text: &str) {
+    queue_as(stack, &stack.urls.queue, "main-app")
+        .send_message(
+            QueueMessage {
+                message_text: Some(text.to_owned()),
+            }
+            .try_into()
+            .unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+}
+
+pub async fn send(stack: &DevStack, envelope: &CodeEnvelope) {
+    send_text(stack, &envelope.encode(Default::default())).await;
+}
+
+/// The ledger record's metadata of `code`, or None.
+pub async fn ledger_record(stack: &DevStack, code: &str) -> Option<HashMap<String, String>> {
+    let blob = azure_storage_blob::BlobClient::new(
+        format!("{}/{code}", stack.urls.container).parse().unwrap(),
+        Some(stack.credential("devstack").unwrap()),
+        Some(azure_storage_blob::BlobClientOptions {
+            client_options: azure_client_options(stack.http()),
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    match blob.get_properties(None).await {
+        Ok(p) => Some(p.metadata().unwrap()),
+        Err(e) if e.http_status() == Some(StatusCode::NotFound) => None,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Waits until `condition` holds, polling; panics with `what` after `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every message of `url` received (hidden a minute), as raw text.
+pub async fn drain_texts(stack: &DevStack, url: &str) -> Vec<String> {
+    let queue = queue_as(stack, url, "devstack");
+    let mut texts = Vec::new();
+    loop {
+        let batch = queue
+            .receive_messages(Some(QueueClientReceiveMessagesOptions {
+                number_of_messages: Some(32),
+                visibility_timeout: Some(60),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_model()
+            .unwrap()
+            .items
+            .unwrap_or_default();
+        if batch.is_empty() {
+            return texts;
+        }
+        texts.extend(batch.into_iter().filter_map(|m| m.message_text));
+    }
+}
+
+/// The names of every blob in the ledger.
+pub async fn ledger_codes(stack: &DevStack) -> Vec<String> {
+    use futures::TryStreamExt;
+    let container = azure_storage_blob::BlobContainerClient::new(
+        stack.urls.container.parse().unwrap(),
+        Some(stack.credential("devstack").unwrap()),
+        Some(azure_storage_blob::BlobContainerClientOptions {
+            client_options: azure_client_options(stack.http()),
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    let mut names = Vec::new();
+    let mut pages = container.list_blobs(None).unwrap().into_pages();
+    while let Some(page) = pages.try_next().await.unwrap() {
+        let page = page.into_model().unwrap();
+        for blob in page.blob_items {
+            if let Some(name) = blob.name {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
