@@ -13,10 +13,11 @@ use azure_storage_queue::models::{
 };
 use rand::Rng;
 use shared_auth::envelope::{CodeEnvelope, MessageEncoding};
-use shared_auth::telemetry::continue_trace;
+use shared_auth::telemetry::{continue_trace, trace_id};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -146,12 +147,11 @@ impl Worker {
                 }
             };
             if messages.is_empty() {
-                let pause = idle.mul_f64(rand::rng().random_range(0.8..1.2));
                 tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
+                    _ = tokio::time::sleep(jittered(idle)) => {}
                     _ = shutdown.changed() => {}
                 }
-                idle = (idle * 2).min(self.settings.max_poll_interval);
+                idle = next_idle(idle, self.settings.max_poll_interval);
                 continue;
             }
             idle = MIN_POLL_INTERVAL;
@@ -196,6 +196,7 @@ impl Worker {
             message.id = %id,
             message.dequeue_count = dequeue_count,
             message.kind = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
         );
         let envelope = match CodeEnvelope::decode(&text, self.settings.encoding) {
             Ok(envelope) => envelope,
@@ -217,6 +218,9 @@ impl Worker {
         };
         if let Some(parent) = &envelope.traceparent {
             continue_trace(&span, parent);
+        }
+        if let Some(trace) = trace_id(&span) {
+            span.record("trace_id", trace.as_str());
         }
         span.record("message.kind", format!("{:?}", envelope.kind).as_str());
         async {
@@ -339,11 +343,48 @@ impl Worker {
     }
 }
 
+/// The idle polling interval after `current` found nothing: doubled, capped at `max`.
+pub fn next_idle(current: Duration, max: Duration) -> Duration {
+    (current * 2).min(max)
+}
+
+/// `interval` with ±20 % jitter, so idle replicas do not poll in step.
+pub fn jittered(interval: Duration) -> Duration {
+    interval.mul_f64(rand::rng().random_range(0.8..1.2))
+}
+
 /// The receive status in words, for `/readyz`.
 pub fn describe_status(status: &ReceiveStatus) -> String {
     match status {
         ReceiveStatus::Starting => "not received yet".into(),
         ReceiveStatus::Ok => "receiving".into(),
         ReceiveStatus::Failing(reason) => reason.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_polling_backs_off_exponentially_to_the_cap_with_jitter() {
+        let max = Duration::from_secs(60);
+        let mut interval = MIN_POLL_INTERVAL;
+        let mut steps = vec![interval];
+        while interval < max {
+            interval = next_idle(interval, max);
+            steps.push(interval);
+        }
+        assert_eq!(steps[1], Duration::from_millis(200));
+        assert_eq!(*steps.last().unwrap(), max);
+        assert_eq!(
+            steps.len(),
+            11,
+            "100 ms doubled ten times reaches the 60 s cap"
+        );
+        for _ in 0..100 {
+            let j = jittered(Duration::from_secs(10));
+            assert!(j >= Duration::from_secs(8) && j < Duration::from_secs(12));
+        }
     }
 }

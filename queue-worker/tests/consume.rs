@@ -234,3 +234,28 @@ async fn without_its_queue_role_it_is_not_ready_deletes_nothing_and_recovers() {
     );
     worker.shutdown().await;
 }
+
+#[tokio::test]
+async fn each_message_is_handled_in_a_span_continuing_the_producers_trace() {
+    let stack = start_stack(&[]).await;
+    let logs = logs();
+    let worker = spawn_worker(&worker_env(&stack));
+    let trace = "5f1c0a6e2b7d4c3a9e8f7d6c5b4a3928";
+    let mut message = envelope("tRa-3-CeD", 300);
+    message.traceparent = Some(format!("00-{trace}-a1b2c3d4e5f60718-01"));
+    send(&stack, &message).await;
+    eventually(Duration::from_secs(20), "handled", || async {
+        worker.processed() >= 1
+    })
+    .await;
+    let handled = logs
+        .text()
+        .lines()
+        .filter(|l| l.contains("message handled") && l.contains(trace))
+        .count();
+    assert_eq!(
+        handled, 1,
+        "the handling log line carries the producer's trace id"
+    );
+    worker.shutdown().await;
+}
