@@ -15,6 +15,7 @@ pub mod jwt;
 pub mod keyvault;
 pub mod pki;
 pub mod process;
+pub mod python;
 pub mod rbac;
 pub mod stack;
 pub mod storage_gate;

@@ -4,50 +4,19 @@
 
 mod support;
 
-use devstack::stack::{Service, target_dir};
+use devstack::stack::Service;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use support::start_stack;
 
 const PACKAGES: &[&str] = &["azure-keyvault-secrets==4.12.0", "azure-identity==1.27.0"];
 
-/// A virtualenv with the pinned packages; one install however many tests ask.
-fn python() -> PathBuf {
-    let venv = target_dir().join("devstack/python");
-    let python = venv.join("bin/python");
-    let marker = venv.join(".installed");
-    std::fs::create_dir_all(&venv).unwrap();
-    let lock = std::fs::File::create(target_dir().join("devstack/.python.lock")).unwrap();
-    lock.lock().unwrap();
-    if marker.is_file() && std::fs::read_to_string(&marker).unwrap() == PACKAGES.join(" ") {
-        return python;
-    }
-    let run = |cmd: &mut std::process::Command| {
-        let output = cmd.output().expect("python3 is installed");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    };
-    run(std::process::Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv));
-    run(std::process::Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args(PACKAGES));
-    std::fs::write(&marker, PACKAGES.join(" ")).unwrap();
-    python
-}
-
 async fn run_script(env: Vec<(String, String)>, mode: &str) -> serde_json::Value {
-    let python = tokio::task::spawn_blocking(python).await.unwrap();
+    let python =
+        tokio::task::spawn_blocking(|| devstack::python::venv("keyvault-client", PACKAGES))
+            .await
+            .unwrap()
+            .unwrap();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/keyvault_client.py");
     let output = tokio::process::Command::new(python)
         .arg(script)

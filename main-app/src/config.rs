@@ -24,6 +24,20 @@ pub const PORT: &str = "PORT";
 /// Listening address.
 pub const BIND_ADDRESS: &str = "BIND_ADDRESS";
 
+/// Every variable main-app reads itself (identity and telemetry: `shared_auth::config::COMMON_VARIABLES`).
+pub const VARIABLES: &[&str] = &[
+    THIRD_PARTY_API_ENDPOINT,
+    KEY_VAULT_URL,
+    THIRD_PARTY_API_SECRET_NAME,
+    STORAGE_QUEUE_URL,
+    CODE_LEDGER_URL,
+    CODE_TTL_SECONDS,
+    THIRD_PARTY_API_TIMEOUT_SECONDS,
+    PORT,
+    BIND_ADDRESS,
+    shared_auth::envelope::QUEUE_MESSAGE_ENCODING,
+];
+
 /// Default secret name, as in the walkthrough.
 pub const DEFAULT_SECRET_NAME: &str = "third-party-api-key";
 /// Default code lifetime.

@@ -28,6 +28,22 @@ pub const PORT: &str = "PORT";
 /// Address of that port (default 0.0.0.0).
 pub const BIND_ADDRESS: &str = "BIND_ADDRESS";
 
+/// Every variable queue-worker reads itself (identity and telemetry: `shared_auth::config::COMMON_VARIABLES`).
+pub const VARIABLES: &[&str] = &[
+    STORAGE_QUEUE_URL,
+    POISON_QUEUE_URL,
+    CODE_LEDGER_URL,
+    WORKER_BATCH_SIZE,
+    WORKER_MAX_DEQUEUE_COUNT,
+    WORKER_VISIBILITY_TIMEOUT_SECONDS,
+    WORKER_RETRY_DELAY_SECONDS,
+    WORKER_MAX_POLL_INTERVAL_MS,
+    WORKER_SHUTDOWN_GRACE_SECONDS,
+    PORT,
+    BIND_ADDRESS,
+    shared_auth::envelope::QUEUE_MESSAGE_ENCODING,
+];
+
 /// Largest batch Queue Storage returns.
 pub const MAX_BATCH: u32 = 32;
 /// Shortest idle polling interval.

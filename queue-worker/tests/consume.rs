@@ -214,6 +214,11 @@ async fn without_its_queue_role_it_is_not_ready_deletes_nothing_and_recovers() {
         ledger_record(&stack, &message.code).await.is_some()
     })
     .await;
+    // Recorded first, deleted (and counted) just after.
+    eventually(Duration::from_secs(20), "counted", || async {
+        worker.processed() == 1
+    })
+    .await;
     let res = http
         .get(format!("{}/readyz", worker.base))
         .send()

@@ -16,6 +16,20 @@ pub const THIRD_PARTY_API_KEYS_FILE: &str = "THIRD_PARTY_API_KEYS_FILE";
 pub const THIRD_PARTY_API_MASTER_KEY: &str = "THIRD_PARTY_API_MASTER_KEY";
 /// Function keys for a new store: `name=value,name=value`.
 pub const THIRD_PARTY_API_FUNCTION_KEYS: &str = "THIRD_PARTY_API_FUNCTION_KEYS";
+/// One function key value for a new store, named `default` (what a Key Vault reference gives).
+pub const THIRD_PARTY_API_FUNCTION_KEY: &str = "THIRD_PARTY_API_FUNCTION_KEY";
+/// Name of the key [`THIRD_PARTY_API_FUNCTION_KEY`] seeds.
+pub const SINGLE_KEY_NAME: &str = "default";
+
+/// Every variable third-party-api reads itself (identity and telemetry: `shared_auth::config::COMMON_VARIABLES`).
+pub const VARIABLES: &[&str] = &[
+    PORT,
+    BIND_ADDRESS,
+    THIRD_PARTY_API_KEYS_FILE,
+    THIRD_PARTY_API_MASTER_KEY,
+    THIRD_PARTY_API_FUNCTION_KEYS,
+    THIRD_PARTY_API_FUNCTION_KEY,
+];
 
 /// Default port, the Azure Functions host's.
 pub const DEFAULT_PORT: u16 = 7071;
@@ -48,11 +62,24 @@ impl Settings {
                 KeyValue::parse(&v).map_err(|why| ConfigError::new(THIRD_PARTY_API_MASTER_KEY, why))
             })
             .transpose()?;
-        let seed_function_keys = match env.var(THIRD_PARTY_API_FUNCTION_KEYS) {
+        let mut seed_function_keys = match env.var(THIRD_PARTY_API_FUNCTION_KEYS) {
             Some(list) => parse_key_list(&list)
                 .map_err(|why| ConfigError::new(THIRD_PARTY_API_FUNCTION_KEYS, why))?,
             None => Vec::new(),
         };
+        if let Some(value) = env.var(THIRD_PARTY_API_FUNCTION_KEY) {
+            let value = KeyValue::parse(value.trim())
+                .map_err(|why| ConfigError::new(THIRD_PARTY_API_FUNCTION_KEY, why))?;
+            let name = KeyName::parse(SINGLE_KEY_NAME)
+                .map_err(|why| ConfigError::new(THIRD_PARTY_API_FUNCTION_KEY, why))?;
+            if seed_function_keys.iter().any(|(n, _)| n == &name) {
+                return Err(ConfigError::new(
+                    THIRD_PARTY_API_FUNCTION_KEY,
+                    "THIRD_PARTY_API_FUNCTION_KEYS already names a `default` key",
+                ));
+            }
+            seed_function_keys.push((name, value));
+        }
         Ok(Self {
             bind_address: env.parsed_or(BIND_ADDRESS, IpAddr::from([0, 0, 0, 0]))?,
             port: env.parsed_or(PORT, DEFAULT_PORT)?,
@@ -124,6 +151,22 @@ mod tests {
         let err = Settings::from_env(&MapEnv::new().with(THIRD_PARTY_API_FUNCTION_KEYS, twice))
             .unwrap_err();
         assert!(err.problem.contains("twice"));
+    }
+
+    #[test]
+    fn a_single_key_seeds_the_default_key() {
+        let env = MapEnv::new().with(THIRD_PARTY_API_FUNCTION_KEY, GOOD);
+        let settings = Settings::from_env(&env).unwrap();
+        assert_eq!(settings.seed_function_keys.len(), 1);
+        assert_eq!(settings.seed_function_keys[0].0.as_str(), "default");
+        let clash = env.with(THIRD_PARTY_API_FUNCTION_KEYS, format!("default={GOOD}"));
+        let err = Settings::from_env(&clash).unwrap_err();
+        assert_eq!(err.variable, THIRD_PARTY_API_FUNCTION_KEY);
+        let bad = MapEnv::new().with(THIRD_PARTY_API_FUNCTION_KEY, "short");
+        assert_eq!(
+            Settings::from_env(&bad).unwrap_err().variable,
+            THIRD_PARTY_API_FUNCTION_KEY
+        );
     }
 
     #[test]

@@ -1,0 +1,181 @@
+// Who may do what, at the narrowest scope: SYSTEM.md's role table, plus what running it in
+// Azure needs (AcrPull to pull images, Update Message for visibility renewal, Queue Data Reader
+// for the KEDA queue-length rule). principalType is set to avoid replication races.
+
+@description('Object (principal) ids of the identities, by service name.')
+param principals object
+
+@description('Key Vault name.')
+param vaultName string
+
+@description('Secret main-app and third-party-api read.')
+param secretName string
+
+@description('Storage account name.')
+param storageName string
+
+@description('Queue name (its poison queue is <name>-poison).')
+param queueName string
+
+@description('Ledger container name.')
+param containerName string
+
+@description('Container registry name.')
+param registryName string
+
+// Built-in role definition ids (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
+var builtInRoles = {
+  'Key Vault Secrets User': '4633458b-17de-408a-b874-0445c86b69e6'
+  'Storage Queue Data Message Sender': 'c6a89b2d-59bc-44d0-9896-0f6e12d7b80a'
+  'Storage Queue Data Message Processor': '8a0f0c08-91a1-4084-bc3d-661d67233fed'
+  'Storage Queue Data Reader': '19e7f393-937e-4f77-808e-94535e297925'
+  'Storage Blob Data Contributor': 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
+  AcrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d'
+}
+
+// The one custom role: the single data action Update Message needs, which neither Message
+// Processor nor Message Sender grants (visibility renewal and early retry in queue-worker).
+var updaterRoleName = 'Storage Queue Data Message Updater'
+
+// principal, role, scope: the whole table, read by the tests.
+var assignments = [
+  { principal: 'main-app', role: 'Key Vault Secrets User', scope: 'secret' }
+  { principal: 'main-app', role: 'Storage Queue Data Message Sender', scope: 'queue' }
+  { principal: 'main-app', role: 'Storage Blob Data Contributor', scope: 'container' }
+  { principal: 'main-app', role: 'AcrPull', scope: 'registry' }
+  { principal: 'queue-worker', role: 'Storage Queue Data Message Processor', scope: 'queue' }
+  { principal: 'queue-worker', role: 'Storage Queue Data Message Sender', scope: 'queue' }
+  { principal: 'queue-worker', role: 'Storage Queue Data Message Updater', scope: 'queue' }
+  { principal: 'queue-worker', role: 'Storage Queue Data Reader', scope: 'queue' }
+  { principal: 'queue-worker', role: 'Storage Queue Data Message Processor', scope: 'poison-queue' }
+  { principal: 'queue-worker', role: 'Storage Queue Data Message Sender', scope: 'poison-queue' }
+  { principal: 'queue-worker', role: 'Storage Blob Data Contributor', scope: 'container' }
+  { principal: 'queue-worker', role: 'AcrPull', scope: 'registry' }
+  { principal: 'third-party-api', role: 'Key Vault Secrets User', scope: 'secret' }
+  { principal: 'third-party-api', role: 'AcrPull', scope: 'registry' }
+]
+
+resource updaterRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
+  name: guid(resourceGroup().id, updaterRoleName)
+  properties: {
+    roleName: '${updaterRoleName} (${resourceGroup().name})'
+    description: 'Update queue messages (visibility timeout, content): messages/write only.'
+    type: 'CustomRole'
+    permissions: [
+      {
+        actions: []
+        notActions: []
+        dataActions: ['Microsoft.Storage/storageAccounts/queueServices/queues/messages/write']
+        notDataActions: []
+      }
+    ]
+    assignableScopes: [resourceGroup().id]
+  }
+}
+
+func roleId(role string, customId string, ids object) string =>
+  role == 'Storage Queue Data Message Updater'
+    ? customId
+    : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', ids[role])
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
+  name: vaultName
+}
+
+resource secret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' existing = {
+  parent: vault
+  name: secretName
+}
+
+resource account 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: storageName
+}
+
+resource queueService 'Microsoft.Storage/storageAccounts/queueServices@2023-05-01' existing = {
+  parent: account
+  name: 'default'
+}
+
+resource queue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
+  parent: queueService
+  name: queueName
+}
+
+resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = {
+  parent: queueService
+  name: '${queueName}-poison'
+}
+
+resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' existing = {
+  parent: account
+  name: 'default'
+}
+
+resource container 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' existing = {
+  parent: blobService
+  name: containerName
+}
+
+resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' existing = {
+  name: registryName
+}
+
+resource onSecret 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for a in filter(assignments, a => a.scope == 'secret'): {
+    name: guid(secret.id, principals[a.principal], a.role)
+    scope: secret
+    properties: {
+      roleDefinitionId: roleId(a.role, updaterRole.id, builtInRoles)
+      principalId: principals[a.principal]
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
+
+resource onQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for a in filter(assignments, a => a.scope == 'queue'): {
+    name: guid(queue.id, principals[a.principal], a.role)
+    scope: queue
+    properties: {
+      roleDefinitionId: roleId(a.role, updaterRole.id, builtInRoles)
+      principalId: principals[a.principal]
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
+
+resource onPoisonQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for a in filter(assignments, a => a.scope == 'poison-queue'): {
+    name: guid(poisonQueue.id, principals[a.principal], a.role)
+    scope: poisonQueue
+    properties: {
+      roleDefinitionId: roleId(a.role, updaterRole.id, builtInRoles)
+      principalId: principals[a.principal]
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
+
+resource onContainer 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for a in filter(assignments, a => a.scope == 'container'): {
+    name: guid(container.id, principals[a.principal], a.role)
+    scope: container
+    properties: {
+      roleDefinitionId: roleId(a.role, updaterRole.id, builtInRoles)
+      principalId: principals[a.principal]
+      principalType: 'ServicePrincipal'
+    }
+  }
+]
+
+resource onRegistry 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for a in filter(assignments, a => a.scope == 'registry'): {
+    name: guid(registry.id, principals[a.principal], a.role)
+    scope: registry
+    properties: {
+      roleDefinitionId: roleId(a.role, updaterRole.id, builtInRoles)
+      principalId: principals[a.principal]
+      principalType: 'ServicePrincipal'
+    }
+  }
+]

@@ -1,0 +1,220 @@
+// Everything inside the resource group: monitoring, registry, identities, Key Vault, Storage,
+// roles, the Container Apps environment and the three apps with the variables they read.
+
+param location string
+param environmentName string
+param tags object
+
+@secure()
+param thirdPartyApiKey string
+
+param mainAppImage string
+param queueWorkerImage string
+param thirdPartyApiImage string
+
+var token = uniqueString(subscription().id, resourceGroup().id, environmentName)
+var prefix = 'kl-${take(environmentName, 16)}'
+var placeholderImage = 'mcr.microsoft.com/azuredocs/containerapps-helloworld:latest'
+var secretName = 'third-party-api-key'
+var queueName = 'code-requests'
+var containerName = 'codes'
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: { location: location, prefix: prefix, tags: tags }
+}
+
+module registry 'modules/registry.bicep' = {
+  name: 'registry'
+  params: { location: location, name: 'klacr${token}', tags: tags }
+}
+
+module vault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    location: location
+    name: 'kl-kv-${take(token, 13)}'
+    tags: tags
+    secretName: secretName
+    secretValue: thirdPartyApiKey
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    location: location
+    name: 'klst${take(token, 18)}'
+    tags: tags
+    queueName: queueName
+    containerName: containerName
+  }
+}
+
+resource mainAppIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${prefix}-main-app-id'
+  location: location
+  tags: tags
+}
+
+resource queueWorkerIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${prefix}-queue-worker-id'
+  location: location
+  tags: tags
+}
+
+resource thirdPartyApiIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${prefix}-third-party-api-id'
+  location: location
+  tags: tags
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  params: {
+    principals: {
+      'main-app': mainAppIdentity.properties.principalId
+      'queue-worker': queueWorkerIdentity.properties.principalId
+      'third-party-api': thirdPartyApiIdentity.properties.principalId
+    }
+    vaultName: vault.outputs.name
+    secretName: secretName
+    storageName: storage.outputs.name
+    queueName: queueName
+    containerName: containerName
+    registryName: registry.outputs.name
+  }
+}
+
+module environment 'modules/apps-env.bicep' = {
+  name: 'apps-env'
+  params: {
+    location: location
+    prefix: prefix
+    tags: tags
+    workspaceName: monitoring.outputs.workspaceName
+    insightsName: monitoring.outputs.insightsName
+  }
+}
+
+var queueUrl = '${storage.outputs.queueEndpoint}${queueName}'
+var ledgerUrl = '${storage.outputs.blobEndpoint}${containerName}'
+
+module thirdPartyApi 'modules/container-app.bicep' = {
+  name: 'third-party-api'
+  dependsOn: [roles]
+  params: {
+    location: location
+    name: 'third-party-api'
+    tags: tags
+    environmentId: environment.outputs.id
+    identityId: thirdPartyApiIdentity.id
+    registryServer: registry.outputs.loginServer
+    image: empty(thirdPartyApiImage) ? placeholderImage : thirdPartyApiImage
+    port: 7071
+    ingress: 'internal'
+    // The key comes from Key Vault by reference, read with the app's own identity.
+    secrets: [
+      {
+        name: 'function-key'
+        keyVaultUrl: '${vault.outputs.uri}secrets/${secretName}'
+        identity: thirdPartyApiIdentity.id
+      }
+    ]
+    env: [
+      { name: 'PORT', value: '7071' }
+      { name: 'THIRD_PARTY_API_KEYS_FILE', value: '/tmp/third-party-api/keys.json' }
+      { name: 'THIRD_PARTY_API_FUNCTION_KEY', secretRef: 'function-key' }
+      { name: 'AZURE_TOKEN_CREDENTIALS', value: 'ManagedIdentityCredential' }
+      { name: 'AZURE_CLIENT_ID', value: thirdPartyApiIdentity.properties.clientId }
+      { name: 'RUST_LOG', value: 'info' }
+    ]
+    scaleRules: [
+      { name: 'http', http: { metadata: { concurrentRequests: '50' } } }
+    ]
+    minReplicas: 1
+    maxReplicas: 5
+  }
+}
+
+module mainApp 'modules/container-app.bicep' = {
+  name: 'main-app'
+  dependsOn: [roles]
+  params: {
+    location: location
+    name: 'main-app'
+    tags: tags
+    environmentId: environment.outputs.id
+    identityId: mainAppIdentity.id
+    registryServer: registry.outputs.loginServer
+    image: empty(mainAppImage) ? placeholderImage : mainAppImage
+    port: 8080
+    ingress: 'external'
+    env: [
+      { name: 'PORT', value: '8080' }
+      { name: 'THIRD_PARTY_API_ENDPOINT', value: 'https://${thirdPartyApi.outputs.fqdn}/api/RandomNumber' }
+      { name: 'KEY_VAULT_URL', value: vault.outputs.uri }
+      { name: 'THIRD_PARTY_API_SECRET_NAME', value: secretName }
+      { name: 'STORAGE_QUEUE_URL', value: queueUrl }
+      { name: 'CODE_LEDGER_URL', value: ledgerUrl }
+      { name: 'CODE_TTL_SECONDS', value: '600' }
+      { name: 'QUEUE_MESSAGE_ENCODING', value: 'base64' }
+      { name: 'AZURE_TOKEN_CREDENTIALS', value: 'ManagedIdentityCredential' }
+      { name: 'AZURE_CLIENT_ID', value: mainAppIdentity.properties.clientId }
+      { name: 'RUST_LOG', value: 'info' }
+    ]
+    scaleRules: [
+      { name: 'http', http: { metadata: { concurrentRequests: '50' } } }
+    ]
+    minReplicas: 1
+    maxReplicas: 10
+  }
+}
+
+module queueWorker 'modules/container-app.bicep' = {
+  name: 'queue-worker'
+  dependsOn: [roles]
+  params: {
+    location: location
+    name: 'queue-worker'
+    tags: tags
+    environmentId: environment.outputs.id
+    identityId: queueWorkerIdentity.id
+    registryServer: registry.outputs.loginServer
+    image: empty(queueWorkerImage) ? placeholderImage : queueWorkerImage
+    port: 8081
+    ingress: 'none'
+    env: [
+      { name: 'PORT', value: '8081' }
+      { name: 'STORAGE_QUEUE_URL', value: queueUrl }
+      { name: 'POISON_QUEUE_URL', value: '${queueUrl}-poison' }
+      { name: 'CODE_LEDGER_URL', value: ledgerUrl }
+      { name: 'QUEUE_MESSAGE_ENCODING', value: 'base64' }
+      { name: 'AZURE_TOKEN_CREDENTIALS', value: 'ManagedIdentityCredential' }
+      { name: 'AZURE_CLIENT_ID', value: queueWorkerIdentity.properties.clientId }
+      { name: 'RUST_LOG', value: 'info' }
+    ]
+    // KEDA reads the queue length with the worker's own identity: no connection string.
+    scaleRules: [
+      {
+        name: 'code-requests-length'
+        azureQueue: {
+          accountName: storage.outputs.name
+          queueName: queueName
+          queueLength: 5
+          identity: queueWorkerIdentity.id
+        }
+      }
+    ]
+    minReplicas: 0
+    maxReplicas: 10
+  }
+}
+
+output registryServer string = registry.outputs.loginServer
+output vaultName string = vault.outputs.name
+output vaultUri string = vault.outputs.uri
+output storageName string = storage.outputs.name
+output queueUrl string = queueUrl
+output ledgerUrl string = ledgerUrl
+output mainAppUrl string = 'https://${mainApp.outputs.fqdn}'

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Grants the signed-in developer the apps' data roles on a dev deployment, so that
+# `AZURE_TOKEN_CREDENTIALS=dev` runs the services locally against the real Azure resources
+# (the walkthrough's local-development story, with no service principal secret).
+# Run after `azd up`: infra/scripts/grant-developer-access.sh
+set -euo pipefail
+
+eval "$(azd env get-values)"
+: "${AZURE_RESOURCE_GROUP:?run azd up first}" "${AZURE_KEY_VAULT_NAME:?}" "${AZURE_STORAGE_ACCOUNT:?}"
+
+me=$(az ad signed-in-user show --query id -o tsv)
+sub=$(az account show --query id -o tsv)
+rg="/subscriptions/$sub/resourceGroups/$AZURE_RESOURCE_GROUP"
+vault="$rg/providers/Microsoft.KeyVault/vaults/$AZURE_KEY_VAULT_NAME"
+account="$rg/providers/Microsoft.Storage/storageAccounts/$AZURE_STORAGE_ACCOUNT"
+queue="$account/queueServices/default/queues/code-requests"
+poison="$account/queueServices/default/queues/code-requests-poison"
+container="$account/blobServices/default/containers/codes"
+
+grant() { # role, scope
+  echo "granting '$1' on ${2#"$rg"/}"
+  az role assignment create --assignee-object-id "$me" --assignee-principal-type User \
+    --role "$1" --scope "$2" --only-show-errors >/dev/null
+}
+
+grant "Key Vault Secrets User" "$vault/secrets/third-party-api-key"
+for q in "$queue" "$poison"; do
+  grant "Storage Queue Data Message Sender" "$q"
+  grant "Storage Queue Data Message Processor" "$q"
+done
+grant "Storage Queue Data Message Updater ($AZURE_RESOURCE_GROUP)" "$queue"
+grant "Storage Blob Data Contributor" "$container"
+
+cat <<TXT
+Done. Role assignments can take a few minutes to apply. Then, for example:
+  export AZURE_TOKEN_CREDENTIALS=dev KEY_VAULT_URL=$KEY_VAULT_URL
+  export STORAGE_QUEUE_URL=$STORAGE_QUEUE_URL CODE_LEDGER_URL=$CODE_LEDGER_URL
+  cargo run -p queue-worker
+TXT
