@@ -117,7 +117,7 @@ async fn runs_the_system_and_stops_without_leaving_a_process() {
         .await
         .unwrap();
     assert_eq!(res.status(), 401);
-    // main-app, with its managed identity, issues a code and the message is in the queue.
+    // main-app, with its managed identity, issues a code.
     let main_app = ready["main_app"].as_str().unwrap();
     let res = http
         .get(format!("{main_app}/api/v1/getcode"))
@@ -127,40 +127,38 @@ async fn runs_the_system_and_stops_without_leaving_a_process() {
     assert_eq!(res.status(), 200);
     let issued: serde_json::Value = res.json().await.unwrap();
     let code = issued["code"].as_str().unwrap();
-    let queue = azure_storage_queue::QueueClient::new(
-        ready["queue"].as_str().unwrap().parse().unwrap(),
+    // queue-worker records it (through the queue), then main-app verifies it once.
+    let ledger = azure_storage_blob::BlobClient::new(
+        format!("{}/{code}", ready["ledger"].as_str().unwrap())
+            .parse()
+            .unwrap(),
         Some(credential_from_env(&env, &http).unwrap().credential),
-        Some(azure_storage_queue::QueueClientOptions {
+        Some(azure_storage_blob::BlobClientOptions {
             client_options: azure_client_options(&http),
             ..Default::default()
         }),
     )
     .unwrap();
-    let peeked = queue
-        .peek_messages(Some(
-            azure_storage_queue::models::QueueClientPeekMessagesOptions {
-                number_of_messages: Some(32),
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap()
-        .into_model()
-        .unwrap();
-    let texts: Vec<String> = peeked
-        .items
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|m| m.message_text)
-        .collect();
-    let envelopes: Vec<shared_auth::envelope::CodeEnvelope> = texts
-        .iter()
-        .filter_map(|t| shared_auth::envelope::CodeEnvelope::decode(t, Default::default()).ok())
-        .collect();
-    assert!(
-        envelopes.iter().any(|e| e.code == code),
-        "the code's message is queued"
-    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ledger.get_properties(None).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "queue-worker never recorded {code}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for expected in [true, false] {
+        let verdict: serde_json::Value = http
+            .post(format!("{main_app}/api/v1/codes/verify"))
+            .json(&serde_json::json!({ "code": code }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(verdict["valid"], expected);
+    }
 
     let service_env = std::fs::read_to_string(dir.path().join("third-party-api.env")).unwrap();
     assert!(service_env.contains("IDENTITY_ENDPOINT="));
