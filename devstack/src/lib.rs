@@ -19,3 +19,4 @@ pub mod python;
 pub mod rbac;
 pub mod stack;
 pub mod storage_gate;
+pub mod testing;

@@ -5,23 +5,7 @@ use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use devstack::stack::{DevStack, StackOptions};
 use shared_auth::transport::azure_client_options;
 
-pub struct TestStack {
-    pub stack: DevStack,
-    pub dir: tempfile::TempDir,
-}
-
-impl std::ops::Deref for TestStack {
-    type Target = DevStack;
-    fn deref(&self) -> &DevStack {
-        &self.stack
-    }
-}
-
-impl std::ops::DerefMut for TestStack {
-    fn deref_mut(&mut self) -> &mut DevStack {
-        &mut self.stack
-    }
-}
+pub use devstack::testing::TestStack;
 
 pub async fn start_stack(configure: impl FnOnce(&mut StackOptions)) -> TestStack {
     let dir = tempfile::tempdir().unwrap();

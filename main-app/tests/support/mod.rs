@@ -5,63 +5,26 @@
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use azure_storage_queue::models::QueueClientReceiveMessagesOptions;
-use devstack::stack::{DevStack, Service, StackOptions};
+use devstack::stack::{DevStack, Service};
 use main_app::config::Settings;
 use main_app::startup::Application;
+use shared_auth::MapEnv;
 use shared_auth::envelope::CodeEnvelope;
 use shared_auth::secret_cache::SecretCacheOptions;
 use shared_auth::transport::azure_client_options;
-use shared_auth::{EnvSource, MapEnv};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub struct Stack {
-    pub stack: DevStack,
-    pub dir: tempfile::TempDir,
-}
-
-impl std::ops::Deref for Stack {
-    type Target = DevStack;
-    fn deref(&self) -> &DevStack {
-        &self.stack
-    }
-}
+pub use devstack::testing::TestStack as Stack;
 
 pub async fn start_stack() -> Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = StackOptions::for_tests(dir.path());
-    options.services = vec![Service::ThirdPartyApi];
-    let sink = options.sink.clone();
-    match DevStack::start(options).await {
-        Ok(stack) => Stack { stack, dir },
-        Err(e) => panic!("stack failed: {e:?}\n{}", sink.captured()),
-    }
+    devstack::testing::start_stack(&[Service::ThirdPartyApi]).await
 }
 
 /// main-app's production environment from devstack, with the identity as a service principal.
 pub fn main_app_env(stack: &DevStack) -> MapEnv {
-    let mut env: MapEnv = stack
-        .service_env(Service::MainApp)
-        .into_iter()
-        .filter(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "IDENTITY_ENDPOINT" | "IDENTITY_HEADER" | "AZURE_TOKEN_CREDENTIALS"
-            )
-        })
-        .collect();
-    let client = stack.client_env("main-app").unwrap();
-    for var in [
-        "AZURE_TOKEN_CREDENTIALS",
-        "AZURE_TENANT_ID",
-        "AZURE_CLIENT_ID",
-        "AZURE_CLIENT_SECRET",
-        "AZURE_AUTHORITY_HOST",
-    ] {
-        env = env.with(var, client.var(var).unwrap());
-    }
-    env.with("PORT", "0")
+    devstack::testing::env_as_client(stack, Service::MainApp)
 }
 
 pub fn fast_cache() -> SecretCacheOptions {

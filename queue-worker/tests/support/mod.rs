@@ -5,44 +5,20 @@
 use azure_core::http::StatusCode;
 use azure_storage_blob::models::BlobClientGetPropertiesResultHeaders;
 use azure_storage_queue::models::{QueueClientReceiveMessagesOptions, QueueMessage};
-use devstack::stack::{DevStack, Service, StackOptions};
+use devstack::stack::{DevStack, Service};
 use queue_worker::config::Settings;
 use queue_worker::startup::Application;
 use queue_worker::worker::Worker;
+use shared_auth::MapEnv;
 use shared_auth::envelope::{CodeEnvelope, ENVELOPE_VERSION, MessageType};
 use shared_auth::transport::azure_client_options;
-use shared_auth::{EnvSource, MapEnv};
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
-pub struct Stack {
-    pub stack: DevStack,
-    pub dir: tempfile::TempDir,
-}
-
-impl std::ops::Deref for Stack {
-    type Target = DevStack;
-    fn deref(&self) -> &DevStack {
-        &self.stack
-    }
-}
-
-impl std::ops::DerefMut for Stack {
-    fn deref_mut(&mut self) -> &mut DevStack {
-        &mut self.stack
-    }
-}
+pub use devstack::testing::{TestStack as Stack, eventually};
 
 pub async fn start_stack(services: &[Service]) -> Stack {
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = StackOptions::for_tests(dir.path());
-    options.services = services.to_vec();
-    let sink = options.sink.clone();
-    match DevStack::start(options).await {
-        Ok(stack) => Stack { stack, dir },
-        Err(e) => panic!("stack failed: {e:?}\n{}", sink.captured()),
-    }
+    devstack::testing::start_stack(services).await
 }
 
 /// Fast settings for tests: short visibility, immediate retry, short polling.
@@ -53,32 +29,13 @@ pub const FAST: &[(&str, &str)] = &[
     ("WORKER_SHUTDOWN_GRACE_SECONDS", "10"),
 ];
 
-/// The worker's production environment from devstack, identity as a service principal.
+/// The worker's production environment from devstack, identity as a service principal, fast.
 pub fn worker_env(stack: &DevStack) -> MapEnv {
-    let mut env: MapEnv = stack
-        .service_env(Service::QueueWorker)
-        .into_iter()
-        .filter(|(k, _)| {
-            !matches!(
-                k.as_str(),
-                "IDENTITY_ENDPOINT" | "IDENTITY_HEADER" | "AZURE_TOKEN_CREDENTIALS"
-            )
-        })
-        .collect();
-    let client = stack.client_env("queue-worker").unwrap();
-    for var in [
-        "AZURE_TOKEN_CREDENTIALS",
-        "AZURE_TENANT_ID",
-        "AZURE_CLIENT_ID",
-        "AZURE_CLIENT_SECRET",
-        "AZURE_AUTHORITY_HOST",
-    ] {
-        env = env.with(var, client.var(var).unwrap());
-    }
+    let mut env = devstack::testing::env_as_client(stack, Service::QueueWorker);
     for (k, v) in FAST {
         env = env.with(k, *v);
     }
-    env.with("PORT", "0")
+    env
 }
 
 pub struct RunningWorker {
@@ -207,19 +164,6 @@ pub async fn ledger_record(stack: &DevStack, code: &str) -> Option<HashMap<Strin
         Ok(p) => Some(p.metadata().unwrap()),
         Err(e) if e.http_status() == Some(StatusCode::NotFound) => None,
         Err(e) => panic!("{e}"),
-    }
-}
-
-/// Waits until `condition` holds, polling; panics with `what` after `limit`.
-pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
