@@ -8,6 +8,8 @@
 //! - [`storage_gate`]: an HTTPS gate in front of Azurite enforcing the storage role table.
 //! - [`rbac`]: the role assignments both enforce.
 //! - [`stack`]: all of it started together, seeded, and the services launched as child processes.
+//! - [`process`], [`jwt`]: child processes in their own group; the tokens' format.
+//! - [`testing`], [`python`]: what every crate's integration tests share; on-demand Python tools.
 
 pub mod azurite;
 pub mod identity;

@@ -5,6 +5,8 @@
 //! - [`api_key`]: Azure-Functions-style API keys for actix-web, checked in constant time.
 //! - [`telemetry`]: logs, OpenTelemetry spans, `traceparent` propagation, access logs.
 //! - [`envelope`]: the versioned queue message envelope.
+//! - [`secret_cache`]: a Key Vault secret kept in memory, refreshed, single flight.
+//! - [`ledger`]: the code ledger in Blob Storage (record, consume once, remove).
 //! - [`secret`], [`config`], [`error_body`]: secrets that never print, configuration errors that
 //!   name the variable, the JSON error body.
 //!
