@@ -82,3 +82,21 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+static LOGS: std::sync::OnceLock<shared_auth::telemetry::LogCapture> = std::sync::OnceLock::new();
+
+/// Telemetry for the whole test process at `debug`, captured: spans get real trace ids and tests
+/// can read every log line. The first call sets it up; later calls return the same capture.
+pub fn captured_logs() -> shared_auth::telemetry::LogCapture {
+    LOGS.get_or_init(|| {
+        let capture = shared_auth::telemetry::LogCapture::default();
+        let env = MapEnv::new().with("RUST_LOG", "debug");
+        let guard =
+            shared_auth::telemetry::init_telemetry_with_writer("test", &env, capture.clone())
+                .expect("a valid filter");
+        // Kept for the life of the test process.
+        std::mem::forget(guard);
+        capture
+    })
+    .clone()
+}

@@ -87,24 +87,7 @@ impl TestApp {
     }
 }
 
-static LOGS: std::sync::OnceLock<shared_auth::telemetry::LogCapture> = std::sync::OnceLock::new();
-
-/// Telemetry for the whole test process at `debug`, captured: spans get real trace ids.
-pub fn logs() -> shared_auth::telemetry::LogCapture {
-    LOGS.get_or_init(|| {
-        let capture = shared_auth::telemetry::LogCapture::default();
-        let env = MapEnv::new().with("RUST_LOG", "debug");
-        let guard = shared_auth::telemetry::init_telemetry_with_writer(
-            "main-app-test",
-            &env,
-            capture.clone(),
-        )
-        .unwrap();
-        std::mem::forget(guard);
-        capture
-    })
-    .clone()
-}
+pub use devstack::testing::captured_logs as logs;
 
 pub async fn spawn_app(env: &MapEnv) -> TestApp {
     logs();

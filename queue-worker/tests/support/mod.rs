@@ -70,24 +70,7 @@ impl RunningWorker {
     }
 }
 
-static LOGS: std::sync::OnceLock<shared_auth::telemetry::LogCapture> = std::sync::OnceLock::new();
-
-/// Telemetry for the whole test process, captured.
-pub fn logs() -> shared_auth::telemetry::LogCapture {
-    LOGS.get_or_init(|| {
-        let capture = shared_auth::telemetry::LogCapture::default();
-        let env = MapEnv::new().with("RUST_LOG", "info");
-        let guard = shared_auth::telemetry::init_telemetry_with_writer(
-            "queue-worker-test",
-            &env,
-            capture.clone(),
-        )
-        .unwrap();
-        std::mem::forget(guard);
-        capture
-    })
-    .clone()
-}
+pub use devstack::testing::captured_logs as logs;
 
 pub fn spawn_worker(env: &MapEnv) -> RunningWorker {
     logs();
