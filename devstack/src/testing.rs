@@ -100,3 +100,47 @@ pub fn captured_logs() -> shared_auth::telemetry::LogCapture {
     })
     .clone()
 }
+
+/// A queue client for `url` acting as `identity`.
+pub fn queue_client(
+    stack: &DevStack,
+    url: &str,
+    identity: &str,
+) -> azure_storage_queue::QueueClient {
+    azure_storage_queue::QueueClient::new(
+        url.parse().expect("a queue URL"),
+        Some(stack.credential(identity).expect("a known identity")),
+        Some(azure_storage_queue::QueueClientOptions {
+            client_options: shared_auth::transport::azure_client_options(stack.http()),
+            ..Default::default()
+        }),
+    )
+    .expect("a queue client")
+}
+
+/// Every visible message of the queue at `url`, received as the stack's admin (hidden for a
+/// minute), as raw text.
+pub async fn drain_texts(stack: &DevStack, url: &str) -> Vec<String> {
+    let queue = queue_client(stack, url, "devstack");
+    let mut texts = Vec::new();
+    loop {
+        let batch = queue
+            .receive_messages(Some(
+                azure_storage_queue::models::QueueClientReceiveMessagesOptions {
+                    number_of_messages: Some(32),
+                    visibility_timeout: Some(60),
+                    ..Default::default()
+                },
+            ))
+            .await
+            .expect("receive as admin")
+            .into_model()
+            .expect("a message list")
+            .items
+            .unwrap_or_default();
+        if batch.is_empty() {
+            return texts;
+        }
+        texts.extend(batch.into_iter().filter_map(|m| m.message_text));
+    }
+}

@@ -4,14 +4,12 @@
 #![allow(dead_code, missing_docs)]
 
 use actix_web::{App, HttpResponse, HttpServer, web};
-use azure_storage_queue::models::QueueClientReceiveMessagesOptions;
 use devstack::stack::{DevStack, Service};
 use main_app::config::Settings;
 use main_app::startup::Application;
 use shared_auth::MapEnv;
 use shared_auth::envelope::CodeEnvelope;
 use shared_auth::secret_cache::SecretCacheOptions;
-use shared_auth::transport::azure_client_options;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -101,44 +99,13 @@ pub async fn spawn_app(env: &MapEnv) -> TestApp {
     }
 }
 
-/// A queue client as the stack's admin (Queue Data Contributor).
-pub fn admin_queue(stack: &DevStack) -> azure_storage_queue::QueueClient {
-    azure_storage_queue::QueueClient::new(
-        stack.urls.queue.parse().unwrap(),
-        Some(stack.credential("devstack").unwrap()),
-        Some(azure_storage_queue::QueueClientOptions {
-            client_options: azure_client_options(stack.http()),
-            ..Default::default()
-        }),
-    )
-    .unwrap()
-}
-
 /// Every message in the queue, received (hidden for a minute) and decoded.
 pub async fn drain_queue(stack: &DevStack) -> Vec<CodeEnvelope> {
-    let queue = admin_queue(stack);
-    let mut envelopes = Vec::new();
-    loop {
-        let batch = queue
-            .receive_messages(Some(QueueClientReceiveMessagesOptions {
-                number_of_messages: Some(32),
-                visibility_timeout: Some(60),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_model()
-            .unwrap()
-            .items
-            .unwrap_or_default();
-        if batch.is_empty() {
-            return envelopes;
-        }
-        for message in batch {
-            let text = message.message_text.unwrap_or_default();
-            envelopes.push(CodeEnvelope::decode(&text, Default::default()).expect("decodable"));
-        }
-    }
+    devstack::testing::drain_texts(stack, &stack.urls.queue)
+        .await
+        .iter()
+        .map(|text| CodeEnvelope::decode(text, Default::default()).expect("decodable"))
+        .collect()
 }
 
 /// A stand-in third-party API for fault injection: counts calls, answers as told.

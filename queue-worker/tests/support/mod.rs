@@ -1,10 +1,10 @@
 //! Test support: a local Azure stack, clients as its identities, the worker in-process (as the
 //! queue-worker identity, client-secret flavour) or as its binary through devstack.
-#![allow(dead_code, missing_docs)]
+#![allow(dead_code, missing_docs, unused_imports)]
 
 use azure_core::http::StatusCode;
 use azure_storage_blob::models::BlobClientGetPropertiesResultHeaders;
-use azure_storage_queue::models::{QueueClientReceiveMessagesOptions, QueueMessage};
+use azure_storage_queue::models::QueueMessage;
 use devstack::stack::{DevStack, Service};
 use queue_worker::config::Settings;
 use queue_worker::startup::Application;
@@ -15,7 +15,9 @@ use shared_auth::transport::azure_client_options;
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
-pub use devstack::testing::{TestStack as Stack, eventually};
+pub use devstack::testing::{
+    TestStack as Stack, drain_texts, eventually, queue_client as queue_as,
+};
 
 pub async fn start_stack(services: &[Service]) -> Stack {
     devstack::testing::start_stack(services).await
@@ -88,18 +90,6 @@ pub fn spawn_worker(env: &MapEnv) -> RunningWorker {
     }
 }
 
-pub fn queue_as(stack: &DevStack, url: &str, identity: &str) -> azure_storage_queue::QueueClient {
-    azure_storage_queue::QueueClient::new(
-        url.parse().unwrap(),
-        Some(stack.credential(identity).unwrap()),
-        Some(azure_storage_queue::QueueClientOptions {
-            client_options: azure_client_options(stack.http()),
-            ..Default::default()
-        }),
-    )
-    .unwrap()
-}
-
 pub fn envelope(code: &str, ttl_seconds: i64) -> CodeEnvelope {
     let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
     CodeEnvelope {
@@ -147,30 +137,6 @@ pub async fn ledger_record(stack: &DevStack, code: &str) -> Option<HashMap<Strin
         Ok(p) => Some(p.metadata().unwrap()),
         Err(e) if e.http_status() == Some(StatusCode::NotFound) => None,
         Err(e) => panic!("{e}"),
-    }
-}
-
-/// Every message of `url` received (hidden a minute), as raw text.
-pub async fn drain_texts(stack: &DevStack, url: &str) -> Vec<String> {
-    let queue = queue_as(stack, url, "devstack");
-    let mut texts = Vec::new();
-    loop {
-        let batch = queue
-            .receive_messages(Some(QueueClientReceiveMessagesOptions {
-                number_of_messages: Some(32),
-                visibility_timeout: Some(60),
-                ..Default::default()
-            }))
-            .await
-            .unwrap()
-            .into_model()
-            .unwrap()
-            .items
-            .unwrap_or_default();
-        if batch.is_empty() {
-            return texts;
-        }
-        texts.extend(batch.into_iter().filter_map(|m| m.message_text));
     }
 }
 
