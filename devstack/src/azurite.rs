@@ -77,9 +77,27 @@ async fn check_node() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A free loopback port (bound then released).
+/// Ports handed out by [`free_port`] may come from this range: below Linux's ephemeral range
+/// (32768-60999), so a listener bound to port 0 or an outgoing connection never takes a port a
+/// child process is about to bind.
+const RESERVABLE_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A free loopback port for a child process to bind: outside the kernel's ephemeral range and
+/// never handed out twice by this process, so concurrent stacks cannot race for it.
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    for _ in 0..200 {
+        let port = rand::random_range(RESERVABLE_PORTS);
+        if handed_out.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.push(port);
+            return Ok(port);
+        }
+    }
+    bail!("no free loopback port in {RESERVABLE_PORTS:?} after 200 tries")
 }
 
 /// A running Azurite.
@@ -165,6 +183,9 @@ impl Azurite {
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+        }
+        if let Some(status) = process.try_exit() {
+            bail!("Azurite exited during start-up ({status}); its output is above");
         }
         Ok(Self {
             process,

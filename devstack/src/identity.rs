@@ -1,7 +1,9 @@
 //! The identity emulator: the App Service / Container Apps managed-identity endpoint
-//! (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER`), an Entra token endpoint for the client-secret flow
-//! (`AZURE_AUTHORITY_HOST`), and the signing keys. Each named identity has its own endpoint header
-//! and client secret, so the other emulators can tell callers apart by the token's `oid`.
+//! (`IDENTITY_ENDPOINT` + `IDENTITY_HEADER`), an Entra token endpoint for the client-secret and
+//! workload-identity (federated token) flows (`AZURE_AUTHORITY_HOST`), and the signing keys. Each
+//! named identity has its own endpoint header, client secret and federated subject, so the other
+//! emulators can tell callers apart by the token's `oid`. Ids are derived from the name, so a
+//! compose file can name a client id without a secret.
 
 use crate::jwt::{Claims, TENANT_ID, TokenSigner, TokenVerifier, issuer};
 use actix_web::http::StatusCode;
@@ -20,6 +22,35 @@ pub const MSI_API_VERSION: &str = "2019-08-01";
 pub const MSI_PATH: &str = "/msi/token";
 /// Lifetime of issued tokens, as Entra's default for app tokens.
 pub const TOKEN_LIFETIME_SECONDS: i64 = 3600;
+/// Issuer of federated (workload identity) tokens: the stand-in for a cluster's OIDC issuer.
+pub const FEDERATION_ISSUER: &str = "https://devstack.local/workload-identity";
+/// The audience Entra requires of a federated token.
+pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+/// `client_assertion_type` of the federated-token grant.
+pub const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// The federated subject trusted for identity `name`, as a Kubernetes service account.
+pub fn federated_subject(name: &str) -> String {
+    format!("system:serviceaccount:devstack:{name}")
+}
+
+/// A stable UUID for `purpose` and `name`: the same on every run and in every container.
+fn stable_id(purpose: &str, name: &str) -> String {
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("devstack {purpose} {name}").as_bytes(),
+    );
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.as_ref()[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+/// The client id of identity `name` (what `AZURE_CLIENT_ID` names).
+pub fn client_id_of(name: &str) -> String {
+    stable_id("client", name)
+}
 
 /// One identity: a managed identity of a service, or a developer's service principal.
 pub struct Identity {
@@ -70,15 +101,20 @@ pub struct IdentityProvider {
 }
 
 impl IdentityProvider {
-    /// Creates `names` identities with fresh ids, headers and secrets, and a fresh signing key.
+    /// Creates `names` identities with fresh headers and secrets, and a fresh signing key.
     pub fn new(names: &[&str]) -> anyhow::Result<Self> {
+        Ok(Self::with_signer(names, TokenSigner::generate()?))
+    }
+
+    /// Creates `names` identities with fresh headers and secrets, signing with `signer`.
+    pub fn with_signer(names: &[&str], signer: TokenSigner) -> Self {
         let identities: Vec<Arc<Identity>> = names
             .iter()
             .map(|name| {
                 Arc::new(Identity {
                     name: (*name).to_owned(),
-                    object_id: uuid::Uuid::new_v4().to_string(),
-                    client_id: uuid::Uuid::new_v4().to_string(),
+                    object_id: stable_id("object", name),
+                    client_id: client_id_of(name),
                     identity_header: random_secret(),
                     client_secret: random_secret(),
                 })
@@ -94,12 +130,12 @@ impl IdentityProvider {
                 .iter()
                 .map(|i| (i.client_id.as_str(), &i.client_secret)),
         );
-        Ok(Self {
+        Self {
             identities,
-            signer: TokenSigner::generate()?,
+            signer,
             headers,
             client_secrets,
-        })
+        }
     }
 
     /// The identity named `name`.
@@ -135,6 +171,25 @@ impl IdentityProvider {
             exp: now + lifetime_seconds,
             oid: identity.object_id.clone(),
             sub: identity.object_id.clone(),
+            appid: identity.client_id.clone(),
+            tid: TENANT_ID.to_owned(),
+            ver: "1.0".into(),
+            idtyp: "app".into(),
+        })
+    }
+
+    /// A federated token for `identity`, as a cluster projects one into a pod: issued by
+    /// [`FEDERATION_ISSUER`] for [`TOKEN_EXCHANGE_AUDIENCE`], subject [`federated_subject`].
+    pub fn issue_federated(&self, identity: &Identity, lifetime_seconds: i64) -> String {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        self.signer.sign(&Claims {
+            aud: TOKEN_EXCHANGE_AUDIENCE.to_owned(),
+            iss: FEDERATION_ISSUER.to_owned(),
+            iat: now,
+            nbf: now,
+            exp: now + lifetime_seconds,
+            oid: identity.object_id.clone(),
+            sub: federated_subject(&identity.name),
             appid: identity.client_id.clone(),
             tid: TENANT_ID.to_owned(),
             ver: "1.0".into(),
@@ -220,7 +275,8 @@ fn entra_error(status: StatusCode, error: &str, description: &str) -> HttpRespon
     }))
 }
 
-/// `POST /{tenant}/oauth2/v2.0/token`, client-credentials grant with a client secret.
+/// `POST /{tenant}/oauth2/v2.0/token`, client-credentials grant with a client secret or a
+/// federated token (`client_assertion`).
 async fn entra_token(
     provider: web::Data<IdentityProvider>,
     tenant: web::Path<String>,
@@ -254,16 +310,39 @@ async fn entra_token(
             "AADSTS700016: Application not found in the directory.",
         );
     };
-    let secret_ok = form
-        .get("client_secret")
-        .and_then(|s| provider.client_secrets.verify(s.as_bytes()))
-        .is_some_and(|k| *k.name == *identity.client_id);
-    if !secret_ok {
-        return entra_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "AADSTS7000215: Invalid client secret provided.",
-        );
+    if let Some(assertion) = form.get("client_assertion") {
+        // Workload identity: a federated token whose issuer and subject this app trusts.
+        if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER_ASSERTION) {
+            return entra_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "AADSTS50027: client_assertion_type must be jwt-bearer.",
+            );
+        }
+        let trusted = provider
+            .verifier()
+            .verify_from(assertion, FEDERATION_ISSUER, &[TOKEN_EXCHANGE_AUDIENCE])
+            .is_ok_and(|claims| claims.sub == federated_subject(&identity.name));
+        if !trusted {
+            return entra_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "AADSTS700213: No matching federated identity record found for the presented \
+                 assertion, or it is expired or not signed by the trusted issuer.",
+            );
+        }
+    } else {
+        let secret_ok = form
+            .get("client_secret")
+            .and_then(|s| provider.client_secrets.verify(s.as_bytes()))
+            .is_some_and(|k| *k.name == *identity.client_id);
+        if !secret_ok {
+            return entra_error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                "AADSTS7000215: Invalid client secret provided.",
+            );
+        }
     }
     let Some(resource) = form
         .get("scope")
@@ -295,7 +374,7 @@ async fn openid_configuration(req: HttpRequest) -> HttpResponse {
         "issuer": issuer(),
         "token_endpoint": format!("{base}/{TENANT_ID}/oauth2/v2.0/token"),
         "authorization_endpoint": format!("{base}/{TENANT_ID}/oauth2/v2.0/authorize"),
-        "token_endpoint_auth_methods_supported": ["client_secret_post"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt"],
         "response_types_supported": ["code", "token"],
         "subject_types_supported": ["pairwise"],
         "jwks_uri": format!("{base}/{TENANT_ID}/discovery/v2.0/keys"),

@@ -102,6 +102,46 @@ impl TokenSigner {
         })
     }
 
+    /// Loads the PKCS#8 signing key stored at `path`, or creates it there (mode 0600), so
+    /// tokens stay valid across restarts of whatever shares the file.
+    pub fn load_or_create(path: &std::path::Path) -> anyhow::Result<Self> {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+        use std::os::unix::fs::OpenOptionsExt;
+        let key = match std::fs::read(path) {
+            Ok(der) => RsaKeyPair::from_pkcs8(&der)
+                .map_err(|_| anyhow::anyhow!("{} is not a PKCS#8 RSA key", path.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                    .map_err(|_| anyhow::anyhow!("RSA key generation failed"))?;
+                let der: Pkcs8V1Der = key
+                    .as_der()
+                    .map_err(|_| anyhow::anyhow!("RSA key encoding failed"))?;
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let partial = path.with_extension("partial");
+                std::io::Write::write_all(
+                    &mut std::fs::OpenOptions::new()
+                        .write(true)
+                        .create(true)
+                        .truncate(true)
+                        .mode(0o600)
+                        .open(&partial)?,
+                    der.as_ref(),
+                )?;
+                std::fs::rename(&partial, path)?;
+                key
+            }
+            Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),
+        };
+        let modulus = RsaPublicKeyComponents::<Vec<u8>>::from(key.public_key()).n;
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &modulus);
+        Ok(Self {
+            key: Arc::new(key),
+            kid: B64.encode(&digest.as_ref()[..16]),
+        })
+    }
+
     /// Signs `claims` into a compact JWT.
     pub fn sign(&self, claims: &Claims) -> String {
         let header = Header {
@@ -154,8 +194,18 @@ impl TokenVerifier {
         }]})
     }
 
-    /// Verifies signature, issuer, audience (any of `audiences`) and lifetime.
+    /// Verifies signature, issuer (Entra's), audience (any of `audiences`) and lifetime.
     pub fn verify(&self, token: &str, audiences: &[&str]) -> Result<Claims, TokenError> {
+        self.verify_from(token, &issuer(), audiences)
+    }
+
+    /// Verifies signature, `expected_issuer`, audience (any of `audiences`) and lifetime.
+    pub fn verify_from(
+        &self,
+        token: &str,
+        expected_issuer: &str,
+        audiences: &[&str],
+    ) -> Result<Claims, TokenError> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(sig), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -179,7 +229,7 @@ impl TokenVerifier {
         )
         .map_err(|_| TokenError::BadSignature)?;
         let claims: Claims = decode_json(payload)?;
-        if claims.iss != issuer() {
+        if claims.iss != expected_issuer {
             return Err(TokenError::WrongIssuer);
         }
         if !audiences.iter().any(|a| audience_matches(&claims.aud, a)) {

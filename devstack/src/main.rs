@@ -2,6 +2,10 @@
 //!
 //! Options: `--ephemeral-ports` (free ports instead of the documented ones), `--state-dir DIR`
 //! (instead of `target/devstack`), `--no-build` (do not `cargo build` the services first).
+//!
+//! In containers (`docker-compose.yml`): `devstack compose init [--dir DIR]` prepares the shared
+//! volume, `devstack compose serve [--dir DIR] [--azurite HOST]` runs the emulators, and
+//! `devstack compose healthcheck` probes a running `serve`.
 
 use devstack::stack::{DevStack, Service, StackOptions};
 use shared_auth::telemetry::init_telemetry;
@@ -21,6 +25,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<ExitCode> {
+    if std::env::args().nth(1).as_deref() == Some("compose") {
+        return compose(std::env::args().skip(2).collect()).await;
+    }
     let mut options = StackOptions::for_development();
     let mut build = true;
     let mut args = std::env::args().skip(1);
@@ -37,21 +44,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             ),
         }
     }
-    // devstack's own log: warnings and its own lines, unless RUST_LOG says otherwise.
-    let log_env = MapEnv::new()
-        .with(
-            "RUST_LOG",
-            ProcessEnv
-                .var("RUST_LOG")
-                .unwrap_or_else(|| "warn,devstack=info".into()),
-        )
-        .with(
-            "LOG_FORMAT",
-            ProcessEnv
-                .var("LOG_FORMAT")
-                .unwrap_or_else(|| "json".into()),
-        );
-    let _telemetry = init_telemetry("devstack", &log_env)?;
+    let _telemetry = init_telemetry("devstack", &log_env())?;
 
     std::fs::create_dir_all(&options.state_dir)?;
     let pid_file = options.state_dir.join("devstack.pid");
@@ -66,6 +59,23 @@ async fn run() -> anyhow::Result<ExitCode> {
     let result = serve(options, build).await;
     let _ = std::fs::remove_file(&pid_file);
     result
+}
+
+/// devstack's own log: warnings and its own lines, unless `RUST_LOG` says otherwise.
+fn log_env() -> MapEnv {
+    MapEnv::new()
+        .with(
+            "RUST_LOG",
+            ProcessEnv
+                .var("RUST_LOG")
+                .unwrap_or_else(|| "warn,devstack=info".into()),
+        )
+        .with(
+            "LOG_FORMAT",
+            ProcessEnv
+                .var("LOG_FORMAT")
+                .unwrap_or_else(|| "json".into()),
+        )
 }
 
 /// The pid in `pid_file` if that process is still alive.
@@ -179,4 +189,48 @@ fn print_summary(stack: &DevStack, developer_env: &Path) {
         stack.state_dir.display(),
         developer_env.display(),
     );
+}
+
+/// `devstack compose init|serve|healthcheck [--dir DIR] [--azurite HOST]`.
+async fn compose(args: Vec<String>) -> anyhow::Result<ExitCode> {
+    use devstack::compose;
+    let mut dir = PathBuf::from(compose::DEFAULT_DIR);
+    let mut azurite = "azurite".to_owned();
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--dir" => dir = rest.next().map(PathBuf::from).unwrap_or_default(),
+            "--azurite" => azurite = rest.next().cloned().unwrap_or_default(),
+            other => anyhow::bail!("unknown argument {other}; use --dir DIR, --azurite HOST"),
+        }
+    }
+    let volume = compose::Volume::new(dir);
+    match args.first().map(String::as_str) {
+        Some("healthcheck") => {
+            return Ok(
+                match shared_auth::healthcheck::probe(compose::READY_PORT, "/readyz") {
+                    Ok(200) => ExitCode::SUCCESS,
+                    Ok(status) => {
+                        eprintln!("devstack: not ready ({status})");
+                        ExitCode::FAILURE
+                    }
+                    Err(e) => {
+                        eprintln!("devstack: not answering: {e}");
+                        ExitCode::FAILURE
+                    }
+                },
+            );
+        }
+        Some("init") | Some("serve") => {}
+        _ => anyhow::bail!(
+            "usage: devstack compose init|serve|healthcheck [--dir DIR] [--azurite HOST]"
+        ),
+    }
+    let _telemetry = init_telemetry("devstack", &log_env())?;
+    if args[0] == "init" {
+        compose::init(&volume).await?;
+    } else {
+        compose::serve(&volume, &azurite).await?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

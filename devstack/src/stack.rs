@@ -264,7 +264,7 @@ fn bind(port: u16, what: &str) -> anyhow::Result<TcpListener> {
 }
 
 /// Serves `configure` over HTTPS on `listener`, in this process.
-fn serve_https<F>(
+pub(crate) fn serve_https<F>(
     listener: TcpListener,
     tls: &rustls::ServerConfig,
     configure: F,
@@ -411,36 +411,13 @@ impl DevStack {
     /// The secret, queues, container and third-party-api key store.
     async fn seed(&self) -> anyhow::Result<()> {
         self.vault.seed(SECRET_NAME, &self.third_party_api_key);
-        let credential = self.credential("devstack")?;
-        let queue_options = azure_storage_queue::QueueClientOptions {
-            client_options: azure_client_options(&self.http),
-            ..Default::default()
-        };
-        for url in [&self.urls.queue, &self.urls.poison_queue] {
-            let client = azure_storage_queue::QueueClient::new(
-                url.parse()?,
-                Some(credential.clone()),
-                Some(queue_options.clone()),
-            )?;
-            if let Err(e) = client.create(None).await
-                && e.http_status() != Some(azure_core::http::StatusCode::Conflict)
-            {
-                return Err(e).with_context(|| format!("cannot create queue {url}"));
-            }
-        }
-        let container = azure_storage_blob::BlobContainerClient::new(
-            self.urls.container.parse()?,
-            Some(credential),
-            Some(azure_storage_blob::BlobContainerClientOptions {
-                client_options: azure_client_options(&self.http),
-                ..Default::default()
-            }),
-        )?;
-        if let Err(e) = container.create(None).await
-            && e.http_status() != Some(azure_core::http::StatusCode::Conflict)
-        {
-            return Err(e).context("cannot create the ledger container");
-        }
+        provision_storage(
+            &self.http,
+            self.credential("devstack")?,
+            &self.urls.queue_service,
+            &self.urls.blob_service,
+        )
+        .await?;
 
         let store_dir = self.state_dir.join("third-party-api");
         std::fs::create_dir_all(&store_dir)?;
@@ -685,13 +662,54 @@ impl DevStack {
     }
 }
 
+/// Creates the queues and the ledger container (an existing one is fine) through the storage
+/// endpoints `queue_service` and `blob_service` (`https://host:port/<account>`).
+pub async fn provision_storage(
+    http: &reqwest::Client,
+    credential: Arc<dyn TokenCredential>,
+    queue_service: &str,
+    blob_service: &str,
+) -> anyhow::Result<()> {
+    let queue_options = azure_storage_queue::QueueClientOptions {
+        client_options: azure_client_options(http),
+        ..Default::default()
+    };
+    for queue in [QUEUE, POISON_QUEUE] {
+        let url = format!("{queue_service}/{queue}");
+        let client = azure_storage_queue::QueueClient::new(
+            url.parse()?,
+            Some(credential.clone()),
+            Some(queue_options.clone()),
+        )?;
+        if let Err(e) = client.create(None).await
+            && e.http_status() != Some(azure_core::http::StatusCode::Conflict)
+        {
+            return Err(e).with_context(|| format!("cannot create queue {url}"));
+        }
+    }
+    let container = azure_storage_blob::BlobContainerClient::new(
+        format!("{blob_service}/{CONTAINER}").parse()?,
+        Some(credential),
+        Some(azure_storage_blob::BlobContainerClientOptions {
+            client_options: azure_client_options(http),
+            ..Default::default()
+        }),
+    )?;
+    if let Err(e) = container.create(None).await
+        && e.http_status() != Some(azure_core::http::StatusCode::Conflict)
+    {
+        return Err(e).context("cannot create the ledger container");
+    }
+    Ok(())
+}
+
 fn random_key() -> Secret {
     Secret::new(third_party_api::key_store::KeyValue::generate().expose())
 }
 
 /// SYSTEM.md's role table, and nothing more; plus the developer (the apps' data roles, as
 /// `infra/` grants a signed-in developer) and the stack's own seeding identity.
-fn grant_role_table(identities: &IdentityProvider, roles: &RoleAssignments) {
+pub(crate) fn grant_role_table(identities: &IdentityProvider, roles: &RoleAssignments) {
     let oid = |name: &str| {
         identities
             .get(name)

@@ -159,3 +159,68 @@ async fn the_vault_answers_bad_tokens_with_401_and_unknown_callers_with_403() {
         assert_eq!(get_with(&stack, &url, &token).await.0, 400, "{bad}");
     }
 }
+
+#[tokio::test]
+async fn workload_identity_exchanges_a_federated_token_file_for_the_services_own_tokens() {
+    let stack = start_stack(|_| {}).await;
+    let main_app = stack.identities.get("main-app").unwrap();
+    let worker = stack.identities.get("queue-worker").unwrap();
+    let token_file = stack.dir.path().join("federated-token");
+    let env_with_file = |assertion: &str| {
+        std::fs::write(&token_file, assertion).unwrap();
+        stack
+            .client_env("main-app")
+            .unwrap()
+            .with("AZURE_TOKEN_CREDENTIALS", "WorkloadIdentityCredential")
+            .with("AZURE_CLIENT_SECRET", "")
+            .with(
+                "AZURE_FEDERATED_TOKEN_FILE",
+                token_file.display().to_string(),
+            )
+    };
+
+    // The service's own federated token: a Key Vault token naming main-app, and the secret.
+    let env = env_with_file(&stack.identities.issue_federated(&main_app, 600));
+    let chosen = credential_from_env(&env, stack.http()).unwrap();
+    assert_eq!(chosen.choice.kind.name(), "WorkloadIdentityCredential");
+    let token = chosen
+        .credential
+        .get_token(&[&format!("{VAULT_RESOURCE}/.default")], None)
+        .await
+        .unwrap();
+    let claims = stack
+        .identities
+        .verifier()
+        .verify(token.token.secret(), &[VAULT_RESOURCE])
+        .unwrap();
+    assert_eq!(claims.oid, main_app.object_id);
+    let (status, _) = get_with(
+        &stack,
+        &format!(
+            "{}/secrets/{SECRET_NAME}?api-version=2025-07-01",
+            stack.urls.key_vault.trim_end_matches('/')
+        ),
+        token.token.secret(),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Another workload's token, an expired one, or one signed elsewhere: no federated match.
+    let foreign = devstack::identity::IdentityProvider::new(&["main-app"]).unwrap();
+    for assertion in [
+        stack.identities.issue_federated(&worker, 600),
+        stack.identities.issue_federated(&main_app, -600),
+        foreign.issue_federated(&foreign.get("main-app").unwrap(), 600),
+    ] {
+        let env = env_with_file(&assertion);
+        let credential = credential_from_env(&env, stack.http()).unwrap().credential;
+        let err = credential
+            .get_token(&[&format!("{VAULT_RESOURCE}/.default")], None)
+            .await
+            .unwrap_err();
+        assert!(
+            shared_auth::credential::error_chain(&err).contains("AADSTS700213"),
+            "{err}"
+        );
+    }
+}

@@ -1,4 +1,4 @@
-//! Entry point: telemetry, configuration, then the server until SIGTERM.
+//! Entry point (`healthcheck` as first argument probes a running instance instead): telemetry, configuration, then the server until SIGTERM.
 
 use main_app::config::Settings;
 use main_app::startup::Application;
@@ -6,8 +6,15 @@ use shared_auth::ProcessEnv;
 use shared_auth::telemetry::init_telemetry;
 use std::process::ExitCode;
 
+fn main() -> ExitCode {
+    if let Some(code) = shared_auth::healthcheck::run_if_requested(&ProcessEnv, 8080) {
+        return code;
+    }
+    serve()
+}
+
 #[actix_web::main]
-async fn main() -> ExitCode {
+async fn serve() -> ExitCode {
     let _telemetry = match init_telemetry("main-app", &ProcessEnv) {
         Ok(guard) => guard,
         Err(e) => return fail(&e),

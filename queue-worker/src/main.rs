@@ -1,4 +1,4 @@
-//! Entry point: telemetry, configuration, then consume until SIGTERM or SIGINT.
+//! Entry point (`healthcheck` as first argument probes a running instance instead): telemetry, configuration, then consume until SIGTERM or SIGINT.
 
 use queue_worker::config::Settings;
 use queue_worker::startup::Application;
@@ -6,8 +6,15 @@ use shared_auth::ProcessEnv;
 use shared_auth::telemetry::init_telemetry;
 use std::process::ExitCode;
 
+fn main() -> ExitCode {
+    if let Some(code) = shared_auth::healthcheck::run_if_requested(&ProcessEnv, 8081) {
+        return code;
+    }
+    serve()
+}
+
 #[tokio::main]
-async fn main() -> ExitCode {
+async fn serve() -> ExitCode {
     let _telemetry = match init_telemetry("queue-worker", &ProcessEnv) {
         Ok(guard) => guard,
         Err(e) => return fail(&e),

@@ -7,6 +7,7 @@
 //! - [`envelope`]: the versioned queue message envelope.
 //! - [`secret_cache`]: a Key Vault secret kept in memory, refreshed, single flight.
 //! - [`ledger`]: the code ledger in Blob Storage (record, consume once, remove).
+//! - [`healthcheck`]: `<binary> healthcheck`, the container probe for images without a shell.
 //! - [`secret`], [`config`], [`error_body`]: secrets that never print, configuration errors that
 //!   name the variable, the JSON error body.
 //!
@@ -17,6 +18,7 @@ pub mod config;
 pub mod credential;
 pub mod envelope;
 pub mod error_body;
+pub mod healthcheck;
 pub mod ledger;
 pub mod secret;
 pub mod secret_cache;

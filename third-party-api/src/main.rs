@@ -1,4 +1,4 @@
-//! Entry point: configuration, telemetry, then the server until SIGTERM.
+//! Entry point (`healthcheck` as first argument probes a running instance instead): configuration, telemetry, then the server until SIGTERM.
 
 use shared_auth::ProcessEnv;
 use shared_auth::telemetry::init_telemetry;
@@ -6,8 +6,15 @@ use std::process::ExitCode;
 use third_party_api::config::Settings;
 use third_party_api::startup::Application;
 
+fn main() -> ExitCode {
+    if let Some(code) = shared_auth::healthcheck::run_if_requested(&ProcessEnv, 7071) {
+        return code;
+    }
+    serve()
+}
+
 #[actix_web::main]
-async fn main() -> ExitCode {
+async fn serve() -> ExitCode {
     let _telemetry = match init_telemetry("third-party-api", &ProcessEnv) {
         Ok(guard) => guard,
         Err(e) => return fail(&e),

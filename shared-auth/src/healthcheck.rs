@@ -1,0 +1,103 @@
+//! `<binary> healthcheck [PATH]`: the container probe for images without a shell. It asks the
+//! service's own HTTP port on loopback (`PORT`, or the service's default) and exits 0 on a 2xx.
+
+use crate::config::EnvSource;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The argument that turns a service binary into its own probe.
+pub const HEALTHCHECK_ARG: &str = "healthcheck";
+/// How long a probe may take, connect and answer together.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Sends `GET path` to `127.0.0.1:port` and returns the status code.
+pub fn probe(port: u16, path: &str) -> std::io::Result<u16> {
+    let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&address, PROBE_TIMEOUT)?;
+    stream.set_read_timeout(Some(PROBE_TIMEOUT))?;
+    stream.set_write_timeout(Some(PROBE_TIMEOUT))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut head = [0u8; 32];
+    let mut read = 0;
+    while read < 12 {
+        match stream.read(&mut head[read..])? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    let line = std::str::from_utf8(&head[..read]).unwrap_or_default();
+    line.strip_prefix("HTTP/1.1 ")
+        .or_else(|| line.strip_prefix("HTTP/1.0 "))
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other("the answer is not HTTP"))
+}
+
+/// When the process was started as `<binary> healthcheck [PATH]`, probes `PATH` (default
+/// `/readyz`) on `PORT` (default `default_port`) and returns the exit code; otherwise `None`.
+pub fn run_if_requested(env: &dyn EnvSource, default_port: u16) -> Option<ExitCode> {
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() != Some(HEALTHCHECK_ARG) {
+        return None;
+    }
+    let path = args.next().unwrap_or_else(|| "/readyz".to_owned());
+    let port = match env.parsed_or("PORT", default_port) {
+        Ok(port) => port,
+        Err(e) => {
+            eprintln!("healthcheck: {e}");
+            return Some(ExitCode::from(2));
+        }
+    };
+    Some(match probe(port, &path) {
+        Ok(status) if (200..300).contains(&status) => ExitCode::SUCCESS,
+        Ok(status) => {
+            eprintln!("healthcheck: GET {path} on port {port} answered {status}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("healthcheck: GET {path} on port {port} failed: {e}");
+            ExitCode::FAILURE
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn serve_once(answer: &'static str) -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut request = [0u8; 512];
+            let _ = stream.read(&mut request);
+            let _ = stream.write_all(answer.as_bytes());
+        });
+        port
+    }
+
+    #[test]
+    fn the_status_code_is_read_from_the_answer() {
+        let ok = serve_once("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+        assert_eq!(probe(ok, "/readyz").unwrap(), 200);
+        let not_ready = serve_once("HTTP/1.1 503 Service Unavailable\r\n\r\n");
+        assert_eq!(probe(not_ready, "/readyz").unwrap(), 503);
+    }
+
+    #[test]
+    fn a_closed_port_or_a_non_http_answer_is_an_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = listener.local_addr().unwrap().port();
+        drop(listener);
+        assert!(probe(closed, "/healthz").is_err());
+        let garbage = serve_once("SSH-2.0-OpenSSH\r\n");
+        assert!(probe(garbage, "/healthz").is_err());
+    }
+}
