@@ -37,7 +37,7 @@ use third_party_api::key_store::{KeyName, KeyScope, KeyStore, KeyValue};
 /// The shared volume's mount point in every container.
 pub const DEFAULT_DIR: &str = "/devstack";
 /// The services that get a federated token file.
-pub const WORKLOADS: &[&str] = &["main-app", "queue-worker", "third-party-api"];
+pub const WORKLOADS: &[&str] = &["main-app", "queue-worker"];
 /// Lifetime of a federated token, as a projected service account token's default.
 pub const FEDERATED_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 /// How often `serve` rewrites the federated tokens (the SDK re-reads the file every 10 min).

@@ -20,6 +20,7 @@ pub const SERVER_NAMES: &[&str] = &[
     "keyvault",
     "azurite",
     "storage",
+    "local-azure",
     "third-party-api",
     "main-app",
     "queue-worker",

@@ -1,0 +1,105 @@
+# One image per service, from one file: `--target third-party-api|main-app|queue-worker|devstack`.
+# Classic Dockerfile syntax only (no BuildKit features): docker, podman/buildah and azd build it.
+#
+# Every base is a build argument whose default is a tagged public image, so a machine without a
+# registry can pass local ones. BINARIES names where the runtime stages take the binaries from:
+# the `builder` stage below (the default), or an image holding prebuilt binaries in /out/bin.
+ARG RUST_IMAGE=docker.io/library/rust:1.95-slim-bookworm
+ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+ARG BINARIES=builder
+
+# cargo-chef: dependencies build in their own layer, reused until Cargo.toml or Cargo.lock change.
+FROM ${RUST_IMAGE} AS chef
+ARG CARGO_CHEF_VERSION=0.1.73
+RUN cargo install cargo-chef --locked --version "${CARGO_CHEF_VERSION}"
+WORKDIR /src
+
+FROM chef AS planner
+COPY . .
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS builder
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json
+COPY . .
+RUN cargo build --release --locked --bins \
+        -p third-party-api -p main-app -p queue-worker -p devstack \
+    && mkdir -p /out/bin /out/state \
+    && cp target/release/third-party-api target/release/main-app \
+          target/release/queue-worker target/release/devstack /out/bin/
+
+FROM ${BINARIES} AS binaries
+
+# The runtime stages: no shell, no package manager, user 65532 (distroless `nonroot`).
+FROM ${RUNTIME_IMAGE} AS third-party-api
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="third-party-api" \
+      org.opencontainers.image.description="Example API protected by Azure-Functions-style keys" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.source="https://github.com/keyless-azure/keyless-azure-rust"
+COPY --from=binaries --chown=65532:65532 /out/state/ /var/lib/third-party-api/
+COPY --from=binaries /out/bin/third-party-api /usr/local/bin/third-party-api
+# The key store's path, not a key (DL3064 matches the word KEYS).
+# hadolint ignore=DL3064
+ENV PORT=7071 BIND_ADDRESS=0.0.0.0 THIRD_PARTY_API_KEYS_FILE=/var/lib/third-party-api/keys.json
+USER 65532:65532
+EXPOSE 7071
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["/usr/local/bin/third-party-api", "healthcheck", "/readyz"]
+ENTRYPOINT ["/usr/local/bin/third-party-api"]
+
+FROM ${RUNTIME_IMAGE} AS main-app
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="main-app" \
+      org.opencontainers.image.description="Public app: key from Key Vault, third-party call, Queue Storage, verification" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.source="https://github.com/keyless-azure/keyless-azure-rust"
+COPY --from=binaries /out/bin/main-app /usr/local/bin/main-app
+ENV PORT=8080 BIND_ADDRESS=0.0.0.0
+USER 65532:65532
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["/usr/local/bin/main-app", "healthcheck", "/readyz"]
+ENTRYPOINT ["/usr/local/bin/main-app"]
+
+FROM ${RUNTIME_IMAGE} AS queue-worker
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="queue-worker" \
+      org.opencontainers.image.description="Queue consumer that records and expires codes" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.source="https://github.com/keyless-azure/keyless-azure-rust"
+COPY --from=binaries /out/bin/queue-worker /usr/local/bin/queue-worker
+ENV PORT=8081 BIND_ADDRESS=0.0.0.0
+USER 65532:65532
+EXPOSE 8081
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["/usr/local/bin/queue-worker", "healthcheck", "/readyz"]
+ENTRYPOINT ["/usr/local/bin/queue-worker"]
+
+# Local Azure for docker-compose.yml: identity and Key Vault emulators, storage gates (not for Azure).
+FROM ${RUNTIME_IMAGE} AS devstack
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="devstack" \
+      org.opencontainers.image.description="Local identity and Key Vault emulators and storage RBAC gates for docker compose" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.source="https://github.com/keyless-azure/keyless-azure-rust"
+COPY --from=binaries --chown=65532:65532 /out/state/ /devstack/
+COPY --from=binaries /out/bin/devstack /usr/local/bin/devstack
+USER 65532:65532
+EXPOSE 42356 8443 10000 10001
+HEALTHCHECK --interval=5s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["/usr/local/bin/devstack", "compose", "healthcheck"]
+ENTRYPOINT ["/usr/local/bin/devstack", "compose"]
+CMD ["serve"]
