@@ -2,11 +2,9 @@
 # Classic Dockerfile syntax only (no BuildKit features): docker, podman/buildah and azd build it.
 #
 # Every base is a build argument whose default is a tagged public image, so a machine without a
-# registry can pass local ones. BINARIES names where the runtime stages take the binaries from:
-# the `builder` stage below (the default), or an image holding prebuilt binaries in /out/bin.
+# registry can pass local ones (CI does: see .ci/containers).
 ARG RUST_IMAGE=docker.io/library/rust:1.95-slim-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
-ARG BINARIES=builder
 
 # cargo-chef: dependencies build in their own layer, reused until Cargo.toml or Cargo.lock change.
 FROM ${RUST_IMAGE} AS chef
@@ -28,8 +26,6 @@ RUN cargo build --release --locked --bins \
     && cp target/release/third-party-api target/release/main-app \
           target/release/queue-worker target/release/devstack /out/bin/
 
-FROM ${BINARIES} AS binaries
-
 # The runtime stages: no shell, no package manager, user 65532 (distroless `nonroot`).
 FROM ${RUNTIME_IMAGE} AS third-party-api
 ARG VERSION=0.1.0
@@ -40,8 +36,8 @@ LABEL org.opencontainers.image.title="third-party-api" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.source="https://github.com/keyless-azure/keyless-azure-rust"
-COPY --from=binaries --chown=65532:65532 /out/state/ /var/lib/third-party-api/
-COPY --from=binaries /out/bin/third-party-api /usr/local/bin/third-party-api
+COPY --from=builder --chown=65532:65532 /out/state/ /var/lib/third-party-api/
+COPY --from=builder /out/bin/third-party-api /usr/local/bin/third-party-api
 # The key store's path, not a key (DL3064 matches the word KEYS).
 # hadolint ignore=DL3064
 ENV PORT=7071 BIND_ADDRESS=0.0.0.0 THIRD_PARTY_API_KEYS_FILE=/var/lib/third-party-api/keys.json
@@ -60,7 +56,7 @@ LABEL org.opencontainers.image.title="main-app" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.source="https://github.com/keyless-azure/keyless-azure-rust"
-COPY --from=binaries /out/bin/main-app /usr/local/bin/main-app
+COPY --from=builder /out/bin/main-app /usr/local/bin/main-app
 ENV PORT=8080 BIND_ADDRESS=0.0.0.0
 USER 65532:65532
 EXPOSE 8080
@@ -77,7 +73,7 @@ LABEL org.opencontainers.image.title="queue-worker" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.source="https://github.com/keyless-azure/keyless-azure-rust"
-COPY --from=binaries /out/bin/queue-worker /usr/local/bin/queue-worker
+COPY --from=builder /out/bin/queue-worker /usr/local/bin/queue-worker
 ENV PORT=8081 BIND_ADDRESS=0.0.0.0
 USER 65532:65532
 EXPOSE 8081
@@ -95,8 +91,8 @@ LABEL org.opencontainers.image.title="devstack" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.source="https://github.com/keyless-azure/keyless-azure-rust"
-COPY --from=binaries --chown=65532:65532 /out/state/ /devstack/
-COPY --from=binaries /out/bin/devstack /usr/local/bin/devstack
+COPY --from=builder --chown=65532:65532 /out/state/ /devstack/
+COPY --from=builder /out/bin/devstack /usr/local/bin/devstack
 USER 65532:65532
 EXPOSE 42356 8443 10000 10001
 HEALTHCHECK --interval=5s --timeout=5s --start-period=10s --retries=3 \
