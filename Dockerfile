@@ -26,74 +26,56 @@ RUN cargo build --release --locked --bins \
     && cp target/release/third-party-api target/release/main-app \
           target/release/queue-worker target/release/devstack /out/bin/
 
-# The runtime stages: no shell, no package manager, user 65532 (distroless `nonroot`).
-FROM ${RUNTIME_IMAGE} AS third-party-api
+# What every runtime image shares: no shell, no package manager, user 65532 (distroless
+# `nonroot`), the version labels.
+FROM ${RUNTIME_IMAGE} AS runtime
 ARG VERSION=0.1.0
 ARG REVISION=unknown
-LABEL org.opencontainers.image.title="third-party-api" \
-      org.opencontainers.image.description="Example API protected by Azure-Functions-style keys" \
-      org.opencontainers.image.version="${VERSION}" \
+LABEL org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="MIT" \
       org.opencontainers.image.source="https://github.com/keyless-azure/keyless-azure-rust"
+USER 65532:65532
+
+FROM runtime AS third-party-api
+LABEL org.opencontainers.image.title="third-party-api" \
+      org.opencontainers.image.description="Example API protected by Azure-Functions-style keys"
 COPY --from=builder --chown=65532:65532 /out/state/ /var/lib/third-party-api/
 COPY --from=builder /out/bin/third-party-api /usr/local/bin/third-party-api
 # The key store's path, not a key (DL3064 matches the word KEYS).
 # hadolint ignore=DL3064
 ENV PORT=7071 BIND_ADDRESS=0.0.0.0 THIRD_PARTY_API_KEYS_FILE=/var/lib/third-party-api/keys.json
-USER 65532:65532
 EXPOSE 7071
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/third-party-api", "healthcheck", "/readyz"]
 ENTRYPOINT ["/usr/local/bin/third-party-api"]
 
-FROM ${RUNTIME_IMAGE} AS main-app
-ARG VERSION=0.1.0
-ARG REVISION=unknown
+FROM runtime AS main-app
 LABEL org.opencontainers.image.title="main-app" \
-      org.opencontainers.image.description="Public app: key from Key Vault, third-party call, Queue Storage, verification" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.licenses="MIT" \
-      org.opencontainers.image.source="https://github.com/keyless-azure/keyless-azure-rust"
+      org.opencontainers.image.description="Public app: key from Key Vault, third-party call, Queue Storage, verification"
 COPY --from=builder /out/bin/main-app /usr/local/bin/main-app
 ENV PORT=8080 BIND_ADDRESS=0.0.0.0
-USER 65532:65532
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/main-app", "healthcheck", "/readyz"]
 ENTRYPOINT ["/usr/local/bin/main-app"]
 
-FROM ${RUNTIME_IMAGE} AS queue-worker
-ARG VERSION=0.1.0
-ARG REVISION=unknown
+FROM runtime AS queue-worker
 LABEL org.opencontainers.image.title="queue-worker" \
-      org.opencontainers.image.description="Queue consumer that records and expires codes" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.licenses="MIT" \
-      org.opencontainers.image.source="https://github.com/keyless-azure/keyless-azure-rust"
+      org.opencontainers.image.description="Queue consumer that records and expires codes"
 COPY --from=builder /out/bin/queue-worker /usr/local/bin/queue-worker
 ENV PORT=8081 BIND_ADDRESS=0.0.0.0
-USER 65532:65532
 EXPOSE 8081
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/queue-worker", "healthcheck", "/readyz"]
 ENTRYPOINT ["/usr/local/bin/queue-worker"]
 
 # Local Azure for docker-compose.yml: identity and Key Vault emulators, storage gates (not for Azure).
-FROM ${RUNTIME_IMAGE} AS devstack
-ARG VERSION=0.1.0
-ARG REVISION=unknown
+FROM runtime AS devstack
 LABEL org.opencontainers.image.title="devstack" \
-      org.opencontainers.image.description="Local identity and Key Vault emulators and storage RBAC gates for docker compose" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.licenses="MIT" \
-      org.opencontainers.image.source="https://github.com/keyless-azure/keyless-azure-rust"
+      org.opencontainers.image.description="Local identity and Key Vault emulators and storage RBAC gates for docker compose"
 COPY --from=builder --chown=65532:65532 /out/state/ /devstack/
 COPY --from=builder /out/bin/devstack /usr/local/bin/devstack
-USER 65532:65532
 EXPOSE 42356 8443 10000 10001
 HEALTHCHECK --interval=5s --timeout=5s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/devstack", "compose", "healthcheck"]

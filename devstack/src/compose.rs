@@ -17,7 +17,7 @@
 use crate::identity::IdentityProvider;
 use crate::jwt::TokenSigner;
 use crate::keyvault::KeyVault;
-use crate::pki::DevPki;
+use crate::pki::{DevPki, write_private};
 use crate::rbac::RoleAssignments;
 use crate::stack::{FUNCTION_KEY_NAME, IDENTITIES, Ports, SECRET_NAME, grant_role_table};
 use crate::storage_gate::{StorageGate, StorageService};
@@ -27,8 +27,7 @@ use shared_auth::transport::{TransportOptions, http_client};
 use shared_auth::{MapEnv, Secret};
 use std::collections::BTreeMap;
 use std::net::TcpListener;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -129,23 +128,6 @@ fn write_federated_tokens(volume: &Volume, identities: &IdentityProvider) -> any
             identities.issue_federated(&identity, FEDERATED_TOKEN_LIFETIME.as_secs() as i64);
         write_private(&volume.federated_token(workload), token.as_bytes())?;
     }
-    Ok(())
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let partial = path.with_extension("partial");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&partial)
-        .with_context(|| format!("cannot write {}", partial.display()))?;
-    std::io::Write::write_all(&mut file, bytes)?;
-    std::fs::rename(&partial, path)?;
     Ok(())
 }
 

@@ -106,7 +106,6 @@ impl TokenSigner {
     /// tokens stay valid across restarts of whatever shares the file.
     pub fn load_or_create(path: &std::path::Path) -> anyhow::Result<Self> {
         use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
-        use std::os::unix::fs::OpenOptionsExt;
         let key = match std::fs::read(path) {
             Ok(der) => RsaKeyPair::from_pkcs8(&der)
                 .map_err(|_| anyhow::anyhow!("{} is not a PKCS#8 RSA key", path.display()))?,
@@ -116,20 +115,7 @@ impl TokenSigner {
                 let der: Pkcs8V1Der = key
                     .as_der()
                     .map_err(|_| anyhow::anyhow!("RSA key encoding failed"))?;
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)?;
-                }
-                let partial = path.with_extension("partial");
-                std::io::Write::write_all(
-                    &mut std::fs::OpenOptions::new()
-                        .write(true)
-                        .create(true)
-                        .truncate(true)
-                        .mode(0o600)
-                        .open(&partial)?,
-                    der.as_ref(),
-                )?;
-                std::fs::rename(&partial, path)?;
+                crate::pki::write_private(path, der.as_ref())?;
                 key
             }
             Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", path.display())),

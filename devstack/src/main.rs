@@ -207,19 +207,10 @@ async fn compose(args: Vec<String>) -> anyhow::Result<ExitCode> {
     let volume = compose::Volume::new(dir);
     match args.first().map(String::as_str) {
         Some("healthcheck") => {
-            return Ok(
-                match shared_auth::healthcheck::probe(compose::READY_PORT, "/readyz") {
-                    Ok(200) => ExitCode::SUCCESS,
-                    Ok(status) => {
-                        eprintln!("devstack: not ready ({status})");
-                        ExitCode::FAILURE
-                    }
-                    Err(e) => {
-                        eprintln!("devstack: not answering: {e}");
-                        ExitCode::FAILURE
-                    }
-                },
-            );
+            return Ok(shared_auth::healthcheck::check(
+                compose::READY_PORT,
+                "/readyz",
+            ));
         }
         Some("init") | Some("serve") => {}
         _ => anyhow::bail!(

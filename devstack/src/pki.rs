@@ -52,7 +52,7 @@ impl DevPki {
             _ => {
                 let key = KeyPair::generate()?;
                 let cert = ca_params().self_signed(&key)?;
-                write_private(&ca_key_path, &key.serialize_pem())?;
+                write_private(&ca_key_path, key.serialize_pem().as_bytes())?;
                 std::fs::write(&ca_cert, cert.pem())?;
                 key
             }
@@ -74,7 +74,7 @@ impl DevPki {
         let server_cert = dir.join("server.pem");
         let server_key_path = dir.join("server.key");
         std::fs::write(&server_cert, chain)?;
-        write_private(&server_key_path, &server_key.serialize_pem())?;
+        write_private(&server_key_path, server_key.serialize_pem().as_bytes())?;
         Ok(Self {
             ca_cert,
             server_cert,
@@ -110,17 +110,23 @@ fn ca_params() -> CertificateParams {
     params
 }
 
-/// Writes a private key readable by its owner only.
-fn write_private(path: &Path, pem: &str) -> anyhow::Result<()> {
+/// Writes `bytes` to `path` readable by its owner only (mode 0600), atomically (a reader sees
+/// the old file or the new one), creating the parent directory.
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let partial = path.with_extension("partial");
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+        .open(&partial)
+        .with_context(|| format!("cannot write {}", partial.display()))?;
     file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    file.write_all(pem.as_bytes())?;
+    file.write_all(bytes)?;
+    std::fs::rename(&partial, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -53,7 +53,12 @@ pub fn run_if_requested(env: &dyn EnvSource, default_port: u16) -> Option<ExitCo
             return Some(ExitCode::from(2));
         }
     };
-    Some(match probe(port, &path) {
+    Some(check(port, &path))
+}
+
+/// Probes `path` on `port`: success on a 2xx, otherwise a failure with the reason on stderr.
+pub fn check(port: u16, path: &str) -> ExitCode {
+    match probe(port, path) {
         Ok(status) if (200..300).contains(&status) => ExitCode::SUCCESS,
         Ok(status) => {
             eprintln!("healthcheck: GET {path} on port {port} answered {status}");
@@ -63,7 +68,7 @@ pub fn run_if_requested(env: &dyn EnvSource, default_port: u16) -> Option<ExitCo
             eprintln!("healthcheck: GET {path} on port {port} failed: {e}");
             ExitCode::FAILURE
         }
-    })
+    }
 }
 
 #[cfg(test)]
