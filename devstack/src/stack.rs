@@ -547,6 +547,11 @@ impl DevStack {
             .collect()
     }
 
+    /// Azurite's process id, for fault injection (SIGSTOP as a storage stall).
+    pub fn azurite_pid(&self) -> Option<u32> {
+        self.azurite.as_ref().map(|a| a.process.pid())
+    }
+
     /// Writes `<state>/<name>.env` (mode 0600) with `env` as `KEY=VALUE` lines.
     pub fn write_env_file(&self, name: &str, env: &[(String, String)]) -> anyhow::Result<PathBuf> {
         use std::io::Write;

@@ -1,6 +1,6 @@
 //! Settings of main-app, read once from the environment with the Python sample's names.
 
-use shared_auth::envelope::MessageEncoding;
+use codes::envelope::MessageEncoding;
 use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -19,6 +19,9 @@ pub const CODE_LEDGER_URL: &str = "CODE_LEDGER_URL";
 pub const CODE_TTL_SECONDS: &str = "CODE_TTL_SECONDS";
 /// Total time allowed for one call to the third-party API.
 pub const THIRD_PARTY_API_TIMEOUT_SECONDS: &str = "THIRD_PARTY_API_TIMEOUT_SECONDS";
+/// The most one request may take, whatever hangs behind it (Key Vault, identity, the
+/// third-party API, Storage); past it the answer is 503 with `Retry-After`.
+pub const REQUEST_TIMEOUT_SECONDS: &str = "REQUEST_TIMEOUT_SECONDS";
 /// Listening port.
 pub const PORT: &str = "PORT";
 /// Listening address.
@@ -33,19 +36,22 @@ pub const VARIABLES: &[&str] = &[
     CODE_LEDGER_URL,
     CODE_TTL_SECONDS,
     THIRD_PARTY_API_TIMEOUT_SECONDS,
+    REQUEST_TIMEOUT_SECONDS,
     PORT,
     BIND_ADDRESS,
-    shared_auth::envelope::QUEUE_MESSAGE_ENCODING,
+    codes::envelope::QUEUE_MESSAGE_ENCODING,
 ];
 
 /// Default secret name, as in the walkthrough.
 pub const DEFAULT_SECRET_NAME: &str = "third-party-api-key";
 /// Default code lifetime.
 pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(600);
+/// Default request budget.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default timeout of a third-party call.
 pub const DEFAULT_THIRD_PARTY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest code lifetime: what one delayed queue message can cover, 7 days.
-pub const MAX_CODE_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const MAX_CODE_TTL: Duration = codes::envelope::MAX_CODE_TTL;
 
 /// Everything main-app reads from its environment (identity variables are read by
 /// `shared-auth::credential`).
@@ -59,6 +65,8 @@ pub struct Settings {
     pub third_party_api_endpoint: reqwest::Url,
     /// Timeout of one third-party call.
     pub third_party_timeout: Duration,
+    /// The most one request may take.
+    pub request_timeout: Duration,
     /// The vault URL.
     pub key_vault_url: String,
     /// The secret's name.
@@ -115,6 +123,7 @@ impl Settings {
                 THIRD_PARTY_API_TIMEOUT_SECONDS,
                 DEFAULT_THIRD_PARTY_TIMEOUT,
             )?,
+            request_timeout: seconds(env, REQUEST_TIMEOUT_SECONDS, DEFAULT_REQUEST_TIMEOUT)?,
             key_vault_url: url(env, KEY_VAULT_URL, true)?.to_string(),
             secret_name: env
                 .var(THIRD_PARTY_API_SECRET_NAME)
@@ -152,6 +161,7 @@ mod tests {
         assert_eq!(s.port, 8080);
         assert_eq!(s.secret_name, "third-party-api-key");
         assert_eq!(s.code_ttl, DEFAULT_CODE_TTL);
+        assert_eq!(s.request_timeout, DEFAULT_REQUEST_TIMEOUT);
         assert_eq!(s.encoding, MessageEncoding::Base64);
     }
 
@@ -175,6 +185,8 @@ mod tests {
             (CODE_TTL_SECONDS, "ten"),
             (CODE_TTL_SECONDS, "999999999"),
             (THIRD_PARTY_API_TIMEOUT_SECONDS, "-1"),
+            (REQUEST_TIMEOUT_SECONDS, "0"),
+            (REQUEST_TIMEOUT_SECONDS, "soon"),
             (PORT, "99999"),
             ("QUEUE_MESSAGE_ENCODING", "gzip"),
         ] {

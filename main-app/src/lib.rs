@@ -2,11 +2,10 @@
 //! reads the third-party key from Key Vault, sends queue messages, and consumes ledger blobs.
 //!
 //! A request's path: [`routes::getcode`] asks [`third_party::ThirdPartyApi`] for a number (key
-//! from [`shared_auth::secret_cache::SecretCache`]), builds a [`code::Code`], sends a
+//! from [`shared_auth::secret_cache::SecretCache`]), builds a [`codes::Code`], sends a
 //! `code-issued` envelope with [`queue::CodeQueue`], then answers. [`routes::verify`] consumes a
-//! code from [`shared_auth::ledger::CodeLedger`].
+//! code from [`codes::ledger::CodeLedger`].
 
-pub mod code;
 pub mod config;
 pub mod queue;
 pub mod routes;

@@ -1,29 +1,57 @@
 //! The `code-issued` message: built as a versioned envelope and sent to Queue Storage with the
-//! app's Entra identity (no key anywhere).
+//! app's Entra identity (no key anywhere). Readiness here means "can send": every send's outcome
+//! counts, and when no send has succeeded lately a readiness probe (a short-lived message the
+//! worker deletes unread) proves the Message Sender role and a storage that answers in time.
 
 use azure_core::credentials::TokenCredential;
 use azure_core::http::StatusCode;
-use azure_storage_queue::models::QueueMessage;
+use azure_storage_queue::models::{QueueClientSendMessageOptions, QueueMessage};
 use azure_storage_queue::{QueueClient, QueueClientOptions};
+use codes::envelope::{CodeEnvelope, MessageEncoding, probe_text};
 use shared_auth::credential::error_chain;
-use shared_auth::envelope::{CodeEnvelope, MessageEncoding};
 use shared_auth::transport::azure_client_options;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::time::Instant;
 
-/// Why a message was not sent, in words an operator can act on.
+/// How long a readiness probe may take before the queue counts as stalled.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A send that succeeded this recently makes a probe unnecessary.
+pub const FRESHNESS: Duration = Duration::from_secs(15);
+/// How often the prober looks (it sends only when nothing fresher is known).
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often a queue that cannot take messages is probed again.
+pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// A probe lives this long in the queue, hidden for all but its last second, so a stopped
+/// worker never finds a backlog of them.
+const PROBE_TTL_SECONDS: i32 = 30;
+
+/// Why a message was not sent, in words an operator can act on (never a secret).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct QueueError(pub String);
+pub enum QueueError {
+    /// The queue answered with an error, or could not be reached.
+    #[error("{0}")]
+    Refused(String),
+    /// The queue did not answer before the request's deadline.
+    #[error("the queue did not answer in time")]
+    Timeout,
+}
 
-/// Whether the queue answers with our token.
+/// Whether this app can send to the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueHealth {
-    /// Not probed yet.
+    /// Nothing known yet.
     Unknown,
-    /// The service answered and accepted the token.
-    Reachable,
-    /// It did not; why.
-    Unreachable(String),
+    /// The last send or probe succeeded.
+    CanSend,
+    /// The last send or probe failed; why, naming the missing role when that is the cause.
+    CannotSend(String),
+}
+
+#[derive(Debug)]
+struct Health {
+    state: QueueHealth,
+    last_success: Option<Instant>,
 }
 
 /// The outgoing queue.
@@ -31,15 +59,17 @@ pub enum QueueHealth {
 pub struct CodeQueue {
     client: Arc<QueueClient>,
     encoding: MessageEncoding,
-    health: Arc<RwLock<QueueHealth>>,
-    last_send_error: Arc<RwLock<Option<String>>>,
+    health: Arc<RwLock<Health>>,
 }
 
-fn describe(error: &azure_core::Error) -> String {
+fn describe(error: &azure_core::Error, queue: &str) -> String {
     match error.http_status() {
-        Some(StatusCode::Forbidden) => "the queue refused the request (AuthorizationPermissionMismatch): the identity needs Storage Queue Data Message Sender on the queue".into(),
+        Some(StatusCode::Forbidden) => format!(
+            "the queue refused to take a message (AuthorizationPermissionMismatch): the identity \
+             needs the role Storage Queue Data Message Sender on queue {queue}"
+        ),
         Some(StatusCode::Unauthorized) => "the queue did not accept the token".into(),
-        Some(StatusCode::NotFound) => "the queue does not exist".into(),
+        Some(StatusCode::NotFound) => format!("queue {queue} does not exist"),
         Some(status) => format!("the queue answered {}", u16::from(status)),
         None => format!("the queue could not be reached: {}", error_chain(error)),
     }
@@ -64,74 +94,112 @@ impl CodeQueue {
         Ok(Self {
             client: Arc::new(client),
             encoding,
-            health: Arc::new(RwLock::new(QueueHealth::Unknown)),
-            last_send_error: Arc::default(),
+            health: Arc::new(RwLock::new(Health {
+                state: QueueHealth::Unknown,
+                last_success: None,
+            })),
         })
     }
 
-    /// Sends one envelope; returns once Queue Storage has it durably.
+    fn queue_name(&self) -> String {
+        let path = self.client.url().path().trim_end_matches('/');
+        path.rsplit('/').next().unwrap_or(path).to_owned()
+    }
+
+    /// Sends one envelope; returns once Queue Storage has it durably, or fails at `deadline`.
     #[tracing::instrument(name = "queue.send code-issued", skip_all, fields(otel.kind = "producer", message.id = %envelope.id))]
-    pub async fn send(&self, envelope: &CodeEnvelope) -> Result<(), QueueError> {
-        let message = QueueMessage {
-            message_text: Some(envelope.encode(self.encoding)),
+    pub async fn send(&self, envelope: &CodeEnvelope, deadline: Instant) -> Result<(), QueueError> {
+        self.send_text(envelope.encode(self.encoding), None, deadline)
+            .await
+    }
+
+    async fn send_text(
+        &self,
+        text: String,
+        options: Option<QueueClientSendMessageOptions<'_>>,
+        deadline: Instant,
+    ) -> Result<(), QueueError> {
+        let content = QueueMessage {
+            message_text: Some(text),
+        }
+        .try_into()
+        .map_err(|e: azure_core::Error| QueueError::Refused(e.to_string()))?;
+        let sent =
+            tokio::time::timeout_at(deadline, self.client.send_message(content, options)).await;
+        let outcome = match sent {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(QueueError::Refused(describe(&e, &self.queue_name()))),
+            Err(_) => Err(QueueError::Timeout),
         };
-        let content = message
-            .try_into()
-            .map_err(|e: azure_core::Error| QueueError(e.to_string()))?;
-        let result = self.client.send_message(content, None).await;
-        let mut last = self
-            .last_send_error
-            .write()
-            .unwrap_or_else(|p| p.into_inner());
-        match result {
-            Ok(_) => {
-                *last = None;
-                Ok(())
+        self.record(&outcome);
+        outcome
+    }
+
+    fn record(&self, outcome: &Result<(), QueueError>) {
+        let mut health = self.health.write().unwrap_or_else(|p| p.into_inner());
+        let next = match outcome {
+            Ok(()) => {
+                health.last_success = Some(Instant::now());
+                QueueHealth::CanSend
             }
-            Err(e) => {
-                let reason = describe(&e);
-                *last = Some(reason.clone());
-                Err(QueueError(reason))
+            Err(e) => QueueHealth::CannotSend(e.to_string()),
+        };
+        if next != health.state {
+            match &next {
+                QueueHealth::CannotSend(reason) => {
+                    tracing::warn!(reason = %reason, "readiness: cannot send to the queue");
+                }
+                _ => tracing::info!("readiness: the queue takes messages"),
             }
         }
+        health.state = next;
     }
 
-    /// Asks the queue service for the queue's properties: any answer that accepts the token
-    /// (including 403 for a sender, which may not read properties) means reachable.
+    /// Sends one readiness probe (hidden until its last second, then expired), bounded by
+    /// [`PROBE_TIMEOUT`]; the outcome updates [`CodeQueue::health`].
     pub async fn probe(&self) -> QueueHealth {
-        let health = match self.client.get_properties(None).await {
-            Ok(_) => QueueHealth::Reachable,
-            Err(e) if e.http_status() == Some(StatusCode::Forbidden) => QueueHealth::Reachable,
-            Err(e) => QueueHealth::Unreachable(describe(&e)),
+        let options = QueueClientSendMessageOptions {
+            visibility_timeout: Some(PROBE_TTL_SECONDS - 1),
+            message_time_to_live: Some(PROBE_TTL_SECONDS),
+            ..Default::default()
         };
-        *self.health.write().unwrap_or_else(|p| p.into_inner()) = health.clone();
-        health
+        let _ = self
+            .send_text(
+                probe_text(self.encoding),
+                Some(options),
+                Instant::now() + PROBE_TIMEOUT,
+            )
+            .await;
+        self.health()
     }
 
-    /// The last probe's result.
+    /// What the last send or probe showed.
     pub fn health(&self) -> QueueHealth {
         self.health
             .read()
             .unwrap_or_else(|p| p.into_inner())
+            .state
             .clone()
     }
 
-    /// The last send failure, cleared by a successful send.
-    pub fn last_send_error(&self) -> Option<String> {
-        self.last_send_error
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+    fn probe_due(&self) -> bool {
+        let health = self.health.read().unwrap_or_else(|p| p.into_inner());
+        health.state != QueueHealth::CanSend
+            || health.last_success.is_none_or(|t| t.elapsed() >= FRESHNESS)
     }
 
-    /// Probes at start and then periodically (quickly while unreachable).
+    /// Probes at start, then whenever no send has succeeded within [`FRESHNESS`] or the last
+    /// one failed.
     pub fn spawn_prober(&self) -> tokio::task::JoinHandle<()> {
         let queue = self.clone();
         tokio::spawn(async move {
             loop {
-                let wait = match queue.probe().await {
-                    QueueHealth::Reachable => std::time::Duration::from_secs(30),
-                    _ => std::time::Duration::from_secs(1),
+                if queue.probe_due() {
+                    queue.probe().await;
+                }
+                let wait = match queue.health() {
+                    QueueHealth::CanSend => PROBE_INTERVAL,
+                    _ => RETRY_INTERVAL,
                 };
                 tokio::time::sleep(wait).await;
             }

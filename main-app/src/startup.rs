@@ -8,7 +8,7 @@ use actix_web::dev::Server;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use shared_auth::ledger::CodeLedger;
+use codes::ledger::CodeLedger;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
 use shared_auth::telemetry::RequestTelemetry;
 use shared_auth::transport::http_client_from_env;
@@ -71,6 +71,7 @@ impl Application {
             ledger,
             secret,
             code_ttl: settings.code_ttl,
+            request_timeout: settings.request_timeout,
         };
         let listener =
             TcpListener::bind((settings.bind_address, settings.port)).with_context(|| {

@@ -3,10 +3,12 @@
 
 mod support;
 
+use codes::Code;
+use codes::envelope::{ENVELOPE_VERSION, MessageType};
 use devstack::rbac::{Role, Scope};
 use devstack::stack::{FUNCTION_KEY_NAME, QUEUE, SECRET_NAME};
-use main_app::code::Code;
-use shared_auth::envelope::{ENVELOPE_VERSION, MessageType};
+use devstack::testing::eventually;
+use serde_json::json;
 use shared_auth::telemetry::is_valid_traceparent;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -32,7 +34,7 @@ async fn a_code_is_issued_only_with_its_message_in_the_queue() {
     let envelope = &messages[0];
     assert_eq!(envelope.kind, MessageType::CodeIssued);
     assert_eq!(envelope.version, ENVELOPE_VERSION);
-    assert_eq!(envelope.code, code.as_str());
+    assert_eq!(envelope.code, code);
     assert_eq!(envelope.issued_at, timestamp);
     assert_eq!(
         envelope.expires_at - envelope.issued_at,
@@ -192,14 +194,8 @@ async fn queue_or_key_vault_without_the_role_maps_to_503_with_retry_after() {
             .revoke(&oid, Role::StorageQueueDataMessageSender, &queue_scope)
     );
     assert_mapped(&stack, app.get_code().await, 503, "queue_unavailable").await;
-    let (_, ready) = app.readyz().await;
-    assert!(
-        ready["checks"]["queue_last_send"]
-            .as_str()
-            .unwrap()
-            .contains("Message Sender"),
-        "{ready}"
-    );
+    let (status, ready) = app.readyz().await;
+    assert_eq!((status, &ready["failing"]), (503, &json!(["queue"])));
     stack
         .roles
         .grant(&oid, Role::StorageQueueDataMessageSender, queue_scope);
@@ -225,14 +221,65 @@ async fn queue_or_key_vault_without_the_role_maps_to_503_with_retry_after() {
         "no call without a key"
     );
     let (status, ready) = app.readyz().await;
-    assert_eq!(status, 503);
+    assert_eq!((status, &ready["failing"]), (503, &json!(["secret"])));
     assert!(
-        ready["checks"]["secret"]
-            .as_str()
-            .unwrap()
-            .contains("Secrets User"),
+        logs()
+            .text()
+            .lines()
+            .any(|l| l.contains("secret refresh failed") && l.contains("Secrets User")),
+        "the log names the missing role"
+    );
+}
+
+#[tokio::test]
+async fn without_the_sender_role_it_never_becomes_ready_and_the_log_names_the_role() {
+    let stack = start_stack().await;
+    let oid = stack.identities.get("main-app").unwrap().object_id.clone();
+    let scope = Scope::Queue(QUEUE.into());
+    assert!(
+        stack
+            .roles
+            .revoke(&oid, Role::StorageQueueDataMessageSender, &scope)
+    );
+    let logs = logs();
+    let app = spawn_app(&main_app_env(&stack)).await;
+    eventually(
+        Duration::from_secs(10),
+        "only the queue check failing",
+        || async {
+            logs.text().contains("readiness: cannot send to the queue")
+                && app.readyz().await.1["failing"] == json!(["queue"])
+        },
+    )
+    .await;
+    let (status, ready) = app.readyz().await;
+    assert_eq!(
+        (status, &ready["failing"]),
+        (503, &json!(["queue"])),
         "{ready}"
     );
+    assert_eq!(
+        ready.as_object().unwrap().len(),
+        2,
+        "nothing but status and failing: {ready}"
+    );
+    let log = logs.text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("readiness: cannot send to the queue"))
+        .unwrap();
+    assert!(
+        line.contains("Storage Queue Data Message Sender on queue code-requests"),
+        "{line}"
+    );
+    // The probe leaves nothing the worker must handle: hidden, then expired.
+    assert!(drain_queue(&stack).await.is_empty());
+
+    stack
+        .roles
+        .grant(&oid, Role::StorageQueueDataMessageSender, scope);
+    app.wait_ready().await;
+    assert_eq!(app.get_code().await.status(), 200);
 }
 
 #[tokio::test]
@@ -266,7 +313,7 @@ async fn a_concurrent_burst_gets_one_message_per_code_and_no_duplicates() {
     assert_eq!(codes.len(), 60, "distinct codes");
     let messages = drain_queue(&stack).await;
     assert_eq!(messages.len(), 60, "one message per 200");
-    let queued: HashSet<String> = messages.iter().map(|m| m.code.clone()).collect();
+    let queued: HashSet<String> = messages.iter().map(|m| m.code.to_string()).collect();
     assert_eq!(queued, codes);
     let ids: HashSet<_> = messages.iter().map(|m| m.id).collect();
     assert_eq!(ids.len(), 60, "no duplicate messages");
@@ -306,4 +353,91 @@ async fn the_trace_goes_to_the_third_party_api_and_into_the_envelope() {
         envelope.traceparent.unwrap().contains(caller_trace),
         "and into the message"
     );
+}
+
+/// Resumes a stopped process when dropped, so a failed assertion never leaves Azurite frozen.
+struct Resume(nix::unistd::Pid);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(self.0, nix::sys::signal::Signal::SIGCONT);
+    }
+}
+
+#[tokio::test]
+async fn a_stalled_storage_gets_503_within_the_budget_readiness_follows_and_both_recover() {
+    let stack = start_stack().await;
+    let budget = Duration::from_secs(2);
+    let app = spawn_app(&main_app_env(&stack).with("REQUEST_TIMEOUT_SECONDS", "2")).await;
+    app.wait_ready().await;
+    assert_eq!(app.get_code().await.status(), 200);
+    drain_queue(&stack).await;
+
+    let pid = nix::unistd::Pid::from_raw(stack.azurite_pid().expect("Azurite runs") as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let resume = Resume(pid);
+    let started = std::time::Instant::now();
+    let answers = futures::future::join_all((0..3).map(|_| async {
+        let res = app.get_code().await;
+        (
+            res.status().as_u16(),
+            res.headers().contains_key("retry-after"),
+            started.elapsed(),
+        )
+    }))
+    .await;
+    for (status, retry_after, took) in answers {
+        assert_eq!((status, retry_after), (503, true));
+        // The bound under test is the deadline itself, with room for a slow machine.
+        assert!(
+            took < budget + Duration::from_secs(3),
+            "answered after {took:?}"
+        );
+    }
+    let (status, ready) = app.readyz().await;
+    assert_eq!(
+        (status, &ready["failing"]),
+        (503, &json!(["queue"])),
+        "{ready}"
+    );
+
+    drop(resume);
+    app.wait_ready().await;
+    assert_eq!(
+        app.get_code().await.status(),
+        200,
+        "recovers without restart"
+    );
+}
+
+#[tokio::test]
+async fn verify_refuses_anything_but_json_and_spends_nothing() {
+    let stack = start_stack().await;
+    let app = spawn_app(&main_app_env(&stack)).await;
+    app.wait_ready().await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/codes/verify", app.base);
+    for content_type in [
+        Some("application/x-www-form-urlencoded"),
+        Some("text/plain"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        let mut req = client.post(&url).body(r#"{"code":"abc-1-DEF"}"#);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 415, "{content_type:?}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "unsupported_media_type");
+    }
+    let res = client
+        .post(&url)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(r#"{"code":"abc-1-DEF"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "JSON with a charset is JSON");
 }

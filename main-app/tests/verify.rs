@@ -6,9 +6,9 @@ mod support;
 
 use azure_core::http::RequestContent;
 use azure_storage_blob::models::BlobClientUploadOptions;
+use codes::Code;
+use codes::ledger::{EXPIRES_AT, ISSUED_AT};
 use devstack::stack::DevStack;
-use main_app::code::Code;
-use shared_auth::ledger::{EXPIRES_AT, ISSUED_AT};
 use shared_auth::transport::azure_client_options;
 use std::collections::HashMap;
 use support::*;

@@ -1,6 +1,6 @@
 //! Settings of queue-worker, read once from the environment; a bad value is refused by name.
 
-use shared_auth::envelope::MessageEncoding;
+use codes::envelope::MessageEncoding;
 use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -41,7 +41,7 @@ pub const VARIABLES: &[&str] = &[
     WORKER_SHUTDOWN_GRACE_SECONDS,
     PORT,
     BIND_ADDRESS,
-    shared_auth::envelope::QUEUE_MESSAGE_ENCODING,
+    codes::envelope::QUEUE_MESSAGE_ENCODING,
 ];
 
 /// Largest batch Queue Storage returns.

@@ -4,8 +4,8 @@
 
 use azure_storage_queue::QueueClient;
 use azure_storage_queue::models::{QueueClientSendMessageOptions, QueueMessage};
-use shared_auth::envelope::{CodeEnvelope, MessageEncoding, MessageType};
-use shared_auth::ledger::{CodeLedger, Recorded};
+use codes::envelope::{CodeEnvelope, MessageEncoding, MessageType};
+use codes::ledger::{CodeLedger, Recorded, Removal};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -21,8 +21,11 @@ pub enum Outcome {
     Duplicate,
     /// The code had already expired when its message arrived: nothing to record.
     AlreadyExpired,
-    /// The record was removed.
+    /// The record was removed (or was already gone).
     Expired,
+    /// The ledger says the code is still valid: the record was kept (an early or forged
+    /// `code-expire`); its own expiry message removes it later.
+    KeptUnexpired,
     /// The expiry is further than one delayed message: scheduled again.
     Rescheduled,
 }
@@ -74,11 +77,15 @@ impl CodeHandler {
                 Ok(Outcome::Rescheduled)
             }
             MessageType::CodeExpire => {
-                self.ledger
-                    .remove(&envelope.code)
+                let removal = self
+                    .ledger
+                    .remove_expired(&envelope.code)
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok(Outcome::Expired)
+                Ok(match removal {
+                    Removal::Removed | Removal::Absent => Outcome::Expired,
+                    Removal::NotYetExpired(_) => Outcome::KeptUnexpired,
+                })
             }
         }
     }
@@ -87,11 +94,7 @@ impl CodeHandler {
     async fn schedule_expiry(&self, envelope: &CodeEnvelope) -> Result<(), String> {
         let remaining = (envelope.expires_at - OffsetDateTime::now_utc()).whole_seconds();
         let delay = remaining.clamp(0, MAX_DELAY_SECONDS);
-        let expire = CodeEnvelope {
-            kind: MessageType::CodeExpire,
-            id: uuid::Uuid::new_v4(),
-            ..envelope.clone()
-        };
+        let expire = envelope.expiry();
         let content = QueueMessage {
             message_text: Some(expire.encode(self.encoding)),
         }

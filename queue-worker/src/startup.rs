@@ -7,7 +7,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use azure_storage_queue::{QueueClient, QueueClientOptions};
-use shared_auth::ledger::CodeLedger;
+use codes::ledger::CodeLedger;
 use shared_auth::telemetry::RequestTelemetry;
 use shared_auth::transport::{azure_client_options, http_client_from_env};
 use shared_auth::{EnvSource, credential_from_env};

@@ -11,8 +11,8 @@ use azure_storage_queue::QueueClient;
 use azure_storage_queue::models::{
     QueueClientReceiveMessagesOptions, QueueClientSendMessageOptions, QueueMessage, ReceivedMessage,
 };
+use codes::Incoming;
 use rand::Rng;
-use shared_auth::envelope::{CodeEnvelope, MessageEncoding};
 use shared_auth::telemetry::{continue_trace, trace_id};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -54,21 +54,6 @@ pub struct Worker {
     /// Counters.
     pub stats: Arc<Stats>,
     status: Arc<RwLock<ReceiveStatus>>,
-}
-
-/// A poison message: the original text untouched, and why.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub struct PoisonRecord {
-    /// The message text as received from the queue.
-    pub original: String,
-    /// Why it could not be handled.
-    pub reason: String,
-    /// Deliveries so far.
-    pub dequeue_count: i64,
-    /// The queue's id of the message.
-    pub message_id: String,
-    /// When it was moved (RFC 3339).
-    pub poisoned_at: String,
 }
 
 const POP_RECEIPT: HeaderName = HeaderName::from_static("x-ms-popreceipt");
@@ -198,8 +183,16 @@ impl Worker {
             message.kind = tracing::field::Empty,
             trace_id = tracing::field::Empty,
         );
-        let envelope = match CodeEnvelope::decode(&text, self.settings.encoding) {
-            Ok(envelope) => envelope,
+        let envelope = match Incoming::decode(&text, self.settings.encoding) {
+            Ok(Incoming::Code(envelope)) => envelope,
+            Ok(Incoming::Probe) => {
+                // A producer's readiness probe: proof enough that it arrived; nothing to do.
+                let current = receipt.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                if let Err(e) = self.queue.delete_message(&id, &current, None).await {
+                    tracing::debug!(reason = %crate::describe_queue_error(&e), "readiness probe not deleted; it expires by itself");
+                }
+                return;
+            }
             Err(e) => {
                 async {
                     self.poison(
@@ -284,7 +277,9 @@ impl Worker {
         }
     }
 
-    /// Moves a message to the poison queue with the reason, then deletes it from the main queue.
+    /// Moves a message to the poison queue exactly as it came (what the Functions host does: any
+    /// message that fitted the main queue fits there), then deletes it from the main queue. The
+    /// reason and the delivery count go to the log with the message id.
     async fn poison(
         &self,
         id: &str,
@@ -293,25 +288,8 @@ impl Worker {
         dequeue_count: i64,
         reason: &str,
     ) {
-        let record = PoisonRecord {
-            original: text.to_owned(),
-            reason: reason.to_owned(),
-            dequeue_count,
-            message_id: id.to_owned(),
-            poisoned_at: time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
-        };
-        let json = serde_json::to_string(&record).unwrap_or_default();
-        let body = match self.settings.encoding {
-            MessageEncoding::Base64 => {
-                use base64::Engine;
-                base64::engine::general_purpose::STANDARD.encode(json)
-            }
-            MessageEncoding::None => json,
-        };
         let sent = match (QueueMessage {
-            message_text: Some(body),
+            message_text: Some(text.to_owned()),
         })
         .try_into()
         {
@@ -339,7 +317,13 @@ impl Worker {
             tracing::warn!(reason = %crate::describe_queue_error(&e), "poisoned but not deleted");
         }
         self.stats.poisoned.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(reason = %reason, dequeue_count, "message moved to the poison queue");
+        tracing::warn!(
+            reason = %reason,
+            dequeue_count,
+            message.id = %id,
+            poison_queue = %self.poison.url().path(),
+            "message moved to the poison queue unchanged"
+        );
     }
 }
 

@@ -6,19 +6,8 @@ mod support;
 use base64::Engine;
 use devstack::rbac::{Role, Scope};
 use devstack::stack::{CONTAINER, QUEUE};
-use queue_worker::worker::PoisonRecord;
 use std::time::Duration;
 use support::*;
-
-fn poison_records(texts: &[String]) -> Vec<PoisonRecord> {
-    texts
-        .iter()
-        .map(|t| {
-            let json = base64::engine::general_purpose::STANDARD.decode(t).unwrap();
-            serde_json::from_slice(&json).unwrap()
-        })
-        .collect()
-}
 
 #[tokio::test]
 async fn a_duplicate_delivery_records_once_and_a_used_code_stays_used() {
@@ -38,13 +27,13 @@ async fn a_duplicate_delivery_records_once_and_a_used_code_stays_used() {
     assert_eq!(record["state"], "issued");
 
     // Consumed, then delivered once more: still used (the record is a tombstone, not deleted).
-    let ledger = shared_auth::ledger::CodeLedger::new(
+    let ledger = codes::ledger::CodeLedger::new(
         stack.urls.container.parse().unwrap(),
         stack.credential("main-app").unwrap(),
         stack.http(),
     )
     .unwrap();
-    assert!(ledger.consume("dUp-7-CaT").await.unwrap());
+    assert!(ledger.consume(&message.code).await.unwrap());
     send(&stack, &message).await;
     eventually(
         Duration::from_secs(20),
@@ -53,7 +42,7 @@ async fn a_duplicate_delivery_records_once_and_a_used_code_stays_used() {
     )
     .await;
     assert!(
-        !ledger.consume("dUp-7-CaT").await.unwrap(),
+        !ledger.consume(&message.code).await.unwrap(),
         "never valid twice"
     );
     assert_eq!(
@@ -65,6 +54,7 @@ async fn a_duplicate_delivery_records_once_and_a_used_code_stays_used() {
 
 #[tokio::test]
 async fn a_failing_handler_is_tried_exactly_five_times_then_poisoned_with_the_reason() {
+    let logs = logs();
     let stack = start_stack(&[]).await;
     let oid = stack
         .identities
@@ -92,23 +82,15 @@ async fn a_failing_handler_is_tried_exactly_five_times_then_poisoned_with_the_re
         4,
         "four retries, then the fifth failure poisons"
     );
-    let records = poison_records(&drain_texts(&stack, &stack.urls.poison_queue).await);
-    assert_eq!(records.len(), 1);
-    assert_eq!(
-        records[0].original, original,
-        "the original payload, untouched"
-    );
-    assert_eq!(records[0].dequeue_count, 5);
-    assert!(
-        records[0].reason.contains("failed 5 times"),
-        "{}",
-        records[0].reason
-    );
-    assert!(
-        records[0].reason.contains("Blob Data Contributor"),
-        "{}",
-        records[0].reason
-    );
+    let poisoned = drain_texts(&stack, &stack.urls.poison_queue).await;
+    assert_eq!(poisoned, [original], "the original message, unchanged");
+    let log = logs.text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("moved to the poison queue") && l.contains("failed 5 times"))
+        .unwrap_or_else(|| panic!("the reason is logged:\n{log}"));
+    assert!(line.contains("Blob Data Contributor"), "{line}");
+    assert!(line.contains("\"dequeue_count\":5"), "{line}");
     assert!(
         drain_texts(&stack, &stack.urls.queue).await.is_empty(),
         "gone from the main queue"
@@ -119,6 +101,7 @@ async fn a_failing_handler_is_tried_exactly_five_times_then_poisoned_with_the_re
 
 #[tokio::test]
 async fn undecodable_messages_are_poisoned_at_once_while_good_ones_are_recorded() {
+    let logs = logs();
     let stack = start_stack(&[]).await;
     let worker = spawn_worker(&worker_env(&stack));
     let mut v2 = serde_json::to_value(envelope("vEr-2-SiO", 300)).unwrap();
@@ -146,23 +129,24 @@ async fn undecodable_messages_are_poisoned_at_once_while_good_ones_are_recorded(
     assert_eq!(worker.retried(), 0, "no retry for what can never succeed");
     for message in &good {
         assert!(
-            ledger_record(&stack, &message.code).await.is_some(),
+            ledger_record(&stack, message.code.as_str()).await.is_some(),
             "{}",
             message.code
         );
     }
-    let records = poison_records(&drain_texts(&stack, &stack.urls.poison_queue).await);
-    assert_eq!(records.len(), 4);
-    for record in &records {
-        assert_eq!(record.dequeue_count, 1, "at once");
-        assert!(
-            record.reason.starts_with("undecodable"),
-            "{}",
-            record.reason
-        );
-        assert!(garbage.contains(&record.original));
-    }
-    assert!(records.iter().any(|r| r.reason.contains("version 2")));
+    let mut poisoned = drain_texts(&stack, &stack.urls.poison_queue).await;
+    let mut expected = garbage.to_vec();
+    poisoned.sort();
+    expected.sort();
+    assert_eq!(poisoned, expected, "each poisoned at once, unchanged");
+    let log = logs.text();
+    assert!(
+        log.lines().any(|l| l.contains("moved to the poison queue")
+            && l.contains("undecodable")
+            && l.contains("version 2")
+            && l.contains("\"dequeue_count\":1")),
+        "{log}"
+    );
     worker.shutdown().await;
 }
 
@@ -205,13 +189,13 @@ async fn without_its_queue_role_it_is_not_ready_deletes_nothing_and_recovers() {
     )
     .await;
     assert_eq!(worker.processed(), 0);
-    assert!(ledger_record(&stack, &message.code).await.is_none());
+    assert!(ledger_record(&stack, message.code.as_str()).await.is_none());
 
     stack
         .roles
         .grant(&oid, Role::StorageQueueDataMessageProcessor, scope);
     eventually(Duration::from_secs(30), "recovered and handled", || async {
-        ledger_record(&stack, &message.code).await.is_some()
+        ledger_record(&stack, message.code.as_str()).await.is_some()
     })
     .await;
     // Recorded first, deleted (and counted) just after.
@@ -261,6 +245,73 @@ async fn each_message_is_handled_in_a_span_continuing_the_producers_trace() {
     assert_eq!(
         handled, 1,
         "the handling log line carries the producer's trace id"
+    );
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_large_bad_message_is_poisoned_unchanged_and_leaves_the_main_queue() {
+    let stack = start_stack(&[]).await;
+    let worker = spawn_worker(&worker_env(&stack));
+    // Near the 64 KiB limit: a poison record that wrapped and re-encoded it would not fit.
+    let large = "x".repeat(60_000);
+    send_text(&stack, &large).await;
+    eventually(Duration::from_secs(20), "poisoned", || async {
+        worker.poisoned() == 1
+    })
+    .await;
+    assert_eq!(drain_texts(&stack, &stack.urls.poison_queue).await, [large]);
+    assert!(drain_texts(&stack, &stack.urls.queue).await.is_empty());
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_message_whose_code_is_not_a_code_is_poisoned_and_touches_no_blob() {
+    let stack = start_stack(&[]).await;
+    let worker = spawn_worker(&worker_env(&stack));
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let mut bad = Vec::new();
+    for code in ["..", "../other", "abc-1-DEF/x", "%2e%2e"] {
+        let mut value = serde_json::to_value(envelope("gOo-1-DdD", 300)).unwrap();
+        value["code"] = code.into();
+        bad.push(b64(&value.to_string()));
+    }
+    for text in &bad {
+        send_text(&stack, text).await;
+    }
+    eventually(Duration::from_secs(20), "all poisoned", || async {
+        worker.poisoned() == bad.len() as u64
+    })
+    .await;
+    assert_eq!(worker.processed(), 0);
+    assert!(ledger_codes(&stack).await.is_empty(), "no blob written");
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_early_code_expire_keeps_the_unexpired_record() {
+    let stack = start_stack(&[]).await;
+    let worker = spawn_worker(&worker_env(&stack));
+    let issued = envelope("eAr-4-LyX", 300);
+    send(&stack, &issued).await;
+    eventually(Duration::from_secs(20), "recorded", || async {
+        worker.processed() >= 1
+    })
+    .await;
+    // A forged expiry claiming the code expired already: the ledger's own expiry decides.
+    let mut forged = issued.expiry();
+    forged.issued_at -= time::Duration::hours(1);
+    forged.expires_at = forged.issued_at + time::Duration::minutes(1);
+    send(&stack, &forged).await;
+    eventually(Duration::from_secs(20), "forged expiry handled", || async {
+        worker.processed() >= 2
+    })
+    .await;
+    let record = ledger_record(&stack, issued.code.as_str()).await;
+    assert_eq!(
+        record.expect("kept")["state"],
+        "issued",
+        "the record outlives a forged expiry"
     );
     worker.shutdown().await;
 }

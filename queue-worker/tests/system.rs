@@ -114,13 +114,13 @@ async fn sigkill_in_the_middle_of_a_batch_of_200_loses_nothing() {
     })
     .await;
     let codes: HashSet<String> = ledger_codes(&stack).await.into_iter().collect();
-    let expected: HashSet<String> = messages.iter().map(|m| m.code.clone()).collect();
+    let expected: HashSet<String> = messages.iter().map(|m| m.code.to_string()).collect();
     assert_eq!(
         codes, expected,
         "every code recorded, none lost, nothing else"
     );
     for message in messages.iter().step_by(20) {
-        let record = ledger_record(&stack, &message.code).await.unwrap();
+        let record = ledger_record(&stack, message.code.as_str()).await.unwrap();
         assert_eq!(
             record["message_id"],
             message.id.to_string(),

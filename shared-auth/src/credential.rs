@@ -413,14 +413,17 @@ impl fmt::Debug for SelectedCredential {
     }
 }
 
-/// Chooses and builds the credential, logging one line that names it and why.
+/// Chooses and builds the credential, logging one line that names it and why; it serves its
+/// last good token while a refresh fails ([`crate::token_cache`]).
 /// Token requests go through `http` (the shared transport, so `EXTRA_CA_CERTS` applies).
 pub fn credential_from_env(
     env: &dyn EnvSource,
     http: &reqwest::Client,
 ) -> Result<SelectedCredential, CredentialError> {
     let choice = choose_credential(env)?;
-    let credential = build_credential(&choice, env, http)?;
+    let credential: Arc<dyn TokenCredential> = Arc::new(crate::token_cache::LastGoodToken::new(
+        build_credential(&choice, env, http)?,
+    ));
     tracing::info!(
         credential = choice.kind.name(),
         reason = %choice.reason,

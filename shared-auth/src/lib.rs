@@ -4,9 +4,8 @@
 //! - [`transport`]: the one HTTP client (extra CA trust, timeouts, pooling) all calls go through.
 //! - [`api_key`]: Azure-Functions-style API keys for actix-web, checked in constant time.
 //! - [`telemetry`]: logs, OpenTelemetry spans, `traceparent` propagation, access logs.
-//! - [`envelope`]: the versioned queue message envelope.
+//! - [`token_cache`]: the last good token, served while a refresh fails and it is still valid.
 //! - [`secret_cache`]: a Key Vault secret kept in memory, refreshed, single flight.
-//! - [`ledger`]: the code ledger in Blob Storage (record, consume once, remove).
 //! - [`healthcheck`]: `<binary> healthcheck`, the container probe for images without a shell.
 //! - [`secret`], [`config`], [`error_body`]: secrets that never print, configuration errors that
 //!   name the variable, the JSON error body.
@@ -16,13 +15,12 @@
 pub mod api_key;
 pub mod config;
 pub mod credential;
-pub mod envelope;
 pub mod error_body;
 pub mod healthcheck;
-pub mod ledger;
 pub mod secret;
 pub mod secret_cache;
 pub mod telemetry;
+pub mod token_cache;
 pub mod transport;
 
 pub use api_key::{ApiKeyRing, AuthorizedKey, RequireApiKey};

@@ -2,14 +2,14 @@
 //! `code-issued` message, and only then the answer.
 
 use super::{AppState, RETRY_AFTER_SECONDS};
-use crate::code::Code;
 use crate::queue::QueueError;
 use crate::third_party::UpstreamError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, web};
+use codes::Code;
+use codes::CodeEnvelope;
 use serde::{Deserialize, Serialize};
 use shared_auth::ErrorBody;
-use shared_auth::envelope::{CodeEnvelope, ENVELOPE_VERSION, MessageType};
 use shared_auth::telemetry::traceparent;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -32,6 +32,10 @@ pub enum GetCodeError {
     /// The message could not be queued.
     #[error("queue: {0}")]
     Queue(#[from] QueueError),
+    /// The request's budget ran out before the number came back (Key Vault, identity or the
+    /// third-party API hung).
+    #[error("no number within the request budget")]
+    Deadline,
 }
 
 impl ResponseError for GetCodeError {
@@ -41,7 +45,7 @@ impl ResponseError for GetCodeError {
                 StatusCode::BAD_GATEWAY
             }
             Self::Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
-            Self::Upstream(UpstreamError::Secret(_)) | Self::Queue(_) => {
+            Self::Upstream(UpstreamError::Secret(_)) | Self::Queue(_) | Self::Deadline => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
         }
@@ -68,6 +72,10 @@ impl ResponseError for GetCodeError {
                 "queue_unavailable",
                 "The code could not be recorded; try again shortly.",
             ),
+            Self::Deadline => (
+                "deadline_exceeded",
+                "The service could not answer in time; try again shortly.",
+            ),
         };
         tracing::warn!(error = %self, status = self.status_code().as_u16(), "getcode failed");
         let mut response = HttpResponse::build(self.status_code());
@@ -78,26 +86,23 @@ impl ResponseError for GetCodeError {
     }
 }
 
-/// Issues a code.
+/// Issues a code, within the request budget whatever hangs.
 #[tracing::instrument(name = "issue_code", skip_all)]
 pub async fn get_code(state: web::Data<AppState>) -> Result<HttpResponse, GetCodeError> {
-    let number = state.third_party.random_number().await?;
-    let code = Code::generate(number);
-    let now = OffsetDateTime::now_utc();
-    let issued_at = now.replace_millisecond(now.millisecond()).unwrap_or(now);
-    let envelope = CodeEnvelope {
-        kind: MessageType::CodeIssued,
-        version: ENVELOPE_VERSION,
-        id: uuid::Uuid::new_v4(),
-        code: code.as_str().to_owned(),
-        issued_at,
-        expires_at: issued_at + state.code_ttl,
-        traceparent: traceparent(&tracing::Span::current()),
-    };
-    state.queue.send(&envelope).await?;
+    let deadline = tokio::time::Instant::now() + state.request_timeout;
+    let number = tokio::time::timeout_at(deadline, state.third_party.random_number())
+        .await
+        .map_err(|_| GetCodeError::Deadline)??;
+    let envelope = CodeEnvelope::issued(
+        Code::generate(number),
+        OffsetDateTime::now_utc(),
+        state.code_ttl,
+        traceparent(&tracing::Span::current()),
+    );
+    state.queue.send(&envelope, deadline).await?;
     tracing::info!(message_id = %envelope.id, "code issued");
     Ok(HttpResponse::Ok().json(IssuedCode {
-        code: envelope.code,
-        timestamp: issued_at.format(&Rfc3339).unwrap_or_default(),
+        timestamp: envelope.issued_at.format(&Rfc3339).unwrap_or_default(),
+        code: envelope.code.to_string(),
     }))
 }

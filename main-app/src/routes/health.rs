@@ -1,5 +1,6 @@
-//! `/healthz` (the process answers) and `/readyz` (the secret is loaded and the queue answers;
-//! the body says what is missing and why).
+//! `/healthz` (the process answers) and `/readyz` (the secret is loaded and the queue takes
+//! messages). `/readyz` is public: it says only ready or not and which check fails; why goes to
+//! the log (vault host, identity URL and Azure's error text are for operators, not the internet).
 
 use super::AppState;
 use crate::queue::QueueHealth;
@@ -12,29 +13,21 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "alive" }))
 }
 
-/// Readiness, with one line per dependency.
+/// Readiness: 200 `{"status":"ready"}`, or 503 `{"status":"not_ready","failing":[...]}` naming
+/// the checks that fail (`secret`, `queue`).
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let (secret_ok, secret) = match state.secret.readiness() {
-        SecretReadiness::Ready { last_error: None } => (true, "loaded".to_owned()),
-        SecretReadiness::Ready {
-            last_error: Some(e),
-        } => (true, format!("loaded; serving the last good value: {e}")),
-        SecretReadiness::NotReady { reason } => (false, reason),
-    };
-    let (queue_ok, queue) = match state.queue.health() {
-        QueueHealth::Reachable => (true, "reachable".to_owned()),
-        QueueHealth::Unknown => (false, "not checked yet".to_owned()),
-        QueueHealth::Unreachable(reason) => (false, reason),
-    };
-    let mut checks = json!({ "secret": secret, "queue": queue });
-    if let Some(error) = state.queue.last_send_error() {
-        checks["queue_last_send"] = error.into();
+    let mut failing = Vec::new();
+    if matches!(state.secret.readiness(), SecretReadiness::NotReady { .. }) {
+        failing.push("secret");
     }
-    let ready = secret_ok && queue_ok;
-    let body = json!({ "status": if ready { "ready" } else { "not_ready" }, "checks": checks });
-    if ready {
-        HttpResponse::Ok().json(body)
+    if state.queue.health() != QueueHealth::CanSend {
+        failing.push("queue");
+    }
+    if failing.is_empty() {
+        HttpResponse::Ok().json(json!({ "status": "ready" }))
     } else {
-        HttpResponse::ServiceUnavailable().json(body)
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", super::RETRY_AFTER_SECONDS.to_string()))
+            .json(json!({ "status": "not_ready", "failing": failing }))
     }
 }

@@ -8,7 +8,7 @@ pub mod verify;
 
 use crate::queue::CodeQueue;
 use crate::third_party::ThirdPartyApi;
-use shared_auth::ledger::CodeLedger;
+use codes::ledger::CodeLedger;
 use shared_auth::secret_cache::SecretCache;
 use std::time::Duration;
 
@@ -28,4 +28,6 @@ pub struct AppState {
     pub secret: SecretCache,
     /// How long a code is valid.
     pub code_ttl: Duration,
+    /// The most a request may take, whatever hangs behind it.
+    pub request_timeout: Duration,
 }

@@ -1,13 +1,15 @@
 //! `POST /api/v1/codes/verify`: `{"code": "..."}` → `{"valid": true}` once, for a recorded
 //! unexpired code; `{"valid": false}` (200) for unknown, used or expired codes; 400 for a
-//! malformed body or code.
+//! malformed body or code; 415 unless the body is declared `application/json` (so a cross-site
+//! form post cannot spend codes); 503 with `Retry-After` when the ledger cannot answer in time.
 
 use super::{AppState, RETRY_AFTER_SECONDS};
-use crate::code::Code;
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use codes::{Code, CodeError};
 use serde::{Deserialize, Serialize};
-use shared_auth::json_error;
+use shared_auth::ErrorBody;
 
 /// The request.
 #[derive(Debug, Deserialize)]
@@ -24,37 +26,80 @@ pub struct Verdict {
     pub valid: bool,
 }
 
-/// Verifies and consumes a code.
-#[tracing::instrument(name = "verify_code", skip_all)]
-pub async fn verify(state: web::Data<AppState>, body: web::Bytes) -> HttpResponse {
-    let request: VerifyRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(_) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "The body must be JSON: {\"code\": \"AAA-N-BBB\"}.",
-            );
-        }
-    };
-    let code = match Code::parse(request.code.trim()) {
-        Ok(code) => code,
-        Err(why) => return json_error(StatusCode::BAD_REQUEST, "invalid_code", why),
-    };
-    match state.ledger.consume(code.as_str()).await {
-        Ok(valid) => HttpResponse::Ok().json(Verdict { valid }),
-        Err(e) => {
-            tracing::warn!(error = %e, "verify failed");
-            let mut response = json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ledger_unavailable",
-                "Codes cannot be checked right now; try again shortly.",
-            );
-            response.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                actix_web::http::header::HeaderValue::from(RETRY_AFTER_SECONDS),
-            );
-            response
+/// Why a code could not be checked; the status mapping lives here and nowhere else.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The body is not declared as JSON.
+    #[error("the body is not declared application/json")]
+    UnsupportedMediaType,
+    /// The body is not `{"code": "..."}`.
+    #[error("the body is not {{\"code\": ...}}")]
+    BadBody,
+    /// The code is not `AAA-N-BBB`.
+    #[error(transparent)]
+    InvalidCode(#[from] CodeError),
+    /// The ledger failed or did not answer within the request budget.
+    #[error("ledger: {0}")]
+    Ledger(String),
+}
+
+impl ResponseError for VerifyError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BadBody | Self::InvalidCode(_) => StatusCode::BAD_REQUEST,
+            Self::Ledger(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
+
+    fn error_response(&self) -> HttpResponse {
+        let (code, message) = match self {
+            Self::UnsupportedMediaType => (
+                "unsupported_media_type",
+                "The body must be sent as Content-Type: application/json.".to_owned(),
+            ),
+            Self::BadBody => (
+                "bad_request",
+                "The body must be JSON: {\"code\": \"AAA-N-BBB\"}.".to_owned(),
+            ),
+            Self::InvalidCode(e) => ("invalid_code", e.to_string()),
+            Self::Ledger(_) => (
+                "ledger_unavailable",
+                "Codes cannot be checked right now; try again shortly.".to_owned(),
+            ),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if let Self::Ledger(reason) = self {
+            tracing::warn!(reason = %reason, "verify failed");
+            response.insert_header(("Retry-After", RETRY_AFTER_SECONDS.to_string()));
+        }
+        response.json(ErrorBody::new(code, message))
+    }
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Verifies and consumes a code, within the request budget.
+#[tracing::instrument(name = "verify_code", skip_all)]
+pub async fn verify(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, VerifyError> {
+    if !is_json(&req) {
+        return Err(VerifyError::UnsupportedMediaType);
+    }
+    let request: VerifyRequest = serde_json::from_slice(&body).map_err(|_| VerifyError::BadBody)?;
+    let code = Code::parse(request.code.trim())?;
+    let consumed = tokio::time::timeout(state.request_timeout, state.ledger.consume(&code))
+        .await
+        .map_err(|_| VerifyError::Ledger("the ledger did not answer in time".into()))?
+        .map_err(|e| VerifyError::Ledger(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(Verdict { valid: consumed }))
 }

@@ -4,11 +4,11 @@
 #![allow(dead_code, missing_docs)]
 
 use actix_web::{App, HttpResponse, HttpServer, web};
+use codes::envelope::CodeEnvelope;
 use devstack::stack::{DevStack, Service};
 use main_app::config::Settings;
 use main_app::startup::Application;
 use shared_auth::MapEnv;
-use shared_auth::envelope::CodeEnvelope;
 use shared_auth::secret_cache::SecretCacheOptions;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

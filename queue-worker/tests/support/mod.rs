@@ -5,14 +5,15 @@
 use azure_core::http::StatusCode;
 use azure_storage_blob::models::BlobClientGetPropertiesResultHeaders;
 use azure_storage_queue::models::QueueMessage;
+use codes::{Code, CodeEnvelope};
 use devstack::stack::{DevStack, Service};
 use queue_worker::config::Settings;
 use queue_worker::startup::Application;
 use queue_worker::worker::Worker;
 use shared_auth::MapEnv;
-use shared_auth::envelope::{CodeEnvelope, ENVELOPE_VERSION, MessageType};
 use shared_auth::transport::azure_client_options;
 use std::collections::HashMap;
+use std::time::Duration;
 use time::OffsetDateTime;
 
 pub use devstack::testing::{
@@ -90,17 +91,13 @@ pub fn spawn_worker(env: &MapEnv) -> RunningWorker {
     }
 }
 
-pub fn envelope(code: &str, ttl_seconds: i64) -> CodeEnvelope {
-    let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
-    CodeEnvelope {
-        kind: MessageType::CodeIssued,
-        version: ENVELOPE_VERSION,
-        id: uuid::Uuid::new_v4(),
-        code: code.to_owned(),
-        issued_at: now,
-        expires_at: now + time::Duration::seconds(ttl_seconds),
-        traceparent: None,
-    }
+pub fn envelope(code: &str, ttl_seconds: u64) -> CodeEnvelope {
+    CodeEnvelope::issued(
+        Code::parse(code).unwrap(),
+        OffsetDateTime::now_utc(),
+        Duration::from_secs(ttl_seconds),
+        None,
+    )
 }
 
 /// Sends raw text to the main queue as main-app would.

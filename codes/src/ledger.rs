@@ -8,8 +8,7 @@
 //! delivered after expiry is recognised as expired and skipped; a deleted record could not tell
 //! "never recorded" from "already used" and would make a used code valid again.
 
-use crate::credential::error_chain;
-use crate::transport::azure_client_options;
+use crate::Code;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{RequestContent, StatusCode};
 use azure_storage_blob::models::{
@@ -17,6 +16,8 @@ use azure_storage_blob::models::{
     BlobClientUploadOptions,
 };
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
+use shared_auth::credential::error_chain;
+use shared_auth::transport::azure_client_options;
 use std::collections::HashMap;
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -90,7 +91,7 @@ impl CodeLedger {
     #[tracing::instrument(name = "ledger.record", skip_all, fields(otel.kind = "client"))]
     pub async fn record(
         &self,
-        code: &str,
+        code: &Code,
         issued_at: OffsetDateTime,
         expires_at: OffsetDateTime,
         message_id: &str,
@@ -102,14 +103,14 @@ impl CodeLedger {
             (MESSAGE_ID.to_owned(), message_id.to_owned()),
         ]);
         let body = serde_json::json!({
-            "code": code,
+            "code": code.as_str(),
             "issued_at": rfc3339(issued_at),
             "expires_at": rfc3339(expires_at),
             "message_id": message_id,
         });
         let result = self
             .container
-            .blob_client(code)
+            .blob_client(code.as_str())
             .upload(
                 RequestContent::from(body.to_string().into_bytes()),
                 Some(
@@ -138,8 +139,8 @@ impl CodeLedger {
 
     /// True once for a recorded, unused, unexpired code; false when unknown, used or expired.
     #[tracing::instrument(name = "ledger.consume", skip_all, fields(otel.kind = "client"))]
-    pub async fn consume(&self, code: &str) -> Result<bool, LedgerError> {
-        let blob = self.container.blob_client(code);
+    pub async fn consume(&self, code: &Code) -> Result<bool, LedgerError> {
+        let blob = self.container.blob_client(code.as_str());
         let properties = match blob.get_properties(None).await {
             Ok(p) => p,
             Err(e) if e.http_status() == Some(StatusCode::NotFound) => return Ok(false),
@@ -184,18 +185,56 @@ impl CodeLedger {
         }
     }
 
-    /// Removes the record of `code` (after its expiry); absent is fine (idempotent).
+    /// Removes the record of `code` once the record itself says it has expired; a record whose
+    /// expiry lies ahead (a forged or early `code-expire`) is kept. Absent is fine (idempotent);
+    /// the delete is conditional on the ETag read, so a record changed meanwhile is read again.
     #[tracing::instrument(name = "ledger.remove", skip_all, fields(otel.kind = "client"))]
-    pub async fn remove(&self, code: &str) -> Result<(), LedgerError> {
-        match self
-            .container
-            .blob_client(code)
-            .delete(Some(BlobClientDeleteOptions::default()))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(()),
-            Err(e) => Err(failure(&e)),
+    pub async fn remove_expired(&self, code: &Code) -> Result<Removal, LedgerError> {
+        let blob = self.container.blob_client(code.as_str());
+        for _ in 0..3 {
+            let properties = match blob.get_properties(None).await {
+                Ok(p) => p,
+                Err(e) if e.http_status() == Some(StatusCode::NotFound) => {
+                    return Ok(Removal::Absent);
+                }
+                Err(e) => return Err(failure(&e)),
+            };
+            let etag = properties.etag().map_err(|e| failure(&e))?;
+            let metadata = properties.metadata().map_err(|e| failure(&e))?;
+            let expires = metadata
+                .get(EXPIRES_AT)
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+            if let Some(expires) = expires
+                && OffsetDateTime::now_utc() < expires
+            {
+                return Ok(Removal::NotYetExpired(expires));
+            }
+            let options = BlobClientDeleteOptions {
+                if_match: etag,
+                ..Default::default()
+            };
+            match blob.delete(Some(options)).await {
+                Ok(_) => return Ok(Removal::Removed),
+                Err(e) if e.http_status() == Some(StatusCode::NotFound) => {
+                    return Ok(Removal::Absent);
+                }
+                Err(e) if e.http_status() == Some(StatusCode::PreconditionFailed) => continue,
+                Err(e) => return Err(failure(&e)),
+            }
         }
+        Err(LedgerError(
+            "the record kept changing while it was being removed".into(),
+        ))
     }
+}
+
+/// What [`CodeLedger::remove_expired`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// The expired record was deleted.
+    Removed,
+    /// There was no record (already removed, or never recorded).
+    Absent,
+    /// The record says it is valid until then: kept.
+    NotYetExpired(OffsetDateTime),
 }

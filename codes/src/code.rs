@@ -1,13 +1,21 @@
 //! The code a client receives: `AAA-N-BBB`, two runs of three ASCII letters from a CSPRNG around
-//! the third-party number (1 to 999). A [`Code`] is valid once constructed.
+//! the third-party number (1 to 999). A [`Code`] is valid once constructed: it is parsed once
+//! wherever a code enters (a request body, a queue message, an operator's command line), so a
+//! blob name or a log field built from one can never be `..` or carry a separator.
 
 use rand::Rng;
 use rand::distr::Alphabetic;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// An issued or presented code.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Code(String);
+
+/// A text that is not a code; it never quotes the text (it may be anything a client sent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a code looks like AAA-N-BBB: three letters, a number from 1 to 999, three letters")]
+pub struct CodeError;
 
 impl Code {
     /// A new code around `number` (1 to 999), letters from the thread's CSPRNG.
@@ -19,11 +27,8 @@ impl Code {
     }
 
     /// Parses a presented code; the error says what shape is expected.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let expected = || {
-            "a code looks like AAA-N-BBB: three letters, a number from 1 to 999, three letters"
-                .to_owned()
-        };
+    pub fn parse(text: &str) -> Result<Self, CodeError> {
+        let expected = || CodeError;
         let mut parts = text.split('-');
         let (Some(a), Some(n), Some(b), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -45,6 +50,19 @@ impl Code {
     /// The code as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Code::parse(&text).map_err(serde::de::Error::custom)
     }
 }
 

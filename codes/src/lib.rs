@@ -1,0 +1,13 @@
+//! The code domain: what main-app and queue-worker agree on, and nothing of authentication.
+//!
+//! - [`code`]: [`Code`], `AAA-N-BBB`, parsed once wherever a code enters (a request, a message).
+//! - [`envelope`]: the versioned queue message that carries a code from main-app to the worker.
+//! - [`ledger`]: the code ledger in Blob Storage (record, consume once, remove after expiry).
+
+pub mod code;
+pub mod envelope;
+pub mod ledger;
+
+pub use code::{Code, CodeError};
+pub use envelope::{CodeEnvelope, EnvelopeError, Incoming, MessageEncoding, MessageType};
+pub use ledger::{CodeLedger, LedgerError, Recorded, Removal};
