@@ -1,5 +1,9 @@
 //! Azurite, the Microsoft storage emulator, installed on demand from npm (pinned) and started as a
 //! child process for Queue and Blob Storage over HTTPS with token authentication.
+//!
+//! Its account key is random, made at each start and handed over in `AZURITE_ACCOUNTS` (kept
+//! nowhere else, never logged): Azurite would otherwise accept SharedKey and SAS signed with the
+//! public well-known key, which anyone reaching its ports could use to skip the storage gate.
 
 use crate::process::{ChildProcess, LogSink};
 use anyhow::{Context, bail};
@@ -13,6 +17,16 @@ pub const AZURITE_VERSION: &str = "3.35.0";
 /// The account Azurite serves.
 pub const ACCOUNT: &str = "devstoreaccount1";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// `AZURITE_ACCOUNTS` for [`ACCOUNT`] with a fresh random 512-bit key (base64, as Azurite
+/// expects): nobody, devstack included, ever needs it, since every client uses tokens.
+fn random_accounts() -> anyhow::Result<String> {
+    use base64::Engine;
+    let mut key = [0u8; 64];
+    aws_lc_rs::rand::fill(&mut key).map_err(|_| anyhow::anyhow!("no system randomness"))?;
+    let key = base64::engine::general_purpose::STANDARD.encode(key);
+    Ok(format!("{ACCOUNT}:{key}"))
+}
 
 /// Installs Azurite under `npm_dir` unless it is there; returns its entry script. Concurrent
 /// callers (parallel tests) wait on a file lock instead of installing twice.
@@ -156,7 +170,9 @@ impl Azurite {
             .arg("--cert")
             .arg(&options.cert)
             .arg("--key")
-            .arg(&options.key);
+            .arg(&options.key)
+            // Not the well-known key: a random one, in the child's environment only.
+            .env("AZURITE_ACCOUNTS", random_accounts()?);
         match &options.data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir)?;
@@ -192,5 +208,28 @@ impl Azurite {
             blob_endpoint: format!("https://127.0.0.1:{blob}"),
             queue_endpoint: format!("https://127.0.0.1:{queue}"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    #[test]
+    fn the_account_key_is_random_and_in_the_format_azurite_parses() {
+        let (a, b) = (random_accounts().unwrap(), random_accounts().unwrap());
+        assert_ne!(a, b);
+        for accounts in [a, b] {
+            // Azurite splits on ';' then ':' and reads the key as base64.
+            assert!(!accounts.contains(';'));
+            let parts: Vec<&str> = accounts.split(':').collect();
+            assert_eq!(parts.len(), 2);
+            assert_eq!(parts[0], ACCOUNT);
+            let key = base64::engine::general_purpose::STANDARD
+                .decode(parts[1])
+                .unwrap();
+            assert_eq!(key.len(), 64);
+        }
     }
 }

@@ -1,7 +1,19 @@
 //! The storage gate: an HTTPS reverse proxy in front of Azurite that enforces the role table as
 //! Azure Storage does. Azurite checks a token's issuer, audience and lifetime but never the
 //! caller's roles, so without the gate a missing role would pass locally and fail in Azure.
-//! Requests the roles allow are forwarded unchanged (token included: Azurite checks it too).
+//! Requests the roles allow are forwarded (token included: Azurite checks it too).
+//!
+//! The path is normalised once ([`CheckedPath`]): percent-decoded segment by segment, refused
+//! with 400 `InvalidUri` when it holds a dot segment (`.`, `..`, percent-encoded or not), an
+//! encoded separator (`%2F`, `%5C`), a backslash, an empty segment other than one trailing slash,
+//! or an undecodable escape; then classified, and the upstream URL is built from that same checked
+//! path, so Azurite acts on exactly the resource the roles were checked against.
+//!
+//! Key-based authorization is refused as by a storage account with `allowSharedKeyAccess: false`
+//! (what `infra/` deploys): a `SharedKey`/`SharedKeyLite` `Authorization` header, or an account
+//! or service SAS (a `sig` query parameter), gets 403 `KeyBasedAuthenticationNotPermitted`.
+//! A user-delegation SAS (`skoid`/`sktid`), which Azure would accept, is refused too (403
+//! `AuthorizationFailure`): the gate cannot check its roles, so devstack supports tokens only.
 
 use crate::azurite::ACCOUNT;
 use crate::identity::IdentityProvider;
@@ -49,12 +61,129 @@ impl Need {
     }
 }
 
+/// Why a request path was refused (400 `InvalidUri`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// The path does not start with `/`.
+    #[error("the path must start with '/'")]
+    NotAbsolute,
+    /// A `.` or `..` segment, literal or percent-encoded.
+    #[error("the path holds a dot segment")]
+    DotSegment,
+    /// `%2F` or `%5C` (a separator hidden in a segment), or a backslash.
+    #[error("the path holds an encoded separator or a backslash")]
+    EncodedSeparator,
+    /// `//`: an empty segment anywhere but a single trailing slash.
+    #[error("the path holds an empty segment")]
+    EmptySegment,
+    /// A `%` not followed by two hex digits, bytes that are not UTF-8, or a control character.
+    #[error("the path holds an invalid escape or character")]
+    InvalidEncoding,
+}
+
+/// A request path checked once: its segments percent-decoded, nothing in it that Azurite could
+/// read as another resource than the gate does. The gate classifies these segments and forwards
+/// [`CheckedPath::encoded`], never the raw path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedPath {
+    segments: Vec<String>,
+    trailing_slash: bool,
+}
+
+impl CheckedPath {
+    /// Checks a raw (still percent-encoded) request path.
+    pub fn parse(raw: &str) -> Result<Self, PathError> {
+        let rest = raw.strip_prefix('/').ok_or(PathError::NotAbsolute)?;
+        let mut raw_segments: Vec<&str> = rest.split('/').collect();
+        // One trailing slash is allowed and kept: "/account/" is the account and "/a/c/" the
+        // container, for Azurite as for the classification; "/a/c/dir/" is the blob "dir/".
+        // "/" alone is no segment and a trailing slash.
+        let trailing_slash = raw_segments.last() == Some(&"");
+        if trailing_slash {
+            raw_segments.pop();
+        }
+        let segments = raw_segments
+            .into_iter()
+            .map(decode_segment)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            segments,
+            trailing_slash,
+        })
+    }
+
+    /// The decoded segments: account, then queue or container, then the rest.
+    pub fn segments(&self) -> &[String] {
+        &self.segments
+    }
+
+    /// The path as forwarded: each decoded segment percent-encoded the one canonical way.
+    pub fn encoded(&self) -> String {
+        let mut out = String::new();
+        for segment in &self.segments {
+            out.push('/');
+            encode_segment(segment, &mut out);
+        }
+        if self.trailing_slash {
+            out.push('/');
+        }
+        out
+    }
+}
+
+/// Percent-decodes one segment, refusing what could make Azurite split or walk differently.
+fn decode_segment(raw: &str) -> Result<String, PathError> {
+    if raw.is_empty() {
+        return Err(PathError::EmptySegment);
+    }
+    let bytes = raw.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3).ok_or(PathError::InvalidEncoding)?;
+            let hex = std::str::from_utf8(hex).map_err(|_| PathError::InvalidEncoding)?;
+            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(PathError::InvalidEncoding);
+            }
+            i += 3;
+            u8::from_str_radix(hex, 16).map_err(|_| PathError::InvalidEncoding)?
+        } else {
+            i += 1;
+            bytes[i - 1]
+        };
+        decoded.push(byte);
+    }
+    if decoded.contains(&b'/') || decoded.contains(&b'\\') {
+        return Err(PathError::EncodedSeparator);
+    }
+    let decoded = String::from_utf8(decoded).map_err(|_| PathError::InvalidEncoding)?;
+    if decoded.chars().any(char::is_control) {
+        return Err(PathError::InvalidEncoding);
+    }
+    if decoded == "." || decoded == ".." {
+        return Err(PathError::DotSegment);
+    }
+    Ok(decoded)
+}
+
+/// RFC 3986 `pchar` minus `%`: unreserved, sub-delims, `:` and `@` stay as they are.
+fn encode_segment(segment: &str, out: &mut String) {
+    for byte in segment.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+}
+
 /// Classifies a request into the resource it touches and the permission it needs, following
 /// "Permissions for calling data operations" of the Azure Storage REST documentation.
 pub fn classify(
     service: StorageService,
     method: &str,
-    path: &str,
+    path: &CheckedPath,
     query: &[(String, String)],
 ) -> (Scope, Need) {
     use DataAction::*;
@@ -65,9 +194,10 @@ pub fn classify(
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     };
-    let segments: Vec<&str> = path.trim_start_matches('/').splitn(3, '/').collect();
-    let resource = segments.get(1).copied().filter(|s| !s.is_empty());
-    let rest = segments.get(2).copied().filter(|s| !s.is_empty());
+    let segments = path.segments();
+    let resource = segments.get(1).map(String::as_str);
+    let rest = (segments.len() > 2).then(|| segments[2..].join("/"));
+    let rest = rest.as_deref();
     let read_like = matches!(method, "GET" | "HEAD" | "OPTIONS");
     match (service, resource, rest) {
         // Account level: list queues or containers, service properties.
@@ -94,7 +224,7 @@ pub fn classify(
         }
         (StorageService::Queue, Some(queue), Some(rest)) => {
             let scope = Scope::Queue(queue.to_owned());
-            let is_one_message = rest.trim_end_matches('/') != "messages";
+            let is_one_message = rest != "messages";
             let need = match (method, is_one_message) {
                 ("POST", false) => Any(vec![One(QueueMessageAdd), One(QueueMessageWrite)]),
                 ("GET", false) if q("peekonly") == Some("true") => One(QueueMessageRead),
@@ -209,56 +339,132 @@ fn storage_error(status: StatusCode, code: &str, message: &str) -> HttpResponse 
     ))
 }
 
+/// What an `Authorization` header or the query asks for, before any token is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyBased {
+    /// `SharedKey` or `SharedKeyLite` (Azurite takes any value starting with `SharedKey`).
+    SharedKey,
+    /// An account or service SAS: signed with an account key.
+    KeySas,
+    /// A user-delegation SAS (`skoid`/`sktid`): signed with a key obtained with a token.
+    UserDelegationSas,
+}
+
+/// Whether the request uses key-based authorization, as Azurite would read it: any
+/// `Authorization` value starting with `SharedKey`, any query key starting with `sig` (so
+/// `SIG`, `%73ig` and `sig[]` too).
+fn key_based(
+    authorization: &[&actix_web::http::header::HeaderValue],
+    query: &[(String, String)],
+) -> Option<KeyBased> {
+    let shared_key = authorization.iter().any(|value| {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        value
+            .trim_start()
+            .get(..9)
+            .is_some_and(|s| s.eq_ignore_ascii_case("sharedkey"))
+    });
+    if shared_key {
+        return Some(KeyBased::SharedKey);
+    }
+    let has = |prefix: &str| {
+        query.iter().any(|(k, _)| {
+            k.trim_start()
+                .get(..prefix.len())
+                .is_some_and(|s| s.eq_ignore_ascii_case(prefix))
+        })
+    };
+    if !has("sig") {
+        return None;
+    }
+    if has("skoid") || has("sktid") {
+        Some(KeyBased::UserDelegationSas)
+    } else {
+        Some(KeyBased::KeySas)
+    }
+}
+
 async fn gate(gate: web::Data<StorageGate>, req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let path = match CheckedPath::parse(req.path()) {
+        Ok(path) => path,
+        Err(e) => {
+            tracing::info!(reason = %e, "storage gate: request path refused");
+            return storage_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidUri",
+                "The requested URI does not represent any resource on the server.",
+            );
+        }
+    };
     let query: Vec<(String, String)> = form_urlencoded::parse(req.query_string().as_bytes())
         .into_owned()
         .collect();
-    let is_sas = query.iter().any(|(k, _)| k == "sig");
-    match bearer(req.headers().get("authorization")) {
-        Some(token) => {
-            let audiences = gate.audiences();
-            let audiences: Vec<&str> = audiences.iter().map(String::as_str).collect();
-            let claims = match gate.verifier.verify(token, &audiences) {
-                Ok(claims) => claims,
-                Err(e) => {
-                    return storage_error(
-                        StatusCode::UNAUTHORIZED,
-                        "InvalidAuthenticationInfo",
-                        &format!("Server failed to authenticate the request: {e}."),
-                    );
-                }
-            };
-            let (scope, need) = classify(gate.service, req.method().as_str(), req.path(), &query);
-            if !need.satisfied(&gate.roles, &claims.oid, &scope) {
-                let who = gate
-                    .identities
-                    .by_object_id(&claims.oid)
-                    .map(|i| i.name.clone())
-                    .unwrap_or_else(|| claims.oid.clone());
-                tracing::info!(
-                    caller = %who,
-                    action = need.first_action().azure_name(),
-                    scope = ?scope,
-                    "storage gate: permission mismatch"
-                );
-                return storage_error(
-                    StatusCode::FORBIDDEN,
-                    "AuthorizationPermissionMismatch",
-                    "This request is not authorized to perform this operation using this permission.",
-                );
-            }
-        }
-        None if is_sas => {}
-        None => {
+    let authorization: Vec<_> = req.headers().get_all("authorization").collect();
+    match key_based(&authorization, &query) {
+        Some(KeyBased::SharedKey | KeyBased::KeySas) => {
             return storage_error(
-                StatusCode::UNAUTHORIZED,
-                "NoAuthenticationInformation",
-                "Server failed to authenticate the request. Please refer to the information in \
-                 the www-authenticate header.",
+                StatusCode::FORBIDDEN,
+                "KeyBasedAuthenticationNotPermitted",
+                "Key based authentication is not permitted on this storage account.",
             );
         }
+        Some(KeyBased::UserDelegationSas) => {
+            return storage_error(
+                StatusCode::FORBIDDEN,
+                "AuthorizationFailure",
+                "This request is not authorized to perform this operation. (devstack: user \
+                 delegation SAS is not supported locally; use a token)",
+            );
+        }
+        None => {}
     }
-    forward(&gate, &req, body).await
+    if authorization.len() > 1 {
+        return storage_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidHeaderValue",
+            "The value for one of the HTTP headers is not in the correct format.",
+        );
+    }
+    let Some(token) = bearer(authorization.first().copied()) else {
+        return storage_error(
+            StatusCode::UNAUTHORIZED,
+            "NoAuthenticationInformation",
+            "Server failed to authenticate the request. Please refer to the information in \
+             the www-authenticate header.",
+        );
+    };
+    let audiences = gate.audiences();
+    let audiences: Vec<&str> = audiences.iter().map(String::as_str).collect();
+    let claims = match gate.verifier.verify(token, &audiences) {
+        Ok(claims) => claims,
+        Err(e) => {
+            return storage_error(
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationInfo",
+                &format!("Server failed to authenticate the request: {e}."),
+            );
+        }
+    };
+    let (scope, need) = classify(gate.service, req.method().as_str(), &path, &query);
+    if !need.satisfied(&gate.roles, &claims.oid, &scope) {
+        let who = gate
+            .identities
+            .by_object_id(&claims.oid)
+            .map(|i| i.name.clone())
+            .unwrap_or_else(|| claims.oid.clone());
+        tracing::info!(
+            caller = %who,
+            action = need.first_action().azure_name(),
+            scope = ?scope,
+            "storage gate: permission mismatch"
+        );
+        return storage_error(
+            StatusCode::FORBIDDEN,
+            "AuthorizationPermissionMismatch",
+            "This request is not authorized to perform this operation using this permission.",
+        );
+    }
+    forward(&gate, &req, &path, body).await
 }
 
 /// Headers that belong to one hop and are not forwarded.
@@ -273,21 +479,49 @@ const HOP_BY_HOP: &[&str] = &[
     "content-length",
 ];
 
-async fn forward(gate: &StorageGate, req: &HttpRequest, body: web::Bytes) -> HttpResponse {
-    let mut url = format!("{}{}", gate.upstream, req.path());
-    if !req.query_string().is_empty() {
+/// Azurite's URL for the checked path: built from [`CheckedPath::encoded`] only, and refused if
+/// URL parsing would change that path in any way.
+fn upstream_url(upstream: &str, path: &CheckedPath, query: &str) -> Option<reqwest::Url> {
+    let encoded = path.encoded();
+    let mut url = format!("{upstream}{encoded}");
+    if !query.is_empty() {
         url.push('?');
-        url.push_str(req.query_string());
+        url.push_str(query);
     }
+    let url = reqwest::Url::parse(&url).ok()?;
+    (url.path() == encoded).then_some(url)
+}
+
+async fn forward(
+    gate: &StorageGate,
+    req: &HttpRequest,
+    path: &CheckedPath,
+    body: web::Bytes,
+) -> HttpResponse {
+    let Some(url) = upstream_url(&gate.upstream, path, req.query_string()) else {
+        tracing::warn!("storage gate: the checked path does not survive URL parsing; refused");
+        return storage_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidUri",
+            "The requested URI does not represent any resource on the server.",
+        );
+    };
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
         .unwrap_or(reqwest::Method::GET);
-    let mut upstream = gate.http.request(method, &url);
+    let mut upstream = gate.http.request(method, url);
     for (name, value) in req.headers() {
         if !HOP_BY_HOP.contains(&name.as_str()) {
             upstream = upstream.header(name.as_str(), value.as_bytes());
         }
     }
-    let response = match upstream.body(body).send().await {
+    // Content-Length is per hop, so it is set again here, 0 included: without it Azurite answers
+    // an empty Put Blob or Put Block with a bare 400.
+    let response = match upstream
+        .header("content-length", body.len())
+        .body(body)
+        .send()
+        .await
+    {
         Ok(response) => response,
         Err(e) => {
             tracing::warn!(error = %shared_auth::credential::error_chain(&e), "storage gate: Azurite unreachable");
@@ -326,7 +560,11 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        classify(service, method, path, &query).1
+        classify(service, method, &checked(path), &query).1
+    }
+
+    fn checked(path: &str) -> CheckedPath {
+        CheckedPath::parse(path).unwrap()
     }
 
     #[test]
@@ -350,7 +588,12 @@ mod tests {
             Need::One(QueueMessageWrite)
         );
         assert_eq!(
-            classify(Queue, "PUT", "/devstoreaccount1/code-requests", &[]),
+            classify(
+                Queue,
+                "PUT",
+                &checked("/devstoreaccount1/code-requests"),
+                &[]
+            ),
             (Scope::Queue("code-requests".into()), Need::One(QueueWrite))
         );
     }
@@ -359,7 +602,12 @@ mod tests {
     fn blob_operations_need_what_azure_documents() {
         use StorageService::Blob;
         assert_eq!(
-            classify(Blob, "PUT", "/devstoreaccount1/codes/abc-1-DEF", &[]),
+            classify(
+                Blob,
+                "PUT",
+                &checked("/devstoreaccount1/codes/abc-1-DEF"),
+                &[]
+            ),
             (Scope::Container("codes".into()), Need::One(BlobWrite))
         );
         assert_eq!(
@@ -388,5 +636,225 @@ mod tests {
             ),
             Need::One(ContainerWrite)
         );
+    }
+
+    #[test]
+    fn dot_segments_are_refused_however_they_are_spelled() {
+        for dots in [
+            ".", "..", "%2e", "%2E", "%2e%2e", "%2E%2E", "%2e.", ".%2E", "%2e%2E",
+        ] {
+            for path in [
+                format!("/devstoreaccount1/codes/{dots}/other"),
+                format!("/devstoreaccount1/{dots}"),
+                format!("/devstoreaccount1/codes/{dots}"),
+                format!("/devstoreaccount1/codes/{dots}/"),
+                format!("/{dots}/devstoreaccount1/codes"),
+            ] {
+                assert_eq!(
+                    CheckedPath::parse(&path),
+                    Err(PathError::DotSegment),
+                    "{path}"
+                );
+            }
+        }
+        // Dots inside a name are a name.
+        assert_eq!(
+            checked("/devstoreaccount1/codes/...").segments(),
+            ["devstoreaccount1", "codes", "..."]
+        );
+        assert_eq!(
+            checked("/devstoreaccount1/codes/a%2e%2eb").segments(),
+            ["devstoreaccount1", "codes", "a..b"]
+        );
+        // Decoded once: "%252e%252e" is the literal name "%2e%2e", as Azurite reads it too.
+        let double = checked("/devstoreaccount1/codes/%252e%252e");
+        assert_eq!(double.segments()[2], "%2e%2e");
+        assert_eq!(double.encoded(), "/devstoreaccount1/codes/%252e%252e");
+    }
+
+    #[test]
+    fn encoded_separators_and_backslashes_are_refused() {
+        for path in [
+            "/devstoreaccount1/codes%2f..%2fother",
+            "/devstoreaccount1/codes%2F..%2Fother",
+            "/devstoreaccount1/codes%5c..%5cother",
+            "/devstoreaccount1/codes%5C..%5Cother",
+            "/devstoreaccount1/codes\\..\\other",
+            "/devstoreaccount1/codes/a%2fb",
+            "/devstoreaccount1/codes/a\\b",
+        ] {
+            assert_eq!(
+                CheckedPath::parse(path),
+                Err(PathError::EncodedSeparator),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_segments_are_refused_but_one_trailing_slash() {
+        for path in [
+            "//devstoreaccount1/codes",
+            "/devstoreaccount1//other",
+            "/devstoreaccount1/codes//x",
+            "/devstoreaccount1/codes/x//",
+            "//",
+        ] {
+            assert_eq!(
+                CheckedPath::parse(path),
+                Err(PathError::EmptySegment),
+                "{path}"
+            );
+        }
+        assert_eq!(
+            CheckedPath::parse("devstoreaccount1/codes"),
+            Err(PathError::NotAbsolute)
+        );
+        assert_eq!(CheckedPath::parse(""), Err(PathError::NotAbsolute));
+        let root = checked("/");
+        assert!(root.segments().is_empty());
+        assert_eq!(root.encoded(), "/");
+        let account = checked("/devstoreaccount1/");
+        assert_eq!(account.segments(), ["devstoreaccount1"]);
+        assert_eq!(account.encoded(), "/devstoreaccount1/");
+        assert_eq!(
+            classify(StorageService::Blob, "GET", &account, &[]).0,
+            Scope::StorageAccount
+        );
+        assert_eq!(
+            checked("/devstoreaccount1/codes/dir/").encoded(),
+            "/devstoreaccount1/codes/dir/"
+        );
+    }
+
+    #[test]
+    fn bad_escapes_and_control_characters_are_refused() {
+        for path in [
+            "/devstoreaccount1/codes/%",
+            "/devstoreaccount1/codes/%2",
+            "/devstoreaccount1/codes/%zz",
+            "/devstoreaccount1/codes/%+1",
+            "/devstoreaccount1/codes/%ff",
+            "/devstoreaccount1/codes/%c3",
+            "/devstoreaccount1/codes/a%00b",
+            "/devstoreaccount1/codes/a%0Ab",
+            "/devstoreaccount1/codes/%7f",
+        ] {
+            assert_eq!(
+                CheckedPath::parse(path),
+                Err(PathError::InvalidEncoding),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_encoded_container_name_is_classified_as_the_name_azurite_reads() {
+        let path = checked("/devstoreaccount1/cod%65s/x");
+        assert_eq!(
+            classify(StorageService::Blob, "PUT", &path, &[]).0,
+            Scope::Container("codes".into())
+        );
+        assert_eq!(path.encoded(), "/devstoreaccount1/codes/x");
+        let name = checked("/devstoreaccount1/codes/dir/a%20b+c%C3%BC%25.json");
+        assert_eq!(name.segments()[3], "a b+cü%.json");
+        assert_eq!(
+            name.encoded(),
+            "/devstoreaccount1/codes/dir/a%20b+c%C3%BC%25.json"
+        );
+    }
+
+    /// Azurite's `extractStoragePartsFromPath`: decode the whole path once, drop one leading
+    /// slash, split on `/`, then backslashes in the blob name become slashes.
+    fn azurite_reads(path: &str) -> Option<Vec<String>> {
+        let mut bytes = Vec::new();
+        let raw = path.as_bytes();
+        let mut i = 0;
+        while i < raw.len() {
+            if raw[i] == b'%' {
+                let hex = std::str::from_utf8(raw.get(i + 1..i + 3)?).ok()?;
+                bytes.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            } else {
+                bytes.push(raw[i]);
+                i += 1;
+            }
+        }
+        let decoded = String::from_utf8(bytes).ok()?;
+        let decoded = decoded.strip_prefix('/').unwrap_or(&decoded);
+        let parts: Vec<String> = decoded.split('/').map(str::to_owned).collect();
+        let (account, container) = (parts.first()?.clone(), parts.get(1).cloned()?);
+        let blob = parts[2.min(parts.len())..].join("/").replace('\\', "/");
+        Some(
+            [account, container, blob]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect(),
+        )
+    }
+
+    /// Every path of up to four segments from pieces that have caused trouble: whatever is
+    /// accepted is forwarded as a path URL parsing keeps byte for byte, reads back as the same
+    /// checked path, and splits in Azurite into the account, container and name the gate
+    /// classified.
+    #[test]
+    fn whatever_is_accepted_reaches_azurite_as_the_resource_that_was_checked() {
+        let pieces = [
+            "devstoreaccount1",
+            "codes",
+            "other",
+            ".",
+            "..",
+            "%2e",
+            "%2E%2e",
+            "%2f",
+            "%2F",
+            "%5c",
+            "\\",
+            "",
+            "%25",
+            "%252e",
+            "a%20b",
+            "%C3%BC",
+            "x.y",
+            "$root",
+            "a+b",
+            "%3F",
+            "%23",
+            "@:",
+        ];
+        let mut paths = vec![String::new()];
+        let mut checked_any = 0;
+        for _ in 0..4 {
+            let mut next = Vec::new();
+            for prefix in &paths {
+                for piece in pieces {
+                    next.push(format!("{prefix}/{piece}"));
+                }
+            }
+            for raw in &next {
+                let Ok(path) = CheckedPath::parse(raw) else {
+                    continue;
+                };
+                checked_any += 1;
+                let encoded = path.encoded();
+                let url = upstream_url("https://127.0.0.1:1", &path, "restype=container")
+                    .unwrap_or_else(|| panic!("{raw} -> {encoded} does not survive URL parsing"));
+                assert_eq!(url.path(), encoded, "{raw}");
+                assert_eq!(CheckedPath::parse(&encoded).as_ref(), Ok(&path), "{raw}");
+                let segments = path.segments();
+                if segments.len() >= 2 {
+                    // Same account, same container, and a name exactly when the gate saw one.
+                    let mut expected = segments[..2].to_vec();
+                    if segments.len() > 2 {
+                        let slash = if path.trailing_slash { "/" } else { "" };
+                        expected.push(format!("{}{slash}", segments[2..].join("/")));
+                    }
+                    assert_eq!(azurite_reads(&encoded), Some(expected), "{raw}");
+                }
+            }
+            paths = next;
+        }
+        assert!(checked_any > 10_000, "{checked_any}");
     }
 }
