@@ -14,6 +14,7 @@ use serde_json::json;
 use shared_auth::{ApiKeyRing, Secret};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use time::OffsetDateTime;
 
 /// The managed-identity protocol version Container Apps and App Service speak.
@@ -98,6 +99,8 @@ pub struct IdentityProvider {
     signer: TokenSigner,
     headers: ApiKeyRing,
     client_secrets: ApiKeyRing,
+    available: AtomicBool,
+    token_lifetime: AtomicI64,
 }
 
 impl IdentityProvider {
@@ -135,6 +138,8 @@ impl IdentityProvider {
             signer,
             headers,
             client_secrets,
+            available: AtomicBool::new(true),
+            token_lifetime: AtomicI64::new(TOKEN_LIFETIME_SECONDS),
         }
     }
 
@@ -197,6 +202,26 @@ impl IdentityProvider {
         })
     }
 
+    /// Simulates an outage of the token endpoints (`false`: answered 503) or ends it.
+    pub fn set_available(&self, available: bool) {
+        self.available.store(available, Ordering::SeqCst);
+    }
+
+    /// Sets the lifetime of the access tokens issued from now on; under five minutes, the
+    /// Azure SDK credentials try to refresh on every use (fault tests make them do so).
+    pub fn set_token_lifetime(&self, seconds: i64) {
+        self.token_lifetime.store(seconds, Ordering::SeqCst);
+    }
+
+    fn unavailable(&self) -> Option<HttpResponse> {
+        (!self.available.load(Ordering::SeqCst)).then(|| {
+            HttpResponse::ServiceUnavailable().json(json!({
+                "error": "temporarily_unavailable",
+                "error_description": "The identity endpoint is unavailable (simulated outage)."
+            }))
+        })
+    }
+
     /// Registers the endpoints.
     pub fn configure(self: &Arc<Self>, cfg: &mut web::ServiceConfig) {
         cfg.app_data(web::Data::from(self.clone()))
@@ -226,6 +251,9 @@ async fn managed_identity_token(
     provider: web::Data<IdentityProvider>,
     req: HttpRequest,
 ) -> HttpResponse {
+    if let Some(outage) = provider.unavailable() {
+        return outage;
+    }
     let Some(name) = req
         .headers()
         .get("x-identity-header")
@@ -256,9 +284,14 @@ async fn managed_identity_token(
             "message": "No managed identity with this client_id is assigned to this resource."
         }));
     }
-    let expires_on = OffsetDateTime::now_utc().unix_timestamp() + TOKEN_LIFETIME_SECONDS;
+    let expires_on =
+        OffsetDateTime::now_utc().unix_timestamp() + provider.token_lifetime.load(Ordering::SeqCst);
     HttpResponse::Ok().json(json!({
-        "access_token": provider.issue(&identity, resource, TOKEN_LIFETIME_SECONDS),
+        "access_token": provider.issue(
+            &identity,
+            resource,
+            provider.token_lifetime.load(Ordering::SeqCst),
+        ),
         "expires_on": expires_on.to_string(),
         "resource": resource,
         "token_type": "Bearer",
@@ -282,6 +315,9 @@ async fn entra_token(
     tenant: web::Path<String>,
     form: web::Bytes,
 ) -> HttpResponse {
+    if let Some(outage) = provider.unavailable() {
+        return outage;
+    }
     let form: HashMap<String, String> = form_urlencoded::parse(&form).into_owned().collect();
     if tenant.as_str() != TENANT_ID {
         return entra_error(
@@ -357,9 +393,13 @@ async fn entra_token(
     };
     HttpResponse::Ok().json(json!({
         "token_type": "Bearer",
-        "expires_in": TOKEN_LIFETIME_SECONDS,
-        "ext_expires_in": TOKEN_LIFETIME_SECONDS,
-        "access_token": provider.issue(&identity, resource, TOKEN_LIFETIME_SECONDS),
+        "expires_in": provider.token_lifetime.load(Ordering::SeqCst),
+        "ext_expires_in": provider.token_lifetime.load(Ordering::SeqCst),
+        "access_token": provider.issue(
+            &identity,
+            resource,
+            provider.token_lifetime.load(Ordering::SeqCst),
+        ),
     }))
 }
 

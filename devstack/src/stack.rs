@@ -134,6 +134,14 @@ pub struct StackOptions {
     pub sink: LogSink,
     /// `RUST_LOG` for the services.
     pub rust_log: String,
+    /// Telemetry settings passed to every service as they are (`OTEL_*`, `LOG_FORMAT`): the
+    /// services start with a cleared environment, so nothing else reaches them.
+    pub telemetry_env: Vec<(String, String)>,
+}
+
+/// Whether a variable of devstack's own environment is telemetry to pass to the services.
+pub fn is_telemetry_variable(name: &str) -> bool {
+    name.starts_with("OTEL_") || name == "LOG_FORMAT"
 }
 
 /// `target/` of this workspace (or `CARGO_TARGET_DIR`).
@@ -168,6 +176,9 @@ impl StackOptions {
             persist_storage: true,
             sink: LogSink::Stdout,
             rust_log: "info".into(),
+            telemetry_env: std::env::vars()
+                .filter(|(name, _)| is_telemetry_variable(name))
+                .collect(),
         }
     }
 
@@ -182,6 +193,7 @@ impl StackOptions {
             persist_storage: false,
             sink: LogSink::capture(),
             rust_log: "info".into(),
+            telemetry_env: Vec::new(),
         }
     }
 }
@@ -237,6 +249,7 @@ pub struct DevStack {
     services: Vec<(Service, ChildProcess)>,
     third_party_api_key: Secret,
     rust_log: String,
+    telemetry_env: Vec<(String, String)>,
     bin_dir: PathBuf,
     main_app_port: u16,
 }
@@ -398,6 +411,7 @@ impl DevStack {
             services: Vec::new(),
             third_party_api_key: random_key(),
             rust_log: options.rust_log.clone(),
+            telemetry_env: options.telemetry_env.clone(),
             bin_dir: options.bin_dir.clone(),
             main_app_port,
         };
@@ -498,7 +512,10 @@ impl DevStack {
                 ));
             }
         }
-        env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+        let mut env: Vec<(String, String)> =
+            env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        env.extend(self.telemetry_env.iter().cloned());
+        env
     }
 
     /// A service principal environment for `identity` (client secret through the identity
@@ -545,6 +562,14 @@ impl DevStack {
             .map(|a| a.process.pid())
             .chain(self.services.iter().map(|(_, p)| p.pid()))
             .collect()
+    }
+
+    /// The process id of a running `service`, for fault injection.
+    pub fn service_pid(&self, service: Service) -> Option<u32> {
+        self.services
+            .iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, p)| p.pid())
     }
 
     /// Azurite's process id, for fault injection (SIGSTOP as a storage stall).

@@ -4,7 +4,9 @@
 //! that refresh fails (the identity endpoint down or stalled) they return the error although the
 //! token in hand is good for minutes more. [`LastGoodToken`] wraps any credential: a refresh
 //! that fails, or that takes longer than [`REFRESH_PATIENCE`] while a valid token is held,
-//! yields that token and a warning instead of failing the caller's request.
+//! yields that token and a warning instead of failing the caller's request; for
+//! [`RETRY_REFRESH_AFTER`] after such a failure the held token is served without asking again,
+//! so an outage costs no request any latency and the endpoint is not hammered.
 
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use std::collections::HashMap;
@@ -14,6 +16,8 @@ use time::OffsetDateTime;
 
 /// How long a refresh may take while a still-valid token could be served instead.
 pub const REFRESH_PATIENCE: Duration = Duration::from_secs(3);
+/// After a failed refresh, the held token is served without a new attempt for this long.
+pub const RETRY_REFRESH_AFTER: Duration = Duration::from_secs(5);
 /// A cached token is served only while it has at least this much life left.
 pub const MIN_REMAINING: Duration = Duration::from_secs(30);
 
@@ -21,7 +25,13 @@ pub const MIN_REMAINING: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct LastGoodToken {
     inner: Arc<dyn TokenCredential>,
-    tokens: Mutex<HashMap<Vec<String>, AccessToken>>,
+    tokens: Mutex<HashMap<Vec<String>, Held>>,
+}
+
+#[derive(Debug, Clone)]
+struct Held {
+    token: AccessToken,
+    failed_at: Option<tokio::time::Instant>,
 }
 
 impl LastGoodToken {
@@ -33,12 +43,19 @@ impl LastGoodToken {
         }
     }
 
-    fn usable(&self, key: &[String]) -> Option<AccessToken> {
+    fn usable(&self, key: &[String]) -> Option<Held> {
         let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         tokens
             .get(key)
-            .filter(|t| t.expires_on > OffsetDateTime::now_utc() + MIN_REMAINING)
+            .filter(|h| h.token.expires_on > OffsetDateTime::now_utc() + MIN_REMAINING)
             .cloned()
+    }
+
+    fn store(&self, key: Vec<String>, token: AccessToken, failed_at: Option<tokio::time::Instant>) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, Held { token, failed_at });
     }
 }
 
@@ -51,6 +68,13 @@ impl TokenCredential for LastGoodToken {
     ) -> azure_core::Result<AccessToken> {
         let key: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
         let held = self.usable(&key);
+        if let Some(held) = &held
+            && held
+                .failed_at
+                .is_some_and(|t| t.elapsed() < RETRY_REFRESH_AFTER)
+        {
+            return Ok(held.token.clone());
+        }
         let fetch = self.inner.get_token(scopes, options);
         let fetched = match &held {
             Some(_) => match tokio::time::timeout(REFRESH_PATIENCE, fetch).await {
@@ -64,20 +88,18 @@ impl TokenCredential for LastGoodToken {
         };
         match (fetched, held) {
             (Ok(token), _) => {
-                self.tokens
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(key, token.clone());
+                self.store(key, token.clone(), None);
                 Ok(token)
             }
-            (Err(e), Some(token)) => {
+            (Err(e), Some(held)) => {
                 tracing::warn!(
                     scopes = ?scopes,
-                    expires_on = %token.expires_on,
+                    expires_on = %held.token.expires_on,
                     error = %crate::credential::error_chain(&e),
                     "token refresh failed; serving the last good token while it is valid"
                 );
-                Ok(token)
+                self.store(key, held.token.clone(), Some(tokio::time::Instant::now()));
+                Ok(held.token)
             }
             (Err(e), None) => Err(e),
         }
@@ -128,7 +150,7 @@ mod tests {
 
     const SCOPE: &[&str] = &["https://storage.azure.com/.default"];
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_failed_refresh_serves_the_valid_token_and_a_later_success_replaces_it() {
         let credential = scripted(vec![
             Some(time::Duration::minutes(4)),
@@ -138,6 +160,11 @@ mod tests {
         let first = credential.get_token(SCOPE, None).await.unwrap();
         let during_outage = credential.get_token(SCOPE, None).await.unwrap();
         assert_eq!(during_outage.token.secret(), first.token.secret());
+        // Within the back-off the held token is served without asking (the script is not
+        // consumed: the next answer is still the good one).
+        let again = credential.get_token(SCOPE, None).await.unwrap();
+        assert_eq!(again.token.secret(), first.token.secret());
+        tokio::time::advance(RETRY_REFRESH_AFTER).await;
         let after = credential.get_token(SCOPE, None).await.unwrap();
         assert_eq!(after.token.secret(), "token-2");
     }

@@ -1,0 +1,502 @@
+//! The whole system under faults: the three services as real processes with their production
+//! configuration (managed identity, Key Vault, Storage through the gate), getcode traffic
+//! running while one dependency fails, then heals. Every scenario checks what the answers were
+//! during the fault (a mapped status, `Retry-After` on 503, within the request budget), that
+//! both services recover without a restart, reconciles every code answered 200 (verified valid
+//! exactly once, so it reached the ledger through the queue) and prints the counts, and checks
+//! that no secret appears in any log line (every process, `RUST_LOG=trace`) or response body.
+//!
+//! Rerun one: `cargo build --workspace && cargo test -p devstack --test faults <name> -- --nocapture`.
+
+use devstack::stack::{DevStack, Service, StackOptions};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// main-app's request budget in production (`REQUEST_TIMEOUT_SECONDS` unset).
+const BUDGET: Duration = Duration::from_secs(10);
+/// Room for a loaded 2-core machine on top of the budget: the bound under test is the budget.
+const SLACK: Duration = Duration::from_secs(3);
+/// How long each fault lasts.
+const OUTAGE: Duration = Duration::from_secs(30);
+
+/// One answer of main-app's getcode during a scenario.
+#[derive(Debug, Clone)]
+struct Answer {
+    status: u16,
+    retry_after: bool,
+    took: Duration,
+    body: String,
+}
+
+/// The stack with every service, and what the scenario saw.
+struct System {
+    stack: DevStack,
+    _dir: tempfile::TempDir,
+    http: reqwest::Client,
+    bodies: Arc<Mutex<Vec<String>>>,
+}
+
+impl System {
+    async fn start(persist_storage: bool, before: impl FnOnce(&mut StackOptions)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = StackOptions::for_tests(dir.path());
+        options.services = Service::ALL.to_vec();
+        options.persist_storage = persist_storage;
+        options.rust_log = "trace".into();
+        before(&mut options);
+        let sink = options.sink.clone();
+        let stack = match DevStack::start(options).await {
+            Ok(stack) => stack,
+            Err(e) => panic!("the stack failed to start: {e:?}\n{}", sink.captured()),
+        };
+        devstack::testing::captured_logs();
+        Self {
+            stack,
+            _dir: dir,
+            http: reqwest::Client::builder()
+                .timeout(BUDGET + SLACK * 2)
+                .build()
+                .unwrap(),
+            bodies: Arc::default(),
+        }
+    }
+
+    fn main_app(&self) -> &str {
+        &self.stack.urls.main_app
+    }
+
+    async fn get_code(&self) -> Answer {
+        let started = Instant::now();
+        let res = self
+            .http
+            .get(format!("{}/api/v1/getcode", self.main_app()))
+            .send()
+            .await
+            .expect("main-app answers (a closed connection or a client timeout is a failure)");
+        let status = res.status().as_u16();
+        let retry_after = res.headers().contains_key("retry-after");
+        let body = res.text().await.unwrap_or_default();
+        self.bodies.lock().unwrap().push(body.clone());
+        Answer {
+            status,
+            retry_after,
+            took: started.elapsed(),
+            body,
+        }
+    }
+
+    async fn ready(&self) -> (u16, serde_json::Value) {
+        let res = self
+            .http
+            .get(format!("{}/readyz", self.main_app()))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body = res.text().await.unwrap_or_default();
+        self.bodies.lock().unwrap().push(body.clone());
+        (status, serde_json::from_str(&body).unwrap_or_default())
+    }
+
+    async fn wait_ready(&self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let (status, body) = self.ready().await;
+            if status == 200 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "main-app not ready again within {within:?}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Two clients asking for codes back to back until stopped.
+    fn traffic(self: &Arc<Self>) -> Traffic {
+        let (stop, stopped) = watch::channel(false);
+        let answers = Arc::new(Mutex::new(Vec::new()));
+        let tasks = (0..2)
+            .map(|_| {
+                let (system, answers, mut stopped) =
+                    (self.clone(), answers.clone(), stopped.clone());
+                tokio::spawn(async move {
+                    while !*stopped.borrow() {
+                        let answer = system.get_code().await;
+                        answers.lock().unwrap().push(answer);
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_millis(150)) => {}
+                            _ = stopped.changed() => {}
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(stopped);
+        Traffic {
+            stop,
+            tasks,
+            answers,
+        }
+    }
+
+    /// Every code answered 200 is valid exactly once: recorded by the worker from its message
+    /// (within a minute), never twice. Prints the counts.
+    async fn reconcile(&self, scenario: &str, answers: &[Answer]) {
+        let codes: Vec<String> = answers
+            .iter()
+            .filter(|a| a.status == 200)
+            .map(|a| {
+                let body: serde_json::Value = serde_json::from_str(&a.body).unwrap();
+                body["code"].as_str().unwrap().to_owned()
+            })
+            .collect();
+        let unique: HashSet<&String> = codes.iter().collect();
+        assert_eq!(unique.len(), codes.len(), "{scenario}: a code issued twice");
+        let mut pending: HashSet<String> = codes.iter().cloned().collect();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !pending.is_empty() && Instant::now() < deadline {
+            let mut verified = Vec::new();
+            for code in &pending {
+                if self.verify(code).await == Some(true) {
+                    verified.push(code.clone());
+                }
+            }
+            for code in verified {
+                pending.remove(&code);
+            }
+            if !pending.is_empty() {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        let mut twice = 0;
+        for code in &codes {
+            if self.verify(code).await != Some(false) {
+                twice += 1;
+            }
+        }
+        let mut by_status: BTreeMap<u16, usize> = BTreeMap::new();
+        for answer in answers {
+            *by_status.entry(answer.status).or_default() += 1;
+        }
+        println!(
+            "{scenario}: answers by status {by_status:?}; {} codes issued, {} recorded and valid \
+             once, {} lost, {twice} valid twice",
+            codes.len(),
+            codes.len() - pending.len(),
+            pending.len()
+        );
+        assert!(pending.is_empty(), "{scenario}: codes lost: {pending:?}");
+        assert_eq!(twice, 0, "{scenario}: a code was valid twice");
+    }
+
+    async fn verify(&self, code: &str) -> Option<bool> {
+        let res = self
+            .http
+            .post(format!("{}/api/v1/codes/verify", self.main_app()))
+            .header("content-type", "application/json")
+            .body(serde_json::json!({ "code": code }).to_string())
+            .send()
+            .await
+            .ok()?;
+        if res.status() != 200 {
+            return None;
+        }
+        let body: serde_json::Value = res.json().await.ok()?;
+        body["valid"].as_bool()
+    }
+
+    /// Every secret of this stack: the function key, every key of third-party-api's store
+    /// (master included), every identity's header and client secret.
+    fn secrets(&self) -> Vec<String> {
+        let mut secrets = vec![self.stack.third_party_api_key().expose().to_owned()];
+        let store = self.stack.state_dir.join("third-party-api/keys.json");
+        let store: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(store).unwrap()).unwrap();
+        collect_key_values(&store, &mut secrets);
+        for identity in self.stack.identities.all() {
+            secrets.push(identity.identity_header().expose().to_owned());
+            secrets.push(identity.client_secret().expose().to_owned());
+        }
+        secrets.retain(|s| s.len() >= 16);
+        secrets
+    }
+
+    /// No secret and no bearer token in any captured log line (children and this process) or
+    /// response body; a planted secret is found (the check can fail).
+    fn assert_no_secret_leaked(&self, scenario: &str) {
+        let secrets = self.secrets();
+        assert!(
+            secrets.len() >= 8,
+            "the secrets are known: {}",
+            secrets.len()
+        );
+        let planted = format!("a line with {} inside", secrets[0]);
+        assert!(leaks(&planted, &secrets).is_some(), "positive control");
+        let jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl";
+        assert!(leaks(jwt, &secrets).is_some(), "positive control");
+
+        let children = self.stack.sink.captured();
+        let own = devstack::testing::captured_logs().text();
+        let bodies = self.bodies.lock().unwrap().join("\n");
+        let lines = children.lines().count() + own.lines().count();
+        assert!(
+            children.contains("[main-app]") && children.contains("[queue-worker]"),
+            "the services' logs are captured"
+        );
+        for (source, text) in [("logs", &children), ("logs", &own), ("bodies", &bodies)] {
+            if let Some(line) = leaks(text, &secrets) {
+                panic!(
+                    "{scenario}: a secret in the {source}: {}",
+                    redact(line, &secrets)
+                );
+            }
+        }
+        println!(
+            "{scenario}: {lines} log lines and {} response bodies hold no secret",
+            self.bodies.lock().unwrap().len()
+        );
+    }
+}
+
+/// The first line of `text` holding one of `secrets` or a JWT (`eyJ…​.eyJ…`), if any.
+fn leaks<'a>(text: &'a str, secrets: &[String]) -> Option<&'a str> {
+    let jwt = regex_lite::Regex::new(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}").unwrap();
+    text.lines()
+        .find(|line| jwt.is_match(line) || secrets.iter().any(|s| line.contains(s.as_str())))
+}
+
+/// A leaking line for the failure message, with every secret and token replaced.
+fn redact(line: &str, secrets: &[String]) -> String {
+    let jwt = regex_lite::Regex::new(r"eyJ[A-Za-z0-9_.-]+").unwrap();
+    let mut line = jwt.replace_all(line, "<jwt>").into_owned();
+    for secret in secrets {
+        line = line.replace(secret.as_str(), "<secret>");
+    }
+    line.chars().take(300).collect()
+}
+
+fn collect_key_values(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (name, v) in map {
+                match v {
+                    serde_json::Value::String(s) if name == "value" || name == "masterKey" => {
+                        out.push(s.clone());
+                    }
+                    _ => collect_key_values(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_key_values(v, out)),
+        _ => {}
+    }
+}
+
+struct Traffic {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    answers: Arc<Mutex<Vec<Answer>>>,
+}
+
+impl Traffic {
+    /// Answers so far.
+    fn len(&self) -> usize {
+        self.answers.lock().unwrap().len()
+    }
+
+    async fn stop(self) -> Vec<Answer> {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+        Arc::try_unwrap(self.answers)
+            .map(|m| m.into_inner().unwrap())
+            .unwrap_or_else(|a| a.lock().unwrap().clone())
+    }
+}
+
+/// Every answer is 200, or one of `allowed` with `Retry-After` when 503; each within the budget.
+fn assert_answers(scenario: &str, answers: &[Answer], allowed: &[u16]) {
+    assert!(!answers.is_empty(), "{scenario}: traffic ran");
+    for answer in answers {
+        assert!(
+            answer.status == 200 || allowed.contains(&answer.status),
+            "{scenario}: unexpected answer {answer:?}"
+        );
+        if answer.status == 503 {
+            assert!(answer.retry_after, "{scenario}: 503 without Retry-After");
+        }
+        assert!(
+            answer.took < BUDGET + SLACK,
+            "{scenario}: an answer took {:?}",
+            answer.took
+        );
+    }
+}
+
+fn signal(pid: u32, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
+}
+
+/// Resumes a stopped process when dropped, so a failed assertion never leaves it frozen.
+struct Resume(u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0 as i32),
+            nix::sys::signal::Signal::SIGCONT,
+        );
+    }
+}
+
+#[tokio::test]
+async fn storage_stalled_gets_503_within_the_budget_then_recovers() {
+    let scenario = "storage stalled (SIGSTOP) 30 s";
+    let system = Arc::new(System::start(false, |_| {}).await);
+    let traffic = system.traffic();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pid = system.stack.azurite_pid().unwrap();
+    signal(pid, nix::sys::signal::Signal::SIGSTOP);
+    let resume = Resume(pid);
+    let stalled_at = Instant::now();
+    let mut saw_not_ready = false;
+    while stalled_at.elapsed() < OUTAGE {
+        let (status, body) = system.ready().await;
+        if status == 503 {
+            assert_eq!(body["failing"], serde_json::json!(["queue"]), "{body}");
+            saw_not_ready = true;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(saw_not_ready, "readiness turned not ready during the stall");
+    drop(resume);
+    system.wait_ready(Duration::from_secs(30)).await;
+    let before = traffic.len();
+    while traffic.len() < before + 4 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answers = traffic.stop().await;
+    assert_answers(scenario, &answers, &[503]);
+    assert!(
+        answers.iter().any(|a| a.status == 503),
+        "the stall was felt"
+    );
+    assert_eq!(
+        answers.last().unwrap().status,
+        200,
+        "recovered without restart"
+    );
+    system.reconcile(scenario, &answers).await;
+    system.assert_no_secret_leaked(scenario);
+}
+
+#[tokio::test]
+async fn key_vault_down_the_cached_key_keeps_serving() {
+    let scenario = "Key Vault down 30 s";
+    let system = Arc::new(System::start(false, |_| {}).await);
+    let traffic = system.traffic();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    system.stack.vault.set_available(false);
+    tokio::time::sleep(OUTAGE).await;
+    assert_eq!(system.ready().await.0, 200, "ready on the cached key");
+    system.stack.vault.set_available(true);
+    let answers = traffic.stop().await;
+    assert_answers(scenario, &answers, &[]);
+    system.reconcile(scenario, &answers).await;
+    system.assert_no_secret_leaked(scenario);
+}
+
+#[tokio::test]
+async fn identity_endpoint_down_the_unexpired_tokens_keep_serving() {
+    let scenario = "identity endpoint down 30 s, tokens inside their refresh window";
+    // Four-minute tokens: the SDK credentials try to refresh on every use, so every call
+    // during the outage depends on the last good token being served.
+    let mut system = System::start(false, |_| {}).await;
+    system.stack.identities.set_token_lifetime(240);
+    for service in [Service::MainApp, Service::QueueWorker] {
+        system.stack.stop_service(service, false).await;
+        system.stack.launch(service).await.unwrap();
+    }
+    let system = Arc::new(system);
+    let traffic = system.traffic();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    system.stack.identities.set_available(false);
+    tokio::time::sleep(OUTAGE).await;
+    system.stack.identities.set_available(true);
+    let answers = traffic.stop().await;
+    assert_answers(scenario, &answers, &[]);
+    system.reconcile(scenario, &answers).await;
+    let logs = system.stack.sink.captured();
+    assert!(
+        logs.contains("serving the last good token"),
+        "the outage was felt and bridged"
+    );
+    system.assert_no_secret_leaked(scenario);
+}
+
+#[tokio::test]
+async fn third_party_api_down_gets_502_then_recovers_without_restart() {
+    let scenario = "third-party-api down 30 s";
+    let mut system = System::start(false, |_| {}).await;
+    system
+        .stack
+        .stop_service(Service::ThirdPartyApi, true)
+        .await;
+    let system = Arc::new(system);
+    let traffic = system.traffic();
+    tokio::time::sleep(OUTAGE).await;
+    let answers_during = traffic.len();
+    // Relaunched by a second handle on the stack: main-app keeps running throughout.
+    let system = {
+        let answers = traffic.stop().await;
+        let mut system = Arc::try_unwrap(system).ok().expect("traffic stopped");
+        system.stack.launch(Service::ThirdPartyApi).await.unwrap();
+        let system = Arc::new(system);
+        let traffic = system.traffic();
+        while traffic.len() < 4 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut all = answers;
+        all.extend(traffic.stop().await);
+        assert_answers(scenario, &all, &[502]);
+        assert!(
+            all[..answers_during].iter().all(|a| a.status == 502),
+            "every answer during the outage is 502"
+        );
+        assert_eq!(all.last().unwrap().status, 200, "recovered without restart");
+        system.reconcile(scenario, &all).await;
+        system
+    };
+    system.assert_no_secret_leaked(scenario);
+}
+
+#[tokio::test]
+async fn worker_killed_under_traffic_loses_no_code_and_records_none_twice() {
+    let scenario = "queue-worker SIGKILL under traffic, restarted after 10 s";
+    let system = Arc::new(System::start(false, |_| {}).await);
+    let traffic = system.traffic();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Killed mid-work: messages it held come back after their visibility timeout.
+    let pid = system
+        .stack
+        .service_pid(Service::QueueWorker)
+        .expect("the worker runs");
+    signal(pid, nix::sys::signal::Signal::SIGKILL);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let mut answers = traffic.stop().await;
+    let mut system = Arc::try_unwrap(system).ok().expect("traffic stopped");
+    system.stack.stop_service(Service::QueueWorker, true).await;
+    system.stack.launch(Service::QueueWorker).await.unwrap();
+    let system = Arc::new(system);
+    let traffic = system.traffic();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    answers.extend(traffic.stop().await);
+    assert_answers(scenario, &answers, &[]);
+    system.reconcile(scenario, &answers).await;
+    system.assert_no_secret_leaked(scenario);
+}
