@@ -17,6 +17,7 @@ pub mod config;
 pub mod credential;
 pub mod error_body;
 pub mod healthcheck;
+pub mod http_methods;
 pub mod secret;
 pub mod secret_cache;
 pub mod telemetry;

@@ -172,3 +172,119 @@ async fn rotation_while_requests_are_in_flight_never_refuses_a_key_in_both_sets(
         .to_request();
     assert_eq!(test::call_and_read_body(&app, new).await, "new");
 }
+
+mod properties {
+    //! Property tests of the ring: what is added validates under its name, nothing else does,
+    //! what is removed stops validating; any name, value or presented bytes, never a panic.
+
+    use super::{ApiKeyRing, Arc, RequireApiKey, Secret, StatusCode, whoami};
+    use actix_web::test as actix_test;
+    use actix_web::{App, web};
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// Keys by value (so values are distinct): arbitrary unicode names, non-empty values.
+    fn keys() -> impl Strategy<Value = BTreeMap<String, String>> {
+        prop::collection::btree_map(
+            prop_oneof![".{1,80}", "[A-Za-z0-9+/=_.-]{16,64}"],
+            any::<String>(),
+            0..8,
+        )
+    }
+
+    fn ring_with(keys: &BTreeMap<String, String>) -> ApiKeyRing {
+        let secrets: Vec<(String, Secret)> = keys
+            .iter()
+            .map(|(value, name)| (name.clone(), Secret::new(value.as_str())))
+            .collect();
+        ApiKeyRing::new(secrets.iter().map(|(n, s)| (n.as_str(), s)))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn every_key_added_validates_under_its_name(keys in keys()) {
+            let ring = ring_with(&keys);
+            prop_assert_eq!(ring.len(), keys.len());
+            for (value, name) in &keys {
+                let found = ring.verify(value.as_bytes()).map(|k| k.name.to_string());
+                prop_assert_eq!(found.as_deref(), Some(name.as_str()));
+            }
+        }
+
+        #[test]
+        fn any_other_bytes_do_not_validate(keys in keys(), presented in prop::collection::vec(any::<u8>(), 0..300)) {
+            let ring = ring_with(&keys);
+            let is_a_key = keys.keys().any(|v| v.as_bytes() == presented.as_slice());
+            prop_assert_eq!(ring.verify(&presented).is_some(), is_a_key);
+            // Near misses: one byte more, one byte less.
+            for value in keys.keys() {
+                let mut longer = value.as_bytes().to_vec();
+                longer.push(b'x');
+                let shorter = &value.as_bytes()[..value.len() - 1];
+                for miss in [&longer[..], shorter] {
+                    let is_a_key = !miss.is_empty() && keys.keys().any(|v| v.as_bytes() == miss);
+                    prop_assert_eq!(ring.verify(miss).is_some(), is_a_key);
+                }
+            }
+            prop_assert!(ring.verify(b"").is_none());
+        }
+
+        #[test]
+        fn a_removed_key_stops_validating_and_the_others_stay(keys in keys(), pick in any::<prop::sample::Index>()) {
+            prop_assume!(!keys.is_empty());
+            let ring = ring_with(&keys);
+            let removed = keys.keys().nth(pick.index(keys.len())).unwrap().clone();
+            let mut rest = keys.clone();
+            rest.remove(&removed);
+            let secrets: Vec<(String, Secret)> = rest
+                .iter()
+                .map(|(value, name)| (name.clone(), Secret::new(value.as_str())))
+                .collect();
+            ring.replace(secrets.iter().map(|(n, s)| (n.as_str(), s)));
+            prop_assert!(ring.verify(removed.as_bytes()).is_none());
+            for (value, name) in &rest {
+                let found = ring.verify(value.as_bytes()).map(|k| k.name.to_string());
+                prop_assert_eq!(found.as_deref(), Some(name.as_str()));
+            }
+        }
+
+        #[test]
+        fn debug_shows_names_never_values(keys in keys()) {
+            let printed = format!("{:?}", ring_with(&keys));
+            for (value, name) in &keys {
+                let in_a_name = keys.values().any(|n| n.contains(value.as_str()))
+                    || format!("{name:?}").contains(value.as_str());
+                prop_assert!(in_a_name || !printed.contains(value.as_str()));
+            }
+        }
+
+        #[test]
+        fn any_header_bytes_get_200_for_a_key_and_401_otherwise(
+            keys in keys(),
+            presented in prop::collection::vec(prop_oneof![9u8..=9, 32u8..=126, 128u8..=255], 0..200),
+        ) {
+            let ring = Arc::new(ring_with(&keys));
+            let is_a_key = !presented.is_empty() && keys.keys().any(|v| v.as_bytes() == presented.as_slice());
+            let header = actix_web::http::header::HeaderValue::from_bytes(&presented).unwrap();
+            let status = actix_web::rt::System::new().block_on(async {
+                let app = actix_test::init_service(
+                    App::new().service(
+                        web::scope("/api")
+                            .wrap(RequireApiKey::new(ring.clone()))
+                            .route("/whoami", web::get().to(whoami)),
+                    ),
+                )
+                .await;
+                let req = actix_test::TestRequest::get()
+                    .uri("/api/whoami")
+                    .insert_header(("x-functions-key", header))
+                    .to_request();
+                actix_test::call_service(&app, req).await.status()
+            });
+            let expected = if is_a_key { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
+            prop_assert_eq!(status, expected);
+        }
+    }
+}

@@ -38,6 +38,46 @@ pub const DEFAULT_KEYS_FILE: &str = ".third-party-api/keys.json";
 /// How long in-flight requests may take to finish after SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
+/// How long a client may take to send a request head (first request of a connection).
+pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request body may take to arrive once its head has.
+pub const REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closing connection waits for the client's acknowledgement.
+pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Largest request body accepted (admin bodies are a few hundred bytes).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// What the HTTP server allows a client: time to send a request, idle time, body size. Not read
+/// from the environment; tests shorten the timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Time for the head of a connection's first request; then 408 and the connection closes.
+    pub request_head_timeout: Duration,
+    /// Time for a body the service reads (admin `PUT`); then 408 and the connection closes.
+    pub request_body_timeout: Duration,
+    /// Idle time allowed between two requests on one connection; `None` (the default) closes
+    /// each connection after one response. actix-web times only the head of a connection's
+    /// first request: a kept-alive connection that sends part of a second head and stalls is
+    /// never closed, so keep-alive is off unless a test or a trusted front end wants it.
+    pub keep_alive: Option<Duration>,
+    /// Time a closing connection waits for the client.
+    pub disconnect_timeout: Duration,
+    /// Largest body read; larger gets 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            request_head_timeout: REQUEST_HEAD_TIMEOUT,
+            request_body_timeout: REQUEST_BODY_TIMEOUT,
+            keep_alive: None,
+            disconnect_timeout: DISCONNECT_TIMEOUT,
+            max_body_bytes: MAX_BODY_BYTES,
+        }
+    }
+}
+
 /// Everything third-party-api reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -51,6 +91,8 @@ pub struct Settings {
     pub seed_master_key: Option<KeyValue>,
     /// Seed for the function keys of a new store; one generated `default` key when empty.
     pub seed_function_keys: Vec<(KeyName, KeyValue)>,
+    /// Server limits; always [`HttpLimits::default`] from the environment.
+    pub http: HttpLimits,
 }
 
 impl Settings {
@@ -89,6 +131,7 @@ impl Settings {
                 .into(),
             seed_master_key,
             seed_function_keys,
+            http: HttpLimits::default(),
         })
     }
 }
@@ -104,7 +147,9 @@ fn parse_key_list(list: &str) -> Result<Vec<(KeyName, KeyValue)>, String> {
         let name = KeyName::parse(name.trim()).map_err(|why| format!("entry {entry}: {why}"))?;
         let value = KeyValue::parse(value.trim()).map_err(|why| format!("entry {entry}: {why}"))?;
         if keys.iter().any(|(n, _)| n == &name) {
-            return Err(format!("entry {entry}: key name `{name}` appears twice"));
+            return Err(format!(
+                "entry {entry}: its key name is used by an earlier entry"
+            ));
         }
         keys.push((name, value));
     }
@@ -150,7 +195,7 @@ mod tests {
         let twice = format!("a={GOOD},a={GOOD}");
         let err = Settings::from_env(&MapEnv::new().with(THIRD_PARTY_API_FUNCTION_KEYS, twice))
             .unwrap_err();
-        assert!(err.problem.contains("twice"));
+        assert!(err.problem.contains("entry 2") && err.problem.contains("earlier entry"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use shared_auth::{ApiKeyRing, Secret};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,7 +23,8 @@ const MIN_KEY_LEN: usize = 16;
 const MAX_KEY_LEN: usize = 256;
 const MAX_NAME_LEN: usize = 64;
 
-/// A valid key name: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting with `_` (reserved).
+/// A valid key name: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting with `_` (reserved), not dots
+/// only (`.` and `..` read as path segments).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct KeyName(String);
 
@@ -41,6 +42,9 @@ impl KeyName {
         }
         if name.starts_with('_') {
             return Err("key names starting with `_` are reserved".into());
+        }
+        if name.bytes().all(|b| b == b'.') {
+            return Err("a key name is not made of dots only".into());
         }
         Ok(Self(name.to_owned()))
     }
@@ -110,11 +114,17 @@ impl KeyScope {
             Self::Host => "host",
         }
     }
+
+    fn field(self) -> &'static str {
+        match self {
+            Self::Function => "functionKeys",
+            Self::Host => "hostKeys",
+        }
+    }
 }
 
-/// The store's file format.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The store's file format, as written.
+#[derive(Clone, Serialize)]
 struct KeyFile {
     version: u32,
     #[serde(rename = "masterKey")]
@@ -125,7 +135,66 @@ struct KeyFile {
     host_keys: BTreeMap<String, String>,
 }
 
+/// The store's file format, as read: the key maps keep the file's order, so that an error can
+/// point at an entry by its position instead of quoting its name or value.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredFile {
+    version: u32,
+    #[serde(rename = "masterKey")]
+    master_key: String,
+    #[serde(rename = "functionKeys")]
+    function_keys: OrderedEntries,
+    #[serde(rename = "hostKeys")]
+    host_keys: OrderedEntries,
+}
+
+/// A JSON object of name to value, in the file's order, duplicates kept.
+struct OrderedEntries(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for OrderedEntries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = OrderedEntries;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of key names to key values")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, String>()? {
+                    entries.push(entry);
+                }
+                Ok(OrderedEntries(entries))
+            }
+        }
+        deserializer.deserialize_map(Entries)
+    }
+}
+
 impl KeyFile {
+    /// Reads and checks a store. The error says what is wrong and where (line and column, or
+    /// the entry's position), never quoting the file: any part of it may be a key.
+    fn from_json(bytes: &[u8]) -> Result<Self, String> {
+        let stored: StoredFile = serde_json::from_slice(bytes)
+            .map_err(|e| format!("not a key store: {}", redact_json_error(&e)))?;
+        if stored.version != 1 {
+            return Err(format!("unsupported version {}", stored.version));
+        }
+        KeyValue::parse(&stored.master_key).map_err(|e| format!("masterKey: {e}"))?;
+        Ok(Self {
+            version: stored.version,
+            master_key: stored.master_key,
+            function_keys: checked_entries(KeyScope::Function, stored.function_keys)?,
+            host_keys: checked_entries(KeyScope::Host, stored.host_keys)?,
+        })
+    }
+
     fn keys(&self, scope: KeyScope) -> &BTreeMap<String, String> {
         match scope {
             KeyScope::Function => &self.function_keys,
@@ -139,22 +208,39 @@ impl KeyFile {
             KeyScope::Host => &mut self.host_keys,
         }
     }
+}
 
-    /// Checks a file read from disk; the error names the entry, never a value.
-    fn validate(&self) -> Result<(), String> {
-        if self.version != 1 {
-            return Err(format!("unsupported version {}", self.version));
+/// Checks every entry of one key map; an error names the map and the entry's position only.
+fn checked_entries(
+    scope: KeyScope,
+    entries: OrderedEntries,
+) -> Result<BTreeMap<String, String>, String> {
+    let field = scope.field();
+    let mut keys = BTreeMap::new();
+    for (index, (name, value)) in entries.0.into_iter().enumerate() {
+        let entry = index + 1;
+        KeyName::parse(&name).map_err(|e| format!("{field} entry {entry}: {e}"))?;
+        KeyValue::parse(&value).map_err(|e| format!("{field} entry {entry}: {e}"))?;
+        if keys.insert(name, value).is_some() {
+            return Err(format!(
+                "{field} entry {entry}: its name is used by an earlier entry"
+            ));
         }
-        KeyValue::parse(&self.master_key).map_err(|e| format!("masterKey: {e}"))?;
-        for scope in [KeyScope::Function, KeyScope::Host] {
-            for (name, value) in self.keys(scope) {
-                KeyName::parse(name).map_err(|e| format!("{} key `{name}`: {e}", scope.label()))?;
-                KeyValue::parse(value)
-                    .map_err(|e| format!("{} key `{name}`: {e}", scope.label()))?;
-            }
-        }
-        Ok(())
     }
+    Ok(keys)
+}
+
+/// A JSON error as its category and position only: serde's own message can quote the input
+/// (`invalid type: string "..."`, `unknown field `...``), and the input may hold a key.
+pub(crate) fn redact_json_error(error: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match error.classify() {
+        Category::Io => "unreadable",
+        Category::Syntax => "malformed JSON",
+        Category::Data => "wrong fields or types",
+        Category::Eof => "truncated JSON",
+    };
+    format!("{what} at line {} column {}", error.line(), error.column())
 }
 
 /// Why the store could not be opened or changed. Messages never carry a key value.
@@ -223,12 +309,14 @@ impl KeyStore {
             path: path.to_owned(),
             reason,
         };
-        let file = match std::fs::read(path) {
-            Ok(bytes) => {
-                let file: KeyFile = serde_json::from_slice(&bytes)
-                    .map_err(|e| load_error(format!("not a key store: {e}")))?;
-                file.validate().map_err(load_error)?;
-                tighten_permissions(path);
+        let file = match open_existing(path) {
+            Ok(mut existing) => {
+                let mut bytes = Vec::new();
+                existing
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| load_error(e.to_string()))?;
+                let file = KeyFile::from_json(&bytes).map_err(load_error)?;
+                tighten_permissions(path, &existing);
                 if seed_master.is_some() || !seed_function_keys.is_empty() {
                     tracing::info!(
                         path = %path.display(),
@@ -263,6 +351,11 @@ impl KeyStore {
                 write_atomically(path, &file)?;
                 tracing::info!(path = %path.display(), "created a new key store");
                 file
+            }
+            Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+                return Err(load_error(
+                    "it is a symbolic link; the store must be a regular file".into(),
+                ));
             }
             Err(e) => return Err(load_error(e.to_string())),
         };
@@ -389,31 +482,28 @@ fn describe(key: &KeyRef) -> String {
     }
 }
 
-/// Writes `file` next to `path` with mode 0600, syncs it, renames it over `path`, syncs the
-/// directory: a crash leaves either the old store or the new one, never half of one.
+/// How many random temporary names are tried before giving up (a clash is 1 in 2^64).
+const TEMP_NAME_ATTEMPTS: usize = 8;
+
+/// Writes `file` to a new temporary file beside `path` (random name, created exclusively with
+/// mode 0600, never through a symbolic link), syncs it, renames it over `path`, syncs the
+/// directory: a crash leaves either the old store or the new one, never half of one, and the
+/// store is 0600 whatever mode the file it replaces had.
 fn write_atomically(path: &Path, file: &KeyFile) -> Result<(), KeyStoreError> {
     let persist_error = |source| KeyStoreError::Persist {
         path: path.to_owned(),
         source,
     };
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
+    let json = serde_json::to_vec_pretty(file).map_err(|e| persist_error(e.into()))?;
+    let (tmp, mut out) = create_temp_file(path).map_err(persist_error)?;
     let result = (|| {
-        let json = serde_json::to_vec_pretty(file)?;
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
+        // The mode given at creation is filtered by the umask; set it exactly.
+        out.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         out.write_all(&json)?;
         out.sync_all()?;
+        drop(out);
         std::fs::rename(&tmp, path)?;
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
-        Ok(())
+        std::fs::File::open(parent_dir(path))?.sync_all()
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -421,13 +511,57 @@ fn write_atomically(path: &Path, file: &KeyFile) -> Result<(), KeyStoreError> {
     result.map_err(persist_error)
 }
 
-/// A store readable by others is tightened to 0600 with a warning.
-fn tighten_permissions(path: &Path) {
-    if let Ok(meta) = std::fs::metadata(path)
+/// The directory holding `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Creates `.<name>.<16 random hex digits>.tmp` beside `path` with O_CREAT|O_EXCL|O_NOFOLLOW and
+/// mode 0600: an existing file or symbolic link of that name is never opened, let alone
+/// followed; another name is drawn instead.
+fn create_temp_file(path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("the key store path has no file name"))?;
+    let mut last_error = None;
+    for _ in 0..TEMP_NAME_ATTEMPTS {
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(name);
+        tmp_name.push(format!(".{:016x}.tmp", rand::rng().next_u64()));
+        let tmp = parent_dir(path).join(tmp_name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+            .open(&tmp)
+        {
+            Ok(out) => return Ok((tmp, out)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_error = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| std::io::Error::other("no temporary name was free")))
+}
+
+/// Opens an existing store for reading without following a symbolic link.
+fn open_existing(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// A store readable by others is tightened to 0600 with a warning (through the open handle, so
+/// the file changed is the one read).
+fn tighten_permissions(path: &Path, file: &std::fs::File) {
+    if let Ok(meta) = file.metadata()
         && meta.permissions().mode() & 0o077 != 0
     {
         tracing::warn!(path = %path.display(), "key store was readable by others; setting mode 0600");
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        let _ = file.set_permissions(std::fs::Permissions::from_mode(0o600));
     }
 }
 
@@ -439,7 +573,18 @@ mod tests {
     fn names_and_values_parse_or_say_why() {
         assert!(KeyName::parse("default").is_ok());
         assert!(KeyName::parse("ops-2026.v1_a").is_ok());
-        for bad in ["", "_master", "a b", "ключ", &"a".repeat(65)] {
+        assert!(KeyName::parse("a..b").is_ok());
+        for bad in [
+            "",
+            "_master",
+            "a b",
+            "ключ",
+            ".",
+            "..",
+            "...",
+            "../x",
+            &"a".repeat(65),
+        ] {
             assert!(KeyName::parse(bad).is_err(), "{bad}");
         }
         assert!(KeyValue::parse("abcdefghijklmnop").is_ok());

@@ -1,18 +1,16 @@
 //! Building and running the HTTP server.
 
-use crate::config::{SHUTDOWN_GRACE, Settings};
+use crate::config::{HttpLimits, SHUTDOWN_GRACE, Settings};
 use crate::key_store::KeyStore;
 use crate::routes::{admin, health, openapi, random_number};
 use actix_web::dev::Server;
-use actix_web::http::StatusCode;
+use actix_web::http::{KeepAlive, StatusCode};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
+use shared_auth::http_methods::resource;
 use shared_auth::telemetry::RequestTelemetry;
 use shared_auth::{RequireApiKey, json_error};
 use std::net::TcpListener;
-
-/// Largest request body accepted (admin bodies are a few hundred bytes).
-const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// A built server, bound to its port, not yet running.
 pub struct Application {
@@ -36,7 +34,7 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
-        let server = run(listener, store)?;
+        let server = run(listener, store, settings.http)?;
         Ok(Self { port, server })
     }
 
@@ -51,7 +49,7 @@ impl Application {
     }
 }
 
-fn run(listener: TcpListener, store: KeyStore) -> std::io::Result<Server> {
+fn run(listener: TcpListener, store: KeyStore, limits: HttpLimits) -> std::io::Result<Server> {
     let function_ring = store.function_ring();
     let master_ring = store.master_ring();
     let store = web::Data::new(store);
@@ -59,18 +57,30 @@ fn run(listener: TcpListener, store: KeyStore) -> std::io::Result<Server> {
         App::new()
             .wrap(RequestTelemetry)
             .app_data(store.clone())
-            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
-            .route("/healthz", web::get().to(health::healthz))
-            .route("/readyz", web::get().to(health::readyz))
-            .route("/openapi.json", web::get().to(openapi::openapi))
+            .app_data(web::Data::new(limits))
+            .app_data(web::PayloadConfig::new(limits.max_body_bytes))
+            .app_data(web::PathConfig::default().error_handler(|error, _| {
+                // The extractor's message may quote the path; answer without it.
+                actix_web::error::InternalError::from_response(
+                    error,
+                    json_error(
+                        StatusCode::BAD_REQUEST,
+                        "bad_request",
+                        "The path is malformed.",
+                    ),
+                )
+                .into()
+            }))
+            .service(resource("/healthz").get(health::healthz))
+            .service(resource("/readyz").get(health::readyz))
+            .service(resource("/openapi.json").get(openapi::openapi))
             .service(
                 web::scope("/api")
                     .wrap(RequireApiKey::new(function_ring.clone()))
                     .service(
-                        web::resource("/RandomNumber")
-                            .route(web::get().to(random_number::random_number))
-                            .route(web::post().to(random_number::random_number))
-                            .default_service(web::to(method_not_allowed)),
+                        resource("/RandomNumber")
+                            .get(random_number::random_number)
+                            .post(random_number::random_number),
                     ),
             )
             .service(
@@ -80,6 +90,12 @@ fn run(listener: TcpListener, store: KeyStore) -> std::io::Result<Server> {
             )
             .default_service(web::to(not_found))
     })
+    .client_request_timeout(limits.request_head_timeout)
+    .client_disconnect_timeout(limits.disconnect_timeout)
+    .keep_alive(match limits.keep_alive {
+        Some(idle) => KeepAlive::Timeout(idle),
+        None => KeepAlive::Disabled,
+    })
     .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
     .listen(listener)?
     .run();
@@ -88,12 +104,4 @@ fn run(listener: TcpListener, store: KeyStore) -> std::io::Result<Server> {
 
 async fn not_found() -> actix_web::HttpResponse {
     json_error(StatusCode::NOT_FOUND, "not_found", "No such route.")
-}
-
-async fn method_not_allowed() -> actix_web::HttpResponse {
-    json_error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "Use GET or POST.",
-    )
 }

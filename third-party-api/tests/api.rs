@@ -299,11 +299,11 @@ async fn malformed_names_and_bodies_get_400_saying_why_without_echoing_values() 
 #[tokio::test]
 async fn an_unwritable_store_fails_the_change_and_keeps_the_keys_in_force() {
     let app = spawn_app().await;
-    // A directory where the temporary file must go makes every write fail, even for root.
-    let mut blocker = app.keys_file().into_os_string();
-    blocker.push(".tmp");
-    std::fs::create_dir(&blocker).unwrap();
+    // A directory where the store goes makes every write fail (the rename), even for root.
     let before = std::fs::read(app.keys_file()).unwrap();
+    let saved = app.dir.path().join("saved.json");
+    std::fs::rename(app.keys_file(), &saved).unwrap();
+    std::fs::create_dir(app.keys_file()).unwrap();
 
     let (status, body) = app
         .admin(
@@ -329,9 +329,16 @@ async fn an_unwritable_store_fails_the_change_and_keeps_the_keys_in_force() {
         app.key_works(DEFAULT_KEY).await,
         "the delete did not take effect"
     );
-    assert_eq!(std::fs::read(app.keys_file()).unwrap(), before);
+    let mut left: Vec<_> = std::fs::read_dir(app.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["keys.json", "saved.json"], "no temporary file left");
 
-    std::fs::remove_dir(&blocker).unwrap();
+    std::fs::remove_dir(app.keys_file()).unwrap();
+    std::fs::rename(&saved, app.keys_file()).unwrap();
+    assert_eq!(std::fs::read(app.keys_file()).unwrap(), before);
     let (status, _) = app
         .admin(
             Method::PUT,

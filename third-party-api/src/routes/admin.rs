@@ -1,13 +1,15 @@
 //! The key-management API of Azure Functions, authorised by the master key only:
 //! `/admin/functions/RandomNumber/keys[/{name}]` and `/admin/host/keys[/{name}]`.
 
+use crate::config::HttpLimits;
 use crate::key_store::{
     FUNCTION_NAME, KeyName, KeyRef, KeyScope, KeyStore, KeyStoreError, KeyValue, MASTER_KEY_NAME,
-    SetOutcome,
+    SetOutcome, redact_json_error,
 };
-use actix_web::http::StatusCode;
+use actix_web::http::{ConnectionType, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use shared_auth::http_methods::resource;
 use shared_auth::json_error;
 
 /// One key as the admin API shows it.
@@ -56,6 +58,12 @@ pub enum AdminError {
     /// No such function or key.
     #[error("{0}")]
     NotFound(String),
+    /// The body is larger than the limit.
+    #[error("the body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// The body did not arrive in time; the connection is closed.
+    #[error("the body did not arrive in time")]
+    Timeout,
     /// The store could not be written; nothing changed.
     #[error("the key store could not be written; the keys in force are unchanged")]
     Storage,
@@ -66,6 +74,8 @@ impl actix_web::ResponseError for AdminError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Storage => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -74,9 +84,18 @@ impl actix_web::ResponseError for AdminError {
         let code = match self {
             Self::BadRequest(_) => "bad_request",
             Self::NotFound(_) => "not_found",
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::Timeout => "request_timeout",
             Self::Storage => "storage_unavailable",
         };
-        json_error(self.status_code(), code, self.to_string())
+        let mut response = json_error(self.status_code(), code, self.to_string());
+        if matches!(self, Self::Timeout) {
+            // The rest of the body may still come; this connection is not reused.
+            response
+                .head_mut()
+                .set_connection_type(ConnectionType::Close);
+        }
+        response
     }
 }
 
@@ -92,28 +111,23 @@ impl From<KeyStoreError> for AdminError {
     }
 }
 
-/// Registers the admin routes (the caller wraps them with the master-key guard).
+/// Registers the admin routes (the caller wraps them with the master-key guard); a method a
+/// path does not declare gets 405 with `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/functions/{function}/keys",
-        web::get().to(list_function_keys),
-    )
-    .route(
-        "/functions/{function}/keys/{name}",
-        web::put().to(put_function_key),
-    )
-    .route(
-        "/functions/{function}/keys/{name}",
-        web::post().to(generate_function_key),
-    )
-    .route(
-        "/functions/{function}/keys/{name}",
-        web::delete().to(delete_function_key),
-    )
-    .route("/host/keys", web::get().to(list_host_keys))
-    .route("/host/keys/{name}", web::put().to(put_host_key))
-    .route("/host/keys/{name}", web::post().to(generate_host_key))
-    .route("/host/keys/{name}", web::delete().to(delete_host_key));
+    cfg.service(resource("/functions/{function}/keys").get(list_function_keys))
+        .service(
+            resource("/functions/{function}/keys/{name}")
+                .put(put_function_key)
+                .post(generate_function_key)
+                .delete(delete_function_key),
+        )
+        .service(resource("/host/keys").get(list_host_keys))
+        .service(
+            resource("/host/keys/{name}")
+                .put(put_host_key)
+                .post(generate_host_key)
+                .delete(delete_host_key),
+        );
 }
 
 fn check_function(function: &str) -> Result<(), AdminError> {
@@ -136,11 +150,34 @@ fn key_ref(scope: KeyScope, name: &str) -> Result<KeyRef, AdminError> {
         .map_err(AdminError::BadRequest)
 }
 
+/// Reads a body of at most `limits.max_body_bytes` within `limits.request_body_timeout`.
+async fn read_body(
+    request: &HttpRequest,
+    payload: web::Payload,
+    limits: &HttpLimits,
+) -> Result<web::Bytes, AdminError> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limits.max_body_bytes as u64) {
+        return Err(AdminError::PayloadTooLarge(limits.max_body_bytes));
+    }
+    let read = payload.to_bytes_limited(limits.max_body_bytes);
+    match tokio::time::timeout(limits.request_body_timeout, read).await {
+        Err(_) => Err(AdminError::Timeout),
+        Ok(Err(_)) => Err(AdminError::PayloadTooLarge(limits.max_body_bytes)),
+        Ok(Ok(Err(_))) => Err(AdminError::BadRequest("the body could not be read".into())),
+        Ok(Ok(Ok(body))) => Ok(body),
+    }
+}
+
 fn parse_put_body(body: &[u8], path_name: &str) -> Result<KeyValue, AdminError> {
     let put: PutKey = serde_json::from_slice(body).map_err(|e| {
         AdminError::BadRequest(format!(
             "the body must be JSON {{\"name\": optional, \"value\": \"...\"}}: {}",
-            redact_serde_error(&e)
+            redact_json_error(&e)
         ))
     })?;
     if put.name.as_deref().is_some_and(|n| n != path_name) {
@@ -149,18 +186,6 @@ fn parse_put_body(body: &[u8], path_name: &str) -> Result<KeyValue, AdminError> 
         ));
     }
     KeyValue::parse(&put.value).map_err(AdminError::BadRequest)
-}
-
-/// serde's message can quote the input; keep only its category and position.
-fn redact_serde_error(error: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let what = match error.classify() {
-        Category::Io => "unreadable",
-        Category::Syntax => "malformed JSON",
-        Category::Data => "wrong fields or types",
-        Category::Eof => "truncated JSON",
-    };
-    format!("{what} at line {} column {}", error.line(), error.column())
 }
 
 async fn list(store: &KeyStore, scope: KeyScope, req: &HttpRequest) -> HttpResponse {
@@ -222,12 +247,15 @@ async fn list_function_keys(
 
 async fn put_function_key(
     store: web::Data<KeyStore>,
+    limits: web::Data<HttpLimits>,
     path: web::Path<(String, String)>,
-    body: web::Bytes,
+    request: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, AdminError> {
     let (function, name) = path.into_inner();
     check_function(&function)?;
     let key = key_ref(KeyScope::Function, &name)?;
+    let body = read_body(&request, payload, &limits).await?;
     let value = parse_put_body(&body, &name)?;
     set(&store, key, Some(value), &name).await
 }
@@ -256,10 +284,13 @@ async fn list_host_keys(store: web::Data<KeyStore>, req: HttpRequest) -> HttpRes
 
 async fn put_host_key(
     store: web::Data<KeyStore>,
+    limits: web::Data<HttpLimits>,
     name: web::Path<String>,
-    body: web::Bytes,
+    request: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, AdminError> {
     let key = key_ref(KeyScope::Host, &name)?;
+    let body = read_body(&request, payload, &limits).await?;
     let value = parse_put_body(&body, &name)?;
     set(&store, key, Some(value), &name).await
 }
