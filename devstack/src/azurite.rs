@@ -123,6 +123,8 @@ pub struct Azurite {
     pub blob_endpoint: String,
     /// `https://127.0.0.1:<port>` of the queue service (account in the path).
     pub queue_endpoint: String,
+    /// Blob, queue and table ports, kept for a restart.
+    ports: [u16; 3],
 }
 
 /// How to start Azurite.
@@ -142,8 +144,24 @@ impl Azurite {
     /// Installs if needed, starts on free loopback ports and waits until both services accept
     /// connections.
     pub async fn start(options: &AzuriteOptions, sink: &LogSink) -> anyhow::Result<Self> {
+        Self::start_on(options, sink, [free_port()?, free_port()?, free_port()?]).await
+    }
+
+    /// Stops this Azurite (SIGTERM: it saves its data) and starts another on the same ports
+    /// with `options`, so every client and the gates find it where it was.
+    pub async fn stop_keeping_ports(self) -> [u16; 3] {
+        self.process.stop(Duration::from_secs(10)).await;
+        self.ports
+    }
+
+    /// Starts on `ports` (blob, queue, table) and waits until both services accept connections.
+    pub async fn start_on(
+        options: &AzuriteOptions,
+        sink: &LogSink,
+        ports: [u16; 3],
+    ) -> anyhow::Result<Self> {
         let entry = ensure_installed(&options.npm_dir).await?;
-        let (blob, queue, table) = (free_port()?, free_port()?, free_port()?);
+        let [blob, queue, table] = ports;
         let mut command = Command::new("node");
         command
             .arg(&entry)
@@ -207,6 +225,7 @@ impl Azurite {
             process,
             blob_endpoint: format!("https://127.0.0.1:{blob}"),
             queue_endpoint: format!("https://127.0.0.1:{queue}"),
+            ports,
         })
     }
 }

@@ -245,7 +245,9 @@ pub struct DevStack {
     pub sink: LogSink,
     http: reqwest::Client,
     servers: Vec<ServerHandle>,
-    azurite: Option<Azurite>,
+    azurite: std::sync::Mutex<Option<Azurite>>,
+    azurite_options: AzuriteOptions,
+    stopped_azurite_ports: std::sync::Mutex<Option<[u16; 3]>>,
     services: Vec<(Service, ChildProcess)>,
     third_party_api_key: Secret,
     rust_log: String,
@@ -365,16 +367,13 @@ impl DevStack {
             kv.configure(cfg)
         })?);
 
-        let azurite = Azurite::start(
-            &AzuriteOptions {
-                npm_dir: options.npm_dir.clone(),
-                data_dir: options.persist_storage.then(|| state_dir.join("azurite")),
-                cert: pki.server_cert.clone(),
-                key: pki.server_key.clone(),
-            },
-            &options.sink,
-        )
-        .await?;
+        let azurite_options = AzuriteOptions {
+            npm_dir: options.npm_dir.clone(),
+            data_dir: options.persist_storage.then(|| state_dir.join("azurite")),
+            cert: pki.server_cert.clone(),
+            key: pki.server_key.clone(),
+        };
+        let azurite = Azurite::start(&azurite_options, &options.sink).await?;
         for (listener, service, upstream) in [
             (
                 blob_listener,
@@ -407,7 +406,9 @@ impl DevStack {
             sink: options.sink.clone(),
             http,
             servers,
-            azurite: Some(azurite),
+            azurite: std::sync::Mutex::new(Some(azurite)),
+            azurite_options,
+            stopped_azurite_ports: std::sync::Mutex::default(),
             services: Vec::new(),
             third_party_api_key: random_key(),
             rust_log: options.rust_log.clone(),
@@ -557,9 +558,8 @@ impl DevStack {
 
     /// Process ids of every child (Azurite and the services).
     pub fn child_pids(&self) -> Vec<u32> {
-        self.azurite
-            .iter()
-            .map(|a| a.process.pid())
+        self.azurite_pid()
+            .into_iter()
             .chain(self.services.iter().map(|(_, p)| p.pid()))
             .collect()
     }
@@ -574,7 +574,41 @@ impl DevStack {
 
     /// Azurite's process id, for fault injection (SIGSTOP as a storage stall).
     pub fn azurite_pid(&self) -> Option<u32> {
-        self.azurite.as_ref().map(|a| a.process.pid())
+        self.azurite
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|a| a.process.pid())
+    }
+
+    /// Stops Azurite (a storage outage); [`DevStack::start_azurite`] brings it back on the same
+    /// ports with the same data (when the stack persists storage).
+    pub async fn stop_azurite(&self) {
+        let azurite = self
+            .azurite
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(azurite) = azurite {
+            let ports = azurite.stop_keeping_ports().await;
+            *self
+                .stopped_azurite_ports
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(ports);
+        }
+    }
+
+    /// Starts Azurite again after [`DevStack::stop_azurite`].
+    pub async fn start_azurite(&self) -> anyhow::Result<()> {
+        let ports = self
+            .stopped_azurite_ports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .context("Azurite was not stopped")?;
+        let azurite = Azurite::start_on(&self.azurite_options, &self.sink, ports).await?;
+        *self.azurite.lock().unwrap_or_else(|p| p.into_inner()) = Some(azurite);
+        Ok(())
     }
 
     /// Writes `<state>/<name>.env` (mode 0600) with `env` as `KEY=VALUE` lines.
@@ -683,7 +717,12 @@ impl DevStack {
         for (_, process) in self.services.drain(..).rev() {
             process.stop(STOP_GRACE).await;
         }
-        if let Some(azurite) = self.azurite.take() {
+        let azurite = self
+            .azurite
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(azurite) = azurite {
             azurite.process.stop(Duration::from_secs(5)).await;
         }
         for server in self.servers.drain(..) {
