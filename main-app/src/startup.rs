@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use codes::ledger::CodeLedger;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
+use shared_auth::http_methods::resource;
 use shared_auth::telemetry::RequestTelemetry;
 use shared_auth::transport::http_client_from_env;
 use shared_auth::{EnvSource, credential_from_env, json_error};
@@ -111,12 +112,12 @@ fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
             .wrap(RequestTelemetry)
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(4 * 1024))
-            .route("/", web::get().to(home::home))
-            .route("/api/v1/getcode", web::get().to(getcode::get_code))
-            .route("/api/v1/codes/verify", web::post().to(verify::verify))
-            .route("/healthz", web::get().to(health::healthz))
-            .route("/readyz", web::get().to(health::readyz))
-            .route("/openapi.json", web::get().to(openapi::openapi))
+            .service(resource("/").get(home::home))
+            .service(resource("/api/v1/getcode").get(getcode::get_code))
+            .service(resource("/api/v1/codes/verify").post(verify::verify))
+            .service(resource("/healthz").get(health::healthz))
+            .service(resource("/readyz").get(health::readyz))
+            .service(resource("/openapi.json").get(openapi::openapi))
             .default_service(web::to(|| async {
                 json_error(StatusCode::NOT_FOUND, "not_found", "No such route.")
             }))

@@ -97,3 +97,36 @@ async fn the_key_and_tokens_never_reach_logs_or_bodies() {
         assert!(!haystack.contains("eyJ"), "a JWT leaked");
     }
 }
+
+#[tokio::test]
+async fn undeclared_methods_get_405_with_allow_and_unknown_paths_404() {
+    let stack = start_stack().await;
+    let app = spawn_app(&main_app_env(&stack)).await;
+    for (path, method, allow) in [
+        ("/api/v1/getcode", reqwest::Method::POST, "GET"),
+        ("/api/v1/getcode", reqwest::Method::DELETE, "GET"),
+        ("/api/v1/codes/verify", reqwest::Method::GET, "POST"),
+        ("/api/v1/codes/verify", reqwest::Method::PUT, "POST"),
+        ("/", reqwest::Method::POST, "GET"),
+        ("/readyz", reqwest::Method::PATCH, "GET"),
+        ("/openapi.json", reqwest::Method::DELETE, "GET"),
+    ] {
+        let res = app
+            .http
+            .request(method.clone(), format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "{method} {path}");
+        assert_eq!(res.headers()["allow"], allow, "{method} {path}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "method_not_allowed");
+    }
+    let res = app
+        .http
+        .get(format!("{}/no/such/route", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
