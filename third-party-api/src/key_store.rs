@@ -43,8 +43,8 @@ impl KeyName {
         if name.starts_with('_') {
             return Err("key names starting with `_` are reserved".into());
         }
-        if name.bytes().all(|b| b == b'.') {
-            return Err("a key name is not made of dots only".into());
+        if name.starts_with('.') {
+            return Err("a key name does not start with `.`".into());
         }
         Ok(Self(name.to_owned()))
     }

@@ -136,7 +136,7 @@ proptest! {
                 let expected: Vec<(String, String)> = entries.into_iter().collect();
                 prop_assert_eq!(parsed, expected);
             }
-            // Only names of dots only (`..`) are refused among these.
+            // Only names starting with `.` are refused among these.
             Err(err) => {
                 prop_assert!(!names_are_valid, "{}", err);
                 prop_assert_eq!(err.variable, THIRD_PARTY_API_FUNCTION_KEYS);

@@ -43,7 +43,7 @@ pub struct Link {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PutKey {
-    /// Optional; when present it must equal the name in the path.
+    /// Optional and ignored: the path names the key.
     pub name: Option<String>,
     /// The new value.
     pub value: String,
@@ -173,18 +173,16 @@ async fn read_body(
     }
 }
 
-fn parse_put_body(body: &[u8], path_name: &str) -> Result<KeyValue, AdminError> {
+/// The key value of a PUT body. The path names the key; a `name` in the body is informative
+/// and ignored (a schema cannot say "equal to the path", so refusing a different one would
+/// refuse bodies the published schema allows).
+fn parse_put_body(body: &[u8]) -> Result<KeyValue, AdminError> {
     let put: PutKey = serde_json::from_slice(body).map_err(|e| {
         AdminError::BadRequest(format!(
             "the body must be JSON {{\"name\": optional, \"value\": \"...\"}}: {}",
             redact_json_error(&e)
         ))
     })?;
-    if put.name.as_deref().is_some_and(|n| n != path_name) {
-        return Err(AdminError::BadRequest(
-            "the name in the body differs from the name in the path".into(),
-        ));
-    }
     KeyValue::parse(&put.value).map_err(AdminError::BadRequest)
 }
 
@@ -256,7 +254,7 @@ async fn put_function_key(
     check_function(&function)?;
     let key = key_ref(KeyScope::Function, &name)?;
     let body = read_body(&request, payload, &limits).await?;
-    let value = parse_put_body(&body, &name)?;
+    let value = parse_put_body(&body)?;
     set(&store, key, Some(value), &name).await
 }
 
@@ -291,7 +289,7 @@ async fn put_host_key(
 ) -> Result<HttpResponse, AdminError> {
     let key = key_ref(KeyScope::Host, &name)?;
     let body = read_body(&request, payload, &limits).await?;
-    let value = parse_put_body(&body, &name)?;
+    let value = parse_put_body(&body)?;
     set(&store, key, Some(value), &name).await
 }
 
