@@ -17,6 +17,8 @@ use shared_auth::{EnvSource, credential_from_env, json_error};
 use std::net::TcpListener;
 use std::time::Duration;
 
+/// How long a client has to send a request's head; then 408 and the connection closes.
+pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long in-flight requests may take after SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
@@ -111,7 +113,6 @@ fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
         App::new()
             .wrap(RequestTelemetry)
             .app_data(state.clone())
-            .app_data(web::PayloadConfig::new(4 * 1024))
             .service(resource("/").get(home::home))
             .service(resource("/api/v1/getcode").get(getcode::get_code))
             .service(resource("/api/v1/codes/verify").post(verify::verify))
@@ -122,6 +123,8 @@ fn run(listener: TcpListener, state: AppState) -> std::io::Result<Server> {
                 json_error(StatusCode::NOT_FOUND, "not_found", "No such route.")
             }))
     })
+    .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+    .client_disconnect_timeout(Duration::from_secs(1))
     .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
     .listen(listener)?
     .run();

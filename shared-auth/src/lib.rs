@@ -4,6 +4,7 @@
 //! - [`transport`]: the one HTTP client (extra CA trust, timeouts, pooling) all calls go through.
 //! - [`api_key`]: Azure-Functions-style API keys for actix-web, checked in constant time.
 //! - [`telemetry`]: logs, OpenTelemetry spans, `traceparent` propagation, access logs.
+//! - [`request_body`]: a request body read with a size and a time limit.
 //! - [`token_cache`]: the last good token, served while a refresh fails and it is still valid.
 //! - [`secret_cache`]: a Key Vault secret kept in memory, refreshed, single flight.
 //! - [`healthcheck`]: `<binary> healthcheck`, the container probe for images without a shell.
@@ -18,6 +19,7 @@ pub mod credential;
 pub mod error_body;
 pub mod healthcheck;
 pub mod http_methods;
+pub mod request_body;
 pub mod secret;
 pub mod secret_cache;
 pub mod telemetry;

@@ -10,6 +10,13 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use codes::{Code, CodeError};
 use serde::{Deserialize, Serialize};
 use shared_auth::ErrorBody;
+use shared_auth::request_body::{BodyError, read_body};
+use std::time::Duration;
+
+/// The largest verify body read (`{"code": "AAA-999-BBB"}` is 24 bytes).
+pub const MAX_BODY_BYTES: usize = 4 * 1024;
+/// How long a client has to send its body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The request.
 #[derive(Debug, Deserialize)]
@@ -35,6 +42,9 @@ pub enum VerifyError {
     /// The body is not `{"code": "..."}`.
     #[error("the body is not {{\"code\": ...}}")]
     BadBody,
+    /// The body is too large, or did not arrive in time.
+    #[error(transparent)]
+    Body(#[from] BodyError),
     /// The code is not `AAA-N-BBB`.
     #[error(transparent)]
     InvalidCode(#[from] CodeError),
@@ -47,7 +57,11 @@ impl ResponseError for VerifyError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::BadBody | Self::InvalidCode(_) => StatusCode::BAD_REQUEST,
+            Self::BadBody | Self::InvalidCode(_) | Self::Body(BodyError::Unreadable) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::Body(BodyError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Body(BodyError::Timeout(_)) => StatusCode::REQUEST_TIMEOUT,
             Self::Ledger(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -63,6 +77,9 @@ impl ResponseError for VerifyError {
                 "The body must be JSON: {\"code\": \"AAA-N-BBB\"}.".to_owned(),
             ),
             Self::InvalidCode(e) => ("invalid_code", e.to_string()),
+            Self::Body(BodyError::TooLarge(_)) => ("payload_too_large", self.to_string()),
+            Self::Body(BodyError::Timeout(_)) => ("request_timeout", self.to_string()),
+            Self::Body(BodyError::Unreadable) => ("bad_request", self.to_string()),
             Self::Ledger(_) => (
                 "ledger_unavailable",
                 "Codes cannot be checked right now; try again shortly.".to_owned(),
@@ -72,6 +89,9 @@ impl ResponseError for VerifyError {
         if let Self::Ledger(reason) = self {
             tracing::warn!(reason = %reason, "verify failed");
             response.insert_header(("Retry-After", RETRY_AFTER_SECONDS.to_string()));
+        }
+        if let Self::Body(BodyError::Timeout(_)) = self {
+            response.force_close();
         }
         response.json(ErrorBody::new(code, message))
     }
@@ -90,11 +110,12 @@ fn is_json(req: &HttpRequest) -> bool {
 pub async fn verify(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, VerifyError> {
     if !is_json(&req) {
         return Err(VerifyError::UnsupportedMediaType);
     }
+    let body = read_body(&req, payload, MAX_BODY_BYTES, BODY_TIMEOUT).await?;
     let request: VerifyRequest = serde_json::from_slice(&body).map_err(|_| VerifyError::BadBody)?;
     let code = Code::parse(request.code.trim())?;
     let consumed = tokio::time::timeout(state.request_timeout, state.ledger.consume(&code))

@@ -6,11 +6,12 @@ use crate::key_store::{
     FUNCTION_NAME, KeyName, KeyRef, KeyScope, KeyStore, KeyStoreError, KeyValue, MASTER_KEY_NAME,
     SetOutcome, redact_json_error,
 };
-use actix_web::http::{ConnectionType, StatusCode, header};
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use shared_auth::http_methods::resource;
 use shared_auth::json_error;
+use shared_auth::request_body::BodyError;
 
 /// One key as the admin API shows it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -156,21 +157,18 @@ async fn read_body(
     payload: web::Payload,
     limits: &HttpLimits,
 ) -> Result<web::Bytes, AdminError> {
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limits.max_body_bytes as u64) {
-        return Err(AdminError::PayloadTooLarge(limits.max_body_bytes));
-    }
-    let read = payload.to_bytes_limited(limits.max_body_bytes);
-    match tokio::time::timeout(limits.request_body_timeout, read).await {
-        Err(_) => Err(AdminError::Timeout),
-        Ok(Err(_)) => Err(AdminError::PayloadTooLarge(limits.max_body_bytes)),
-        Ok(Ok(Err(_))) => Err(AdminError::BadRequest("the body could not be read".into())),
-        Ok(Ok(Ok(body))) => Ok(body),
-    }
+    shared_auth::request_body::read_body(
+        request,
+        payload,
+        limits.max_body_bytes,
+        limits.request_body_timeout,
+    )
+    .await
+    .map_err(|e| match e {
+        BodyError::TooLarge(max) => AdminError::PayloadTooLarge(max),
+        BodyError::Timeout(_) => AdminError::Timeout,
+        BodyError::Unreadable => AdminError::BadRequest("the body could not be read".into()),
+    })
 }
 
 /// The key value of a PUT body. The path names the key; a `name` in the body is informative

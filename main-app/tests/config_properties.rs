@@ -1,0 +1,63 @@
+//! Property tests of main-app's configuration parser: a complete environment with any one
+//! variable set to anything is accepted or refused naming exactly that variable; never a panic.
+
+use main_app::config::{
+    CODE_LEDGER_URL, KEY_VAULT_URL, STORAGE_QUEUE_URL, Settings, THIRD_PARTY_API_ENDPOINT,
+    VARIABLES,
+};
+use proptest::prelude::*;
+use shared_auth::MapEnv;
+
+fn complete() -> MapEnv {
+    MapEnv::new()
+        .with(
+            THIRD_PARTY_API_ENDPOINT,
+            "http://127.0.0.1:7071/api/RandomNumber",
+        )
+        .with(KEY_VAULT_URL, "https://myvault.vault.azure.net")
+        .with(
+            STORAGE_QUEUE_URL,
+            "https://acct.queue.core.windows.net/code-requests",
+        )
+        .with(CODE_LEDGER_URL, "https://acct.blob.core.windows.net/codes")
+}
+
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        "[0-9]{0,12}",
+        "-?[0-9]{1,4}",
+        "https?://[a-z0-9.:/_-]{0,40}",
+        Just(String::new()),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn one_bad_variable_is_named_and_nothing_panics(
+        index in 0..VARIABLES.len(),
+        value in value(),
+    ) {
+        let variable = VARIABLES[index];
+        let env = complete().with(variable, value.clone());
+        match Settings::from_env(&env) {
+            Ok(_) => {}
+            Err(e) => prop_assert_eq!(e.variable.as_str(), variable, "{:?}: {}", value, e),
+        }
+    }
+
+    #[test]
+    fn any_subset_of_variables_is_accepted_or_refused_by_name(
+        values in prop::collection::vec(prop::option::of(value()), VARIABLES.len()),
+    ) {
+        let mut env = MapEnv::new();
+        for (variable, value) in VARIABLES.iter().zip(values) {
+            if let Some(value) = value {
+                env = env.with(variable, value);
+            }
+        }
+        if let Err(e) = Settings::from_env(&env) {
+            prop_assert!(VARIABLES.contains(&e.variable.as_str()), "{}", e);
+        }
+    }
+}
