@@ -5,6 +5,7 @@
 # registry can pass local ones (CI does: see .ci/containers).
 ARG RUST_IMAGE=docker.io/library/rust:1.95-slim-bookworm
 ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
+# checkov:skip=CKV_DOCKER_7: every FROM is one of these build arguments, whose defaults are tagged; checkov does not read ARG defaults
 
 # cargo-chef: dependencies build in their own layer, reused until Cargo.toml or Cargo.lock change.
 FROM ${RUST_IMAGE} AS chef

@@ -1,5 +1,6 @@
 // Everything inside the resource group: monitoring, registry, identities, Key Vault, Storage,
-// roles, the Container Apps environment and the three apps with the variables they read.
+// the private network (endpoints and DNS zones for Key Vault, Queue and Blob), roles, the
+// Container Apps environment in that network and the three apps with the variables they read.
 
 param location string
 param environmentName string
@@ -12,9 +13,21 @@ param mainAppImage string
 param queueWorkerImage string
 param thirdPartyApiImage string
 
+@description('Suffix of the names soft delete holds after a teardown (the vault).')
+param deploymentSuffix string
+
+@description('Expiry of the Key Vault secrets written here (seconds since the epoch).')
+param secretExpiresOn int
+
+@description('Developers\' public IPv4 addresses Key Vault and Storage accept; empty: none.')
+param developerIps array
+
 var token = uniqueString(subscription().id, resourceGroup().id, environmentName)
 var prefix = 'kl-${take(environmentName, 16)}'
-var placeholderImage = 'mcr.microsoft.com/azuredocs/containerapps-helloworld:latest'
+// Until azd deploys a service's image: Google's public hello-app sample, which listens on the
+// PORT variable and answers 200 on every path, so ingress and both probes (which target the
+// service's own port) find it healthy and the first provision never waits on a failing revision.
+var placeholderImage = 'us-docker.pkg.dev/google-samples/containers/gke/hello-app:1.0'
 var secretName = 'third-party-api-key'
 var queueName = 'code-requests'
 var containerName = 'codes'
@@ -33,10 +46,13 @@ module vault 'modules/keyvault.bicep' = {
   name: 'keyvault'
   params: {
     location: location
-    name: 'kl-kv-${take(token, 13)}'
+    name: 'kl-kv-${take(token, 11)}${deploymentSuffix}'
     tags: tags
     secretName: secretName
     secretValue: thirdPartyApiKey
+    secretExpiresOn: secretExpiresOn
+    developerIps: developerIps
+    publicNetworkAccess: empty(developerIps) ? 'Disabled' : 'Enabled'
   }
 }
 
@@ -48,6 +64,20 @@ module storage 'modules/storage.bicep' = {
     tags: tags
     queueName: queueName
     containerName: containerName
+    developerIps: developerIps
+    publicNetworkAccess: empty(developerIps) ? 'Disabled' : 'Enabled'
+  }
+}
+
+// Private endpoints for the vault, the queue and the blob service, and their DNS zones.
+module network 'modules/network.bicep' = {
+  name: 'network'
+  params: {
+    location: location
+    prefix: prefix
+    tags: tags
+    vaultId: vault.outputs.id
+    storageId: storage.outputs.id
   }
 }
 
@@ -94,6 +124,7 @@ module environment 'modules/apps-env.bicep' = {
     tags: tags
     workspaceName: monitoring.outputs.workspaceName
     insightsName: monitoring.outputs.insightsName
+    subnetId: network.outputs.appsSubnetId
   }
 }
 

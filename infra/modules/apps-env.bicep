@@ -1,5 +1,8 @@
-// The Container Apps environment: logs to Log Analytics, OpenTelemetry traces and logs to
-// Application Insights through the environment's managed OpenTelemetry agent.
+// The Container Apps environment, in its own subnet of the private network (modules/network.bicep):
+// the apps resolve Key Vault and Storage to their private endpoints. Console and system logs go
+// to Log Analytics through diagnostic settings (no workspace key); OpenTelemetry traces and logs
+// go to Application Insights through the environment's managed OpenTelemetry agent, so no app
+// holds a connection string.
 
 @description('Azure region.')
 param location string
@@ -16,6 +19,9 @@ param workspaceName string
 @description('Application Insights name.')
 param insightsName string
 
+@description('The subnet delegated to the environment.')
+param subnetId string
+
 resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' existing = {
   name: workspaceName
 }
@@ -29,12 +35,13 @@ resource environment 'Microsoft.App/managedEnvironments@2024-10-02-preview' = {
   location: location
   tags: tags
   properties: {
+    vnetConfiguration: {
+      infrastructureSubnetId: subnetId
+      // false: main-app's ingress is public; third-party-api's stays internal to the environment.
+      internal: false
+    }
     appLogsConfiguration: {
-      destination: 'log-analytics'
-      logAnalyticsConfiguration: {
-        customerId: workspace.properties.customerId
-        sharedKey: workspace.listKeys().primarySharedKey
-      }
+      destination: 'azure-monitor'
     }
     appInsightsConfiguration: {
       connectionString: insights.properties.ConnectionString
@@ -45,6 +52,18 @@ resource environment 'Microsoft.App/managedEnvironments@2024-10-02-preview' = {
     }
     workloadProfiles: [
       { name: 'Consumption', workloadProfileType: 'Consumption' }
+    ]
+  }
+}
+
+resource logs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'logs-to-workspace'
+  scope: environment
+  properties: {
+    workspaceId: workspace.id
+    logs: [
+      { category: 'ContainerAppConsoleLogs', enabled: true }
+      { category: 'ContainerAppSystemLogs', enabled: true }
     ]
   }
 }

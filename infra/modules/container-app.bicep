@@ -1,5 +1,7 @@
 // One service as a Container App: its own user-assigned identity (images pulled with it), the
 // environment variables the service reads, probes on /healthz and /readyz, and scale rules.
+// Ingress, liveness and readiness all target `port`, the port the image listens on (its PORT
+// variable, set in `env` to the same number, and its Dockerfile EXPOSE): the tests check that.
 
 @description('Azure region.')
 param location string
@@ -19,7 +21,7 @@ param identityId string
 @description('Registry login server.')
 param registryServer string
 
-@description('Image reference; the placeholder until azd deploys the service image.')
+@description('Image reference; until azd deploys the service image, a placeholder that listens on PORT and answers 200 on every path, probes included.')
 param image string
 
 @description('Port the service listens on (its PORT variable).')
@@ -57,14 +59,13 @@ resource app 'Microsoft.App/containerApps@2024-10-02-preview' = {
       activeRevisionsMode: 'Single'
       registries: [{ server: registryServer, identity: identityId }]
       secrets: secrets
-      ingress: ingress == 'none'
-        ? null
-        : {
-            external: ingress == 'external'
-            targetPort: port
-            transport: 'http'
-            allowInsecure: false
-          }
+      // One line for the condition: checkov's Bicep parser rejects a line that starts with '?'.
+      ingress: ingress == 'none' ? null : {
+        external: ingress == 'external'
+        targetPort: port
+        transport: 'http'
+        allowInsecure: false
+      }
     }
     template: {
       containers: [

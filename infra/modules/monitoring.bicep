@@ -1,4 +1,7 @@
-// Log Analytics (Container Apps logs) and Application Insights (OpenTelemetry traces).
+// Log Analytics (Container Apps logs, through diagnostic settings) and Application Insights
+// (OpenTelemetry traces and logs from the environment's managed agent). Local (key)
+// authentication is off: Application Insights takes Entra-authenticated telemetry only, and no
+// app is given its connection string.
 
 @description('Azure region.')
 param location string
@@ -27,7 +30,7 @@ resource insights 'Microsoft.Insights/components@2020-02-02' = {
   properties: {
     Application_Type: 'web'
     WorkspaceResourceId: workspace.id
-    DisableLocalAuth: false
+    DisableLocalAuth: true
   }
 }
 

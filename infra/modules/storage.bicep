@@ -1,5 +1,7 @@
 // Storage account with shared-key access disabled (tokens only), TLS 1.2, no public blob access;
-// the queue, its poison queue and the ledger container.
+// the queue, its poison queue and the ledger container. Private: public network access is
+// disabled and the apps reach Queue and Blob through private endpoints (modules/network.bicep);
+// `developerIps` opens it to those single addresses only.
 
 @description('Azure region.')
 param location string
@@ -16,6 +18,13 @@ param queueName string
 @description('The ledger container.')
 param containerName string
 
+@description('Developers\' public IPv4 addresses allowed through the firewall; empty: no public access at all.')
+param developerIps array = []
+
+@allowed(['Disabled', 'Enabled'])
+@description('Enabled only together with developerIps (resources.bicep); the firewall then admits those addresses alone.')
+param publicNetworkAccess string = 'Disabled'
+
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
@@ -23,11 +32,21 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   kind: 'StorageV2'
   sku: { name: 'Standard_LRS' }
   properties: {
+    // checkov:skip=CKV_AZURE_206: LRS by design: the ledger holds codes that expire in minutes and the queue short-lived messages; geo-replication would protect nothing worth its cost
     allowSharedKeyAccess: false
     minimumTlsVersion: 'TLS1_2'
     allowBlobPublicAccess: false
     supportsHttpsTrafficOnly: true
     defaultToOAuthAuthentication: true
+    publicNetworkAccess: publicNetworkAccess
+    networkAcls: {
+      defaultAction: 'Deny'
+      // Trusted Azure services still need a role (shared key is off); none is granted one.
+      bypass: 'AzureServices'
+      // One rule per address; anything after a '/' is dropped, so no range is ever opened.
+      ipRules: [for ip in developerIps: { value: first(split(trim(ip), '/')), action: 'Allow' }]
+      virtualNetworkRules: []
+    }
   }
 }
 
@@ -57,6 +76,7 @@ resource container 'Microsoft.Storage/storageAccounts/blobServices/containers@20
   properties: { publicAccess: 'None' }
 }
 
+output id string = account.id
 output name string = account.name
 output queueEndpoint string = account.properties.primaryEndpoints.queue
 output blobEndpoint string = account.properties.primaryEndpoints.blob

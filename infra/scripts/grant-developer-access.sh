@@ -2,11 +2,33 @@
 # Grants the signed-in developer the apps' data roles on a dev deployment, so that
 # `AZURE_TOKEN_CREDENTIALS=dev` runs the services locally against the real Azure resources
 # (the walkthrough's local-development story, with no service principal secret).
-# Run after `azd up`: infra/scripts/grant-developer-access.sh
+#
+# Key Vault and Storage accept no public traffic by default (private endpoints only). This script
+# first adds your public IPv4 address to DEVELOPER_IP_ADDRESSES and re-provisions, which opens
+# their firewalls to the listed single addresses and nothing else; then it grants the roles.
+# Run after `azd up`: infra/scripts/grant-developer-access.sh [your public IPv4 address]
+# (without the argument the address is asked of api.ipify.org). To close the firewalls again:
+#   azd env set DEVELOPER_IP_ADDRESSES "" && azd provision
 set -euo pipefail
 
 eval "$(azd env get-values)"
 : "${AZURE_RESOURCE_GROUP:?run azd up first}" "${AZURE_KEY_VAULT_NAME:?}" "${AZURE_STORAGE_ACCOUNT:?}"
+
+ip=${1:-$(curl -fsS --max-time 10 https://api.ipify.org)}
+if ! [[ "$ip" =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]]; then
+  echo "not a single IPv4 address: '$ip' (ranges are never opened)" >&2
+  exit 2
+fi
+allowed=${DEVELOPER_IP_ADDRESSES:-}
+case ",$allowed," in
+  *",$ip,"*) echo "$ip is already in DEVELOPER_IP_ADDRESSES" ;;
+  *)
+    allowed=${allowed:+$allowed,}$ip
+    echo "opening Key Vault and Storage to $ip (DEVELOPER_IP_ADDRESSES=$allowed): azd provision"
+    azd env set DEVELOPER_IP_ADDRESSES "$allowed"
+    azd provision
+    ;;
+esac
 
 me=$(az ad signed-in-user show --query id -o tsv)
 sub=$(az account show --query id -o tsv)
@@ -23,6 +45,7 @@ grant() { # role, scope
     --role "$1" --scope "$2" --only-show-errors >/dev/null
 }
 
+# As the apps, plus Message Processor on the poison queue: requeueing poison is an operator's job.
 grant "Key Vault Secrets User" "$vault/secrets/third-party-api-key"
 for q in "$queue" "$poison"; do
   grant "Storage Queue Data Message Sender" "$q"
@@ -32,7 +55,7 @@ grant "Storage Queue Data Message Updater ($AZURE_RESOURCE_GROUP)" "$queue"
 grant "Storage Blob Data Contributor" "$container"
 
 cat <<TXT
-Done. Role assignments can take a few minutes to apply. Then, for example:
+Done. Role assignments and firewall rules can take a few minutes to apply. Then, for example:
   export AZURE_TOKEN_CREDENTIALS=dev KEY_VAULT_URL=$KEY_VAULT_URL
   export STORAGE_QUEUE_URL=$STORAGE_QUEUE_URL CODE_LEDGER_URL=$CODE_LEDGER_URL
   cargo run -p queue-worker
