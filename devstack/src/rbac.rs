@@ -3,81 +3,46 @@
 
 use std::sync::RwLock;
 
-/// The built-in roles this system uses (SYSTEM.md, "Identity and least privilege").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Read secret contents and metadata.
-    KeyVaultSecretsUser,
-    /// Every secret operation.
-    KeyVaultSecretsOfficer,
-    /// Add messages.
-    StorageQueueDataMessageSender,
-    /// Peek, receive, update and delete messages.
-    StorageQueueDataMessageProcessor,
-    /// Every queue and message operation.
-    StorageQueueDataContributor,
-    /// Read, write and delete blobs and containers.
-    StorageBlobDataContributor,
-    /// Custom role with the one data action `messages/write`: what Update Message (visibility
-    /// renewal, early retry) needs, which neither Message Processor nor Message Sender grants.
-    StorageQueueDataMessageUpdater,
-}
+pub use ops::roles::Role;
 
-impl Role {
-    /// The role's name in Azure.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::KeyVaultSecretsUser => "Key Vault Secrets User",
-            Self::KeyVaultSecretsOfficer => "Key Vault Secrets Officer",
-            Self::StorageQueueDataMessageSender => "Storage Queue Data Message Sender",
-            Self::StorageQueueDataMessageProcessor => "Storage Queue Data Message Processor",
-            Self::StorageQueueDataContributor => "Storage Queue Data Contributor",
-            Self::StorageBlobDataContributor => "Storage Blob Data Contributor",
-            Self::StorageQueueDataMessageUpdater => "Storage Queue Data Message Updater (custom)",
+/// Whether `role` grants `action`: the data actions of each role as Azure defines them.
+pub fn grants(role: Role, action: DataAction) -> bool {
+    use DataAction::*;
+    match role {
+        Role::KeyVaultSecretsUser => matches!(action, SecretGet | SecretReadMetadata),
+        Role::KeyVaultSecretsOfficer => matches!(
+            action,
+            SecretGet
+                | SecretReadMetadata
+                | SecretSet
+                | SecretUpdate
+                | SecretDelete
+                | SecretPurge
+                | SecretRecover
+        ),
+        Role::StorageQueueDataMessageSender => matches!(action, QueueMessageAdd),
+        Role::StorageQueueDataMessageUpdater => matches!(action, QueueMessageWrite),
+        Role::StorageQueueDataMessageProcessor => {
+            matches!(action, QueueMessageRead | QueueMessageProcess)
         }
-    }
-
-    /// Whether the role grants `action`.
-    pub fn grants(self, action: DataAction) -> bool {
-        use DataAction::*;
-        match self {
-            Self::KeyVaultSecretsUser => matches!(action, SecretGet | SecretReadMetadata),
-            Self::KeyVaultSecretsOfficer => matches!(
-                action,
-                SecretGet
-                    | SecretReadMetadata
-                    | SecretSet
-                    | SecretUpdate
-                    | SecretDelete
-                    | SecretPurge
-                    | SecretRecover
-            ),
-            Self::StorageQueueDataMessageSender => matches!(action, QueueMessageAdd),
-            Self::StorageQueueDataMessageUpdater => matches!(action, QueueMessageWrite),
-            Self::StorageQueueDataMessageProcessor => {
-                matches!(action, QueueMessageRead | QueueMessageProcess)
-            }
-            Self::StorageQueueDataContributor => matches!(
-                action,
-                QueueMessageAdd
-                    | QueueMessageRead
-                    | QueueMessageProcess
-                    | QueueMessageWrite
-                    | QueueMessageDelete
-                    | QueueRead
-                    | QueueWrite
-                    | QueueDelete
-            ),
-            Self::StorageBlobDataContributor => matches!(
-                action,
-                BlobRead
-                    | BlobWrite
-                    | BlobDelete
-                    | ContainerRead
-                    | ContainerWrite
-                    | ContainerDelete
-            ),
-        }
+        // Peek (messages/read) and queue properties such as the length KEDA reads.
+        Role::StorageQueueDataReader => matches!(action, QueueMessageRead | QueueRead),
+        Role::StorageQueueDataContributor => matches!(
+            action,
+            QueueMessageAdd
+                | QueueMessageRead
+                | QueueMessageProcess
+                | QueueMessageWrite
+                | QueueMessageDelete
+                | QueueRead
+                | QueueWrite
+                | QueueDelete
+        ),
+        Role::StorageBlobDataContributor => matches!(
+            action,
+            BlobRead | BlobWrite | BlobDelete | ContainerRead | ContainerWrite | ContainerDelete
+        ),
+        Role::AcrPull => false,
     }
 }
 
@@ -240,7 +205,7 @@ impl RoleAssignments {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .any(|a| a.principal == principal && a.scope.covers(resource) && a.role.grants(action))
+            .any(|a| a.principal == principal && a.scope.covers(resource) && grants(a.role, action))
     }
 
     /// Every assignment, for display.

@@ -776,9 +776,11 @@ fn random_key() -> Secret {
     Secret::new(third_party_api::key_store::KeyValue::generate().expose())
 }
 
-/// SYSTEM.md's role table, and nothing more; plus the developer (the apps' data roles, as
-/// `infra/` grants a signed-in developer) and the stack's own seeding identity.
+/// The role table (`ops::roles`, the one `infra/` and `keyless doctor` use), and nothing more;
+/// plus the developer (an operator: the apps' data roles and Processor on the poison queue) and
+/// the stack's own seeding identity.
 pub(crate) fn grant_role_table(identities: &IdentityProvider, roles: &RoleAssignments) {
+    use ops::roles::ScopeKind;
     let oid = |name: &str| {
         identities
             .get(name)
@@ -786,25 +788,24 @@ pub(crate) fn grant_role_table(identities: &IdentityProvider, roles: &RoleAssign
             .object_id
             .clone()
     };
-    let secret = || Scope::Secret(SECRET_NAME.to_owned());
-    let queue = || Scope::Queue(QUEUE.to_owned());
-    let poison = || Scope::Queue(POISON_QUEUE.to_owned());
-    let container = || Scope::Container(CONTAINER.to_owned());
-    for who in ["main-app", "developer"] {
-        roles.grant(&oid(who), Role::KeyVaultSecretsUser, secret());
-        roles.grant(&oid(who), Role::StorageQueueDataMessageSender, queue());
-        roles.grant(&oid(who), Role::StorageBlobDataContributor, container());
-    }
-    for who in ["queue-worker", "developer"] {
-        for q in [queue(), poison()] {
-            roles.grant(&oid(who), Role::StorageQueueDataMessageProcessor, q.clone());
-            roles.grant(&oid(who), Role::StorageQueueDataMessageSender, q);
+    // Image pulls have no local counterpart.
+    let scope = |kind: ScopeKind| match kind {
+        ScopeKind::Secret => Some(Scope::Secret(SECRET_NAME.to_owned())),
+        ScopeKind::Queue => Some(Scope::Queue(QUEUE.to_owned())),
+        ScopeKind::PoisonQueue => Some(Scope::Queue(POISON_QUEUE.to_owned())),
+        ScopeKind::Container => Some(Scope::Container(CONTAINER.to_owned())),
+        ScopeKind::Registry => None,
+    };
+    for row in ops::roles::GRANTS {
+        if let Some(at) = scope(row.scope) {
+            roles.grant(&oid(row.identity.name()), row.role, at);
         }
-        roles.grant(&oid(who), Role::StorageBlobDataContributor, container());
-        // Visibility renewal and early retry (Update Message) need messages/write.
-        roles.grant(&oid(who), Role::StorageQueueDataMessageUpdater, queue());
     }
-    roles.grant(&oid("third-party-api"), Role::KeyVaultSecretsUser, secret());
+    for (role, kind) in ops::roles::operator_grants() {
+        if let Some(at) = scope(kind) {
+            roles.grant(&oid("developer"), role, at);
+        }
+    }
     let admin = oid("devstack");
     roles.grant(&admin, Role::KeyVaultSecretsOfficer, Scope::Vault);
     roles.grant(

@@ -1,0 +1,277 @@
+//! The command line: parsing (`clap`), the exit codes (0 all fine, 1 something failed, 2 bad
+//! input with one line on stderr) and human or `--json` output on stdout.
+
+use crate::connect::{self, CODE_LEDGER_URL, Connection, STORAGE_QUEUE_URL};
+use crate::roles::Identity;
+use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, OpsError, code, doctor, queue};
+use clap::error::ErrorKind;
+use clap::{Parser, Subcommand, ValueEnum};
+use shared_auth::EnvSource;
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+
+/// `keyless`: check and operate a keyless-azure deployment with the identity in the environment.
+#[derive(Debug, Parser)]
+#[command(
+    name = "keyless",
+    version,
+    about = "Check and operate a keyless-azure deployment, authenticated as the services are",
+    long_about = "Check and operate a keyless-azure deployment. Authenticates exactly as the \
+                  services do (AZURE_TOKEN_CREDENTIALS, AZURE_* variables, managed identity, \
+                  EXTRA_CA_CERTS) and reads the same variables (STORAGE_QUEUE_URL, \
+                  POISON_QUEUE_URL, CODE_LEDGER_URL, KEY_VAULT_URL, THIRD_PARTY_API_SECRET_NAME, \
+                  QUEUE_MESSAGE_ENCODING). Exit codes: 0 all fine, 1 a check or an operation \
+                  failed, 2 bad input."
+)]
+pub struct Cli {
+    /// Print JSON for scripts instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check every permission a service needs with real, harmless calls; name missing roles.
+    Doctor(DoctorArgs),
+    /// Look at, clear or requeue the code queue and its poison queue.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// Ask the ledger about codes.
+    #[command(subcommand)]
+    Code(CodeCommand),
+}
+
+/// The identities doctor can check.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum IdentityArg {
+    /// The public app: secret, queue send, ledger.
+    MainApp,
+    /// The consumer: queue send, update, delete and length, poison send, ledger.
+    QueueWorker,
+    /// The example API: its secret.
+    ThirdPartyApi,
+}
+
+impl From<IdentityArg> for Identity {
+    fn from(arg: IdentityArg) -> Self {
+        match arg {
+            IdentityArg::MainApp => Identity::MainApp,
+            IdentityArg::QueueWorker => Identity::QueueWorker,
+            IdentityArg::ThirdPartyApi => Identity::ThirdPartyApi,
+        }
+    }
+}
+
+/// `keyless doctor`.
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// The service whose permissions to check (default: guessed from the variables set).
+    #[arg(long = "as", value_enum, value_name = "SERVICE")]
+    pub as_service: Option<IdentityArg>,
+}
+
+/// `keyless queue ...`.
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Show the messages at the front of the queue, decoded, without changing them.
+    Peek {
+        /// The poison queue instead of the code queue.
+        #[arg(long)]
+        poison: bool,
+        /// How many messages (1 to 32).
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=32))]
+        max: u32,
+    },
+    /// Delete every visible message (asks first unless --yes).
+    Clear {
+        /// The poison queue instead of the code queue.
+        #[arg(long)]
+        poison: bool,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Move poison messages back to the code queue unchanged (send, then delete).
+    RequeuePoison {
+        /// At most this many messages (default: all).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        max: Option<u32>,
+    },
+}
+
+/// `keyless code ...`.
+#[derive(Debug, Subcommand)]
+pub enum CodeCommand {
+    /// What the ledger says about CODE: issued, used, expired or unknown (read-only).
+    Status {
+        /// The code, `AAA-N-BBB`.
+        code: String,
+    },
+}
+
+/// Parses `args`, runs the command with `env`, writes its output to `out` and diagnostics to
+/// stderr; returns the exit code.
+pub async fn run(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    env: &dyn EnvSource,
+    out: &mut dyn Write,
+) -> i32 {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => return parse_error(&e, out),
+    };
+    match execute(&cli, env, out).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("keyless: {}", connect::one_line(&e.to_string()));
+            e.exit_code()
+        }
+    }
+}
+
+fn parse_error(e: &clap::Error, out: &mut dyn Write) -> i32 {
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = write!(out, "{}", e.render());
+            EXIT_OK
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            eprintln!("keyless: error: a subcommand is required (see `keyless --help`)");
+            EXIT_USAGE
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let line = rendered
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("error: bad command line");
+            eprintln!("keyless: {} (see `keyless --help`)", line.trim());
+            EXIT_USAGE
+        }
+    }
+}
+
+fn emit(out: &mut dyn Write, json: bool, value: serde_json::Value, text: String) {
+    let _ = if json {
+        writeln!(out, "{value}")
+    } else {
+        write!(out, "{text}")
+    };
+}
+
+async fn execute(cli: &Cli, env: &dyn EnvSource, out: &mut dyn Write) -> Result<i32, OpsError> {
+    match &cli.command {
+        Command::Doctor(args) => {
+            let identity = match args.as_service {
+                Some(arg) => arg.into(),
+                None => doctor::infer_identity(env).ok_or_else(|| {
+                    OpsError::Usage(
+                        "cannot tell which service this environment is for (neither KEY_VAULT_URL \
+                         nor STORAGE_QUEUE_URL is set): pass --as main-app|queue-worker|third-party-api"
+                            .into(),
+                    )
+                })?,
+            };
+            let report = doctor::run(env, identity).await?;
+            emit(out, cli.json, report.to_json(), report.render());
+            Ok(if report.ok() { EXIT_OK } else { EXIT_FAILED })
+        }
+        Command::Queue(command) => queue_command(command, cli.json, env, out).await,
+        Command::Code(CodeCommand::Status { code }) => {
+            let code = code::parse_code(code)?;
+            let ledger = connect::https_url(env, CODE_LEDGER_URL)?;
+            let conn = Connection::from_env(env)?;
+            let status = code::status(&conn, &ledger, &code).await?;
+            emit(out, cli.json, status.to_json(), status.render());
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+fn queue_url(env: &dyn EnvSource, poison: bool) -> Result<azure_core::http::Url, OpsError> {
+    if poison {
+        connect::poison_queue_url(env)
+    } else {
+        connect::https_url(env, STORAGE_QUEUE_URL)
+    }
+}
+
+fn progress(verb: &'static str) -> impl FnMut(usize) {
+    move |n| eprintln!("keyless: {verb} {n} so far ...")
+}
+
+async fn queue_command(
+    command: &QueueCommand,
+    json: bool,
+    env: &dyn EnvSource,
+    out: &mut dyn Write,
+) -> Result<i32, OpsError> {
+    match command {
+        QueueCommand::Peek { poison, max } => {
+            let url = queue_url(env, *poison)?;
+            let encoding = connect::encoding(env)?;
+            let conn = Connection::from_env(env)?;
+            let messages = queue::peek(&conn, &url, encoding, *max).await?;
+            let name = connect::resource_name(&url);
+            let mut text = format!("queue {name}: {} message(s) at the front\n", messages.len());
+            for m in &messages {
+                text.push_str(&m.render());
+            }
+            let value = serde_json::json!({
+                "queue": name,
+                "messages": messages.iter().map(queue::Peeked::to_json).collect::<Vec<_>>(),
+            });
+            emit(out, json, value, text);
+            Ok(EXIT_OK)
+        }
+        QueueCommand::Clear { poison, yes } => {
+            let url = queue_url(env, *poison)?;
+            let name = connect::resource_name(&url);
+            if !yes && !confirm(&name)? {
+                eprintln!("keyless: nothing deleted");
+                return Ok(EXIT_FAILED);
+            }
+            let conn = Connection::from_env(env)?;
+            let cleared = queue::clear(&conn, &url, &mut progress("deleted")).await?;
+            let value = serde_json::json!({ "queue": name, "deleted": cleared });
+            let text = format!("queue {name}: deleted {cleared} message(s)\n");
+            emit(out, json, value, text);
+            Ok(EXIT_OK)
+        }
+        QueueCommand::RequeuePoison { max } => {
+            let poison = connect::poison_queue_url(env)?;
+            let target = connect::https_url(env, STORAGE_QUEUE_URL)?;
+            let conn = Connection::from_env(env)?;
+            let moved =
+                queue::requeue_poison(&conn, &poison, &target, *max, &mut progress("requeued"))
+                    .await?;
+            let (from, to) = (
+                connect::resource_name(&poison),
+                connect::resource_name(&target),
+            );
+            let value = serde_json::json!({ "from": from, "to": to, "requeued": moved });
+            let text = format!("requeued {moved} message(s) from {from} to {to}\n");
+            emit(out, json, value, text);
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+/// Asks on the terminal; without one, refuses (bad input: `--yes` is needed).
+fn confirm(queue: &str) -> Result<bool, OpsError> {
+    if !std::io::stdin().is_terminal() {
+        return Err(OpsError::Usage(format!(
+            "refusing to clear queue {queue} without --yes (no terminal to ask on)"
+        )));
+    }
+    eprint!("Delete every visible message of queue {queue}? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| OpsError::Usage(format!("cannot read the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}

@@ -1,0 +1,131 @@
+//! What every command reads from the environment, exactly as the services read it: the
+//! credential (`shared_auth::credential_from_env`), the one HTTP client with `EXTRA_CA_CERTS`
+//! (`shared_auth::transport::http_client_from_env`) and the resource URLs.
+
+use crate::OpsError;
+use azure_core::http::{StatusCode, Url};
+use azure_storage_queue::{QueueClient, QueueClientOptions};
+use codes::MessageEncoding;
+use shared_auth::transport::azure_client_options;
+use shared_auth::{EnvSource, SelectedCredential};
+
+/// The code queue.
+pub const STORAGE_QUEUE_URL: &str = "STORAGE_QUEUE_URL";
+/// The poison queue (default: `<STORAGE_QUEUE_URL>-poison`).
+pub const POISON_QUEUE_URL: &str = "POISON_QUEUE_URL";
+/// The ledger container.
+pub const CODE_LEDGER_URL: &str = "CODE_LEDGER_URL";
+/// The vault.
+pub const KEY_VAULT_URL: &str = "KEY_VAULT_URL";
+/// The secret the apps read.
+pub const THIRD_PARTY_API_SECRET_NAME: &str = "THIRD_PARTY_API_SECRET_NAME";
+/// The secret name when [`THIRD_PARTY_API_SECRET_NAME`] is unset.
+pub const DEFAULT_SECRET_NAME: &str = "third-party-api-key";
+
+/// An authenticated way to Azure: the HTTP client and the credential the services would use.
+pub struct Connection {
+    /// The shared HTTP client (system roots plus `EXTRA_CA_CERTS`).
+    pub http: reqwest::Client,
+    /// The selected credential and why it was chosen.
+    pub credential: SelectedCredential,
+}
+
+impl Connection {
+    /// Builds the client and the credential from `env`; a bad variable is a usage error.
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, OpsError> {
+        let http = shared_auth::transport::http_client_from_env(env)?;
+        let credential = shared_auth::credential_from_env(env, &http)
+            .map_err(|e| OpsError::Usage(one_line(&e.to_string())))?;
+        Ok(Self { http, credential })
+    }
+
+    /// A queue client for `url`.
+    pub fn queue(&self, url: &Url) -> Result<QueueClient, OpsError> {
+        QueueClient::new(
+            url.clone(),
+            Some(self.credential.credential.clone()),
+            Some(QueueClientOptions {
+                client_options: azure_client_options(&self.http),
+                ..Default::default()
+            }),
+        )
+        .map_err(|e| OpsError::Usage(format!("cannot use queue URL {url}: {e}")))
+    }
+}
+
+/// `name` as an `https` URL; missing or malformed is a usage error naming the variable.
+pub fn https_url(env: &dyn EnvSource, name: &str) -> Result<Url, OpsError> {
+    let raw = env.required(name)?;
+    parse_https(name, &raw)
+}
+
+fn parse_https(name: &str, raw: &str) -> Result<Url, OpsError> {
+    let url = Url::parse(raw.trim())
+        .map_err(|e| OpsError::Usage(format!("{name} is not a valid URL: {e}")))?;
+    if url.scheme() != "https" {
+        return Err(OpsError::Usage(format!(
+            "{name} must be an https URL (tokens are never sent over plain HTTP)"
+        )));
+    }
+    Ok(url)
+}
+
+/// The poison queue's URL: [`POISON_QUEUE_URL`], or the queue's with `-poison`.
+pub fn poison_queue_url(env: &dyn EnvSource) -> Result<Url, OpsError> {
+    match env.var(POISON_QUEUE_URL) {
+        Some(raw) => parse_https(POISON_QUEUE_URL, &raw),
+        None => {
+            let queue = env.required(STORAGE_QUEUE_URL)?;
+            parse_https(
+                STORAGE_QUEUE_URL,
+                &format!("{}-poison", queue.trim().trim_end_matches('/')),
+            )
+        }
+    }
+}
+
+/// The secret name the apps read.
+pub fn secret_name(env: &dyn EnvSource) -> String {
+    env.var(THIRD_PARTY_API_SECRET_NAME)
+        .unwrap_or_else(|| DEFAULT_SECRET_NAME.to_owned())
+}
+
+/// `QUEUE_MESSAGE_ENCODING`, as the services read it.
+pub fn encoding(env: &dyn EnvSource) -> Result<MessageEncoding, OpsError> {
+    Ok(MessageEncoding::from_env(env)?)
+}
+
+/// The last path segment of a queue or container URL: its name.
+pub fn resource_name(url: &Url) -> String {
+    url.path()
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Azure's answer in a few words: the status (and whether it is the missing-role 403), or why
+/// it could not be reached. Never a token or a body.
+pub fn describe(error: &azure_core::Error) -> String {
+    match error.http_status() {
+        Some(StatusCode::Forbidden) => "403 Forbidden (the identity lacks a role)".into(),
+        Some(StatusCode::Unauthorized) => "401 Unauthorized (the token was not accepted)".into(),
+        Some(StatusCode::NotFound) => "404 Not Found (no such resource)".into(),
+        Some(status) => format!("answered {}", u16::from(status)),
+        None => format!(
+            "could not be reached: {}",
+            one_line(&shared_auth::credential::error_chain(error))
+        ),
+    }
+}
+
+/// Whether `error` is Azure's "you lack a role" answer.
+pub fn is_forbidden(error: &azure_core::Error) -> bool {
+    error.http_status() == Some(StatusCode::Forbidden)
+}
+
+/// `text` on one line.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}

@@ -1,0 +1,262 @@
+//! `keyless queue`: look at a queue without changing it (peek), empty it (clear), and move
+//! poison messages back for another try (requeue-poison: send, then delete, so none is lost).
+
+use crate::OpsError;
+use crate::connect::{self, Connection};
+use crate::roles::Role;
+use azure_core::http::{RequestContent, Url};
+use azure_storage_queue::QueueClient;
+use azure_storage_queue::models::{
+    QueueClientPeekMessagesOptions, QueueClientReceiveMessagesOptions, QueueMessage,
+    ReceivedMessage,
+};
+use codes::{Incoming, MessageEncoding};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// The most messages one peek or receive returns (Azure's limit).
+pub const MAX_BATCH: u32 = 32;
+/// How long a message received for clearing or requeueing stays hidden from others.
+const HOLD_SECONDS: i32 = 60;
+
+/// One message seen by peek, decoded as the worker would.
+#[derive(Debug, Clone)]
+pub struct Peeked {
+    /// Queue Storage's message id.
+    pub id: String,
+    /// When it was put.
+    pub inserted: Option<OffsetDateTime>,
+    /// When it expires.
+    pub expires: Option<OffsetDateTime>,
+    /// How often it was received.
+    pub dequeue_count: i64,
+    /// The text as stored.
+    pub raw: String,
+    /// What it decodes to, or why it does not.
+    pub decoded: Result<Incoming, String>,
+}
+
+fn time_text(t: Option<OffsetDateTime>) -> String {
+    t.and_then(|t| t.format(&Rfc3339).ok()).unwrap_or_default()
+}
+
+impl Peeked {
+    /// The message for `--json`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let (kind, envelope, reason) = match &self.decoded {
+            Ok(Incoming::Code(e)) => (
+                serde_json::to_value(e.kind).unwrap_or_default(),
+                serde_json::to_value(e).ok(),
+                None,
+            ),
+            Ok(Incoming::Probe) => (serde_json::json!("probe"), None, None),
+            Err(reason) => (serde_json::json!("undecodable"), None, Some(reason)),
+        };
+        serde_json::json!({
+            "id": self.id,
+            "inserted": time_text(self.inserted),
+            "expires": time_text(self.expires),
+            "dequeue_count": self.dequeue_count,
+            "kind": kind,
+            "envelope": envelope,
+            "reason": reason,
+            "raw": self.raw,
+        })
+    }
+
+    /// The message for people, one line and, when undecodable, the raw text under it.
+    pub fn render(&self) -> String {
+        let head = format!(
+            "{}  dequeued {}  inserted {}",
+            self.id,
+            self.dequeue_count,
+            time_text(self.inserted)
+        );
+        match &self.decoded {
+            Ok(Incoming::Code(e)) => format!(
+                "{head}\n    {} {} issued {} expires {} (message id {})\n",
+                serde_json::to_value(e.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                e.code.as_str(),
+                time_text(Some(e.issued_at)),
+                time_text(Some(e.expires_at)),
+                e.id
+            ),
+            Ok(Incoming::Probe) => format!("{head}\n    readiness probe\n"),
+            Err(reason) => format!(
+                "{head}\n    undecodable: {reason}\n    raw: {}\n",
+                self.raw.escape_debug()
+            ),
+        }
+    }
+}
+
+fn refused(error: &azure_core::Error, what: &str, url: &Url, role: Role) -> OpsError {
+    let queue = connect::resource_name(url);
+    let mut text = format!("{what} queue {queue}: {}", connect::describe(error));
+    if connect::is_forbidden(error) {
+        text.push_str(&format!(
+            "; it needs {} ({}) on queue {queue} (run `keyless doctor`)",
+            role.name(),
+            role.id().unwrap_or("custom")
+        ));
+    }
+    OpsError::Failed(text)
+}
+
+/// Up to `max` messages at the front of the queue at `url`, without changing them (Peek
+/// Messages: no dequeue count, no visibility change).
+pub async fn peek(
+    conn: &Connection,
+    url: &Url,
+    encoding: MessageEncoding,
+    max: u32,
+) -> Result<Vec<Peeked>, OpsError> {
+    let client = conn.queue(url)?;
+    let options = QueueClientPeekMessagesOptions {
+        number_of_messages: Some(max.clamp(1, MAX_BATCH) as i32),
+        ..Default::default()
+    };
+    let peeked = client
+        .peek_messages(Some(options))
+        .await
+        .and_then(|r| r.into_model())
+        .map_err(|e| {
+            refused(
+                &e,
+                "cannot peek",
+                url,
+                Role::StorageQueueDataMessageProcessor,
+            )
+        })?;
+    Ok(peeked
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            let raw = m.message_text.unwrap_or_default();
+            Peeked {
+                id: m.message_id.unwrap_or_default(),
+                inserted: m.insertion_time,
+                expires: m.expiration_time,
+                dequeue_count: m.dequeue_count.unwrap_or_default(),
+                decoded: Incoming::decode(&raw, encoding).map_err(|e| e.to_string()),
+                raw,
+            }
+        })
+        .collect())
+}
+
+async fn receive(
+    client: &QueueClient,
+    url: &Url,
+    count: u32,
+) -> Result<Vec<ReceivedMessage>, OpsError> {
+    let options = QueueClientReceiveMessagesOptions {
+        number_of_messages: Some(count.clamp(1, MAX_BATCH) as i32),
+        visibility_timeout: Some(HOLD_SECONDS),
+        ..Default::default()
+    };
+    client
+        .receive_messages(Some(options))
+        .await
+        .and_then(|r| r.into_model())
+        .map(|m| m.items.unwrap_or_default())
+        .map_err(|e| {
+            refused(
+                &e,
+                "cannot receive from",
+                url,
+                Role::StorageQueueDataMessageProcessor,
+            )
+        })
+}
+
+async fn delete(
+    client: &QueueClient,
+    url: &Url,
+    message: &ReceivedMessage,
+) -> Result<(), OpsError> {
+    let (Some(id), Some(receipt)) = (&message.message_id, &message.pop_receipt) else {
+        return Ok(());
+    };
+    client
+        .delete_message(id, receipt, None)
+        .await
+        .map(drop)
+        .map_err(|e| {
+            refused(
+                &e,
+                "cannot delete from",
+                url,
+                Role::StorageQueueDataMessageProcessor,
+            )
+        })
+}
+
+/// Deletes every visible message of the queue at `url` (received, then deleted: what Message
+/// Processor allows); `progress` gets the running count. Messages hidden now (scheduled
+/// expiries, messages in flight) stay.
+pub async fn clear(
+    conn: &Connection,
+    url: &Url,
+    progress: &mut dyn FnMut(usize),
+) -> Result<usize, OpsError> {
+    let client = conn.queue(url)?;
+    let mut cleared = 0;
+    loop {
+        let batch = receive(&client, url, MAX_BATCH).await?;
+        if batch.is_empty() {
+            return Ok(cleared);
+        }
+        for message in &batch {
+            delete(&client, url, message).await?;
+            cleared += 1;
+        }
+        progress(cleared);
+    }
+}
+
+/// Moves up to `max` (all when `None`) visible messages from `poison` back to `queue`, text
+/// unchanged; each is sent before it is deleted, so a failure leaves it in the poison queue.
+pub async fn requeue_poison(
+    conn: &Connection,
+    poison: &Url,
+    queue: &Url,
+    max: Option<u32>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<usize, OpsError> {
+    let from = conn.queue(poison)?;
+    let to = conn.queue(queue)?;
+    let mut moved = 0usize;
+    loop {
+        let left = max.map_or(MAX_BATCH, |m| m.saturating_sub(moved as u32).min(MAX_BATCH));
+        if left == 0 {
+            return Ok(moved);
+        }
+        let batch = receive(&from, poison, left).await?;
+        if batch.is_empty() {
+            return Ok(moved);
+        }
+        for message in &batch {
+            let content: RequestContent<QueueMessage, _> = QueueMessage {
+                message_text: Some(message.message_text.clone().unwrap_or_default()),
+            }
+            .try_into()
+            .map_err(|e: azure_core::Error| OpsError::Failed(e.to_string()))?;
+            to.send_message(content, None).await.map_err(|e| {
+                refused(
+                    &e,
+                    "cannot send to",
+                    queue,
+                    Role::StorageQueueDataMessageSender,
+                )
+            })?;
+            delete(&from, poison, message).await?;
+            moved += 1;
+        }
+        progress(moved);
+    }
+}

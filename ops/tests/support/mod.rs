@@ -1,0 +1,48 @@
+//! What the ops tests share: running `keyless` in-process against a local stack.
+
+#![allow(dead_code)]
+
+use devstack::stack::{DevStack, Service};
+use devstack::testing::env_as_client;
+use shared_auth::{EnvSource, MapEnv};
+
+/// Runs `keyless args...` with `env`; returns the exit code and stdout.
+pub async fn keyless(env: &MapEnv, args: &[&str]) -> (i32, String) {
+    let mut out = Vec::new();
+    let argv = std::iter::once("keyless").chain(args.iter().copied());
+    let code = ops::cli::run(argv, env, &mut out).await;
+    (code, String::from_utf8(out).expect("UTF-8 output"))
+}
+
+/// `service`'s production environment as a service principal, plus what doctor needs for a
+/// service that does not read it yet (third-party-api's vault).
+pub fn service_env(stack: &DevStack, service: Service) -> MapEnv {
+    let env = env_as_client(stack, service);
+    match service {
+        Service::ThirdPartyApi => env
+            .with("KEY_VAULT_URL", &stack.urls.key_vault)
+            .with("THIRD_PARTY_API_SECRET_NAME", devstack::stack::SECRET_NAME),
+        _ => env,
+    }
+}
+
+/// The developer's environment (`developer.env`): an operator with the queue and ledger URLs.
+pub fn developer_env(stack: &DevStack) -> MapEnv {
+    let client = stack.client_env("developer").expect("a developer identity");
+    let mut env = MapEnv::new();
+    for var in [
+        "AZURE_TOKEN_CREDENTIALS",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_AUTHORITY_HOST",
+        "EXTRA_CA_CERTS",
+    ] {
+        if let Some(v) = client.var(var) {
+            env = env.with(var, v);
+        }
+    }
+    env.with("STORAGE_QUEUE_URL", &stack.urls.queue)
+        .with("POISON_QUEUE_URL", &stack.urls.poison_queue)
+        .with("CODE_LEDGER_URL", &stack.urls.container)
+}
