@@ -134,30 +134,18 @@ fn the_parser_reports_a_broken_file() {
     assert_ne!(line["problems"], serde_json::json!([]));
 }
 
-/// Microsoft's built-in role ids, checked against the built-in roles list.
-const ROLE_IDS: &[(&str, &str)] = &[
-    (
-        "Key Vault Secrets User",
-        "4633458b-17de-408a-b874-0445c86b69e6",
-    ),
-    (
-        "Storage Queue Data Message Sender",
-        "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a",
-    ),
-    (
-        "Storage Queue Data Message Processor",
-        "8a0f0c08-91a1-4084-bc3d-661d67233fed",
-    ),
-    (
-        "Storage Queue Data Reader",
-        "19e7f393-937e-4f77-808e-94535e297925",
-    ),
-    (
-        "Storage Blob Data Contributor",
-        "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
-    ),
-    ("AcrPull", "7f951dda-4ed3-4680-a7ca-43fe172d538d"),
-];
+/// The built-in roles infra grants, with their ids: the role table's (`ops::roles`, which doctor
+/// names and devstack seeds from), checked there against Microsoft's built-in roles list.
+fn role_ids() -> BTreeSet<(String, String)> {
+    ops::roles::GRANTS
+        .iter()
+        .filter_map(|g| {
+            g.role
+                .id()
+                .map(|id| (g.role.name().to_owned(), id.to_owned()))
+        })
+        .collect()
+}
 
 #[test]
 fn role_ids_match_role_names() {
@@ -167,11 +155,7 @@ fn role_ids_match_role_names() {
         .captures_iter(&roles)
         .map(|c| (c[1].to_owned(), c[2].to_owned()))
         .collect();
-    let expected: BTreeSet<(String, String)> = ROLE_IDS
-        .iter()
-        .map(|(n, i)| (n.to_string(), i.to_string()))
-        .collect();
-    assert_eq!(found, expected);
+    assert_eq!(found, role_ids());
 }
 
 #[test]
@@ -182,40 +166,20 @@ fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
         .captures_iter(&roles)
         .map(|c| (c[1].to_owned(), c[2].to_owned(), c[3].to_owned()))
         .collect();
-    // SYSTEM.md's table, plus: AcrPull for image pulls, the custom Message Updater
-    // (messages/write: visibility renewal) and Queue Data Reader (KEDA's queue length) for the
-    // worker. No Contributor or Owner anywhere. The worker only sends to the poison queue
-    // (requeueing poison is an operator's job): no Processor there.
-    let expected: BTreeSet<(String, String, String)> = [
-        ("main-app", "Key Vault Secrets User", "secret"),
-        ("main-app", "Storage Queue Data Message Sender", "queue"),
-        ("main-app", "Storage Blob Data Contributor", "container"),
-        ("main-app", "AcrPull", "registry"),
-        (
-            "queue-worker",
-            "Storage Queue Data Message Processor",
-            "queue",
-        ),
-        ("queue-worker", "Storage Queue Data Message Sender", "queue"),
-        (
-            "queue-worker",
-            "Storage Queue Data Message Updater",
-            "queue",
-        ),
-        ("queue-worker", "Storage Queue Data Reader", "queue"),
-        (
-            "queue-worker",
-            "Storage Queue Data Message Sender",
-            "poison-queue",
-        ),
-        ("queue-worker", "Storage Blob Data Contributor", "container"),
-        ("queue-worker", "AcrPull", "registry"),
-        ("third-party-api", "Key Vault Secrets User", "secret"),
-        ("third-party-api", "AcrPull", "registry"),
-    ]
-    .iter()
-    .map(|(p, r, s)| (p.to_string(), r.to_string(), s.to_string()))
-    .collect();
+    // The role table (`ops::roles`): SYSTEM.md's table, plus AcrPull for image pulls, the custom
+    // Message Updater (messages/write: visibility renewal) and Queue Data Reader (KEDA's queue
+    // length) for the worker. No Contributor or Owner anywhere. The worker only sends to the
+    // poison queue (requeueing poison is an operator's job): no Processor there.
+    let expected: BTreeSet<(String, String, String)> = ops::roles::GRANTS
+        .iter()
+        .map(|g| {
+            (
+                g.identity.name().to_owned(),
+                g.role.name().to_owned(),
+                g.scope.bicep_name().to_owned(),
+            )
+        })
+        .collect();
     assert_eq!(found, expected);
 
     // One assignment loop per scope kind, each at that resource, each a service principal.
@@ -250,11 +214,7 @@ fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
         "the custom role grants one data action"
     );
     // Every row's role is a known one: a built-in by id, or the custom role.
-    let known: BTreeSet<&str> = ROLE_IDS
-        .iter()
-        .map(|(n, _)| *n)
-        .chain(["Storage Queue Data Message Updater"])
-        .collect();
+    let known: BTreeSet<&str> = ops::roles::Role::ALL.iter().map(|r| r.name()).collect();
     for (_, role, _) in &found {
         assert!(known.contains(role.as_str()), "unknown role {role}");
     }
@@ -283,6 +243,39 @@ fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
             );
         }
     }
+}
+
+#[test]
+fn the_developer_script_grants_the_operator_roles_of_the_role_table() {
+    let script = read("scripts/grant-developer-access.sh");
+    let scope = |var: &str, rest: &str| match (var, rest) {
+        ("vault", "/secrets/third-party-api-key") => "secret",
+        ("queue", "") => "queue",
+        ("poison", "") => "poison-queue",
+        ("container", "") => "container",
+        other => panic!("unexpected scope {other:?}"),
+    };
+    let role = |r: &str| r.trim_end_matches(" ($AZURE_RESOURCE_GROUP)").to_owned();
+    let mut found = BTreeSet::new();
+    let top = Regex::new(r#"(?m)^grant "([^"]+)" "\$(\w+)([^"]*)""#).unwrap();
+    for c in top.captures_iter(&script) {
+        found.insert((role(&c[1]), scope(&c[2], &c[3]).to_owned()));
+    }
+    let loops = Regex::new(r#"(?s)for q in ([^;]+); do(.*?)done"#).unwrap();
+    let inner = Regex::new(r#"grant "([^"]+)" "\$q""#).unwrap();
+    for c in loops.captures_iter(&script) {
+        for var in c[1].split_whitespace() {
+            let var = var.trim_matches('"').trim_start_matches('$');
+            for g in inner.captures_iter(&c[2]) {
+                found.insert((role(&g[1]), scope(var, "").to_owned()));
+            }
+        }
+    }
+    let expected: BTreeSet<(String, String)> = ops::roles::operator_grants()
+        .into_iter()
+        .map(|(r, s)| (r.name().to_owned(), s.bicep_name().to_owned()))
+        .collect();
+    assert_eq!(found, expected);
 }
 
 #[test]

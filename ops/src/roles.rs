@@ -226,12 +226,13 @@ pub fn grants_of(identity: Identity) -> impl Iterator<Item = Grant> {
         .filter(move |g| g.identity == identity)
 }
 
-/// An operator's data roles: every service's, except image pulls, plus [`OPERATOR_EXTRA`].
+/// An operator's data roles (what `infra/scripts/grant-developer-access.sh` grants): every
+/// service's, except image pulls and KEDA's queue reader, plus [`OPERATOR_EXTRA`].
 pub fn operator_grants() -> Vec<(Role, ScopeKind)> {
     let mut all: Vec<(Role, ScopeKind)> = Vec::new();
     let from_apps = GRANTS
         .iter()
-        .filter(|g| g.scope != ScopeKind::Registry)
+        .filter(|g| g.scope != ScopeKind::Registry && g.role != Role::StorageQueueDataReader)
         .map(|g| (g.role, g.scope));
     for row in from_apps.chain(OPERATOR_EXTRA.iter().copied()) {
         if !all.contains(&row) {
