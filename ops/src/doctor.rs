@@ -347,7 +347,11 @@ async fn probe_queue(
         format!("send to queue {queue}"),
         sent,
         (Role::StorageQueueDataMessageSender, scope),
-        "a hidden probe message was accepted (it expires in 30 s; workers delete probes unread)",
+        if scope == ScopeKind::PoisonQueue {
+            "a hidden probe message was accepted (it expires unseen in 30 s)"
+        } else {
+            "a hidden probe message was accepted (it expires in 30 s; workers delete probes unread)"
+        },
     );
     let Some(Some(message)) = sent else { return };
     let (Some(id), Some(mut receipt)) = (message.message_id, message.pop_receipt) else {

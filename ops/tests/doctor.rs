@@ -126,6 +126,10 @@ async fn doctor_names_exactly_the_missing_role_its_id_and_scope() {
 async fn human_output_names_role_id_scope_and_the_az_line() {
     let stack = start_stack(&[]).await;
     let env = service_env(&stack, Service::MainApp);
+    let (code, text) = keyless(&env, &["doctor"]).await;
+    assert_eq!(code, 0);
+    println!("{text}");
+    assert!(text.ends_with("checks passed for main-app\n"), "{text}");
     let oid = stack.identities.get("main-app").unwrap().object_id.clone();
     let queue = Scope::Queue(QUEUE.into());
     stack
@@ -196,4 +200,30 @@ async fn the_probes_never_reach_the_ledger_or_the_poison_queue() {
         names.push(blob.name.unwrap_or_default());
     }
     assert_eq!(names, Vec::<String>::new(), "nothing in the ledger");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_runs_in_a_services_own_environment_with_its_managed_identity() {
+    // The SDK's managed identity reads the process environment: run the binary with the
+    // service's exact environment, as `target/devstack/main-app.env` holds it.
+    let stack = start_stack(&[]).await;
+    let env = stack.service_env(Service::MainApp);
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyless"))
+        .arg("doctor")
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("ok    credential: ManagedIdentityCredential"),
+        "{text}"
+    );
+    let header = &env.iter().find(|(k, _)| k == "IDENTITY_HEADER").unwrap().1;
+    assert!(
+        !text.contains(header.as_str()),
+        "the identity header is a secret"
+    );
 }
