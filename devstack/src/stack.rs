@@ -776,11 +776,23 @@ fn random_key() -> Secret {
     Secret::new(third_party_api::key_store::KeyValue::generate().expose())
 }
 
+/// The local resource a scope of the role table stands for; `None` for the container registry
+/// (image pulls have no local counterpart).
+pub fn local_scope(kind: ops::roles::ScopeKind) -> Option<Scope> {
+    use ops::roles::ScopeKind;
+    match kind {
+        ScopeKind::Secret => Some(Scope::Secret(SECRET_NAME.to_owned())),
+        ScopeKind::Queue => Some(Scope::Queue(QUEUE.to_owned())),
+        ScopeKind::PoisonQueue => Some(Scope::Queue(POISON_QUEUE.to_owned())),
+        ScopeKind::Container => Some(Scope::Container(CONTAINER.to_owned())),
+        ScopeKind::Registry => None,
+    }
+}
+
 /// The role table (`ops::roles`, the one `infra/` and `keyless doctor` use), and nothing more;
 /// plus the developer (an operator: the apps' data roles and Processor on the poison queue) and
 /// the stack's own seeding identity.
 pub(crate) fn grant_role_table(identities: &IdentityProvider, roles: &RoleAssignments) {
-    use ops::roles::ScopeKind;
     let oid = |name: &str| {
         identities
             .get(name)
@@ -788,21 +800,13 @@ pub(crate) fn grant_role_table(identities: &IdentityProvider, roles: &RoleAssign
             .object_id
             .clone()
     };
-    // Image pulls have no local counterpart.
-    let scope = |kind: ScopeKind| match kind {
-        ScopeKind::Secret => Some(Scope::Secret(SECRET_NAME.to_owned())),
-        ScopeKind::Queue => Some(Scope::Queue(QUEUE.to_owned())),
-        ScopeKind::PoisonQueue => Some(Scope::Queue(POISON_QUEUE.to_owned())),
-        ScopeKind::Container => Some(Scope::Container(CONTAINER.to_owned())),
-        ScopeKind::Registry => None,
-    };
     for row in ops::roles::GRANTS {
-        if let Some(at) = scope(row.scope) {
+        if let Some(at) = local_scope(row.scope) {
             roles.grant(&oid(row.identity.name()), row.role, at);
         }
     }
     for (role, kind) in ops::roles::operator_grants() {
-        if let Some(at) = scope(kind) {
+        if let Some(at) = local_scope(kind) {
             roles.grant(&oid("developer"), role, at);
         }
     }

@@ -5,7 +5,7 @@
 mod support;
 
 use devstack::rbac::Scope;
-use devstack::stack::{CONTAINER, POISON_QUEUE, QUEUE, SECRET_NAME, Service};
+use devstack::stack::{CONTAINER, POISON_QUEUE, QUEUE, SECRET_NAME, Service, local_scope};
 use devstack::testing::{drain_texts, start_stack};
 use futures::TryStreamExt;
 use ops::roles::{Identity, Role, ScopeKind, grants_of};
@@ -18,16 +18,6 @@ fn service(identity: Identity) -> Service {
         Identity::MainApp => Service::MainApp,
         Identity::QueueWorker => Service::QueueWorker,
         Identity::ThirdPartyApi => Service::ThirdPartyApi,
-    }
-}
-
-fn local_scope(kind: ScopeKind) -> Option<Scope> {
-    match kind {
-        ScopeKind::Secret => Some(Scope::Secret(SECRET_NAME.into())),
-        ScopeKind::Queue => Some(Scope::Queue(QUEUE.into())),
-        ScopeKind::PoisonQueue => Some(Scope::Queue(POISON_QUEUE.into())),
-        ScopeKind::Container => Some(Scope::Container(CONTAINER.into())),
-        ScopeKind::Registry => None,
     }
 }
 

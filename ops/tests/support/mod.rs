@@ -4,7 +4,7 @@
 
 use devstack::stack::{DevStack, Service};
 use devstack::testing::env_as_client;
-use shared_auth::{EnvSource, MapEnv};
+use shared_auth::MapEnv;
 
 /// Runs `keyless args...` with `env`; returns the exit code and stdout.
 pub async fn keyless(env: &MapEnv, args: &[&str]) -> (i32, String) {
@@ -28,21 +28,10 @@ pub fn service_env(stack: &DevStack, service: Service) -> MapEnv {
 
 /// The developer's environment (`developer.env`): an operator with the queue and ledger URLs.
 pub fn developer_env(stack: &DevStack) -> MapEnv {
-    let client = stack.client_env("developer").expect("a developer identity");
-    let mut env = MapEnv::new();
-    for var in [
-        "AZURE_TOKEN_CREDENTIALS",
-        "AZURE_TENANT_ID",
-        "AZURE_CLIENT_ID",
-        "AZURE_CLIENT_SECRET",
-        "AZURE_AUTHORITY_HOST",
-        "EXTRA_CA_CERTS",
-    ] {
-        if let Some(v) = client.var(var) {
-            env = env.with(var, v);
-        }
-    }
-    env.with("STORAGE_QUEUE_URL", &stack.urls.queue)
+    stack
+        .client_env("developer")
+        .expect("a developer identity")
+        .with("STORAGE_QUEUE_URL", &stack.urls.queue)
         .with("POISON_QUEUE_URL", &stack.urls.poison_queue)
         .with("CODE_LEDGER_URL", &stack.urls.container)
 }
