@@ -108,15 +108,26 @@ fn in_range<T: PartialOrd + std::fmt::Display>(
 impl Settings {
     /// Reads and validates the settings.
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let queue_raw = env.required(STORAGE_QUEUE_URL)?;
-        let queue_url = https(STORAGE_QUEUE_URL, queue_raw.clone())?;
-        let poison_raw = env
-            .var(POISON_QUEUE_URL)
-            .unwrap_or_else(|| format!("{}-poison", queue_raw.trim_end_matches('/')));
+        let queue_url = https(STORAGE_QUEUE_URL, env.required(STORAGE_QUEUE_URL)?)?;
+        let queue_path = queue_url.path().trim_end_matches('/').to_owned();
+        if queue_path.rsplit('/').next().unwrap_or_default().is_empty() {
+            return Err(ConfigError::new(
+                STORAGE_QUEUE_URL,
+                "must name a queue: https://<account>.queue.core.windows.net/<queue>",
+            ));
+        }
+        let poison_queue_url = match env.var(POISON_QUEUE_URL) {
+            Some(raw) => https(POISON_QUEUE_URL, raw)?,
+            None => {
+                let mut url = queue_url.clone();
+                url.set_path(&format!("{queue_path}-poison"));
+                url
+            }
+        };
         let visibility: u64 = env.parsed_or(WORKER_VISIBILITY_TIMEOUT_SECONDS, 30)?;
         Ok(Self {
             queue_url,
-            poison_queue_url: https(POISON_QUEUE_URL, poison_raw)?,
+            poison_queue_url,
             ledger_url: https(CODE_LEDGER_URL, env.required(CODE_LEDGER_URL)?)?,
             encoding: MessageEncoding::from_env(env)?,
             batch_size: in_range(
@@ -195,6 +206,8 @@ mod tests {
             (WORKER_MAX_DEQUEUE_COUNT, "many"),
             (WORKER_VISIBILITY_TIMEOUT_SECONDS, "1"),
             (STORAGE_QUEUE_URL, "http://acct.queue.core.windows.net/q"),
+            (STORAGE_QUEUE_URL, "https://acct.queue.core.windows.net/"),
+            (STORAGE_QUEUE_URL, "https://_:"),
             (CODE_LEDGER_URL, ""),
             (POISON_QUEUE_URL, "not a url"),
             ("QUEUE_MESSAGE_ENCODING", "utf16"),
