@@ -1,23 +1,30 @@
-//! devstack in containers (`docker-compose.yml`): `devstack compose init` prepares the shared
-//! volume once, `devstack compose serve` runs the identity and Key Vault emulators and the
-//! storage gates in front of the Azurite container.
+//! devstack in containers (`docker-compose.yml`): `devstack compose init` prepares the volumes
+//! once, `devstack compose serve` runs the identity and Key Vault emulators and the storage
+//! gates in front of the Azurite container.
 //!
 //! The services reach their identity as workload identity does on Kubernetes: each one reads a
 //! federated token from a file (`AZURE_FEDERATED_TOKEN_FILE`) and exchanges it at the identity
 //! emulator (`AZURE_AUTHORITY_HOST`) for its own access tokens. The compose file then names only
-//! client ids, which are not secrets; every secret is generated here, into the volume.
+//! client ids, which are not secrets; every secret is generated here, into the volumes.
 //!
-//! Volume layout (`--dir`, default `/devstack`):
-//! - `pki/`: the dev CA and the server certificate (every compose host name).
-//! - `identity/signing.pk8`: the token signing key, so restarts keep tokens valid.
-//! - `workload-identity/<service>/token`: each service's federated token, renewed by `serve`.
-//! - `third-party-api/keys.json`: third-party-api's key store.
-//! - `keyvault/secrets.json`: what the vault holds at start (the key main-app fetches).
+//! Layout under `--dir` (default `/devstack`): each subdirectory is its own named volume, so a
+//! container mounts only what it needs (`docker-compose.yml` says who mounts which):
+//! - `keys/` (volume `devstack-keys`; `init` and `local-azure` only): `pki/` (the dev CA with its
+//!   key, local-azure's server certificate), `identity/signing.pk8` (the token signing key, so
+//!   restarts keep tokens valid), `keyvault/secrets.json` (what the vault holds at start).
+//! - `ca/ca.pem` (volume `ca-public`): the CA certificate alone, for the services.
+//! - `azurite-tls/` (volume `azurite-tls`): Azurite's own certificate and key, for `azurite` only.
+//! - `workload-identity/<service>/token` (volume `token-<service>`): one service's federated
+//!   token, renewed by `serve`.
+//! - `third-party-api/keys.json` (volume `third-party-api-keys`): third-party-api's key store.
+//!
+//! Run as root (compose runs `init` so, since fresh volumes belong to root), `init` and `serve`
+//! give every file and directory they write to [`SERVICE_USER`], the user every image runs as.
 
 use crate::identity::IdentityProvider;
 use crate::jwt::TokenSigner;
 use crate::keyvault::KeyVault;
-use crate::pki::{DevPki, write_private};
+use crate::pki::{DevPki, write_file};
 use crate::rbac::RoleAssignments;
 use crate::stack::{FUNCTION_KEY_NAME, IDENTITIES, Ports, SECRET_NAME, grant_role_table};
 use crate::storage_gate::{StorageGate, StorageService};
@@ -27,13 +34,13 @@ use shared_auth::transport::{TransportOptions, http_client};
 use shared_auth::{MapEnv, Secret};
 use std::collections::BTreeMap;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use third_party_api::key_store::{KeyName, KeyScope, KeyStore, KeyValue};
 
-/// The shared volume's mount point in every container.
+/// Where the volumes are mounted in every container (`--dir`).
 pub const DEFAULT_DIR: &str = "/devstack";
 /// The services that get a federated token file.
 pub const WORKLOADS: &[&str] = &["main-app", "queue-worker"];
@@ -45,28 +52,56 @@ pub const FEDERATED_TOKEN_RENEWAL: Duration = Duration::from_secs(300);
 pub const READY_PORT: u16 = 8079;
 /// Azurite's blob and queue ports inside the compose network.
 pub const AZURITE_PORTS: (u16, u16) = (10000, 10001);
+/// Azurite's host name in compose: the only name its certificate is valid for.
+pub const AZURITE_HOST: &str = "azurite";
+/// The user and group every image runs as (distroless `nonroot`).
+pub const SERVICE_USER: (u32, u32) = (65532, 65532);
 
-/// The files of one volume.
+/// The volumes mounted under one directory (`--dir`).
 #[derive(Debug, Clone)]
 pub struct Volume {
     dir: PathBuf,
 }
 
 impl Volume {
-    /// The volume mounted at `dir`.
+    /// The volumes mounted under `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
     }
 
+    /// The private volume: CA key, signing key, vault contents (`init` and `serve` only).
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.join("keys")
+    }
+
     fn pki_dir(&self) -> PathBuf {
-        self.dir.join("pki")
+        self.keys_dir().join("pki")
     }
 
     fn signing_key(&self) -> PathBuf {
-        self.dir.join("identity/signing.pk8")
+        self.keys_dir().join("identity/signing.pk8")
     }
 
-    /// The federated token file of `workload`.
+    fn vault_seed(&self) -> PathBuf {
+        self.keys_dir().join("keyvault/secrets.json")
+    }
+
+    /// The CA certificate the services trust (`EXTRA_CA_CERTS`), alone in its volume.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.join("ca/ca.pem")
+    }
+
+    /// Azurite's certificate chain (valid for [`AZURITE_HOST`] only).
+    pub fn azurite_cert(&self) -> PathBuf {
+        self.dir.join("azurite-tls/server.pem")
+    }
+
+    /// Azurite's private key.
+    pub fn azurite_key(&self) -> PathBuf {
+        self.dir.join("azurite-tls/server.key")
+    }
+
+    /// The federated token file of `workload`, alone in its volume.
     pub fn federated_token(&self, workload: &str) -> PathBuf {
         self.dir
             .join("workload-identity")
@@ -74,13 +109,21 @@ impl Volume {
             .join("token")
     }
 
-    /// third-party-api's key store.
+    /// third-party-api's key store, alone in its volume.
     pub fn key_store(&self) -> PathBuf {
         self.dir.join("third-party-api/keys.json")
     }
 
-    fn vault_seed(&self) -> PathBuf {
-        self.dir.join("keyvault/secrets.json")
+    /// Every volume's mount point, the private one first.
+    pub fn mount_points(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.keys_dir()];
+        for file in [self.ca_cert(), self.azurite_cert(), self.key_store()]
+            .into_iter()
+            .chain(WORKLOADS.iter().map(|w| self.federated_token(w)))
+        {
+            dirs.extend(file.parent().map(Path::to_owned));
+        }
+        dirs
     }
 
     fn identities(&self) -> anyhow::Result<IdentityProvider> {
@@ -89,10 +132,35 @@ impl Volume {
     }
 }
 
-/// `compose init`: PKI, signing key, key store, vault contents and federated tokens. What exists
-/// is kept (the CA, the keys, the secret), so running it again changes no credential.
+/// Who gets the files `init` and `serve` write: [`SERVICE_USER`] when running as root, else
+/// nobody (the writer keeps them).
+fn file_owner() -> anyhow::Result<Option<(u32, u32)>> {
+    use std::os::unix::fs::MetadataExt;
+    // proc(5): /proc/<pid> belongs to the process's effective user and group.
+    let uid = std::fs::metadata("/proc/self")
+        .context("cannot tell which user this is (no /proc)")?
+        .uid();
+    Ok((uid == 0).then_some(SERVICE_USER))
+}
+
+/// `compose init`: PKI, signing key, key store, vault contents and federated tokens, each into
+/// its volume. What exists is kept (the CA, the keys, the key store), so running it again
+/// changes no credential.
 pub async fn init(volume: &Volume) -> anyhow::Result<()> {
+    init_as(volume, file_owner()?).await
+}
+
+/// [`init`], giving every file and directory it writes to `owner` when one is given.
+async fn init_as(volume: &Volume, owner: Option<(u32, u32)>) -> anyhow::Result<()> {
     DevPki::ensure(&volume.pki_dir())?;
+    DevPki::issue_server_cert(
+        &volume.pki_dir(),
+        &[AZURITE_HOST],
+        &volume.azurite_cert(),
+        &volume.azurite_key(),
+    )?;
+    let ca = std::fs::read(volume.pki_dir().join("ca.pem"))?;
+    write_file(&volume.ca_cert(), &ca, 0o644, owner)?;
     let identities = volume.identities()?;
     let store = KeyStore::open(
         &volume.key_store(),
@@ -102,31 +170,63 @@ pub async fn init(volume: &Volume) -> anyhow::Result<()> {
             KeyValue::generate(),
         )],
     )?;
-    if !volume.vault_seed().exists() {
-        let key = store
-            .list(KeyScope::Function)
-            .await
-            .into_iter()
-            .find(|(name, _)| name == FUNCTION_KEY_NAME)
-            .map(|(_, value)| value)
-            .context("the key store has no key for main-app")?;
-        let seed = BTreeMap::from([(SECRET_NAME, key.expose())]);
-        write_private(&volume.vault_seed(), &serde_json::to_vec(&seed)?)?;
+    // The vault holds the key the store has, whatever the vault held before: a new key store
+    // volume beside an old keys volume gets a vault that matches it.
+    let key = store
+        .list(KeyScope::Function)
+        .await
+        .into_iter()
+        .find(|(name, _)| name == FUNCTION_KEY_NAME)
+        .map(|(_, value)| value)
+        .context("the key store has no key for main-app")?;
+    let seed = BTreeMap::from([(SECRET_NAME, key.expose())]);
+    write_file(
+        &volume.vault_seed(),
+        &serde_json::to_vec(&seed)?,
+        0o600,
+        owner,
+    )?;
+    write_federated_tokens(volume, &identities, owner)?;
+    if let Some(owner) = owner {
+        for dir in volume.mount_points() {
+            give_tree(&dir, owner)?;
+        }
     }
-    write_federated_tokens(volume, &identities)?;
-    tracing::info!(dir = %volume.dir.display(), "devstack volume ready");
+    tracing::info!(dir = %volume.dir.display(), "devstack volumes ready");
     Ok(())
 }
 
-/// Writes every workload's federated token (mode 0600, replaced atomically).
-fn write_federated_tokens(volume: &Volume, identities: &IdentityProvider) -> anyhow::Result<()> {
+/// Gives `dir` and everything under it to `owner` (symbolic links themselves, not followed).
+fn give_tree(dir: &Path, (uid, gid): (u32, u32)) -> anyhow::Result<()> {
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
+        .with_context(|| format!("cannot give {} to {uid}:{gid}", dir.display()))?;
+    if std::fs::symlink_metadata(dir)?.is_dir() {
+        for entry in std::fs::read_dir(dir)? {
+            give_tree(&entry?.path(), (uid, gid))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes every workload's federated token into its volume (mode 0600, owned by `owner` when
+/// given, replaced atomically).
+fn write_federated_tokens(
+    volume: &Volume,
+    identities: &IdentityProvider,
+    owner: Option<(u32, u32)>,
+) -> anyhow::Result<()> {
     for workload in WORKLOADS {
         let identity = identities
             .get(workload)
             .with_context(|| format!("no identity named {workload}"))?;
         let token =
             identities.issue_federated(&identity, FEDERATED_TOKEN_LIFETIME.as_secs() as i64);
-        write_private(&volume.federated_token(workload), token.as_bytes())?;
+        write_file(
+            &volume.federated_token(workload),
+            token.as_bytes(),
+            0o600,
+            owner,
+        )?;
     }
     Ok(())
 }
@@ -215,9 +315,10 @@ pub async fn serve(volume: &Volume, azurite_host: &str) -> anyhow::Result<()> {
 
     let renew_volume = volume.clone();
     let renew_identities = identities.clone();
+    let owner = file_owner()?;
     tokio::spawn(async move {
         loop {
-            if let Err(e) = write_federated_tokens(&renew_volume, &renew_identities) {
+            if let Err(e) = write_federated_tokens(&renew_volume, &renew_identities, owner) {
                 tracing::error!(error = %format!("{e:#}"), "cannot renew the federated tokens");
             }
             tokio::time::sleep(FEDERATED_TOKEN_RENEWAL).await;
@@ -298,42 +399,212 @@ async fn provision_until_done(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    /// Every file under `dir`, relative to it, sorted.
+    fn files(dir: &Path) -> Vec<String> {
+        fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(root, &path, out);
+                } else {
+                    out.push(path.strip_prefix(root).unwrap().display().to_string());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(dir, dir, &mut out);
+        out.sort();
+        out
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    fn is_root() -> bool {
+        std::fs::metadata("/proc/self").unwrap().uid() == 0
+    }
 
     #[tokio::test]
     async fn init_creates_every_file_private_and_a_second_run_keeps_the_credentials() {
         let dir = tempfile::tempdir().unwrap();
         let volume = Volume::new(dir.path());
-        init(&volume).await.unwrap();
-        let ca = std::fs::read(dir.path().join("pki/ca.pem")).unwrap();
+        init_as(&volume, None).await.unwrap();
+        let ca = std::fs::read(volume.ca_cert()).unwrap();
         let key = std::fs::read(volume.signing_key()).unwrap();
         let seed = std::fs::read(volume.vault_seed()).unwrap();
         let store = std::fs::read(volume.key_store()).unwrap();
         for path in [
             volume.signing_key(),
+            volume.pki_dir().join("ca.key"),
             volume.vault_seed(),
             volume.key_store(),
+            volume.azurite_key(),
             volume.federated_token("main-app"),
+            volume.federated_token("queue-worker"),
         ] {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-            assert_eq!(mode, 0o600, "{}", path.display());
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
         }
+        assert_eq!(mode(&volume.ca_cert()), 0o644);
         let seed_json: BTreeMap<String, String> = serde_json::from_slice(&seed).unwrap();
         let store_text = String::from_utf8(store.clone()).unwrap();
         assert!(store_text.contains(&seed_json[SECRET_NAME]));
 
-        init(&volume).await.unwrap();
-        assert_eq!(std::fs::read(dir.path().join("pki/ca.pem")).unwrap(), ca);
+        init_as(&volume, None).await.unwrap();
+        assert_eq!(std::fs::read(volume.ca_cert()).unwrap(), ca);
         assert_eq!(std::fs::read(volume.signing_key()).unwrap(), key);
         assert_eq!(std::fs::read(volume.vault_seed()).unwrap(), seed);
         assert_eq!(std::fs::read(volume.key_store()).unwrap(), store);
     }
 
     #[tokio::test]
+    async fn each_volume_holds_only_its_consumers_files_and_no_key_leaves_the_keys_volume() {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = Volume::new(dir.path());
+        init_as(&volume, None).await.unwrap();
+        let mounts = volume.mount_points();
+        assert_eq!(mounts[0], volume.keys_dir());
+        let listing = |sub: &str| files(&dir.path().join(sub));
+        assert_eq!(
+            listing("keys"),
+            [
+                "identity/signing.pk8",
+                "keyvault/secrets.json",
+                "pki/ca.key",
+                "pki/ca.pem",
+                "pki/server.key",
+                "pki/server.pem"
+            ]
+        );
+        assert_eq!(listing("ca"), ["ca.pem"]);
+        assert_eq!(listing("azurite-tls"), ["server.key", "server.pem"]);
+        assert_eq!(listing("workload-identity/main-app"), ["token"]);
+        assert_eq!(listing("workload-identity/queue-worker"), ["token"]);
+        assert_eq!(listing("third-party-api"), ["keys.json"]);
+        // Every directory of the tree is one mount point or holds only mount points.
+        let mut all: Vec<String> = files(dir.path());
+        for mount in &mounts {
+            let prefix = mount.strip_prefix(dir.path()).unwrap();
+            all.retain(|f| !Path::new(f).starts_with(prefix));
+        }
+        assert!(all.is_empty(), "files outside every volume: {all:?}");
+
+        assert_eq!(
+            std::fs::read(volume.ca_cert()).unwrap(),
+            std::fs::read(volume.pki_dir().join("ca.pem")).unwrap()
+        );
+        let secrets = [
+            std::fs::read(volume.pki_dir().join("ca.key")).unwrap(),
+            std::fs::read(volume.pki_dir().join("server.key")).unwrap(),
+            std::fs::read(volume.signing_key()).unwrap(),
+        ];
+        for mount in &mounts[1..] {
+            for file in files(mount) {
+                let bytes = std::fs::read(mount.join(&file)).unwrap();
+                for secret in &secrets {
+                    assert!(
+                        !bytes.windows(secret.len()).any(|w| w == secret.as_slice()),
+                        "{}/{file} holds a private key of the keys volume",
+                        mount.display()
+                    );
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn azurites_certificate_is_valid_for_azurite_only() {
+        use rustls::client::danger::ServerCertVerifier;
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+        let dir = tempfile::tempdir().unwrap();
+        let volume = Volume::new(dir.path());
+        init_as(&volume, None).await.unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_file(volume.ca_cert()).unwrap())
+            .unwrap();
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+        )
+        .build()
+        .unwrap();
+        let chain = CertificateDer::pem_file_iter(volume.azurite_cert())
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let verify = |name: &'static str| {
+            verifier.verify_server_cert(
+                &chain[0],
+                &chain[1..],
+                &ServerName::try_from(name).unwrap(),
+                &[],
+                UnixTime::now(),
+            )
+        };
+        assert!(verify(AZURITE_HOST).is_ok());
+        for other in ["local-azure", "main-app", "localhost"] {
+            assert!(verify(other).is_err(), "{other}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_new_key_store_beside_old_keys_gets_a_vault_that_matches_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = Volume::new(dir.path());
+        init_as(&volume, None).await.unwrap();
+        let old_seed = std::fs::read(volume.vault_seed()).unwrap();
+        std::fs::remove_file(volume.key_store()).unwrap();
+        init_as(&volume, None).await.unwrap();
+        let seed: BTreeMap<String, String> =
+            serde_json::from_slice(&std::fs::read(volume.vault_seed()).unwrap()).unwrap();
+        assert_ne!(std::fs::read(volume.vault_seed()).unwrap(), old_seed);
+        let store = std::fs::read_to_string(volume.key_store()).unwrap();
+        assert!(store.contains(&seed[SECRET_NAME]));
+    }
+
+    #[tokio::test]
+    async fn run_as_root_init_gives_every_volume_to_the_services_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = Volume::new(dir.path());
+        // Only root can give files away; otherwise this run gives them to their own user.
+        let owner = if is_root() {
+            assert_eq!(file_owner().unwrap(), Some(SERVICE_USER));
+            SERVICE_USER
+        } else {
+            let me = std::fs::metadata(dir.path()).unwrap();
+            (me.uid(), me.gid())
+        };
+        init_as(&volume, Some(owner)).await.unwrap();
+        for mount in volume.mount_points() {
+            let meta = std::fs::metadata(&mount).unwrap();
+            assert_eq!((meta.uid(), meta.gid()), owner, "{}", mount.display());
+            for file in files(&mount) {
+                let meta = std::fs::metadata(mount.join(&file)).unwrap();
+                assert_eq!(
+                    (meta.uid(), meta.gid()),
+                    owner,
+                    "{}/{file}",
+                    mount.display()
+                );
+            }
+        }
+        // The renewal `serve` does keeps them so.
+        let identities = volume.identities().unwrap();
+        write_federated_tokens(&volume, &identities, Some(owner)).unwrap();
+        let token = std::fs::metadata(volume.federated_token("main-app")).unwrap();
+        assert_eq!((token.uid(), token.gid()), owner);
+        assert_eq!(mode(&volume.federated_token("main-app")), 0o600);
+    }
+
+    #[tokio::test]
     async fn a_federated_token_from_the_volume_verifies_with_the_reloaded_key() {
         let dir = tempfile::tempdir().unwrap();
         let volume = Volume::new(dir.path());
-        init(&volume).await.unwrap();
+        init_as(&volume, None).await.unwrap();
         let token = std::fs::read_to_string(volume.federated_token("queue-worker")).unwrap();
         let reloaded = volume.identities().unwrap();
         let claims = reloaded
