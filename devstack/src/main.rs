@@ -3,9 +3,9 @@
 //! Options: `--ephemeral-ports` (free ports instead of the documented ones), `--state-dir DIR`
 //! (instead of `target/devstack`), `--no-build` (do not `cargo build` the services first).
 //!
-//! In containers (`docker-compose.yml`): `devstack compose init [--dir DIR]` prepares the shared
-//! volume, `devstack compose serve [--dir DIR] [--azurite HOST]` runs the emulators, and
-//! `devstack compose healthcheck` probes a running `serve`.
+//! In containers (`docker-compose.yml`): `devstack compose init [--dir DIR]` writes each
+//! container's files into its own volume, `devstack compose serve [--dir DIR] [--azurite HOST]`
+//! runs the emulators, and `devstack compose healthcheck` probes a running `serve`.
 
 use devstack::stack::{DevStack, Service, StackOptions};
 use shared_auth::telemetry::init_telemetry;
