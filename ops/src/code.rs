@@ -6,10 +6,8 @@ use crate::connect::{self, Connection};
 use crate::roles::Role;
 use azure_core::http::{StatusCode, Url};
 use azure_storage_blob::models::BlobClientGetPropertiesResultHeaders;
-use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use codes::Code;
 use codes::ledger::{EXPIRES_AT, ISSUED_AT, STATE, USED_AT};
-use shared_auth::transport::azure_client_options;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -69,15 +67,7 @@ pub fn parse_code(text: &str) -> Result<Code, OpsError> {
 
 /// Reads the record of `code` in the ledger at `ledger`.
 pub async fn status(conn: &Connection, ledger: &Url, code: &Code) -> Result<CodeStatus, OpsError> {
-    let container = BlobContainerClient::new(
-        ledger.clone(),
-        Some(conn.credential.credential.clone()),
-        Some(BlobContainerClientOptions {
-            client_options: azure_client_options(&conn.http),
-            ..Default::default()
-        }),
-    )
-    .map_err(|e| OpsError::Usage(format!("cannot use CODE_LEDGER_URL: {e}")))?;
+    let container = conn.ledger(ledger)?;
     let mut status = CodeStatus {
         code: code.as_str().to_owned(),
         state: "unknown",

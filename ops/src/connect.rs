@@ -4,6 +4,7 @@
 
 use crate::OpsError;
 use azure_core::http::{StatusCode, Url};
+use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use azure_storage_queue::{QueueClient, QueueClientOptions};
 use codes::MessageEncoding;
 use shared_auth::transport::azure_client_options;
@@ -50,6 +51,19 @@ impl Connection {
             }),
         )
         .map_err(|e| OpsError::Usage(format!("cannot use queue URL {url}: {e}")))
+    }
+
+    /// A client of the ledger container at `url` with this identity.
+    pub fn ledger(&self, url: &Url) -> Result<BlobContainerClient, OpsError> {
+        BlobContainerClient::new(
+            url.clone(),
+            Some(self.credential.credential.clone()),
+            Some(BlobContainerClientOptions {
+                client_options: azure_client_options(&self.http),
+                ..Default::default()
+            }),
+        )
+        .map_err(|e| OpsError::Usage(format!("cannot use CODE_LEDGER_URL: {e}")))
     }
 }
 

@@ -13,7 +13,6 @@ use crate::roles::{Identity, Role, ScopeKind};
 use azure_core::http::headers::HeaderName;
 use azure_core::http::{RequestContent, Url};
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
-use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use azure_storage_queue::QueueClient;
 use azure_storage_queue::models::{QueueClientSendMessageOptions, QueueMessage};
 use codes::envelope::probe_text;
@@ -386,15 +385,7 @@ async fn check_ledger(
     conn: &Connection,
     ledger: &Url,
 ) -> Result<(), OpsError> {
-    let container = BlobContainerClient::new(
-        ledger.clone(),
-        Some(conn.credential.credential.clone()),
-        Some(BlobContainerClientOptions {
-            client_options: azure_client_options(&conn.http),
-            ..Default::default()
-        }),
-    )
-    .map_err(|e| OpsError::Usage(format!("cannot use {CODE_LEDGER_URL}: {e}")))?;
+    let container = conn.ledger(ledger)?;
     let name = connect::resource_name(ledger);
     // Not a code (`AAA-N-BBB`), so never mistaken for a record.
     let blob = container.blob_client(&format!("keyless-doctor-{}", uuid::Uuid::new_v4()));
