@@ -6,6 +6,7 @@
 //! - [`keyvault`]: the Key Vault secrets API with challenge auth and RBAC.
 //! - [`azurite`]: Azurite (Queue and Blob Storage) from npm, over HTTPS with token auth.
 //! - [`storage_gate`]: an HTTPS gate in front of Azurite enforcing the storage role table.
+//! - [`storage_path`]: a storage request path checked once, the one the gate classifies and forwards.
 //! - [`rbac`]: the role assignments both enforce.
 //! - [`stack`]: all of it started together, seeded, and the services launched as child processes.
 //! - [`process`], [`jwt`]: child processes in their own group; the tokens' format.
@@ -23,4 +24,5 @@ pub mod python;
 pub mod rbac;
 pub mod stack;
 pub mod storage_gate;
+pub mod storage_path;
 pub mod testing;
