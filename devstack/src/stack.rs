@@ -31,13 +31,21 @@ pub const POISON_QUEUE: &str = "code-requests-poison";
 pub const CONTAINER: &str = "codes";
 /// The Key Vault secret holding main-app's key for third-party-api.
 pub const SECRET_NAME: &str = "third-party-api-key";
+/// The Key Vault secret holding third-party-api's master key.
+pub const MASTER_KEY_SECRET_NAME: &str = "third-party-api-master-key";
+/// third-party-api's key store container (one blob, shared by every replica).
+pub const KEY_STORE_CONTAINER: &str = "third-party-api-keys";
+/// The key store blob in [`KEY_STORE_CONTAINER`].
+pub const KEY_STORE_BLOB: &str = "keys.json";
 /// The function key name that secret matches in third-party-api's store.
 pub const FUNCTION_KEY_NAME: &str = "main-app";
-/// Identities of the stack: one per service, a developer, and the stack's own (for seeding).
+/// Identities of the stack: one per service, the rotation job, a developer, and the stack's own
+/// (for seeding).
 pub const IDENTITIES: &[&str] = &[
     "main-app",
     "queue-worker",
     "third-party-api",
+    "rotation",
     "developer",
     "devstack",
 ];
@@ -782,6 +790,8 @@ pub fn local_scope(kind: ops::roles::ScopeKind) -> Option<Scope> {
     use ops::roles::ScopeKind;
     match kind {
         ScopeKind::Secret => Some(Scope::Secret(SECRET_NAME.to_owned())),
+        ScopeKind::MasterKeySecret => Some(Scope::Secret(MASTER_KEY_SECRET_NAME.to_owned())),
+        ScopeKind::KeyStoreContainer => Some(Scope::Container(KEY_STORE_CONTAINER.to_owned())),
         ScopeKind::Queue => Some(Scope::Queue(QUEUE.to_owned())),
         ScopeKind::PoisonQueue => Some(Scope::Queue(POISON_QUEUE.to_owned())),
         ScopeKind::Container => Some(Scope::Container(CONTAINER.to_owned())),

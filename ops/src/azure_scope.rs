@@ -2,7 +2,10 @@
 //! that grants a role there. Subscription and resource group come from `AZURE_SUBSCRIPTION_ID`
 //! and `AZURE_RESOURCE_GROUP` (what `azd` sets); unset, the line keeps them as shell variables.
 
-use crate::connect::{self, CODE_LEDGER_URL, KEY_VAULT_URL, STORAGE_QUEUE_URL};
+use crate::connect::{
+    self, CODE_LEDGER_URL, DEFAULT_KEY_STORE_CONTAINER, KEY_VAULT_URL, STORAGE_QUEUE_URL,
+    THIRD_PARTY_API_KEYS_URL,
+};
 use crate::roles::{Role, ScopeKind};
 use azure_core::http::Url;
 use shared_auth::EnvSource;
@@ -97,14 +100,18 @@ fn scope_ids(env: &dyn EnvSource, scope: ScopeKind) -> (String, String) {
             .unwrap_or_else(|| fallback.to_owned())
     };
     match scope {
-        ScopeKind::Secret => {
+        ScopeKind::Secret | ScopeKind::MasterKeySecret => {
             let vault = url(env, KEY_VAULT_URL)
                 .and_then(|u| {
                     u.host_str()
                         .map(|h| h.split('.').next().unwrap_or(h).to_owned())
                 })
                 .unwrap_or_else(|| "${KEY_VAULT_NAME}".into());
-            let secret = connect::secret_name(env);
+            let secret = if scope == ScopeKind::Secret {
+                connect::secret_name(env)
+            } else {
+                connect::master_key_secret_name(env)
+            };
             (
                 format!("secret {secret}"),
                 format!("{prefix}/Microsoft.KeyVault/vaults/{vault}/secrets/{secret}"),
@@ -128,6 +135,20 @@ fn scope_ids(env: &dyn EnvSource, scope: ScopeKind) -> (String, String) {
             let ledger = url(env, CODE_LEDGER_URL);
             let account = storage_account(ledger.as_ref());
             let container = name_of(ledger, "codes");
+            (
+                format!("container {container}"),
+                format!(
+                    "{prefix}/Microsoft.Storage/storageAccounts/{account}/blobServices/default/containers/{container}"
+                ),
+            )
+        }
+        ScopeKind::KeyStoreContainer => {
+            let store = url(env, THIRD_PARTY_API_KEYS_URL);
+            let account = storage_account(store.as_ref());
+            let container = store
+                .as_ref()
+                .and_then(connect::blob_container_name)
+                .unwrap_or_else(|| DEFAULT_KEY_STORE_CONTAINER.to_owned());
             (
                 format!("container {container}"),
                 format!(

@@ -22,6 +22,14 @@ pub const KEY_VAULT_URL: &str = "KEY_VAULT_URL";
 pub const THIRD_PARTY_API_SECRET_NAME: &str = "THIRD_PARTY_API_SECRET_NAME";
 /// The secret name when [`THIRD_PARTY_API_SECRET_NAME`] is unset.
 pub const DEFAULT_SECRET_NAME: &str = "third-party-api-key";
+/// The secret holding third-party-api's master key.
+pub const THIRD_PARTY_API_MASTER_KEY_SECRET_NAME: &str = "THIRD_PARTY_API_MASTER_KEY_SECRET_NAME";
+/// The master key's secret name when [`THIRD_PARTY_API_MASTER_KEY_SECRET_NAME`] is unset.
+pub const DEFAULT_MASTER_KEY_SECRET_NAME: &str = "third-party-api-master-key";
+/// third-party-api's shared key store (a blob).
+pub const THIRD_PARTY_API_KEYS_URL: &str = "THIRD_PARTY_API_KEYS_URL";
+/// The key store's container when [`THIRD_PARTY_API_KEYS_URL`] is unset.
+pub const DEFAULT_KEY_STORE_CONTAINER: &str = "third-party-api-keys";
 
 /// An authenticated way to Azure: the HTTP client and the credential the services would use.
 pub struct Connection {
@@ -102,6 +110,19 @@ pub fn poison_queue_url(env: &dyn EnvSource) -> Result<Url, OpsError> {
 pub fn secret_name(env: &dyn EnvSource) -> String {
     env.var(THIRD_PARTY_API_SECRET_NAME)
         .unwrap_or_else(|| DEFAULT_SECRET_NAME.to_owned())
+}
+
+/// The secret third-party-api reads its master key from.
+pub fn master_key_secret_name(env: &dyn EnvSource) -> String {
+    env.var(THIRD_PARTY_API_MASTER_KEY_SECRET_NAME)
+        .unwrap_or_else(|| DEFAULT_MASTER_KEY_SECRET_NAME.to_owned())
+}
+
+/// The container of a blob URL whose blob name has no `/` (`.../<container>/keys.json`).
+pub fn blob_container_name(url: &Url) -> Option<String> {
+    let mut segments: Vec<&str> = url.path_segments()?.filter(|s| !s.is_empty()).collect();
+    segments.pop()?;
+    segments.pop().map(str::to_owned)
 }
 
 /// `QUEUE_MESSAGE_ENCODING`, as the services read it.

@@ -196,7 +196,7 @@ impl Checks<'_> {
 pub async fn run(env: &dyn EnvSource, identity: Identity) -> Result<Report, OpsError> {
     // Every variable first: a missing one is bad input, not a failed check.
     let vault = match identity {
-        Identity::MainApp | Identity::ThirdPartyApi => {
+        Identity::MainApp | Identity::ThirdPartyApi | Identity::Rotation => {
             Some(connect::https_url(env, KEY_VAULT_URL)?)
         }
         Identity::QueueWorker => None,
@@ -206,7 +206,7 @@ pub async fn run(env: &dyn EnvSource, identity: Identity) -> Result<Report, OpsE
             Some(connect::https_url(env, STORAGE_QUEUE_URL)?),
             Some(connect::https_url(env, CODE_LEDGER_URL)?),
         ),
-        Identity::ThirdPartyApi => (None, None),
+        Identity::ThirdPartyApi | Identity::Rotation => (None, None),
     };
     let poison = match identity {
         Identity::QueueWorker => Some(connect::poison_queue_url(env)?),
@@ -229,7 +229,7 @@ pub async fn run(env: &dyn EnvSource, identity: Identity) -> Result<Report, OpsE
     let scopes: &[&str] = match identity {
         Identity::MainApp => &[VAULT_SCOPE, STORAGE_SCOPE],
         Identity::QueueWorker => &[STORAGE_SCOPE],
-        Identity::ThirdPartyApi => &[VAULT_SCOPE],
+        Identity::ThirdPartyApi | Identity::Rotation => &[VAULT_SCOPE],
     };
     for scope in scopes {
         let got = tokio::time::timeout(

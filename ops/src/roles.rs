@@ -81,14 +81,17 @@ pub enum Identity {
     QueueWorker,
     /// The example third-party API.
     ThirdPartyApi,
+    /// The key rotation job (`keyless rotate`).
+    Rotation,
 }
 
 impl Identity {
-    /// Every service identity.
+    /// Every identity of the table: the three services and the rotation job.
     pub const ALL: &'static [Identity] = &[
         Identity::MainApp,
         Identity::QueueWorker,
         Identity::ThirdPartyApi,
+        Identity::Rotation,
     ];
 
     /// The service (and identity) name.
@@ -97,6 +100,7 @@ impl Identity {
             Self::MainApp => "main-app",
             Self::QueueWorker => "queue-worker",
             Self::ThirdPartyApi => "third-party-api",
+            Self::Rotation => "rotation",
         }
     }
 
@@ -109,14 +113,18 @@ impl Identity {
 /// The kind of resource a role is assigned on (always one resource, never a group).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ScopeKind {
-    /// The secret the apps read (`THIRD_PARTY_API_SECRET_NAME`).
+    /// The secret main-app reads (`THIRD_PARTY_API_SECRET_NAME`): its key for third-party-api.
     Secret,
+    /// The secret third-party-api reads (`THIRD_PARTY_API_MASTER_KEY_SECRET_NAME`): its master key.
+    MasterKeySecret,
     /// The code queue (`STORAGE_QUEUE_URL`).
     Queue,
     /// Its poison queue (`POISON_QUEUE_URL`, `<queue>-poison`).
     PoisonQueue,
     /// The ledger container (`CODE_LEDGER_URL`).
     Container,
+    /// third-party-api's key store container (`THIRD_PARTY_API_KEYS_URL`).
+    KeyStoreContainer,
     /// The container registry.
     Registry,
 }
@@ -126,9 +134,11 @@ impl ScopeKind {
     pub fn bicep_name(self) -> &'static str {
         match self {
             Self::Secret => "secret",
+            Self::MasterKeySecret => "master-key-secret",
             Self::Queue => "queue",
             Self::PoisonQueue => "poison-queue",
             Self::Container => "container",
+            Self::KeyStoreContainer => "key-store-container",
             Self::Registry => "registry",
         }
     }
@@ -206,9 +216,25 @@ pub const GRANTS: &[Grant] = &[
     grant(
         Identity::ThirdPartyApi,
         Role::KeyVaultSecretsUser,
-        ScopeKind::Secret,
+        ScopeKind::MasterKeySecret,
+    ),
+    grant(
+        Identity::ThirdPartyApi,
+        Role::StorageBlobDataContributor,
+        ScopeKind::KeyStoreContainer,
     ),
     grant(Identity::ThirdPartyApi, Role::AcrPull, ScopeKind::Registry),
+    grant(
+        Identity::Rotation,
+        Role::KeyVaultSecretsOfficer,
+        ScopeKind::Secret,
+    ),
+    grant(
+        Identity::Rotation,
+        Role::KeyVaultSecretsOfficer,
+        ScopeKind::MasterKeySecret,
+    ),
+    grant(Identity::Rotation, Role::AcrPull, ScopeKind::Registry),
 ];
 
 /// What an operator (developer) holds beyond the apps' data roles: Processor on the poison
