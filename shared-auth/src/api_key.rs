@@ -9,8 +9,11 @@ use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use futures::future::{LocalBoxFuture, Ready, ready};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 /// Header that carries a key, as in Azure Functions.
@@ -25,9 +28,13 @@ struct RingEntry {
 }
 
 /// A set of named keys, any of which authorises a request. Cheap to read, replaced atomically.
+/// It remembers, per key name, when it last accepted that key (kept across replacements, so a
+/// rotation can see that nobody presents an old key any more).
 #[derive(Default)]
 pub struct ApiKeyRing {
     entries: RwLock<Arc<Vec<RingEntry>>>,
+    /// Key name → milliseconds since the Unix epoch of its last acceptance.
+    accepted: RwLock<HashMap<Arc<str>, AtomicU64>>,
 }
 
 impl std::fmt::Debug for ApiKeyRing {
@@ -107,9 +114,39 @@ impl ApiKeyRing {
             found = u32::conditional_select(&found, &(index as u32 + 1), is_match);
         }
         let index = (found as usize).checked_sub(1)?;
-        Some(AuthorizedKey {
-            name: entries[index].name.clone(),
-        })
+        let name = entries[index].name.clone();
+        self.record_acceptance(&name);
+        Some(AuthorizedKey { name })
+    }
+
+    /// When the key called `name` was last accepted by this ring, if ever.
+    pub fn last_accepted(&self, name: &str) -> Option<SystemTime> {
+        let accepted = self.accepted.read().unwrap_or_else(|p| p.into_inner());
+        let millis = accepted.get(name)?.load(Ordering::Relaxed);
+        Some(UNIX_EPOCH + Duration::from_millis(millis))
+    }
+
+    /// Notes that `name` was accepted now: an atomic store under a shared lock, the exclusive
+    /// lock only the first time a name is seen.
+    fn record_acceptance(&self, name: &Arc<str>) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        if let Some(at) = self
+            .accepted
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            at.store(now, Ordering::Relaxed);
+            return;
+        }
+        self.accepted
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.clone())
+            .or_default()
+            .store(now, Ordering::Relaxed);
     }
 
     /// Checks the key a request presents: the header if present, otherwise the query parameter.
@@ -235,6 +272,23 @@ mod tests {
             .map(|(n, v)| (n.to_string(), Secret::new(*v)))
             .collect();
         ApiKeyRing::new(secrets.iter().map(|(n, s)| (n.as_str(), s)))
+    }
+
+    #[test]
+    fn the_ring_remembers_when_each_key_was_last_accepted_across_replacements() {
+        let r = ring(&[("old", "k-old-0123456789"), ("new", "k-new-0123456789")]);
+        assert_eq!(r.last_accepted("old"), None);
+        let before = SystemTime::now() - Duration::from_millis(1);
+        assert!(r.verify(b"k-old-0123456789").is_some());
+        assert!(r.verify(b"k-wrong-123456789").is_none());
+        let at = r.last_accepted("old").expect("recorded");
+        assert!(at >= before && at <= SystemTime::now() + Duration::from_millis(1));
+        assert_eq!(r.last_accepted("new"), None, "only the key presented");
+        let new = Secret::new("k-new-0123456789");
+        r.replace([("new", &new)]);
+        assert_eq!(r.last_accepted("old"), Some(at), "kept after the key left");
+        assert!(r.verify(b"k-old-0123456789").is_none());
+        assert_eq!(r.last_accepted("old"), Some(at), "a refused key is not recorded");
     }
 
     #[test]
