@@ -20,6 +20,18 @@ pub const THIRD_PARTY_API_FUNCTION_KEYS: &str = "THIRD_PARTY_API_FUNCTION_KEYS";
 pub const THIRD_PARTY_API_FUNCTION_KEY: &str = "THIRD_PARTY_API_FUNCTION_KEY";
 /// Name of the key [`THIRD_PARTY_API_FUNCTION_KEY`] seeds.
 pub const SINGLE_KEY_NAME: &str = "default";
+/// The key store as one blob shared by every replica (instead of [`THIRD_PARTY_API_KEYS_FILE`]).
+pub const THIRD_PARTY_API_KEYS_URL: &str = "THIRD_PARTY_API_KEYS_URL";
+/// Seconds between two reads of the blob store (and of the master key in Key Vault).
+pub const THIRD_PARTY_API_KEYS_REFRESH_SECONDS: &str = "THIRD_PARTY_API_KEYS_REFRESH_SECONDS";
+/// The vault holding the master key; unset, the master key is the store's own.
+pub const KEY_VAULT_URL: &str = "KEY_VAULT_URL";
+/// The master key's secret in that vault.
+pub const THIRD_PARTY_API_MASTER_KEY_SECRET_NAME: &str = "THIRD_PARTY_API_MASTER_KEY_SECRET_NAME";
+/// The master key's secret name when [`THIRD_PARTY_API_MASTER_KEY_SECRET_NAME`] is unset.
+pub const DEFAULT_MASTER_KEY_SECRET_NAME: &str = "third-party-api-master-key";
+/// Default of [`THIRD_PARTY_API_KEYS_REFRESH_SECONDS`].
+pub const DEFAULT_KEYS_REFRESH: Duration = Duration::from_secs(10);
 
 /// Every variable third-party-api reads itself (identity and telemetry: `shared_auth::config::COMMON_VARIABLES`).
 pub const VARIABLES: &[&str] = &[
@@ -29,6 +41,10 @@ pub const VARIABLES: &[&str] = &[
     THIRD_PARTY_API_MASTER_KEY,
     THIRD_PARTY_API_FUNCTION_KEYS,
     THIRD_PARTY_API_FUNCTION_KEY,
+    THIRD_PARTY_API_KEYS_URL,
+    THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
+    KEY_VAULT_URL,
+    THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
 ];
 
 /// Default port, the Azure Functions host's.
@@ -78,6 +94,24 @@ impl Default for HttpLimits {
     }
 }
 
+/// Where the keys are kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyStoreLocation {
+    /// A local file (one process).
+    File(PathBuf),
+    /// One blob shared by every replica.
+    Blob(azure_core::http::Url),
+}
+
+/// The Key Vault secret holding the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MasterKeySecret {
+    /// The vault (`https://<name>.vault.azure.net/`).
+    pub vault_url: String,
+    /// The secret's name.
+    pub secret_name: String,
+}
+
 /// Everything third-party-api reads from its environment.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -86,7 +120,11 @@ pub struct Settings {
     /// Listening port; 0 picks a free one (tests).
     pub port: u16,
     /// Where keys persist.
-    pub keys_file: PathBuf,
+    pub key_store: KeyStoreLocation,
+    /// How often the blob store and the master key are read again.
+    pub keys_refresh: Duration,
+    /// The master key's secret, when it lives in Key Vault.
+    pub master_key_secret: Option<MasterKeySecret>,
     /// Seed for the master key of a new store; generated when absent.
     pub seed_master_key: Option<KeyValue>,
     /// Seed for the function keys of a new store; one generated `default` key when empty.
@@ -125,15 +163,105 @@ impl Settings {
         Ok(Self {
             bind_address: env.parsed_or(BIND_ADDRESS, IpAddr::from([0, 0, 0, 0]))?,
             port: env.parsed_or(PORT, DEFAULT_PORT)?,
-            keys_file: env
-                .var(THIRD_PARTY_API_KEYS_FILE)
-                .unwrap_or_else(|| DEFAULT_KEYS_FILE.to_owned())
-                .into(),
+            key_store: key_store_location(env)?,
+            keys_refresh: refresh_interval(env)?,
+            master_key_secret: master_key_secret(env)?,
             seed_master_key,
             seed_function_keys,
             http: HttpLimits::default(),
         })
     }
+}
+
+/// The file or the blob; both set is an error, as a blob URL that is not `https` or names no blob.
+fn key_store_location(env: &dyn EnvSource) -> Result<KeyStoreLocation, ConfigError> {
+    let file = env.var(THIRD_PARTY_API_KEYS_FILE);
+    let Some(raw) = env.var(THIRD_PARTY_API_KEYS_URL) else {
+        return Ok(KeyStoreLocation::File(
+            file.unwrap_or_else(|| DEFAULT_KEYS_FILE.to_owned()).into(),
+        ));
+    };
+    if file.is_some() {
+        return Err(ConfigError::new(
+            THIRD_PARTY_API_KEYS_URL,
+            format!("set it or {THIRD_PARTY_API_KEYS_FILE}, not both"),
+        ));
+    }
+    let url = azure_core::http::Url::parse(raw.trim())
+        .map_err(|e| ConfigError::new(THIRD_PARTY_API_KEYS_URL, format!("not a URL: {e}")))?;
+    if url.scheme() != "https" {
+        return Err(ConfigError::new(
+            THIRD_PARTY_API_KEYS_URL,
+            "must be an https URL (storage takes tokens over TLS only)",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(
+            THIRD_PARTY_API_KEYS_URL,
+            "must not carry a query (no SAS: the app's identity reads the blob)",
+        ));
+    }
+    let segments = url
+        .path_segments()
+        .map_or(0, |s| s.filter(|x| !x.is_empty()).count());
+    if segments < 2 || url.path().ends_with('/') {
+        return Err(ConfigError::new(
+            THIRD_PARTY_API_KEYS_URL,
+            "must name a blob: https://<account>.blob.core.windows.net/<container>/<blob>",
+        ));
+    }
+    Ok(KeyStoreLocation::Blob(url))
+}
+
+/// [`THIRD_PARTY_API_KEYS_REFRESH_SECONDS`]: 1 to 3600.
+fn refresh_interval(env: &dyn EnvSource) -> Result<Duration, ConfigError> {
+    let seconds: u64 = env.parsed_or(
+        THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
+        DEFAULT_KEYS_REFRESH.as_secs(),
+    )?;
+    if !(1..=3600).contains(&seconds) {
+        return Err(ConfigError::new(
+            THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
+            "must be 1 to 3600 seconds",
+        ));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+/// The master key's secret when [`KEY_VAULT_URL`] is set; then no master key seed is allowed.
+fn master_key_secret(env: &dyn EnvSource) -> Result<Option<MasterKeySecret>, ConfigError> {
+    let Some(vault_url) = env.var(KEY_VAULT_URL) else {
+        return Ok(None);
+    };
+    let parsed = azure_core::http::Url::parse(vault_url.trim())
+        .map_err(|e| ConfigError::new(KEY_VAULT_URL, format!("not a URL: {e}")))?;
+    if parsed.scheme() != "https" {
+        return Err(ConfigError::new(KEY_VAULT_URL, "must be an https URL"));
+    }
+    if env.var(THIRD_PARTY_API_MASTER_KEY).is_some() {
+        return Err(ConfigError::new(
+            THIRD_PARTY_API_MASTER_KEY,
+            format!("the master key comes from Key Vault when {KEY_VAULT_URL} is set; unset it"),
+        ));
+    }
+    let secret_name = env
+        .var(THIRD_PARTY_API_MASTER_KEY_SECRET_NAME)
+        .unwrap_or_else(|| DEFAULT_MASTER_KEY_SECRET_NAME.to_owned());
+    let valid_name = !secret_name.is_empty()
+        && secret_name.len() <= 127
+        && secret_name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if !valid_name {
+        return Err(ConfigError::new(
+            THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
+            "a Key Vault secret name has 1 to 127 letters, digits and `-`",
+        ));
+    }
+    Ok(Some(MasterKeySecret {
+        vault_url: vault_url.trim().to_owned(),
+        secret_name,
+    }))
 }
 
 /// Parses `name=value,name=value`; the error never quotes a value.
@@ -167,7 +295,12 @@ mod tests {
     fn defaults_apply_when_nothing_is_set() {
         let settings = Settings::from_env(&MapEnv::new()).unwrap();
         assert_eq!(settings.port, DEFAULT_PORT);
-        assert_eq!(settings.keys_file, PathBuf::from(DEFAULT_KEYS_FILE));
+        assert_eq!(
+            settings.key_store,
+            KeyStoreLocation::File(PathBuf::from(DEFAULT_KEYS_FILE))
+        );
+        assert_eq!(settings.keys_refresh, DEFAULT_KEYS_REFRESH);
+        assert!(settings.master_key_secret.is_none());
         assert!(settings.seed_master_key.is_none());
         assert!(settings.seed_function_keys.is_empty());
     }
@@ -184,11 +317,38 @@ mod tests {
                 "bad name!=abcdefghijklmnop0123",
             ),
             (THIRD_PARTY_API_FUNCTION_KEYS, "a=tooshort-secret"),
+            (THIRD_PARTY_API_KEYS_URL, "not a url"),
+            (
+                THIRD_PARTY_API_KEYS_URL,
+                "http://a.blob.core.windows.net/c/keys.json",
+            ),
+            (
+                THIRD_PARTY_API_KEYS_URL,
+                "https://a.blob.core.windows.net/c/",
+            ),
+            (
+                THIRD_PARTY_API_KEYS_URL,
+                "https://a.blob.core.windows.net/keys.json",
+            ),
+            (
+                THIRD_PARTY_API_KEYS_URL,
+                "https://a.blob.core.windows.net/c/keys.json?sig=abc",
+            ),
+            (THIRD_PARTY_API_KEYS_REFRESH_SECONDS, "0"),
+            (THIRD_PARTY_API_KEYS_REFRESH_SECONDS, "ten"),
+            (KEY_VAULT_URL, "http://vault.example/"),
         ];
         for (variable, value) in cases {
             let err = Settings::from_env(&MapEnv::new().with(variable, value)).unwrap_err();
             assert_eq!(err.variable, variable, "{err}");
-            if variable != PORT && variable != BIND_ADDRESS {
+            let may_quote = [
+                PORT,
+                BIND_ADDRESS,
+                THIRD_PARTY_API_KEYS_URL,
+                THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
+                KEY_VAULT_URL,
+            ];
+            if !may_quote.contains(&variable) {
                 assert!(!err.to_string().contains(value), "{err}");
             }
         }
@@ -212,6 +372,34 @@ mod tests {
             Settings::from_env(&bad).unwrap_err().variable,
             THIRD_PARTY_API_FUNCTION_KEY
         );
+    }
+
+    #[test]
+    fn a_blob_store_and_a_vault_master_key_are_read_and_conflicts_named() {
+        let blob = "https://acct.blob.core.windows.net/third-party-api-keys/keys.json";
+        let env = MapEnv::new()
+            .with(THIRD_PARTY_API_KEYS_URL, blob)
+            .with(THIRD_PARTY_API_KEYS_REFRESH_SECONDS, "3")
+            .with(KEY_VAULT_URL, "https://kv.vault.azure.net/");
+        let settings = Settings::from_env(&env).unwrap();
+        assert_eq!(
+            settings.key_store,
+            KeyStoreLocation::Blob(azure_core::http::Url::parse(blob).unwrap())
+        );
+        assert_eq!(settings.keys_refresh, Duration::from_secs(3));
+        assert_eq!(
+            settings.master_key_secret.unwrap().secret_name,
+            DEFAULT_MASTER_KEY_SECRET_NAME
+        );
+        let both = env.clone().with(THIRD_PARTY_API_KEYS_FILE, "keys.json");
+        assert_eq!(
+            Settings::from_env(&both).unwrap_err().variable,
+            THIRD_PARTY_API_KEYS_URL
+        );
+        let seeded_master = env.with(THIRD_PARTY_API_MASTER_KEY, GOOD);
+        let err = Settings::from_env(&seeded_master).unwrap_err();
+        assert_eq!(err.variable, THIRD_PARTY_API_MASTER_KEY);
+        assert!(!err.to_string().contains(GOOD));
     }
 
     #[test]

@@ -23,7 +23,7 @@ async fn serve() -> ExitCode {
         Ok(settings) => settings,
         Err(e) => return fail(&e),
     };
-    let app = match Application::build(settings) {
+    let app = match Application::build(settings, &ProcessEnv).await {
         Ok(app) => app,
         Err(e) => return fail(&*e),
     };

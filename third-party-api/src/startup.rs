@@ -1,31 +1,92 @@
 //! Building and running the HTTP server.
 
-use crate::config::{HttpLimits, SHUTDOWN_GRACE, Settings};
-use crate::key_store::KeyStore;
+use crate::config::{HttpLimits, KeyStoreLocation, SHUTDOWN_GRACE, Settings};
+use crate::key_store::{BlobKeyStore, KeyStore, KeyStoreError, KeyValue, MasterKeySource};
 use crate::routes::{admin, health, openapi, random_number};
 use actix_web::dev::Server;
 use actix_web::http::{KeepAlive, StatusCode};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use shared_auth::http_methods::resource;
+use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
 use shared_auth::telemetry::RequestTelemetry;
-use shared_auth::{RequireApiKey, json_error};
+use shared_auth::transport::http_client_from_env;
+use shared_auth::{EnvSource, RequireApiKey, credential_from_env, json_error};
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// A built server, bound to its port, not yet running.
+/// A built server, bound to its port, not yet running, with its background refreshers.
 pub struct Application {
     port: u16,
     server: Server,
+    refreshers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
-    /// Opens the key store and binds the listener; fails with the reason (never a key).
-    pub fn build(settings: Settings) -> anyhow::Result<Self> {
-        let store = KeyStore::open(
-            &settings.keys_file,
-            settings.seed_master_key,
-            settings.seed_function_keys,
-        )?;
+    /// Opens the key store and binds the listener; fails with the reason (never a key). A blob
+    /// store that cannot be parsed stops start-up; one that cannot be reached does not: the
+    /// service starts not ready and keeps trying.
+    pub async fn build(settings: Settings, env: &dyn EnvSource) -> anyhow::Result<Self> {
+        let master_source = match settings.master_key_secret {
+            Some(_) => MasterKeySource::KeyVault,
+            None => MasterKeySource::Store,
+        };
+        let needs_azure = settings.master_key_secret.is_some()
+            || matches!(settings.key_store, KeyStoreLocation::Blob(_));
+        let azure = if needs_azure {
+            let http = http_client_from_env(env)?;
+            let credential = credential_from_env(env, &http)?.credential;
+            Some((http, credential))
+        } else {
+            None
+        };
+        let store = match &settings.key_store {
+            KeyStoreLocation::File(path) => KeyStore::open_file(
+                path,
+                settings.seed_master_key,
+                settings.seed_function_keys,
+                master_source,
+            )?,
+            KeyStoreLocation::Blob(url) => {
+                let (http, credential) = azure.as_ref().expect("built for a blob store");
+                if !settings.seed_function_keys.is_empty() || settings.seed_master_key.is_some() {
+                    tracing::warn!("the seed variables apply to a file store only; ignored");
+                }
+                let blob = BlobKeyStore::new(url.clone(), credential.clone(), http)?;
+                KeyStore::blob(blob, master_source)
+            }
+        };
+        let store = Arc::new(store);
+        match store.load().await {
+            Ok(()) => {}
+            Err(e @ KeyStoreError::Invalid { .. }) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "key store not loaded yet; starting not ready and retrying");
+            }
+        }
+        let mut refreshers = Vec::new();
+        if matches!(settings.key_store, KeyStoreLocation::Blob(_)) {
+            refreshers.push(spawn_store_refresher(store.clone(), settings.keys_refresh));
+        }
+        if let Some(secret) = &settings.master_key_secret {
+            let (http, credential) = azure.as_ref().expect("built for Key Vault");
+            let cache = SecretCache::new(
+                &secret.vault_url,
+                &secret.secret_name,
+                credential.clone(),
+                http,
+                SecretCacheOptions {
+                    ttl: settings.keys_refresh,
+                    ..SecretCacheOptions::default()
+                },
+            )?;
+            refreshers.push(spawn_master_key_refresher(
+                store.clone(),
+                cache,
+                settings.keys_refresh,
+            ));
+        }
         let listener =
             TcpListener::bind((settings.bind_address, settings.port)).with_context(|| {
                 format!(
@@ -35,7 +96,11 @@ impl Application {
             })?;
         let port = listener.local_addr()?.port();
         let server = run(listener, store, settings.http)?;
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            refreshers,
+        })
     }
 
     /// The port actually bound (useful with port 0).
@@ -45,14 +110,80 @@ impl Application {
 
     /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        for task in self.refreshers {
+            task.abort();
+        }
+        result
     }
 }
 
-fn run(listener: TcpListener, store: KeyStore, limits: HttpLimits) -> std::io::Result<Server> {
+/// Re-reads the blob store every `every`: a change made by another replica is in force here
+/// within that time; a failed or invalid read keeps the last good keys and is logged.
+fn spawn_store_refresher(store: Arc<KeyStore>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut failing = false;
+        loop {
+            tokio::time::sleep(every).await;
+            match store.refresh().await {
+                Ok(changed) => {
+                    if changed {
+                        tracing::info!(blob = %store.location(), "key store changed; new keys in force");
+                    }
+                    if std::mem::take(&mut failing) {
+                        tracing::info!(blob = %store.location(), "key store readable again");
+                    }
+                }
+                Err(e) => {
+                    failing = true;
+                    tracing::error!(error = %e, "key store refresh failed; the last good keys stay in force");
+                }
+            }
+        }
+    })
+}
+
+/// Reads the master key from Key Vault every `every` and installs it when it changes. A value
+/// that is not a key (the placeholder before the first rotation) leaves the admin API closed.
+fn spawn_master_key_refresher(
+    store: Arc<KeyStore>,
+    cache: SecretCache,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut installed: Option<u64> = None;
+        loop {
+            match cache.get().await {
+                Ok(secret) if installed != Some(secret.generation) => {
+                    installed = Some(secret.generation);
+                    match KeyValue::parse(secret.value.expose()) {
+                        Ok(master) => {
+                            tracing::info!(
+                                generation = secret.generation,
+                                "master key from Key Vault in force"
+                            );
+                            store.set_vault_master_key(Some(master)).await;
+                        }
+                        Err(why) => {
+                            tracing::warn!(reason = %why, "the master key secret holds no valid key (a placeholder before the first rotation?); the admin API stays closed");
+                            store.set_vault_master_key(None).await;
+                        }
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "master key not read; the one in force stays");
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    })
+}
+
+fn run(listener: TcpListener, store: Arc<KeyStore>, limits: HttpLimits) -> std::io::Result<Server> {
     let function_ring = store.function_ring();
     let master_ring = store.master_ring();
-    let store = web::Data::new(store);
+    let store = web::Data::from(store);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(RequestTelemetry)

@@ -138,9 +138,22 @@ async fn function_keys_can_be_listed_set_generated_and_deleted() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         list["keys"],
-        serde_json::json!([{"name": "default", "value": DEFAULT_KEY}])
+        serde_json::json!([{"name": "default", "value": DEFAULT_KEY, "lastAccepted": null}])
     );
     assert_eq!(list["links"][0]["rel"], "self");
+
+    // Accepting a key is recorded, per key, and shown to the master key.
+    let before = time::OffsetDateTime::now_utc() - time::Duration::milliseconds(1);
+    assert!(app.key_works(DEFAULT_KEY).await);
+    assert!(!app.key_works("not-a-key-of-this-host-0000").await);
+    let (_, list) = app.admin(Method::GET, path, MASTER, None).await;
+    let at = list["keys"][0]["lastAccepted"].as_str().expect("recorded");
+    let at =
+        time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).unwrap();
+    assert!(
+        at >= before && at <= time::OffsetDateTime::now_utc(),
+        "{at}"
+    );
 
     // PUT creates, then replaces: the old value stops working, the new one works.
     let first = "partner-key-value-first-0001";
@@ -400,11 +413,9 @@ async fn the_store_is_private_and_readiness_follows_it() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: Value = res.json().await.unwrap();
-    assert!(
-        body["checks"]["key_store"]
-            .as_str()
-            .unwrap()
-            .contains("missing")
+    assert_eq!(
+        body,
+        serde_json::json!({"status": "not_ready", "failing": ["key_store"]})
     );
 }
 

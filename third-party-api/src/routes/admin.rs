@@ -20,6 +20,14 @@ pub struct KeyEntry {
     pub name: String,
     /// The key's value (the caller holds the master key).
     pub value: String,
+    /// When this replica last accepted the key (RFC 3339), `null` if never since it started:
+    /// what a rotation watches before revoking an old key. Not in Azure Functions' answer.
+    #[serde(
+        rename = "lastAccepted",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_accepted: Option<Option<String>>,
 }
 
 /// A list of keys, with a link to itself as Azure Functions answers.
@@ -68,6 +76,9 @@ pub enum AdminError {
     /// The store could not be written; nothing changed.
     #[error("the key store could not be written; the keys in force are unchanged")]
     Storage,
+    /// The change is not made here (the master key lives in Key Vault).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl actix_web::ResponseError for AdminError {
@@ -78,6 +89,7 @@ impl actix_web::ResponseError for AdminError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Storage => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Conflict(_) => StatusCode::CONFLICT,
         }
     }
 
@@ -88,6 +100,7 @@ impl actix_web::ResponseError for AdminError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::Timeout => "request_timeout",
             Self::Storage => "storage_unavailable",
+            Self::Conflict(_) => "conflict",
         };
         let mut response = json_error(self.status_code(), code, self.to_string());
         if matches!(self, Self::Timeout) {
@@ -104,7 +117,10 @@ impl From<KeyStoreError> for AdminError {
     fn from(error: KeyStoreError) -> Self {
         match error {
             KeyStoreError::NotFound { .. } => Self::NotFound(error.to_string()),
-            KeyStoreError::Persist { .. } | KeyStoreError::Load { .. } => {
+            KeyStoreError::MasterKeyInVault => Self::Conflict(error.to_string()),
+            KeyStoreError::Persist { .. }
+            | KeyStoreError::Load { .. }
+            | KeyStoreError::Invalid { .. } => {
                 tracing::error!(error = %error, "admin change not applied");
                 Self::Storage
             }
@@ -129,6 +145,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .post(generate_host_key)
                 .delete(delete_host_key),
         );
+}
+
+/// A time as RFC 3339 UTC with milliseconds.
+fn rfc3339(at: std::time::SystemTime) -> String {
+    let at: time::OffsetDateTime = at.into();
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 fn check_function(function: &str) -> Result<(), AdminError> {
@@ -190,6 +213,7 @@ async fn list(store: &KeyStore, scope: KeyScope, req: &HttpRequest) -> HttpRespo
         .await
         .into_iter()
         .map(|(name, value)| KeyEntry {
+            last_accepted: Some(store.last_accepted(scope, &name).map(rfc3339)),
             name,
             value: value.expose().to_owned(),
         })
@@ -217,6 +241,7 @@ async fn set(
     Ok(HttpResponse::build(status).json(KeyEntry {
         name: name.to_owned(),
         value: value.expose().to_owned(),
+        last_accepted: None,
     }))
 }
 

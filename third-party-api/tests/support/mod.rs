@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use third_party_api::config::{HttpLimits, Settings};
+use third_party_api::config::{DEFAULT_KEYS_REFRESH, HttpLimits, KeyStoreLocation, Settings};
 use third_party_api::key_store::{KeyName, KeyValue};
 use third_party_api::startup::Application;
 
@@ -108,7 +108,9 @@ pub async fn spawn_app_with(http: HttpLimits) -> TestApp {
     let settings = Settings {
         bind_address: [127, 0, 0, 1].into(),
         port: 0,
-        keys_file: dir.path().join("keys.json"),
+        key_store: KeyStoreLocation::File(dir.path().join("keys.json")),
+        keys_refresh: DEFAULT_KEYS_REFRESH,
+        master_key_secret: None,
         seed_master_key: Some(KeyValue::parse(MASTER).unwrap()),
         seed_function_keys: vec![(
             KeyName::parse("default").unwrap(),
@@ -116,7 +118,9 @@ pub async fn spawn_app_with(http: HttpLimits) -> TestApp {
         )],
         http,
     };
-    let app = Application::build(settings).expect("the app builds");
+    let app = Application::build(settings, &shared_auth::MapEnv::new())
+        .await
+        .expect("the app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     TestApp {

@@ -1,0 +1,140 @@
+//! The key store as one blob shared by every replica, read and written with the app's own
+//! identity (Storage Blob Data Contributor on its container). Every write is conditional on the
+//! ETag read, so two replicas changing keys at once cannot overwrite each other's change.
+
+use azure_core::credentials::TokenCredential;
+use azure_core::http::{Etag, RequestContent, StatusCode, Url};
+use azure_storage_blob::models::{BlobClientDownloadOptions, BlobClientUploadOptions};
+use azure_storage_blob::{BlobClient, BlobClientOptions};
+use shared_auth::transport::azure_client_options;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one read or write of the blob may take before it counts as failed.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The blob holding the key document.
+pub struct BlobKeyStore {
+    client: BlobClient,
+    url: Url,
+}
+
+/// What a write may replace.
+#[derive(Debug, Clone)]
+pub enum WriteCondition {
+    /// Only create: the blob must not exist.
+    Absent,
+    /// Only replace the version read: the blob's ETag must still be this one.
+    Matches(Etag),
+}
+
+/// Why a write did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobWriteError {
+    /// Another writer changed the blob since it was read (or created it first).
+    #[error("the key store changed since it was read")]
+    Conflict,
+    /// Storage refused or did not answer.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl BlobKeyStore {
+    /// A client of the blob at `url` (`https://<account>.blob.core.windows.net/<container>/<blob>`).
+    pub fn new(
+        url: Url,
+        credential: Arc<dyn TokenCredential>,
+        http: &reqwest::Client,
+    ) -> azure_core::Result<Self> {
+        let client = BlobClient::new(
+            url.clone(),
+            Some(credential),
+            Some(BlobClientOptions {
+                client_options: azure_client_options(http),
+                ..Default::default()
+            }),
+        )?;
+        Ok(Self { client, url })
+    }
+
+    /// The blob's URL (names no secret).
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The blob's content and ETag; `None` when it does not exist yet.
+    pub async fn read(&self) -> Result<Option<(Vec<u8>, Etag)>, String> {
+        let download = async {
+            let response = self
+                .client
+                .download(Some(BlobClientDownloadOptions::default()))
+                .await?;
+            let etag = response.properties.etag.clone();
+            let bytes = response.body.collect().await?;
+            Ok::<_, azure_core::Error>((bytes.to_vec(), etag))
+        };
+        match tokio::time::timeout(CALL_TIMEOUT, download).await {
+            Err(_) => Err(format!(
+                "storage did not answer within {} s",
+                CALL_TIMEOUT.as_secs()
+            )),
+            Ok(Err(e)) if e.http_status() == Some(StatusCode::NotFound) => Ok(None),
+            Ok(Err(e)) => Err(describe(&e)),
+            Ok(Ok((_, None))) => Err("storage gave no ETag for the key store".into()),
+            Ok(Ok((bytes, Some(etag)))) => Ok(Some((bytes, etag))),
+        }
+    }
+
+    /// Writes `bytes` if `condition` holds; the new ETag.
+    pub async fn write(
+        &self,
+        bytes: Vec<u8>,
+        condition: WriteCondition,
+    ) -> Result<Etag, BlobWriteError> {
+        let options = BlobClientUploadOptions {
+            blob_content_type: Some("application/json".into()),
+            ..Default::default()
+        };
+        let options = match condition {
+            WriteCondition::Absent => options.if_not_exists(),
+            WriteCondition::Matches(etag) => BlobClientUploadOptions {
+                if_match: Some(etag),
+                ..options
+            },
+        };
+        let upload = self
+            .client
+            .upload(RequestContent::from(bytes), Some(options));
+        match tokio::time::timeout(CALL_TIMEOUT, upload).await {
+            Err(_) => Err(BlobWriteError::Failed(format!(
+                "storage did not answer within {} s",
+                CALL_TIMEOUT.as_secs()
+            ))),
+            Ok(Err(e))
+                if matches!(
+                    e.http_status(),
+                    Some(StatusCode::PreconditionFailed | StatusCode::Conflict)
+                ) =>
+            {
+                Err(BlobWriteError::Conflict)
+            }
+            Ok(Err(e)) => Err(BlobWriteError::Failed(describe(&e))),
+            Ok(Ok(result)) => result
+                .etag
+                .ok_or_else(|| BlobWriteError::Failed("storage gave no ETag for the write".into())),
+        }
+    }
+}
+
+/// Storage's answer in words an operator can act on; never a body or a token.
+fn describe(error: &azure_core::Error) -> String {
+    match error.http_status() {
+        Some(StatusCode::Forbidden) => "storage refused access (403): third-party-api's identity needs Storage Blob Data Contributor on the key store's container".into(),
+        Some(StatusCode::Unauthorized) => "storage did not accept the token (401)".into(),
+        Some(status) => format!("storage answered {}", u16::from(status)),
+        None => format!(
+            "storage could not be reached: {}",
+            shared_auth::credential::error_chain(error)
+        ),
+    }
+}
