@@ -288,7 +288,11 @@ mod tests {
         r.replace([("new", &new)]);
         assert_eq!(r.last_accepted("old"), Some(at), "kept after the key left");
         assert!(r.verify(b"k-old-0123456789").is_none());
-        assert_eq!(r.last_accepted("old"), Some(at), "a refused key is not recorded");
+        assert_eq!(
+            r.last_accepted("old"),
+            Some(at),
+            "a refused key is not recorded"
+        );
     }
 
     #[test]
