@@ -94,7 +94,8 @@ async fn serve(options: StackOptions, build: bool) -> anyhow::Result<ExitCode> {
     }
     let stack = DevStack::start(options).await?;
     let developer_env = developer_env(&stack)?;
-    print_summary(&stack, &developer_env);
+    let rotation_env = rotation_env(&stack)?;
+    print_summary(&stack, &developer_env, &rotation_env);
 
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
@@ -151,7 +152,28 @@ fn developer_env(stack: &DevStack) -> anyhow::Result<PathBuf> {
     stack.write_env_file("developer", &pairs)
 }
 
-fn print_summary(stack: &DevStack, developer_env: &Path) {
+/// `rotation.env`: the rotation job's identity and settings, for `cargo run -p ops -- rotate`.
+fn rotation_env(stack: &DevStack) -> anyhow::Result<PathBuf> {
+    let env = stack.rotation_env()?;
+    let pairs: Vec<(String, String)> = [
+        "AZURE_TOKEN_CREDENTIALS",
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_AUTHORITY_HOST",
+        "EXTRA_CA_CERTS",
+        "KEY_VAULT_URL",
+        "THIRD_PARTY_API_SECRET_NAME",
+        "THIRD_PARTY_API_MASTER_KEY_SECRET_NAME",
+        "THIRD_PARTY_API_ENDPOINT",
+    ]
+    .iter()
+    .filter_map(|k| env.var(k).map(|v| (k.to_string(), v)))
+    .collect();
+    stack.write_env_file("rotation", &pairs)
+}
+
+fn print_summary(stack: &DevStack, developer_env: &Path, rotation_env: &Path) {
     let u = &stack.urls;
     println!(
         "{}",
@@ -168,6 +190,7 @@ fn print_summary(stack: &DevStack, developer_env: &Path) {
             "queue_worker": u.queue_worker,
             "state_dir": stack.state_dir,
             "developer_env": developer_env,
+            "rotation_env": rotation_env,
             "pids": stack.child_pids(),
         })
     );
@@ -179,7 +202,7 @@ fn print_summary(stack: &DevStack, developer_env: &Path) {
          ledger (CODE_LEDGER_URL)       {}\n  \
          third-party-api                {}\n  \
          main-app                       {}\n  \
-         environments                   {}/<service>.env, {}\n",
+         environments                   {}/<service>.env, {}, {}\n",
         u.msi_endpoint,
         u.key_vault,
         u.queue,
@@ -188,6 +211,7 @@ fn print_summary(stack: &DevStack, developer_env: &Path) {
         u.main_app,
         stack.state_dir.display(),
         developer_env.display(),
+        rotation_env.display(),
     );
 }
 

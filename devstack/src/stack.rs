@@ -225,6 +225,8 @@ pub struct Urls {
     pub poison_queue: String,
     /// `CODE_LEDGER_URL`.
     pub container: String,
+    /// `THIRD_PARTY_API_KEYS_URL`: third-party-api's key store blob.
+    pub key_store: String,
     /// third-party-api base.
     pub third_party_api: String,
     /// `THIRD_PARTY_API_ENDPOINT`.
@@ -258,6 +260,7 @@ pub struct DevStack {
     stopped_azurite_ports: std::sync::Mutex<Option<[u16; 3]>>,
     services: Vec<(Service, ChildProcess)>,
     third_party_api_key: Secret,
+    master_key: Secret,
     rust_log: String,
     telemetry_env: Vec<(String, String)>,
     bin_dir: PathBuf,
@@ -357,6 +360,7 @@ impl DevStack {
             queue: format!("{queue_service}/{QUEUE}"),
             poison_queue: format!("{queue_service}/{POISON_QUEUE}"),
             container: format!("{blob_service}/{CONTAINER}"),
+            key_store: format!("{blob_service}/{KEY_STORE_CONTAINER}/{KEY_STORE_BLOB}"),
             blob_service,
             queue_service,
             third_party_api_endpoint: format!("{third_party_api}/api/RandomNumber"),
@@ -419,6 +423,7 @@ impl DevStack {
             stopped_azurite_ports: std::sync::Mutex::default(),
             services: Vec::new(),
             third_party_api_key: random_key(),
+            master_key: random_key(),
             rust_log: options.rust_log.clone(),
             telemetry_env: options.telemetry_env.clone(),
             bin_dir: options.bin_dir.clone(),
@@ -431,32 +436,27 @@ impl DevStack {
         Ok(stack)
     }
 
-    /// The secret, queues, container and third-party-api key store.
+    /// The secrets, queues, containers and third-party-api's key store (a blob holding
+    /// main-app's function key; the master key stays in the vault).
     async fn seed(&self) -> anyhow::Result<()> {
         self.vault.seed(SECRET_NAME, &self.third_party_api_key);
+        self.vault.seed(MASTER_KEY_SECRET_NAME, &self.master_key);
+        let credential = self.credential("devstack")?;
         provision_storage(
             &self.http,
-            self.credential("devstack")?,
+            credential.clone(),
             &self.urls.queue_service,
             &self.urls.blob_service,
         )
         .await?;
-
-        let store_dir = self.state_dir.join("third-party-api");
-        std::fs::create_dir_all(&store_dir)?;
-        let store = store_dir.join("keys.json");
-        // A fresh store every run: the vault is new too, and both must hold the same key.
-        let _ = std::fs::remove_file(&store);
-        third_party_api::key_store::KeyStore::open(
-            &store,
-            None,
-            vec![(
-                third_party_api::key_store::KeyName::parse(FUNCTION_KEY_NAME)
-                    .map_err(anyhow::Error::msg)?,
-                third_party_api::key_store::KeyValue::parse(self.third_party_api_key.expose())
-                    .map_err(anyhow::Error::msg)?,
-            )],
-        )?;
+        write_key_store(
+            &self.http,
+            credential,
+            &self.urls.key_store,
+            &self.third_party_api_key,
+            KeyStoreWrite::Replace,
+        )
+        .await?;
         Ok(())
     }
 
@@ -512,12 +512,11 @@ impl DevStack {
                     .next()
                     .unwrap_or_default();
                 env.push(("PORT", port.to_owned()));
+                env.push(("THIRD_PARTY_API_KEYS_URL", self.urls.key_store.clone()));
+                env.push(("KEY_VAULT_URL", self.urls.key_vault.clone()));
                 env.push((
-                    "THIRD_PARTY_API_KEYS_FILE",
-                    self.state_dir
-                        .join("third-party-api/keys.json")
-                        .display()
-                        .to_string(),
+                    "THIRD_PARTY_API_MASTER_KEY_SECRET_NAME",
+                    MASTER_KEY_SECRET_NAME.to_owned(),
                 ));
             }
         }
@@ -543,6 +542,23 @@ impl DevStack {
             .with("EXTRA_CA_CERTS", self.pki.ca_cert.display().to_string()))
     }
 
+    /// What `keyless rotate` runs with: the rotation identity as a service principal, the
+    /// vault, the two secrets and third-party-api (its admin API is at the same origin).
+    pub fn rotation_env(&self) -> anyhow::Result<MapEnv> {
+        Ok(self
+            .client_env("rotation")?
+            .with("KEY_VAULT_URL", &self.urls.key_vault)
+            .with("THIRD_PARTY_API_SECRET_NAME", SECRET_NAME)
+            .with(
+                "THIRD_PARTY_API_MASTER_KEY_SECRET_NAME",
+                MASTER_KEY_SECRET_NAME,
+            )
+            .with(
+                "THIRD_PARTY_API_ENDPOINT",
+                &self.urls.third_party_api_endpoint,
+            ))
+    }
+
     /// A real `ClientSecretCredential` for `identity`, built by `shared-auth`.
     pub fn credential(&self, identity: &str) -> anyhow::Result<Arc<dyn TokenCredential>> {
         let env = self.client_env(identity)?;
@@ -557,6 +573,11 @@ impl DevStack {
     /// The seeded third-party API key (in the vault and in third-party-api's store).
     pub fn third_party_api_key(&self) -> &Secret {
         &self.third_party_api_key
+    }
+
+    /// third-party-api's master key, as seeded in the vault.
+    pub fn master_key(&self) -> &Secret {
+        &self.master_key
     }
 
     /// The port main-app is to listen on.
@@ -777,6 +798,63 @@ pub async fn provision_storage(
     {
         return Err(e).context("cannot create the ledger container");
     }
+    Ok(())
+}
+
+/// Whether [`write_key_store`] replaces a key store that exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStoreWrite {
+    /// Always write (a fresh stack: the vault is new too).
+    Replace,
+    /// Keep an existing store (compose: what exists is kept).
+    KeepExisting,
+}
+
+/// Writes third-party-api's key store blob at `url` holding main-app's function key
+/// ([`FUNCTION_KEY_NAME`] = `key`), creating its container first.
+pub async fn write_key_store(
+    http: &reqwest::Client,
+    credential: Arc<dyn TokenCredential>,
+    url: &str,
+    key: &Secret,
+    mode: KeyStoreWrite,
+) -> anyhow::Result<()> {
+    use third_party_api::key_store::{KeyDocument, KeyName, KeyValue};
+    let blob_url: azure_core::http::Url = url.parse()?;
+    let container_url = url
+        .rsplit_once('/')
+        .map(|(container, _)| container.to_owned())
+        .context("the key store URL names no blob")?;
+    let container = azure_storage_blob::BlobContainerClient::new(
+        container_url.parse()?,
+        Some(credential.clone()),
+        Some(azure_storage_blob::BlobContainerClientOptions {
+            client_options: azure_client_options(http),
+            ..Default::default()
+        }),
+    )?;
+    if let Err(e) = container.create(None).await
+        && e.http_status() != Some(azure_core::http::StatusCode::Conflict)
+    {
+        return Err(e).context("cannot create the key store container");
+    }
+    let document = KeyDocument::new(
+        None,
+        &[(
+            KeyName::parse(FUNCTION_KEY_NAME).map_err(anyhow::Error::msg)?,
+            KeyValue::parse(key.expose()).map_err(anyhow::Error::msg)?,
+        )],
+    );
+    let store = third_party_api::key_store::BlobKeyStore::new(blob_url, credential, http)?;
+    let condition = match (mode, store.read().await.map_err(anyhow::Error::msg)?) {
+        (KeyStoreWrite::KeepExisting, Some(_)) => return Ok(()),
+        (_, Some((_, etag))) => third_party_api::key_store::WriteCondition::Matches(etag),
+        (_, None) => third_party_api::key_store::WriteCondition::Absent,
+    };
+    store
+        .write(document.to_json(), condition)
+        .await
+        .context("cannot write the key store")?;
     Ok(())
 }
 

@@ -35,12 +35,19 @@ pub const VARIABLES: &[&str] = &[
     STORAGE_QUEUE_URL,
     CODE_LEDGER_URL,
     CODE_TTL_SECONDS,
+    SECRET_CACHE_TTL_SECONDS,
     THIRD_PARTY_API_TIMEOUT_SECONDS,
     REQUEST_TIMEOUT_SECONDS,
     PORT,
     BIND_ADDRESS,
     codes::envelope::QUEUE_MESSAGE_ENCODING,
 ];
+
+/// How long the key read from Key Vault is used before it is read again.
+pub const SECRET_CACHE_TTL_SECONDS: &str = "SECRET_CACHE_TTL_SECONDS";
+/// Default of [`SECRET_CACHE_TTL_SECONDS`]: a rotated key is in use within five minutes (at
+/// once on a 401, since the old key is refused).
+pub const DEFAULT_SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// Default secret name, as in the walkthrough.
 pub const DEFAULT_SECRET_NAME: &str = "third-party-api-key";
@@ -77,6 +84,8 @@ pub struct Settings {
     pub ledger_url: reqwest::Url,
     /// How long a code is valid.
     pub code_ttl: Duration,
+    /// How long the third-party key read from Key Vault is used before it is read again.
+    pub secret_cache_ttl: Duration,
     /// Queue message encoding.
     pub encoding: MessageEncoding,
 }
@@ -131,6 +140,7 @@ impl Settings {
             queue_url: url(env, STORAGE_QUEUE_URL, true)?,
             ledger_url: url(env, CODE_LEDGER_URL, true)?,
             code_ttl,
+            secret_cache_ttl: seconds(env, SECRET_CACHE_TTL_SECONDS, DEFAULT_SECRET_CACHE_TTL)?,
             encoding: MessageEncoding::from_env(env)?,
         })
     }

@@ -33,7 +33,11 @@ impl Application {
     /// Builds everything from `settings`; identity and transport variables come from `env`.
     /// Key Vault or the queue being down does not fail this: readiness reports it.
     pub fn build(settings: Settings, env: &dyn EnvSource) -> anyhow::Result<Self> {
-        Self::build_with_cache_options(settings, env, SecretCacheOptions::default())
+        let cache = SecretCacheOptions {
+            ttl: settings.secret_cache_ttl,
+            ..SecretCacheOptions::default()
+        };
+        Self::build_with_cache_options(settings, env, cache)
     }
 
     /// [`Application::build`] with explicit secret cache timing (tests shorten it).
