@@ -684,6 +684,24 @@ impl DevStack {
         service: Service,
         overrides: &[(&str, &str)],
     ) -> anyhow::Result<()> {
+        let base = match service {
+            Service::ThirdPartyApi => self.urls.third_party_api.clone(),
+            Service::MainApp => self.urls.main_app.clone(),
+            Service::QueueWorker => self.urls.queue_worker.clone(),
+        };
+        let process = self.spawn_instance(service, overrides, &base).await?;
+        self.services.push((service, process));
+        Ok(())
+    }
+
+    /// Starts one more instance of `service` (a replica: give it its own `PORT` in
+    /// `overrides`), waits until `base/readyz` answers 200 and hands the process to the caller.
+    pub async fn spawn_instance(
+        &self,
+        service: Service,
+        overrides: &[(&str, &str)],
+        base: &str,
+    ) -> anyhow::Result<ChildProcess> {
         let binary = self.bin_dir.join(service.name());
         if !binary.is_file() {
             bail!(
@@ -706,11 +724,6 @@ impl DevStack {
         }
         let mut process = ChildProcess::spawn(service.name(), command, &self.sink)
             .with_context(|| format!("cannot start {}", binary.display()))?;
-        let base = match service {
-            Service::ThirdPartyApi => self.urls.third_party_api.clone(),
-            Service::MainApp => self.urls.main_app.clone(),
-            Service::QueueWorker => self.urls.queue_worker.clone(),
-        };
         let started = Instant::now();
         loop {
             if let Some(status) = process.try_exit() {
@@ -727,7 +740,7 @@ impl DevStack {
                 .await
                 .is_ok_and(|r| r.status().is_success());
             if ready {
-                break;
+                return Ok(process);
             }
             if started.elapsed() > SERVICE_READY_TIMEOUT {
                 bail!(
@@ -737,8 +750,6 @@ impl DevStack {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        self.services.push((service, process));
-        Ok(())
     }
 
     /// Stops the services (SIGTERM, grace period), Azurite and the emulators.

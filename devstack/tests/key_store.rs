@@ -1,0 +1,262 @@
+//! third-party-api's shared key store on the local stack, as in Azure: two real processes on one
+//! blob (through the storage RBAC gate, with their managed identity), the master key from the
+//! vault emulator. A change on one replica is in force on the other within the refresh
+//! interval; concurrent admin writes on both lose nothing; a blob that cannot be parsed stops a
+//! new replica (naming the blob, never quoting it) while a running one keeps its last good keys.
+
+use devstack::process::ChildProcess;
+use devstack::stack::{DevStack, Service};
+use devstack::testing::{TestStack, eventually, start_stack};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::time::Duration;
+
+/// The refresh interval the replicas run with.
+const REFRESH_SECONDS: &str = "1";
+/// How long a change may take to reach the other replica: the interval and a margin for a
+/// loaded 2-core machine.
+const PROPAGATION: Duration = Duration::from_secs(6);
+
+struct Replica {
+    base: String,
+    process: ChildProcess,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn replica(stack: &DevStack) -> Replica {
+    let port = free_port().to_string();
+    let base = format!("http://127.0.0.1:{port}");
+    let process = stack
+        .spawn_instance(
+            Service::ThirdPartyApi,
+            &[
+                ("PORT", &port),
+                ("THIRD_PARTY_API_KEYS_REFRESH_SECONDS", REFRESH_SECONDS),
+            ],
+            &base,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e:?}\n{}", stack.sink.captured()));
+    let replica = Replica { base, process };
+    // The master key arrives from the vault shortly after start.
+    eventually(PROPAGATION, "the admin API opens", || async {
+        replica
+            .admin(stack, Method::GET, "/functions/RandomNumber/keys", None)
+            .await
+            .0
+            == StatusCode::OK
+    })
+    .await;
+    replica
+}
+
+impl Replica {
+    async fn accepts(&self, stack: &DevStack, key: &str) -> bool {
+        let res = stack
+            .http()
+            .get(format!("{}/api/RandomNumber", self.base))
+            .header("x-functions-key", key)
+            .send()
+            .await
+            .unwrap();
+        match res.status() {
+            StatusCode::OK => true,
+            StatusCode::UNAUTHORIZED => false,
+            other => panic!("unexpected {other}"),
+        }
+    }
+
+    async fn admin(
+        &self,
+        stack: &DevStack,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = stack
+            .http()
+            .request(method, format!("{}/admin{path}", self.base))
+            .header("x-functions-key", stack.master_key().expose());
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn function_key_names(&self, stack: &DevStack) -> Vec<String> {
+        let (status, list) = self
+            .admin(stack, Method::GET, "/functions/RandomNumber/keys", None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        list["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+async fn blob_client(stack: &DevStack) -> azure_storage_blob::BlobClient {
+    azure_storage_blob::BlobClient::new(
+        stack.urls.key_store.parse().unwrap(),
+        Some(stack.credential("devstack").unwrap()),
+        Some(azure_storage_blob::BlobClientOptions {
+            client_options: shared_auth::transport::azure_client_options(stack.http()),
+            ..Default::default()
+        }),
+    )
+    .unwrap()
+}
+
+async fn stack() -> TestStack {
+    start_stack(&[]).await
+}
+
+#[tokio::test]
+async fn two_replicas_share_one_blob_store_and_lose_no_concurrent_change() {
+    let stack = stack().await;
+    let a = replica(&stack).await;
+    let b = replica(&stack).await;
+    let seeded = stack.third_party_api_key().expose().to_owned();
+    assert!(a.accepts(&stack, &seeded).await && b.accepts(&stack, &seeded).await);
+
+    // A key added on A is accepted by B within the refresh interval.
+    let (status, added) = a
+        .admin(
+            &stack,
+            Method::POST,
+            "/functions/RandomNumber/keys/rotated",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let new_key = added["value"].as_str().unwrap().to_owned();
+    assert!(
+        a.accepts(&stack, &new_key).await,
+        "in force at once where added"
+    );
+    eventually(PROPAGATION, "B accepts the key added on A", || async {
+        b.accepts(&stack, &new_key).await
+    })
+    .await;
+
+    // The seeded key revoked on B is refused by A within the refresh interval.
+    let (status, _) = b
+        .admin(
+            &stack,
+            Method::DELETE,
+            "/functions/RandomNumber/keys/main-app",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(!b.accepts(&stack, &seeded).await);
+    eventually(PROPAGATION, "A refuses the key revoked on B", || async {
+        !a.accepts(&stack, &seeded).await
+    })
+    .await;
+
+    // Twelve writes at once, six on each replica: every one lands (ETag conflicts re-applied).
+    let writes = (0..12).map(|i| {
+        let (replica, name) = if i % 2 == 0 { (&a, "a") } else { (&b, "b") };
+        let path = format!("/functions/RandomNumber/keys/{name}-{i}");
+        let stack = &stack;
+        async move {
+            let body =
+                serde_json::json!({"value": format!("concurrent-key-value-{i:04}-0123456789")});
+            replica.admin(stack, Method::PUT, &path, Some(body)).await.0
+        }
+    });
+    let statuses = futures::future::join_all(writes).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::CREATED),
+        "{statuses:?}"
+    );
+    let mut expected: Vec<String> = (0..12)
+        .map(|i| format!("{}-{i}", if i % 2 == 0 { "a" } else { "b" }))
+        .chain(["rotated".to_owned()])
+        .collect();
+    expected.sort();
+    for replica in [&a, &b] {
+        eventually(PROPAGATION, "every replica lists every key", || async {
+            replica.function_key_names(&stack).await == expected
+        })
+        .await;
+    }
+    for i in 0..12 {
+        let key = format!("concurrent-key-value-{i:04}-0123456789");
+        assert!(a.accepts(&stack, &key).await && b.accepts(&stack, &key).await);
+    }
+    // lastAccepted is per replica: B never saw the new key presented... until now.
+    let (_, list) = a
+        .admin(&stack, Method::GET, "/functions/RandomNumber/keys", None)
+        .await;
+    let rotated = list["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "rotated")
+        .unwrap();
+    assert!(rotated["lastAccepted"].is_string(), "{rotated}");
+
+    drop(a.process);
+    drop(b.process);
+}
+
+#[tokio::test]
+async fn an_unparsable_blob_stops_a_new_replica_and_a_running_one_keeps_its_keys() {
+    let stack = stack().await;
+    let running = replica(&stack).await;
+    let seeded = stack.third_party_api_key().expose().to_owned();
+    let garbage = r#"{"version": 1, "functionKeys": {"x": "GARBAGE-SECRET-should-never-print"#;
+    blob_client(&stack)
+        .await
+        .upload(
+            azure_core::http::RequestContent::from(garbage.as_bytes().to_vec()),
+            None,
+        )
+        .await
+        .unwrap();
+    // Two refresh intervals later the running replica has read it and kept its keys.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(running.accepts(&stack, &seeded).await);
+    let logs = stack.sink.captured();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("key store refresh failed") && l.contains(&stack.urls.key_store)),
+        "the failure is logged naming the blob"
+    );
+
+    let port = free_port().to_string();
+    let started = stack
+        .spawn_instance(
+            Service::ThirdPartyApi,
+            &[("PORT", &port)],
+            &format!("http://127.0.0.1:{port}"),
+        )
+        .await;
+    let error = format!("{:?}", started.err().expect("start-up is refused"));
+    assert!(error.contains("exited during start-up"), "{error}");
+    let logs = stack.sink.captured();
+    assert!(
+        logs.lines().any(|l| l.contains("cannot run")
+            && l.contains(&stack.urls.key_store)
+            && l.contains("truncated JSON")),
+        "the refusal names the blob and what is wrong"
+    );
+    assert!(
+        !logs.contains("GARBAGE-SECRET"),
+        "no part of the blob is quoted"
+    );
+    drop(running.process);
+}
