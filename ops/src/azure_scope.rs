@@ -48,6 +48,29 @@ impl MissingRole {
         }
     }
 
+    /// The missing role for `--json`: role, role id, scope, scope id and the grant line.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "role": self.role.name(),
+            "role_id": self.role.id(),
+            "scope": self.scope_name,
+            "scope_id": self.scope_id,
+            "grant": self.grant_command,
+        })
+    }
+
+    /// The missing role for people, three lines each starting with `indent`.
+    pub fn render(&self, indent: &str) -> String {
+        format!(
+            "{indent}missing role: {} ({}) on {}\n{indent}scope: {}\n{indent}grant it: {}\n",
+            self.role.name(),
+            self.role_id(),
+            self.scope_name,
+            self.scope_id,
+            self.grant_command
+        )
+    }
+
     /// The role id for display (`custom` for the custom role).
     pub fn role_id(&self) -> &'static str {
         self.role

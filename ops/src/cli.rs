@@ -3,7 +3,11 @@
 
 use crate::connect::{self, CODE_LEDGER_URL, Connection, STORAGE_QUEUE_URL};
 use crate::roles::Identity;
-use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, OpsError, code, doctor, queue};
+use crate::rotate::{
+    DEFAULT_EXPIRES_IN_DAYS, DEFAULT_GRACE_SECONDS, DEFAULT_KEY_PREFIX,
+    DEFAULT_WAIT_TIMEOUT_SECONDS, RotateSettings,
+};
+use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, OpsError, code, doctor, queue, rotate};
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand, ValueEnum};
 use shared_auth::EnvSource;
@@ -20,7 +24,8 @@ use std::io::{IsTerminal, Write};
                   services do (AZURE_TOKEN_CREDENTIALS, AZURE_* variables, managed identity, \
                   EXTRA_CA_CERTS) and reads the same variables (STORAGE_QUEUE_URL, \
                   POISON_QUEUE_URL, CODE_LEDGER_URL, KEY_VAULT_URL, THIRD_PARTY_API_SECRET_NAME, \
-                  QUEUE_MESSAGE_ENCODING). Exit codes: 0 all fine, 1 a check or an operation \
+                  THIRD_PARTY_API_MASTER_KEY_SECRET_NAME, THIRD_PARTY_API_KEYS_URL, \
+                  THIRD_PARTY_API_ENDPOINT, QUEUE_MESSAGE_ENCODING). Exit codes: 0 all fine, 1 a check or an operation \
                   failed, 2 bad input."
 )]
 pub struct Cli {
@@ -43,6 +48,8 @@ pub enum Command {
     /// Ask the ledger about codes.
     #[command(subcommand)]
     Code(CodeCommand),
+    /// Rotate main-app's key for third-party-api without a failed request; rerun to resume.
+    Rotate(RotateArgs),
 }
 
 /// The identities doctor can check.
@@ -52,8 +59,10 @@ pub enum IdentityArg {
     MainApp,
     /// The consumer: queue send, update, delete and length, poison send, ledger.
     QueueWorker,
-    /// The example API: its secret.
+    /// The example API: its master key and key store.
     ThirdPartyApi,
+    /// The rotation job: read and write both secrets.
+    Rotation,
 }
 
 impl From<IdentityArg> for Identity {
@@ -62,6 +71,7 @@ impl From<IdentityArg> for Identity {
             IdentityArg::MainApp => Identity::MainApp,
             IdentityArg::QueueWorker => Identity::QueueWorker,
             IdentityArg::ThirdPartyApi => Identity::ThirdPartyApi,
+            IdentityArg::Rotation => Identity::Rotation,
         }
     }
 }
@@ -72,6 +82,37 @@ pub struct DoctorArgs {
     /// The service whose permissions to check (default: guessed from the variables set).
     #[arg(long = "as", value_enum, value_name = "SERVICE")]
     pub as_service: Option<IdentityArg>,
+}
+
+/// `keyless rotate`.
+#[derive(Debug, clap::Args)]
+#[command(
+    long_about = "Rotate main-app's function key for third-party-api without a failed \
+    request. Steps: preflight (read both secrets, prove write access without changing them; a \
+    missing Key Vault Secrets Officer stops the run naming it), add a new key, write it as a new \
+    vault version with an expiry once every replica has it, wait until main-app uses it, wait \
+    until the older keys are unused for the grace period, revoke them. Each completed step prints \
+    a `done: ` line; waits show progress on stderr. The state is read back from the vault and the \
+    key store every run, so a rerun after an interruption at any point completes. Reads \
+    KEY_VAULT_URL, THIRD_PARTY_API_SECRET_NAME, THIRD_PARTY_API_MASTER_KEY_SECRET_NAME, \
+    THIRD_PARTY_API_ENDPOINT, THIRD_PARTY_API_KEYS_REFRESH_SECONDS and the identity variables."
+)]
+pub struct RotateArgs {
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Expiry (`exp`) of the new vault version, in days.
+    #[arg(long, default_value_t = DEFAULT_EXPIRES_IN_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub expires_in_days: u32,
+    /// How long an old key must have gone unused before it is revoked, in seconds.
+    #[arg(long, default_value_t = DEFAULT_GRACE_SECONDS)]
+    pub grace_seconds: u64,
+    /// Limit of each wait (main-app using the new key, old keys going unused), in seconds.
+    #[arg(long, default_value_t = DEFAULT_WAIT_TIMEOUT_SECONDS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub wait_timeout_seconds: u64,
+    /// The rotated keys: `<prefix>` and `<prefix>-*`; new ones are `<prefix>-<UTC yyyymmddHHMMSS>`.
+    #[arg(long, default_value = DEFAULT_KEY_PREFIX)]
+    pub key_prefix: String,
 }
 
 /// `keyless queue ...`.
@@ -118,7 +159,7 @@ pub enum CodeCommand {
 pub async fn run(
     args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
     env: &dyn EnvSource,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
 ) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
@@ -133,7 +174,7 @@ pub async fn run(
     }
 }
 
-fn parse_error(e: &clap::Error, out: &mut dyn Write) -> i32 {
+fn parse_error(e: &clap::Error, out: &mut (dyn Write + Send)) -> i32 {
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = write!(out, "{}", e.render());
@@ -155,7 +196,7 @@ fn parse_error(e: &clap::Error, out: &mut dyn Write) -> i32 {
     }
 }
 
-fn emit(out: &mut dyn Write, json: bool, value: serde_json::Value, text: String) {
+fn emit(out: &mut (dyn Write + Send), json: bool, value: serde_json::Value, text: String) {
     let _ = if json {
         writeln!(out, "{value}")
     } else {
@@ -163,15 +204,20 @@ fn emit(out: &mut dyn Write, json: bool, value: serde_json::Value, text: String)
     };
 }
 
-async fn execute(cli: &Cli, env: &dyn EnvSource, out: &mut dyn Write) -> Result<i32, OpsError> {
+async fn execute(
+    cli: &Cli,
+    env: &dyn EnvSource,
+    out: &mut (dyn Write + Send),
+) -> Result<i32, OpsError> {
     match &cli.command {
         Command::Doctor(args) => {
             let identity = match args.as_service {
                 Some(arg) => arg.into(),
                 None => doctor::infer_identity(env).ok_or_else(|| {
                     OpsError::Usage(
-                        "cannot tell which service this environment is for (neither KEY_VAULT_URL \
-                         nor STORAGE_QUEUE_URL is set): pass --as main-app|queue-worker|third-party-api"
+                        "cannot tell which service this environment is for (none of KEY_VAULT_URL, \
+                         STORAGE_QUEUE_URL, THIRD_PARTY_API_KEYS_URL is set): pass --as \
+                         main-app|queue-worker|third-party-api|rotation"
                             .into(),
                     )
                 })?,
@@ -188,6 +234,17 @@ async fn execute(cli: &Cli, env: &dyn EnvSource, out: &mut dyn Write) -> Result<
             let status = code::status(&conn, &ledger, &code).await?;
             emit(out, cli.json, status.to_json(), status.render());
             Ok(EXIT_OK)
+        }
+        Command::Rotate(args) => {
+            let settings = RotateSettings {
+                dry_run: args.dry_run,
+                expires_in_days: args.expires_in_days,
+                grace: std::time::Duration::from_secs(args.grace_seconds),
+                wait_timeout: std::time::Duration::from_secs(args.wait_timeout_seconds),
+                key_prefix: args.key_prefix.clone(),
+                json: cli.json,
+            };
+            rotate::run(env, &settings, out).await
         }
     }
 }
@@ -208,7 +265,7 @@ async fn queue_command(
     command: &QueueCommand,
     json: bool,
     env: &dyn EnvSource,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
 ) -> Result<i32, OpsError> {
     match command {
         QueueCommand::Peek { poison, max } => {

@@ -63,6 +63,11 @@ impl Connection {
 
     /// A client of the ledger container at `url` with this identity.
     pub fn ledger(&self, url: &Url) -> Result<BlobContainerClient, OpsError> {
+        self.container(url, CODE_LEDGER_URL)
+    }
+
+    /// A client of the blob container at `url` (read from `variable`) with this identity.
+    pub fn container(&self, url: &Url, variable: &str) -> Result<BlobContainerClient, OpsError> {
         BlobContainerClient::new(
             url.clone(),
             Some(self.credential.credential.clone()),
@@ -71,7 +76,7 @@ impl Connection {
                 ..Default::default()
             }),
         )
-        .map_err(|e| OpsError::Usage(format!("cannot use CODE_LEDGER_URL: {e}")))
+        .map_err(|e| OpsError::Usage(format!("cannot use {variable}: {e}")))
     }
 }
 
@@ -123,6 +128,28 @@ pub fn blob_container_name(url: &Url) -> Option<String> {
     let mut segments: Vec<&str> = url.path_segments()?.filter(|s| !s.is_empty()).collect();
     segments.pop()?;
     segments.pop().map(str::to_owned)
+}
+
+/// The key store's container URL, from the blob URL in [`THIRD_PARTY_API_KEYS_URL`]
+/// (`https://<account>.blob.core.windows.net/third-party-api-keys/keys.json`).
+pub fn key_store_container_url(env: &dyn EnvSource) -> Result<Url, OpsError> {
+    let blob = https_url(env, THIRD_PARTY_API_KEYS_URL)?;
+    let container = blob_container_name(&blob).ok_or_else(|| {
+        OpsError::Usage(format!(
+            "{THIRD_PARTY_API_KEYS_URL} must name a blob in a container (`.../<container>/keys.json`)"
+        ))
+    })?;
+    let mut segments: Vec<String> = blob
+        .path_segments()
+        .map(|s| s.filter(|s| !s.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    segments.pop();
+    debug_assert_eq!(segments.last(), Some(&container));
+    let mut url = blob.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.set_path(&format!("/{}", segments.join("/")));
+    Ok(url)
 }
 
 /// `QUEUE_MESSAGE_ENCODING`, as the services read it.

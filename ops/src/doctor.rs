@@ -4,20 +4,24 @@
 //!
 //! Harmless: the queue probe is the readiness probe main-app sends (hidden for all but its last
 //! second, then expired; the worker deletes probes unread), and doctor deletes it itself when it
-//! may; the ledger check writes, reads and deletes a blob whose name is not a code.
+//! may; the ledger and key store checks write, read and delete a blob that is neither a code
+//! nor `keys.json`; rotation's write check rewrites a secret's attributes unchanged.
 
 use crate::OpsError;
 use crate::azure_scope::MissingRole;
-use crate::connect::{self, CODE_LEDGER_URL, Connection, KEY_VAULT_URL, STORAGE_QUEUE_URL};
+use crate::connect::{
+    self, CODE_LEDGER_URL, Connection, KEY_VAULT_URL, STORAGE_QUEUE_URL, THIRD_PARTY_API_KEYS_URL,
+};
 use crate::roles::{Identity, Role, ScopeKind};
+use crate::rotate::THIRD_PARTY_API_ENDPOINT;
+use crate::vault::{Vault, WriteCheck};
+use azure_core::http::RequestContent;
 use azure_core::http::headers::HeaderName;
-use azure_core::http::{RequestContent, Url};
-use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+use azure_storage_blob::BlobContainerClient;
 use azure_storage_queue::QueueClient;
 use azure_storage_queue::models::{QueueClientSendMessageOptions, QueueMessage};
 use codes::envelope::probe_text;
 use shared_auth::EnvSource;
-use shared_auth::transport::azure_client_options;
 use std::future::Future;
 use std::time::Duration;
 
@@ -67,13 +71,7 @@ impl Report {
                     "check": c.name,
                     "ok": c.ok,
                     "detail": c.detail,
-                    "missing_role": c.missing.as_ref().map(|m| serde_json::json!({
-                        "role": m.role.name(),
-                        "role_id": m.role.id(),
-                        "scope": m.scope_name,
-                        "scope_id": m.scope_id,
-                        "grant": m.grant_command,
-                    })),
+                    "missing_role": c.missing.as_ref().map(MissingRole::to_json),
                 })
             })
             .collect();
@@ -87,14 +85,7 @@ impl Report {
             let mark = if c.ok { "ok  " } else { "FAIL" };
             out.push_str(&format!("  {mark}  {}: {}\n", c.name, c.detail));
             if let Some(m) = &c.missing {
-                out.push_str(&format!(
-                    "        missing role: {} ({}) on {}\n        scope: {}\n        grant it: {}\n",
-                    m.role.name(),
-                    m.role_id(),
-                    m.scope_name,
-                    m.scope_id,
-                    m.grant_command
-                ));
+                out.push_str(&m.render("        "));
             }
         }
         let failed = self.checks.iter().filter(|c| !c.ok).count();
@@ -116,14 +107,15 @@ impl Report {
 }
 
 /// The identity the environment belongs to, from the variables its service reads: vault and
-/// queue (main-app), queue only (queue-worker), vault only (third-party-api).
+/// queue (main-app), queue only (queue-worker), the key store (third-party-api), vault and
+/// third-party-api's endpoint without a queue (rotation), vault only (third-party-api).
 pub fn infer_identity(env: &dyn EnvSource) -> Option<Identity> {
-    match (
-        env.var(KEY_VAULT_URL).is_some(),
-        env.var(STORAGE_QUEUE_URL).is_some(),
-    ) {
+    let set = |name: &str| env.var(name).is_some();
+    match (set(KEY_VAULT_URL), set(STORAGE_QUEUE_URL)) {
         (true, true) => Some(Identity::MainApp),
         (false, true) => Some(Identity::QueueWorker),
+        _ if set(THIRD_PARTY_API_KEYS_URL) => Some(Identity::ThirdPartyApi),
+        (true, false) if set(THIRD_PARTY_API_ENDPOINT) => Some(Identity::Rotation),
         (true, false) => Some(Identity::ThirdPartyApi),
         (false, false) => None,
     }
@@ -212,6 +204,10 @@ pub async fn run(env: &dyn EnvSource, identity: Identity) -> Result<Report, OpsE
         Identity::QueueWorker => Some(connect::poison_queue_url(env)?),
         _ => None,
     };
+    let key_store = match identity {
+        Identity::ThirdPartyApi => Some(connect::key_store_container_url(env)?),
+        _ => None,
+    };
     let encoding = connect::encoding(env)?;
     let conn = Connection::from_env(env)?;
     let mut checks = Checks {
@@ -227,9 +223,9 @@ pub async fn run(env: &dyn EnvSource, identity: Identity) -> Result<Report, OpsE
         )),
     );
     let scopes: &[&str] = match identity {
-        Identity::MainApp => &[VAULT_SCOPE, STORAGE_SCOPE],
+        Identity::MainApp | Identity::ThirdPartyApi => &[VAULT_SCOPE, STORAGE_SCOPE],
         Identity::QueueWorker => &[STORAGE_SCOPE],
-        Identity::ThirdPartyApi | Identity::Rotation => &[VAULT_SCOPE],
+        Identity::Rotation => &[VAULT_SCOPE],
     };
     for scope in scopes {
         let got = tokio::time::timeout(
@@ -245,7 +241,29 @@ pub async fn run(env: &dyn EnvSource, identity: Identity) -> Result<Report, OpsE
         checks.plain(format!("token for {scope}"), result);
     }
     if let Some(vault) = &vault {
-        read_secret(&mut checks, &conn, vault).await;
+        let vault = Vault::new(&conn, vault)?;
+        match identity {
+            Identity::MainApp => {
+                let name = connect::secret_name(env);
+                read_secret(&mut checks, &vault, &name, ScopeKind::Secret).await;
+            }
+            Identity::ThirdPartyApi => {
+                let name = connect::master_key_secret_name(env);
+                read_secret(&mut checks, &vault, &name, ScopeKind::MasterKeySecret).await;
+            }
+            Identity::Rotation => {
+                for (name, scope) in [
+                    (connect::secret_name(env), ScopeKind::Secret),
+                    (
+                        connect::master_key_secret_name(env),
+                        ScopeKind::MasterKeySecret,
+                    ),
+                ] {
+                    read_and_write_secret(&mut checks, &vault, &name, scope).await;
+                }
+            }
+            Identity::QueueWorker => {}
+        }
     }
     if let Some(queue) = &queue {
         let client = conn.queue(queue)?;
@@ -274,7 +292,14 @@ pub async fn run(env: &dyn EnvSource, identity: Identity) -> Result<Report, OpsE
         .await;
     }
     if let Some(ledger) = &ledger {
-        check_ledger(&mut checks, &conn, ledger).await?;
+        let container = conn.container(ledger, CODE_LEDGER_URL)?;
+        let name = format!("the ledger container {}", connect::resource_name(ledger));
+        probe_container(&mut checks, &container, &name, ScopeKind::Container).await;
+    }
+    if let Some(store) = &key_store {
+        let container = conn.container(store, THIRD_PARTY_API_KEYS_URL)?;
+        let name = format!("the key store container {}", connect::resource_name(store));
+        probe_container(&mut checks, &container, &name, ScopeKind::KeyStoreContainer).await;
     }
     Ok(Report {
         identity,
@@ -282,30 +307,64 @@ pub async fn run(env: &dyn EnvSource, identity: Identity) -> Result<Report, OpsE
     })
 }
 
-async fn read_secret(checks: &mut Checks<'_>, conn: &Connection, vault: &Url) {
-    let name = connect::secret_name(checks.env);
-    let client = SecretClient::new(
-        vault.as_str(),
-        conn.credential.credential.clone(),
-        Some(SecretClientOptions {
-            client_options: azure_client_options(&conn.http),
-            verify_challenge_resource: Some(shared_auth::secret_cache::verify_challenge_resource(
-                vault,
-            )),
-            ..Default::default()
-        }),
-    );
-    let outcome = match client {
-        // The value is dropped unread: only whether it could be read matters.
-        Ok(client) => call(async { client.get_secret(&name, None).await.map(drop) }).await,
-        Err(e) => Outcome::Failed(connect::describe(&e)),
+/// Reads secret `name` (the value is dropped unread); a refusal names Key Vault Secrets User
+/// on `scope`.
+async fn read_secret(checks: &mut Checks<'_>, vault: &Vault, name: &str, scope: ScopeKind) {
+    let outcome = call(async { vault.latest(name).await }).await;
+    let outcome = match outcome {
+        Outcome::Done(None) => Outcome::Failed(format!(
+            "secret {name} does not exist (provisioning creates it)"
+        )),
+        Outcome::Done(Some(_)) => Outcome::Done(()),
+        Outcome::Forbidden(d) => Outcome::Forbidden(d),
+        Outcome::Failed(d) => Outcome::Failed(d),
     };
     checks.record(
         format!("read secret {name}"),
         outcome,
-        (Role::KeyVaultSecretsUser, ScopeKind::Secret),
+        (Role::KeyVaultSecretsUser, scope),
         "readable (value not shown)",
     );
+}
+
+/// What rotation needs on secret `name`: read it, and write it (its latest version's attributes
+/// written back unchanged, as `keyless rotate`'s preflight does). A refusal of either names Key
+/// Vault Secrets Officer on `scope`.
+async fn read_and_write_secret(
+    checks: &mut Checks<'_>,
+    vault: &Vault,
+    name: &str,
+    scope: ScopeKind,
+) {
+    let role = (Role::KeyVaultSecretsOfficer, scope);
+    let read = format!("read secret {name}");
+    let write = format!("write secret {name}");
+    let outcome = tokio::time::timeout(CHECK_TIMEOUT, vault.check_writable(name)).await;
+    let timeout = || format!("no answer within {} s", CHECK_TIMEOUT.as_secs());
+    match outcome {
+        Err(_) => checks.plain(read, Err(timeout())),
+        Ok(WriteCheck::Writable(_)) => {
+            checks.plain(read, Ok("readable (value not shown)".into()));
+            checks.plain(
+                write,
+                Ok("writable (proven by rewriting its attributes unchanged)".into()),
+            );
+        }
+        Ok(WriteCheck::ReadForbidden(d)) => {
+            checks.record::<()>(read, Outcome::Forbidden(d), role, "");
+        }
+        Ok(WriteCheck::WriteForbidden(_, d)) => {
+            checks.plain(read, Ok("readable (value not shown)".into()));
+            checks.record::<()>(write, Outcome::Forbidden(d), role, "");
+        }
+        Ok(WriteCheck::Absent) => checks.plain(
+            read,
+            Err(format!(
+                "secret {name} does not exist (provisioning creates it)"
+            )),
+        ),
+        Ok(WriteCheck::Failed(d)) => checks.plain(read, Err(d)),
+    }
 }
 
 /// Sends a hidden, short-lived probe; for the worker also updates and deletes it (the calls its
@@ -380,41 +439,40 @@ async fn probe_queue(
     }
 }
 
-async fn check_ledger(
+/// Writes, reads and deletes a probe blob whose name is neither a code nor `keys.json`; a
+/// refusal names Storage Blob Data Contributor on `scope`.
+async fn probe_container(
     checks: &mut Checks<'_>,
-    conn: &Connection,
-    ledger: &Url,
-) -> Result<(), OpsError> {
-    let container = conn.ledger(ledger)?;
-    let name = connect::resource_name(ledger);
-    // Not a code (`AAA-N-BBB`), so never mistaken for a record.
+    container: &BlobContainerClient,
+    name: &str,
+    scope: ScopeKind,
+) {
     let blob = container.blob_client(&format!("keyless-doctor-{}", uuid::Uuid::new_v4()));
-    let role = (Role::StorageBlobDataContributor, ScopeKind::Container);
+    let role = (Role::StorageBlobDataContributor, scope);
     let written = call(blob.upload(RequestContent::from(b"doctor".to_vec()), None)).await;
     if checks
         .record(
-            format!("write to the ledger container {name}"),
+            format!("write to {name}"),
             written,
             role,
             "a probe blob was written",
         )
         .is_none()
     {
-        return Ok(());
+        return;
     }
     let read = call(blob.get_properties(None)).await;
     checks.record(
-        format!("read from the ledger container {name}"),
+        format!("read from {name}"),
         read,
         role,
         "the probe blob was read",
     );
     let deleted = call(blob.delete(None)).await;
     checks.record(
-        format!("delete from the ledger container {name}"),
+        format!("delete from {name}"),
         deleted,
         role,
         "the probe blob was deleted",
     );
-    Ok(())
 }

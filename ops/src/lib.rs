@@ -7,7 +7,11 @@
 //! - [`azure_scope`]: the Azure resource id and `az role assignment create` line for a grant.
 //! - [`queue`]: peek, clear and requeue-poison.
 //! - [`code`]: what the ledger says about one code.
+//! - [`rotate`]: zero-downtime rotation of main-app's key for third-party-api, rerunnable.
+//! - [`vault`]: Key Vault secrets, their versions and the harmless write probe.
+//! - [`admin_client`]: third-party-api's admin API (function keys and `lastAccepted`).
 
+pub mod admin_client;
 pub mod azure_scope;
 pub mod cli;
 pub mod code;
@@ -15,6 +19,8 @@ pub mod connect;
 pub mod doctor;
 pub mod queue;
 pub mod roles;
+pub mod rotate;
+pub mod vault;
 
 /// Exit code when everything asked for is fine.
 pub const EXIT_OK: i32 = 0;

@@ -77,7 +77,63 @@ fn bad_input_is_one_line_and_exit_2() {
         &[QUEUE],
         "CODE_LEDGER_URL",
     );
+    assert_usage_error(
+        &["doctor", "--as", "third-party-api"],
+        &[VAULT],
+        "THIRD_PARTY_API_KEYS_URL",
+    );
+    assert_usage_error(
+        &["doctor", "--as", "third-party-api"],
+        &[
+            VAULT,
+            (
+                "THIRD_PARTY_API_KEYS_URL",
+                "https://acct.blob.core.windows.net",
+            ),
+        ],
+        "THIRD_PARTY_API_KEYS_URL must name a blob",
+    );
+    assert_usage_error(&["doctor", "--as", "rotation"], &[], "KEY_VAULT_URL");
+    assert_usage_error(&["rotate"], &[ENDPOINT], "KEY_VAULT_URL");
+    assert_usage_error(&["rotate"], &[VAULT], "THIRD_PARTY_API_ENDPOINT");
+    assert_usage_error(
+        &["rotate"],
+        &[VAULT, ("THIRD_PARTY_API_ENDPOINT", "not a url")],
+        "THIRD_PARTY_API_ENDPOINT is not a valid URL",
+    );
+    assert_usage_error(
+        &["rotate"],
+        &[
+            VAULT,
+            ("THIRD_PARTY_API_ENDPOINT", "https://api.example.net/"),
+        ],
+        "THIRD_PARTY_API_ENDPOINT must name the function",
+    );
+    assert_usage_error(
+        &["rotate"],
+        &[
+            VAULT,
+            ENDPOINT,
+            ("THIRD_PARTY_API_KEYS_REFRESH_SECONDS", "often"),
+        ],
+        "THIRD_PARTY_API_KEYS_REFRESH_SECONDS",
+    );
+    assert_usage_error(
+        &["rotate", "--key-prefix", "_x"],
+        &[VAULT, ENDPOINT],
+        "--key-prefix",
+    );
+    assert_usage_error(&["rotate", "--expires-in-days", "0"], &[], "0");
+    assert_usage_error(&["rotate", "--grace-seconds", "soon"], &[], "soon");
+    assert_usage_error(&["rotate", "--wait-timeout-seconds", "0"], &[], "0");
+    assert_usage_error(&["rotate", "--bogus"], &[], "--bogus");
 }
+
+const VAULT: (&str, &str) = ("KEY_VAULT_URL", "https://kv.vault.azure.net");
+const ENDPOINT: (&str, &str) = (
+    "THIRD_PARTY_API_ENDPOINT",
+    "https://api.example.net/api/RandomNumber",
+);
 
 #[test]
 fn help_on_every_subcommand() {
@@ -90,6 +146,7 @@ fn help_on_every_subcommand() {
         &["queue", "requeue-poison", "--help"],
         &["code", "--help"],
         &["code", "status", "--help"],
+        &["rotate", "--help"],
         &["help", "queue"],
     ] {
         let output = keyless(args, &[]);

@@ -5,28 +5,36 @@
 mod support;
 
 use devstack::rbac::Scope;
-use devstack::stack::{CONTAINER, POISON_QUEUE, QUEUE, SECRET_NAME, Service, local_scope};
+use devstack::stack::{
+    CONTAINER, DevStack, KEY_STORE_CONTAINER, MASTER_KEY_SECRET_NAME, POISON_QUEUE, QUEUE,
+    SECRET_NAME, Service, local_scope,
+};
 use devstack::testing::{drain_texts, start_stack};
 use futures::TryStreamExt;
 use ops::roles::{Identity, Role, ScopeKind, grants_of};
+use shared_auth::MapEnv;
 use std::collections::BTreeSet;
 use std::time::Duration;
-use support::{keyless, service_env};
+use support::{keyless, rotation_env, service_env};
 
-fn service(identity: Identity) -> Service {
+/// The environment `identity` runs with: its service's, or the rotation job's.
+fn identity_env(stack: &DevStack, identity: Identity) -> MapEnv {
     match identity {
-        Identity::MainApp => Service::MainApp,
-        Identity::QueueWorker => Service::QueueWorker,
-        Identity::ThirdPartyApi => Service::ThirdPartyApi,
+        Identity::MainApp => service_env(stack, Service::MainApp),
+        Identity::QueueWorker => service_env(stack, Service::QueueWorker),
+        Identity::ThirdPartyApi => service_env(stack, Service::ThirdPartyApi),
+        Identity::Rotation => rotation_env(stack),
     }
 }
 
 fn scope_name(kind: ScopeKind) -> String {
     match kind {
         ScopeKind::Secret => format!("secret {SECRET_NAME}"),
+        ScopeKind::MasterKeySecret => format!("secret {MASTER_KEY_SECRET_NAME}"),
         ScopeKind::Queue => format!("queue {QUEUE}"),
         ScopeKind::PoisonQueue => format!("queue {POISON_QUEUE}"),
         ScopeKind::Container => format!("container {CONTAINER}"),
+        ScopeKind::KeyStoreContainer => format!("container {KEY_STORE_CONTAINER}"),
         ScopeKind::Registry => unreachable!(),
     }
 }
@@ -65,7 +73,7 @@ fn undetectable(identity: Identity, role: Role, scope: ScopeKind) -> bool {
 async fn doctor_names_exactly_the_missing_role_its_id_and_scope() {
     let stack = start_stack(&[]).await;
     for &identity in Identity::ALL {
-        let env = service_env(&stack, service(identity));
+        let env = identity_env(&stack, identity);
         let oid = stack
             .identities
             .get(identity.name())
@@ -77,6 +85,7 @@ async fn doctor_names_exactly_the_missing_role_its_id_and_scope() {
         assert_eq!(code, 0, "{}: all roles granted: {out}", identity.name());
         let report: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(report["ok"], true);
+        let mut checked = 0;
 
         for grant in grants_of(identity) {
             let Some(scope) = local_scope(grant.scope) else {
@@ -105,7 +114,9 @@ async fn doctor_names_exactly_the_missing_role_its_id_and_scope() {
                 "{grant_line}"
             );
             assert!(grant_line.contains(grant.role.id().unwrap_or(grant.role.name())));
+            checked += 1;
         }
+        assert!(checked > 0, "{}: no role checked", identity.name());
         // Back to all roles: green again.
         let (code, out) = keyless(&env, &args).await;
         assert_eq!(code, 0, "{out}");
@@ -216,4 +227,97 @@ async fn doctor_runs_in_a_services_own_environment_with_its_managed_identity() {
         !text.contains(header.as_str()),
         "the identity header is a secret"
     );
+}
+
+/// The blob names in `container` as the stack's admin sees them.
+async fn blob_names(stack: &DevStack, container: &str) -> Vec<String> {
+    let container = azure_storage_blob::BlobContainerClient::new(
+        format!("{}/{container}", stack.urls.blob_service)
+            .parse()
+            .unwrap(),
+        Some(stack.credential("devstack").unwrap()),
+        Some(azure_storage_blob::BlobContainerClientOptions {
+            client_options: shared_auth::transport::azure_client_options(stack.http()),
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    let mut blobs = container.list_blobs(None).unwrap();
+    let mut names = Vec::new();
+    while let Some(blob) = blobs.try_next().await.unwrap() {
+        names.push(blob.name.unwrap_or_default());
+    }
+    names
+}
+
+/// (version, created, expires, value) of the latest version of `name`, read as the stack's admin.
+async fn latest(stack: &DevStack, name: &str) -> (String, String, String, String) {
+    let admin = stack
+        .client_env("devstack")
+        .unwrap()
+        .with("KEY_VAULT_URL", &stack.urls.key_vault);
+    let conn = ops::connect::Connection::from_env(&admin).unwrap();
+    let vault = ops::vault::Vault::new(&conn, &stack.urls.key_vault.parse().unwrap()).unwrap();
+    let v = vault.latest(name).await.unwrap().unwrap();
+    let versions = vault.versions(name).await.unwrap();
+    assert_eq!(versions.last().map(|l| &l.version), Some(&v.version));
+    (
+        v.version,
+        format!("{:?}", v.created),
+        format!("{:?}", v.expires),
+        v.value.expose().to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rotation_and_key_store_probes_change_nothing() {
+    let stack = start_stack(&[]).await;
+    let before = (
+        latest(&stack, SECRET_NAME).await,
+        latest(&stack, MASTER_KEY_SECRET_NAME).await,
+        blob_names(&stack, KEY_STORE_CONTAINER).await,
+    );
+    let (code, text) = keyless(&rotation_env(&stack), &["doctor"]).await;
+    assert_eq!(code, 0, "{text}");
+    println!("{text}");
+    assert!(text.contains("checking as rotation"), "guessed: {text}");
+    assert!(
+        text.contains("ok    write secret third-party-api-master-key: writable"),
+        "{text}"
+    );
+    let env = service_env(&stack, Service::ThirdPartyApi);
+    let (code, text) = keyless(&env, &["doctor"]).await;
+    assert_eq!(code, 0, "{text}");
+    println!("{text}");
+    assert!(
+        text.contains("checking as third-party-api"),
+        "guessed: {text}"
+    );
+    assert!(
+        text.contains("delete from the key store container third-party-api-keys"),
+        "{text}"
+    );
+    let after = (
+        latest(&stack, SECRET_NAME).await,
+        latest(&stack, MASTER_KEY_SECRET_NAME).await,
+        blob_names(&stack, KEY_STORE_CONTAINER).await,
+    );
+    assert_eq!(before, after, "same versions, values, expiry and blobs");
+
+    // Without Officer on the master key, rotation's doctor names it and the az line.
+    let oid = stack.identities.get("rotation").unwrap().object_id.clone();
+    let scope = local_scope(ScopeKind::MasterKeySecret).unwrap();
+    stack
+        .roles
+        .revoke(&oid, Role::KeyVaultSecretsOfficer, &scope);
+    let (code, text) = keyless(&rotation_env(&stack), &["doctor", "--as", "rotation"]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains(
+        "missing role: Key Vault Secrets Officer (b86a8fe4-44ce-4948-aee5-eccb2c155cd7) on secret third-party-api-master-key"
+    ), "{text}");
+    assert!(
+        text.contains("/secrets/third-party-api-master-key"),
+        "{text}"
+    );
+    assert!(!text.contains(stack.third_party_api_key().expose()));
 }

@@ -1,4 +1,5 @@
-//! What the ops tests share: running `keyless` in-process against a local stack.
+//! What the ops tests share: running `keyless` in-process against a local stack, and the
+//! environments of the identities it checks as.
 
 #![allow(dead_code)]
 
@@ -14,16 +15,15 @@ pub async fn keyless(env: &MapEnv, args: &[&str]) -> (i32, String) {
     (code, String::from_utf8(out).expect("UTF-8 output"))
 }
 
-/// `service`'s production environment as a service principal, plus what doctor needs for a
-/// service that does not read it yet (third-party-api's vault).
+/// `service`'s production environment as a service principal.
 pub fn service_env(stack: &DevStack, service: Service) -> MapEnv {
-    let env = env_as_client(stack, service);
-    match service {
-        Service::ThirdPartyApi => env
-            .with("KEY_VAULT_URL", &stack.urls.key_vault)
-            .with("THIRD_PARTY_API_SECRET_NAME", devstack::stack::SECRET_NAME),
-        _ => env,
-    }
+    env_as_client(stack, service)
+}
+
+/// The rotation job's environment (`target/devstack/rotation.env`): its identity, the vault,
+/// both secret names and third-party-api's endpoint.
+pub fn rotation_env(stack: &DevStack) -> MapEnv {
+    stack.rotation_env().expect("a rotation identity")
 }
 
 /// The developer's environment (`developer.env`): an operator with the queue and ledger URLs.

@@ -1,0 +1,273 @@
+//! third-party-api's admin API, as Azure Functions has it (plus `lastAccepted`), over the shared
+//! HTTP client (`EXTRA_CA_CERTS`) with the master key in `x-functions-key`:
+//! `GET/POST/DELETE {origin}/admin/functions/{function}/keys[/{name}]`.
+//!
+//! Key values and the master key are [`Secret`]s; no error, log or `Debug` text carries one, and
+//! no answer body is ever quoted.
+
+use crate::OpsError;
+use azure_core::http::Url;
+use serde::Deserialize;
+use shared_auth::Secret;
+use time::OffsetDateTime;
+
+/// The header that carries a Functions key.
+pub const KEY_HEADER: &str = "x-functions-key";
+
+/// One function key as the admin API lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FunctionKey {
+    /// The key's name.
+    pub name: String,
+    /// Its value; never printed.
+    pub value: Secret,
+    /// When the replica that answered last accepted it (`null` or absent: not since it started).
+    #[serde(
+        default,
+        rename = "lastAccepted",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub last_accepted: Option<OffsetDateTime>,
+}
+
+#[derive(Deserialize)]
+struct KeyList {
+    keys: Vec<FunctionKey>,
+}
+
+/// Why an admin call did not succeed; never quotes a key or a body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminError {
+    /// The master key was refused (401 or 403).
+    Refused(u16),
+    /// No such key or route (404).
+    NotFound,
+    /// Another unexpected status.
+    Status(u16),
+    /// No answer (connection, TLS or timeout), with the transport's reason.
+    Unreachable(String),
+    /// The answer could not be read as the admin API's JSON.
+    Malformed(String),
+}
+
+impl AdminError {
+    /// Whether waiting may help: the key not accepted yet, the service (re)starting or busy.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Refused(_) | Self::Unreachable(_) => true,
+            Self::Status(status) => *status >= 500 || *status == 429 || *status == 408,
+            Self::NotFound | Self::Malformed(_) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused(status) => write!(f, "the admin API refused the master key ({status})"),
+            Self::NotFound => f.write_str("the admin API answered 404 Not Found"),
+            Self::Status(status) => write!(f, "the admin API answered {status}"),
+            Self::Unreachable(why) => write!(f, "the admin API could not be reached: {why}"),
+            Self::Malformed(why) => write!(f, "the admin API's answer could not be read: {why}"),
+        }
+    }
+}
+
+/// A client of one third-party-api's admin API, holding the master key.
+#[derive(Debug, Clone)]
+pub struct AdminClient {
+    http: reqwest::Client,
+    keys_url: Url,
+    master_key: Secret,
+}
+
+/// The admin URL of the function keys for `endpoint` (`THIRD_PARTY_API_ENDPOINT`,
+/// `https://host[:port]/api/<Function>`): same origin, `/admin/functions/<Function>/keys`.
+pub fn keys_url(endpoint: &Url) -> Result<Url, String> {
+    if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
+        return Err("must be an http or https URL with a host".into());
+    }
+    let function = endpoint
+        .path_segments()
+        .and_then(|mut s| s.rfind(|s| !s.is_empty()))
+        .ok_or("must name the function (`.../api/RandomNumber`)")?;
+    if !function
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+    {
+        return Err("its last path segment must be a function name".into());
+    }
+    let mut url = endpoint.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.set_path(&format!("/admin/functions/{function}/keys"));
+    Ok(url)
+}
+
+impl AdminClient {
+    /// A client for the admin API of `endpoint` that authenticates with `master_key`.
+    pub fn new(
+        http: reqwest::Client,
+        endpoint: &Url,
+        master_key: Secret,
+    ) -> Result<Self, OpsError> {
+        let keys_url = keys_url(endpoint)
+            .map_err(|why| OpsError::Usage(format!("THIRD_PARTY_API_ENDPOINT {why}")))?;
+        Ok(Self {
+            http,
+            keys_url,
+            master_key,
+        })
+    }
+
+    /// The URL of the function keys (no secret in it).
+    pub fn keys_url(&self) -> &Url {
+        &self.keys_url
+    }
+
+    fn key_url(&self, name: &str) -> Url {
+        let mut url = self.keys_url.clone();
+        url.set_path(&format!("{}/{name}", self.keys_url.path()));
+        url
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, AdminError> {
+        request
+            .header(KEY_HEADER, self.master_key.expose())
+            .send()
+            .await
+            .map_err(|e| AdminError::Unreachable(transport_reason(&e)))
+    }
+
+    /// Every function key with its value and `lastAccepted`.
+    pub async fn list(&self) -> Result<Vec<FunctionKey>, AdminError> {
+        let response = self.send(self.http.get(self.keys_url.clone())).await?;
+        let body = expect(response, &[200]).await?;
+        let list: KeyList = serde_json::from_slice(&body)
+            // The position only: serde's message could quote a value.
+            .map_err(|e| {
+                AdminError::Malformed(format!("line {} column {}", e.line(), e.column()))
+            })?;
+        Ok(list.keys)
+    }
+
+    /// Asks third-party-api to generate a new function key called `name`; returns it.
+    pub async fn generate(&self, name: &str) -> Result<FunctionKey, AdminError> {
+        let response = self.send(self.http.post(self.key_url(name))).await?;
+        let body = expect(response, &[200, 201]).await?;
+        let key: FunctionKey = serde_json::from_slice(&body).map_err(|e| {
+            AdminError::Malformed(format!("line {} column {}", e.line(), e.column()))
+        })?;
+        if key.name != name {
+            return Err(AdminError::Malformed(format!(
+                "asked for key {name}, got {}",
+                key.name
+            )));
+        }
+        Ok(key)
+    }
+
+    /// Revokes (deletes) function key `name`; `false` when it was already gone.
+    pub async fn delete(&self, name: &str) -> Result<bool, AdminError> {
+        let response = self.send(self.http.delete(self.key_url(name))).await?;
+        match expect(response, &[200, 204]).await {
+            Ok(_) => Ok(true),
+            Err(AdminError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+async fn expect(response: reqwest::Response, ok: &[u16]) -> Result<Vec<u8>, AdminError> {
+    let status = response.status().as_u16();
+    if !ok.contains(&status) {
+        return Err(match status {
+            401 | 403 => AdminError::Refused(status),
+            404 => AdminError::NotFound,
+            other => AdminError::Status(other),
+        });
+    }
+    response
+        .bytes()
+        .await
+        .map(|b| b.to_vec())
+        .map_err(|e| AdminError::Unreachable(transport_reason(&e)))
+}
+
+/// The transport's reason in one line: reqwest's chain names the URL (no secret in it) and the
+/// cause (connection refused, TLS, timeout); headers are never part of it.
+fn transport_reason(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    crate::connect::one_line(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_url_has_the_endpoints_origin_and_function() {
+        let url = |s: &str| keys_url(&Url::parse(s).unwrap());
+        assert_eq!(
+            url("https://api.example.net/api/RandomNumber")
+                .unwrap()
+                .as_str(),
+            "https://api.example.net/admin/functions/RandomNumber/keys"
+        );
+        assert_eq!(
+            url("http://127.0.0.1:7071/api/RandomNumber/?code=x#f")
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:7071/admin/functions/RandomNumber/keys"
+        );
+        assert!(url("https://api.example.net/").is_err());
+        assert!(url("ftp://api.example.net/api/RandomNumber").is_err());
+        assert!(url("https://api.example.net/api/Random%20Number").is_err());
+    }
+
+    #[test]
+    fn the_key_list_reads_last_accepted_and_hides_values() {
+        let body = r#"{"keys":[
+            {"name":"main-app","value":"aaaaaaaaaaaaaaaaaaaaaaaa","lastAccepted":"2026-11-01T12:00:00Z"},
+            {"name":"main-app-20261101120000","value":"bbbbbbbbbbbbbbbbbbbbbbbb","lastAccepted":null},
+            {"name":"other","value":"cccccccccccccccccccccccc"}
+        ],"links":[{"rel":"self","href":"/admin/functions/RandomNumber/keys"}]}"#;
+        let list: KeyList = serde_json::from_str(body).unwrap();
+        assert_eq!(list.keys.len(), 3);
+        assert_eq!(
+            list.keys[0].last_accepted,
+            Some(
+                OffsetDateTime::parse(
+                    "2026-11-01T12:00:00Z",
+                    &time::format_description::well_known::Rfc3339
+                )
+                .unwrap()
+            )
+        );
+        assert_eq!(list.keys[1].last_accepted, None);
+        assert_eq!(list.keys[2].last_accepted, None);
+        let shown = format!("{:?}", list.keys);
+        assert!(!shown.contains("aaaaaaaa"), "{shown}");
+    }
+
+    #[test]
+    fn errors_say_what_happened_without_a_body() {
+        assert!(AdminError::Refused(401).is_transient());
+        assert!(AdminError::Status(503).is_transient());
+        assert!(!AdminError::NotFound.is_transient());
+        assert!(!AdminError::Status(400).is_transient());
+        assert_eq!(
+            AdminError::Refused(401).to_string(),
+            "the admin API refused the master key (401)"
+        );
+    }
+}

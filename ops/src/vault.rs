@@ -1,0 +1,311 @@
+//! Key Vault through the official `SecretClient`, built as `shared-auth` builds it (the shared
+//! HTTP client, challenge verification relaxed only off Azure's vault domains): the latest
+//! version of a secret with its attributes, its version list, a write that changes nothing (the
+//! permission probe of `rotate` and `doctor --as rotation`) and a new version with an expiry.
+//!
+//! Values are [`Secret`]s from the moment they leave the SDK's model; nothing here prints one.
+
+use crate::OpsError;
+use crate::connect::{self, Connection};
+use azure_core::http::{RequestContent, StatusCode, Url};
+use azure_security_keyvault_secrets::models::{
+    SecretAttributes, SecretClientGetSecretOptions, SecretClientUpdateSecretPropertiesOptions,
+    SetSecretParameters, UpdateSecretPropertiesParameters,
+};
+use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
+use futures::TryStreamExt;
+use shared_auth::Secret;
+use shared_auth::transport::azure_client_options;
+use time::OffsetDateTime;
+
+/// The value provisioning gives a secret before the first rotation: never a key (`:` is outside
+/// the key alphabet).
+pub const PLACEHOLDER: &str = "pending:first-rotation";
+
+/// Shortest key third-party-api accepts.
+const MIN_KEY_LEN: usize = 16;
+/// Longest key third-party-api accepts.
+const MAX_KEY_LEN: usize = 256;
+
+/// Whether `value` can be a third-party-api key: 16 to 256 characters of base64 (standard or
+/// URL-safe) and `.`, as third-party-api's key store requires. The placeholder never is.
+pub fn is_key_value(value: &str) -> bool {
+    (MIN_KEY_LEN..=MAX_KEY_LEN).contains(&value.len())
+        && value.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'.')
+        })
+}
+
+/// One version of a secret, with its value.
+#[derive(Debug, Clone)]
+pub struct SecretVersion {
+    /// The secret's name.
+    pub name: String,
+    /// The version id (empty when the vault did not say).
+    pub version: String,
+    /// The value; never printed.
+    pub value: Secret,
+    /// When this version was created.
+    pub created: Option<OffsetDateTime>,
+    /// Its expiry (`exp`), when set.
+    pub expires: Option<OffsetDateTime>,
+    /// Its not-before (`nbf`), when set.
+    pub not_before: Option<OffsetDateTime>,
+    /// Whether it is enabled, when the vault said.
+    pub enabled: Option<bool>,
+}
+
+impl SecretVersion {
+    /// The value when it is a key; `None` for the placeholder or anything else ("no key yet").
+    pub fn key(&self) -> Option<&Secret> {
+        is_key_value(self.value.expose()).then_some(&self.value)
+    }
+}
+
+/// One entry of a secret's version list (no value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// The version id.
+    pub version: String,
+    /// When it was created.
+    pub created: Option<OffsetDateTime>,
+    /// Its expiry, when set.
+    pub expires: Option<OffsetDateTime>,
+    /// Whether it is enabled.
+    pub enabled: Option<bool>,
+}
+
+/// Whether an identity may read and write a secret, as one harmless probe shows.
+#[derive(Debug, Clone)]
+pub enum WriteCheck {
+    /// Read, and proven writable; the latest version.
+    Writable(SecretVersion),
+    /// Reading was refused (403), in words safe to print.
+    ReadForbidden(String),
+    /// Reading worked, the write probe was refused (403).
+    WriteForbidden(SecretVersion, String),
+    /// The secret does not exist.
+    Absent,
+    /// Another failure, in words safe to print.
+    Failed(String),
+}
+
+/// A vault, reached with the identity of a [`Connection`].
+pub struct Vault {
+    client: SecretClient,
+    url: Url,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("url", &self.url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Vault {
+    /// A client of the vault at `url` (`KEY_VAULT_URL`) with `conn`'s credential and HTTP client.
+    pub fn new(conn: &Connection, url: &Url) -> Result<Self, OpsError> {
+        let client = SecretClient::new(
+            url.as_str(),
+            conn.credential.credential.clone(),
+            Some(SecretClientOptions {
+                client_options: azure_client_options(&conn.http),
+                verify_challenge_resource: Some(
+                    shared_auth::secret_cache::verify_challenge_resource(url),
+                ),
+                ..Default::default()
+            }),
+        )
+        .map_err(|e| OpsError::Usage(format!("cannot use KEY_VAULT_URL {url}: {e}")))?;
+        Ok(Self {
+            client,
+            url: url.clone(),
+        })
+    }
+
+    /// The vault's URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The latest version of `name` with its value; `None` when the secret does not exist.
+    pub async fn latest(&self, name: &str) -> azure_core::Result<Option<SecretVersion>> {
+        self.get(name, None).await
+    }
+
+    /// Version `version` of `name` with its value; `None` when it does not exist.
+    pub async fn get(
+        &self,
+        name: &str,
+        version: Option<&str>,
+    ) -> azure_core::Result<Option<SecretVersion>> {
+        let options = SecretClientGetSecretOptions {
+            secret_version: version.map(str::to_owned),
+            ..Default::default()
+        };
+        let secret = match self.client.get_secret(name, Some(options)).await {
+            Ok(response) => response.into_model()?,
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let version = secret
+            .resource_id()
+            .ok()
+            .and_then(|id| id.version)
+            .unwrap_or_default();
+        let attributes = secret.attributes.unwrap_or_default();
+        Ok(Some(SecretVersion {
+            name: name.to_owned(),
+            version,
+            value: Secret::new(secret.value.unwrap_or_default()),
+            created: attributes.created,
+            expires: attributes.expires,
+            not_before: attributes.not_before,
+            enabled: attributes.enabled,
+        }))
+    }
+
+    /// Every version of `name` (no values), oldest first by creation time.
+    pub async fn versions(&self, name: &str) -> azure_core::Result<Vec<VersionInfo>> {
+        let mut pager = self.client.list_secret_properties_versions(name, None)?;
+        let mut all = Vec::new();
+        while let Some(item) = pager.try_next().await? {
+            let version = item
+                .resource_id()
+                .ok()
+                .and_then(|id| id.version)
+                .unwrap_or_default();
+            let attributes = item.attributes.unwrap_or_default();
+            all.push(VersionInfo {
+                version,
+                created: attributes.created,
+                expires: attributes.expires,
+                enabled: attributes.enabled,
+            });
+        }
+        all.sort_by_key(|v| v.created);
+        Ok(all)
+    }
+
+    /// Proves the right to write `current`'s secret without changing anything that matters:
+    /// updates that version's attributes with the values they already have (Key Vault records
+    /// only a new `updated` time). Needs Key Vault Secrets Officer; a 403 means it is missing.
+    pub async fn probe_write(&self, current: &SecretVersion) -> azure_core::Result<()> {
+        let attributes = SecretAttributes {
+            enabled: Some(current.enabled.unwrap_or(true)),
+            expires: current.expires,
+            not_before: current.not_before,
+            ..Default::default()
+        };
+        let parameters = UpdateSecretPropertiesParameters {
+            secret_attributes: Some(attributes),
+            ..Default::default()
+        };
+        let content: RequestContent<UpdateSecretPropertiesParameters> = parameters.try_into()?;
+        let options = SecretClientUpdateSecretPropertiesOptions {
+            secret_version: (!current.version.is_empty()).then(|| current.version.clone()),
+            ..Default::default()
+        };
+        self.client
+            .update_secret_properties(&current.name, content, Some(options))
+            .await
+            .map(drop)
+    }
+
+    /// Reads the latest version of `name`, then proves the right to write it with
+    /// [`Vault::probe_write`]: what `rotate` needs before it changes anything.
+    pub async fn check_writable(&self, name: &str) -> WriteCheck {
+        let version = match self.latest(name).await {
+            Ok(Some(version)) => version,
+            Ok(None) => return WriteCheck::Absent,
+            Err(e) if connect::is_forbidden(&e) => {
+                return WriteCheck::ReadForbidden(connect::describe(&e));
+            }
+            Err(e) => return WriteCheck::Failed(connect::describe(&e)),
+        };
+        match self.probe_write(&version).await {
+            Ok(()) => WriteCheck::Writable(version),
+            Err(e) if connect::is_forbidden(&e) => {
+                WriteCheck::WriteForbidden(version, connect::describe(&e))
+            }
+            Err(e) => WriteCheck::Failed(connect::describe(&e)),
+        }
+    }
+
+    /// Writes `value` as a new version of `name` that expires at `expires`; returns the version
+    /// as the vault recorded it.
+    pub async fn set(
+        &self,
+        name: &str,
+        value: &Secret,
+        expires: OffsetDateTime,
+    ) -> azure_core::Result<SecretVersion> {
+        let parameters = SetSecretParameters {
+            value: Some(value.expose().to_owned()),
+            secret_attributes: Some(SecretAttributes {
+                enabled: Some(true),
+                expires: Some(expires),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let content: RequestContent<SetSecretParameters> = parameters.try_into()?;
+        let written = self
+            .client
+            .set_secret(name, content, None)
+            .await?
+            .into_model()?;
+        let version = written
+            .resource_id()
+            .ok()
+            .and_then(|id| id.version)
+            .unwrap_or_default();
+        let attributes = written.attributes.unwrap_or_default();
+        Ok(SecretVersion {
+            name: name.to_owned(),
+            version,
+            value: value.clone(),
+            created: attributes.created,
+            expires: attributes.expires,
+            not_before: attributes.not_before,
+            enabled: attributes.enabled,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_placeholder_and_odd_values_are_not_keys() {
+        assert!(!is_key_value(PLACEHOLDER));
+        assert!(!is_key_value(""));
+        assert!(!is_key_value("short"));
+        assert!(!is_key_value(&"a".repeat(257)));
+        assert!(!is_key_value("has spaces in it, sixteen+"));
+        assert!(is_key_value("abcdefghijklmnop"));
+        assert!(is_key_value(
+            "Zm9vYmFyYmF6cXV4-_0123456789+/=.abcdefghijklmnopqrstuv"
+        ));
+    }
+
+    #[test]
+    fn a_version_holding_the_placeholder_has_no_key() {
+        let mut version = SecretVersion {
+            name: "third-party-api-key".into(),
+            version: "v1".into(),
+            value: Secret::new(PLACEHOLDER),
+            created: None,
+            expires: None,
+            not_before: None,
+            enabled: Some(true),
+        };
+        assert!(version.key().is_none());
+        version.value = Secret::new("k".repeat(43));
+        assert!(version.key().is_some());
+        assert!(!format!("{version:?}").contains(&"k".repeat(43)));
+    }
+}
