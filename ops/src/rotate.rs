@@ -327,6 +327,14 @@ fn whole(t: OffsetDateTime) -> OffsetDateTime {
     t.replace_nanosecond(0).unwrap_or(t)
 }
 
+/// When a key was last accepted, in words: never since the replica that answered started.
+fn last_use(t: Option<OffsetDateTime>) -> String {
+    match t {
+        Some(_) => when(t),
+        None => "not since third-party-api started".into(),
+    }
+}
+
 /// `t` as RFC 3339, or `unknown`.
 pub fn when(t: Option<OffsetDateTime>) -> String {
     t.and_then(|t| t.format(&Rfc3339).ok())
@@ -408,7 +416,7 @@ impl Plan {
             Some(older) => {
                 let names: Vec<String> = older
                     .iter()
-                    .map(|k| format!("{} (last accepted {})", k.name, when(k.last_accepted)))
+                    .map(|k| format!("{} (last accepted {})", k.name, last_use(k.last_accepted)))
                     .collect();
                 lines.push(format!(
                     "4. wait idle: wait until {} {} not been accepted for {} s (counted from the \
@@ -1015,7 +1023,9 @@ fn print_plan(
         config.secret_name,
         pre.secret.version,
         when(pre.secret.created),
-        when(pre.secret.expires),
+        pre.secret
+            .expires
+            .map_or_else(|| "never".into(), |t| when(Some(t))),
     );
     let steps = the_plan.describe(settings, config);
     let mut text = String::from("keyless rotate --dry-run: the plan (nothing was changed)\n");

@@ -206,27 +206,33 @@ async fn the_probes_never_reach_the_ledger_or_the_poison_queue() {
 #[tokio::test(flavor = "multi_thread")]
 async fn doctor_runs_in_a_services_own_environment_with_its_managed_identity() {
     // The SDK's managed identity reads the process environment: run the binary with the
-    // service's exact environment, as `target/devstack/main-app.env` holds it.
+    // service's exact environment, as `target/devstack/<service>.env` holds it.
     let stack = start_stack(&[]).await;
-    let env = stack.service_env(Service::MainApp);
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyless"))
-        .arg("doctor")
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .output()
-        .await
-        .unwrap();
-    let text = String::from_utf8(output.stdout).unwrap();
-    assert_eq!(output.status.code(), Some(0), "{text}");
-    assert!(
-        text.contains("ok    credential: ManagedIdentityCredential"),
-        "{text}"
-    );
-    let header = &env.iter().find(|(k, _)| k == "IDENTITY_HEADER").unwrap().1;
-    assert!(
-        !text.contains(header.as_str()),
-        "the identity header is a secret"
-    );
+    for service in [Service::MainApp, Service::ThirdPartyApi] {
+        let env = stack.service_env(service);
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyless"))
+            .arg("doctor")
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .await
+            .unwrap();
+        let text = String::from_utf8(output.stdout).unwrap();
+        assert_eq!(output.status.code(), Some(0), "{text}");
+        assert!(
+            text.contains(&format!("checking as {}", service.name())),
+            "{text}"
+        );
+        assert!(
+            text.contains("ok    credential: ManagedIdentityCredential"),
+            "{text}"
+        );
+        let header = &env.iter().find(|(k, _)| k == "IDENTITY_HEADER").unwrap().1;
+        assert!(
+            !text.contains(header.as_str()),
+            "the identity header is a secret"
+        );
+    }
 }
 
 /// The blob names in `container` as the stack's admin sees them.

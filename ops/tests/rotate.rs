@@ -1,0 +1,615 @@
+//! `keyless rotate` end to end on the local stack, as real processes: third-party-api on the
+//! shared blob key store with its master key from the vault emulator, main-app reading its key
+//! from the vault, `keyless` as a child process with the rotation identity (`rotation.env`).
+//!
+//! - under steady getcode load: no request fails, every 200 has its queue message;
+//! - killed after each `done: ` line in turn, then run again: it completes, no request fails;
+//! - without Key Vault Secrets Officer: it stops before changing anything, naming the role, its
+//!   id and the scope; `--dry-run` changes nothing either;
+//! - from the provisioning placeholders: it generates the master key, then rotates.
+
+mod support;
+
+use codes::{Incoming, MessageEncoding};
+use devstack::stack::{
+    FUNCTION_KEY_NAME, MASTER_KEY_SECRET_NAME, SECRET_NAME, Service, local_scope,
+};
+use devstack::testing::{TestStack, drain_texts, start_stack};
+use ops::admin_client::{AdminClient, FunctionKey};
+use ops::roles::{Role, ScopeKind};
+use ops::vault::{PLACEHOLDER, Vault, VersionInfo};
+use shared_auth::{EnvSource, MapEnv, Secret};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::sync::watch;
+
+/// third-party-api replicas reload the key store (and the master key) this often, in seconds.
+const KEYS_REFRESH: &str = "2";
+/// main-app keeps the key it read this long, in seconds.
+const SECRET_CACHE_TTL: &str = "3";
+/// The grace period rotate gives an old key in these tests, in seconds.
+const GRACE: &str = "5";
+/// What each rotation in these tests may take at most.
+const ROTATION_LIMIT: Duration = Duration::from_secs(120);
+
+/// The variables of `rotation.env`, passed to the child process.
+const ROTATION_VARS: &[&str] = &[
+    "AZURE_TOKEN_CREDENTIALS",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_AUTHORITY_HOST",
+    "EXTRA_CA_CERTS",
+    "KEY_VAULT_URL",
+    "THIRD_PARTY_API_SECRET_NAME",
+    "THIRD_PARTY_API_MASTER_KEY_SECRET_NAME",
+    "THIRD_PARTY_API_ENDPOINT",
+    "THIRD_PARTY_API_KEYS_REFRESH_SECONDS",
+];
+
+/// The stack with third-party-api and main-app running, refreshing fast enough for tests.
+async fn system() -> TestStack {
+    let mut stack = start_stack(&[]).await;
+    stack
+        .launch_with(
+            Service::ThirdPartyApi,
+            &[("THIRD_PARTY_API_KEYS_REFRESH_SECONDS", KEYS_REFRESH)],
+        )
+        .await
+        .expect("third-party-api starts");
+    stack
+        .launch_with(
+            Service::MainApp,
+            &[("SECRET_CACHE_TTL_SECONDS", SECRET_CACHE_TTL)],
+        )
+        .await
+        .expect("main-app starts");
+    stack
+}
+
+fn rotation_env(stack: &TestStack) -> MapEnv {
+    stack
+        .rotation_env()
+        .expect("a rotation identity")
+        .with("THIRD_PARTY_API_KEYS_REFRESH_SECONDS", KEYS_REFRESH)
+}
+
+/// What one `keyless rotate` process did.
+#[derive(Debug)]
+struct Run {
+    /// Exit code; `None` when killed.
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    /// How many `done: ` lines it printed.
+    done: usize,
+    took: Duration,
+}
+
+/// Runs `keyless rotate args...` with `env` as a child process; with `kill_after`, SIGKILLs it
+/// as soon as it has printed that many `done: ` lines.
+async fn rotate(env: &MapEnv, args: &[&str], kill_after: Option<usize>) -> Run {
+    let started = Instant::now();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_keyless"));
+    command
+        .arg("rotate")
+        .args(args)
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for var in ROTATION_VARS {
+        if let Some(value) = env.var(var) {
+            command.env(var, value);
+        }
+    }
+    let mut child = command.spawn().expect("keyless runs");
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stdout = String::new();
+    let mut done = 0;
+    let limit = tokio::time::sleep(ROTATION_LIMIT);
+    tokio::pin!(limit);
+    loop {
+        tokio::select! {
+            line = lines.next_line() => match line.unwrap() {
+                Some(line) => {
+                    stdout.push_str(&line);
+                    stdout.push('\n');
+                    if line.starts_with("done: ") {
+                        done += 1;
+                        if kill_after == Some(done) {
+                            child.start_kill().unwrap();
+                        }
+                    }
+                }
+                None => break,
+            },
+            _ = &mut limit => {
+                child.start_kill().unwrap();
+                panic!("keyless rotate did not finish within {ROTATION_LIMIT:?}: {stdout}");
+            }
+        }
+    }
+    let status = child.wait().await.unwrap();
+    let stderr = errors.await.unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    Run {
+        code: status.code(),
+        stdout,
+        stderr,
+        done,
+        took: started.elapsed(),
+    }
+}
+
+/// The vault as the stack's admin sees it.
+fn admin_vault(stack: &TestStack) -> Vault {
+    let env = stack
+        .client_env("devstack")
+        .unwrap()
+        .with("KEY_VAULT_URL", &stack.urls.key_vault);
+    let conn = ops::connect::Connection::from_env(&env).unwrap();
+    Vault::new(&conn, &stack.urls.key_vault.parse().unwrap()).unwrap()
+}
+
+/// The latest value of `name`.
+async fn vault_value(stack: &TestStack, name: &str) -> Secret {
+    admin_vault(stack)
+        .latest(name)
+        .await
+        .unwrap()
+        .expect("the secret exists")
+        .value
+}
+
+/// The versions of `name`.
+async fn versions(stack: &TestStack, name: &str) -> Vec<VersionInfo> {
+    admin_vault(stack).versions(name).await.unwrap()
+}
+
+/// Every function key, read through the admin API with the master key the vault holds.
+async fn function_keys(stack: &TestStack) -> Vec<FunctionKey> {
+    let master = vault_value(stack, MASTER_KEY_SECRET_NAME).await;
+    let admin = AdminClient::new(
+        stack.http().clone(),
+        &stack.urls.third_party_api_endpoint.parse().unwrap(),
+        master,
+    )
+    .unwrap();
+    admin.list().await.expect("the admin API answers")
+}
+
+/// Whether third-party-api accepts `key` on its function (a call counts as a use).
+async fn accepted(stack: &TestStack, key: &Secret) -> bool {
+    let status = stack
+        .http()
+        .get(&stack.urls.third_party_api_endpoint)
+        .header("x-functions-key", key.expose())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    status.is_success()
+}
+
+/// After a complete rotation: the vault holds the one `main-app*` key left, with an expiry about
+/// 90 days away; third-party-api accepts it and refuses every key revoked.
+async fn assert_rotated(stack: &TestStack, revoked: &[Secret]) -> String {
+    let keys = function_keys(stack).await;
+    let family: Vec<&FunctionKey> = keys
+        .iter()
+        .filter(|k| ops::rotate::in_family(FUNCTION_KEY_NAME, &k.name))
+        .collect();
+    assert_eq!(
+        family.len(),
+        1,
+        "one main-app key left: {:?}",
+        family.iter().map(|k| &k.name).collect::<Vec<_>>()
+    );
+    let current = admin_vault(stack)
+        .latest(SECRET_NAME)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(current.value == family[0].value, "the vault holds it");
+    let expires = current.expires.expect("the new version has exp");
+    let days = (expires - time::OffsetDateTime::now_utc()).whole_days();
+    assert!((89..=90).contains(&days), "expires in {days} days");
+    assert!(accepted(stack, &current.value).await);
+    for old in revoked {
+        assert!(*old != current.value);
+        // Revoked on the replica that answered the DELETE at once, on others within a refresh.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while accepted(stack, old).await {
+            assert!(Instant::now() < deadline, "a revoked key is still accepted");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    family[0].name.clone()
+}
+
+/// Nothing secret in `text`: no key value, master key or client secret.
+fn assert_no_secret(text: &str, secrets: &[Secret]) {
+    for secret in secrets {
+        assert!(
+            !text.contains(secret.expose()),
+            "a secret value was printed in: {text}"
+        );
+    }
+}
+
+/// Every secret of the stack right now: function keys, master key, the rotation client secret.
+async fn secrets(stack: &TestStack) -> Vec<Secret> {
+    let mut all: Vec<Secret> = function_keys(stack)
+        .await
+        .into_iter()
+        .map(|k| k.value)
+        .collect();
+    all.push(vault_value(stack, MASTER_KEY_SECRET_NAME).await);
+    all.push(vault_value(stack, SECRET_NAME).await);
+    all.push(Secret::new(
+        stack
+            .client_env("rotation")
+            .unwrap()
+            .var("AZURE_CLIENT_SECRET")
+            .unwrap(),
+    ));
+    all.retain(|s| !s.is_empty() && s.expose() != PLACEHOLDER);
+    all
+}
+
+/// getcode at a steady rate (open loop: one request every `1/rate` s, whatever the answers).
+struct Load {
+    stop: watch::Sender<bool>,
+    ticker: tokio::task::JoinHandle<Vec<tokio::task::JoinHandle<()>>>,
+    answers: Arc<Mutex<Vec<(u16, String)>>>,
+    started: Instant,
+}
+
+impl Load {
+    fn start(stack: &TestStack, per_second: u32) -> Self {
+        let url = format!("{}/api/v1/getcode", stack.urls.main_app);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let answers: Arc<Mutex<Vec<(u16, String)>>> = Arc::default();
+        let (stop, mut stopped) = watch::channel(false);
+        let sink = answers.clone();
+        let ticker = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1) / per_second);
+            let mut requests = Vec::new();
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stopped.changed() => return requests,
+                }
+                let (http, url, sink) = (http.clone(), url.clone(), sink.clone());
+                requests.push(tokio::spawn(async move {
+                    let answer = match http.get(&url).send().await {
+                        Ok(res) => {
+                            let status = res.status().as_u16();
+                            (status, res.text().await.unwrap_or_default())
+                        }
+                        Err(e) => (0, format!("no answer: {e}")),
+                    };
+                    sink.lock().unwrap().push(answer);
+                }));
+            }
+        });
+        Self {
+            stop,
+            ticker,
+            answers,
+            started: Instant::now(),
+        }
+    }
+
+    /// Stops and returns every answer and the achieved rate.
+    async fn stop(self) -> (Vec<(u16, String)>, f64) {
+        let _ = self.stop.send(true);
+        let elapsed = self.started.elapsed().as_secs_f64();
+        for request in self.ticker.await.unwrap() {
+            request.await.unwrap();
+        }
+        let answers = std::mem::take(&mut *self.answers.lock().unwrap());
+        let rate = answers.len() as f64 / elapsed;
+        (answers, rate)
+    }
+}
+
+/// Every answer is 200 and every code answered has its message in the queue (no worker runs,
+/// so the messages stay there). Returns (answers, codes matched).
+async fn assert_no_request_failed(stack: &TestStack, answers: &[(u16, String)]) -> usize {
+    let mut by_status: BTreeMap<u16, usize> = BTreeMap::new();
+    for (status, _) in answers {
+        *by_status.entry(*status).or_default() += 1;
+    }
+    let failed: Vec<&(u16, String)> = answers.iter().filter(|(s, _)| *s != 200).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed ({by_status:?}), e.g. {:?}",
+        failed.len(),
+        answers.len(),
+        failed.first()
+    );
+    let codes: Vec<String> = answers
+        .iter()
+        .map(|(_, body)| {
+            let body: serde_json::Value = serde_json::from_str(body).unwrap();
+            body["code"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let queued: HashSet<String> = drain_texts(stack, &stack.urls.queue)
+        .await
+        .iter()
+        .filter_map(
+            |text| match Incoming::decode(text, MessageEncoding::Base64) {
+                Ok(Incoming::Code(envelope)) => Some(envelope.code.as_str().to_owned()),
+                _ => None,
+            },
+        )
+        .collect();
+    let missing: Vec<&String> = codes.iter().filter(|c| !queued.contains(*c)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} codes answered 200 have no queue message, e.g. {:?}",
+        missing.len(),
+        missing.first()
+    );
+    codes.len()
+}
+
+fn done_lines(run: &Run) -> Vec<&str> {
+    run.stdout
+        .lines()
+        .filter(|l| l.starts_with("done: "))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rotation_under_load_fails_no_request() {
+    let stack = system().await;
+    let seed = stack.third_party_api_key().clone();
+    let before = secrets(&stack).await;
+    let load = Load::start(&stack, 60);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let run = rotate(&rotation_env(&stack), &["--grace-seconds", GRACE], None).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (answers, rate) = load.stop().await;
+    println!("{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    let steps: Vec<&str> = done_lines(&run)
+        .iter()
+        .map(|l| l.split(':').nth(1).unwrap().trim())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "preflight",
+            "add",
+            "write",
+            "wait used",
+            "wait idle",
+            "revoke"
+        ]
+    );
+    assert!(
+        run.stdout.contains("done: revoke: revoked main-app\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("keyless rotate: waiting"),
+        "progress: {}",
+        run.stderr
+    );
+    let new = assert_rotated(&stack, &[seed]).await;
+    assert!(
+        run.stdout
+            .contains(&format!("done: add: added function key {new}"))
+    );
+    let matched = assert_no_request_failed(&stack, &answers).await;
+    println!(
+        "rotation under load: {} getcode requests at {rate:.1}/s, all 200, {matched} with their \
+         queue message; the rotation took {:.1} s (key store refresh {KEYS_REFRESH} s, main-app \
+         key cache {SECRET_CACHE_TTL} s, grace {GRACE} s)",
+        answers.len(),
+        run.took.as_secs_f64()
+    );
+    assert!(rate >= 50.0, "a steady 50 requests/s at least: {rate:.1}");
+    let mut all = before;
+    all.extend(secrets(&stack).await);
+    assert_no_secret(&format!("{}{}", run.stdout, run.stderr), &all);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_after_each_step_a_rerun_completes_and_no_request_fails() {
+    let stack = system().await;
+    let env = rotation_env(&stack);
+    let load = Load::start(&stack, 25);
+    let mut all_secrets = secrets(&stack).await;
+    let mut output = String::new();
+    for kill_after in 1..=6 {
+        let old = vault_value(&stack, SECRET_NAME).await;
+        let killed = rotate(&env, &["--grace-seconds", GRACE], Some(kill_after)).await;
+        // Killed right after its last line, a complete run may have exited by itself.
+        assert!(
+            killed.code.is_none() || (kill_after == 6 && killed.code == Some(0)),
+            "killed after {kill_after}: {:?} {}",
+            killed.code,
+            killed.stdout
+        );
+        assert!(killed.done >= kill_after);
+        all_secrets.extend(secrets(&stack).await);
+        let rerun = rotate(&env, &["--grace-seconds", GRACE], None).await;
+        println!(
+            "--- killed after {kill_after} done lines:\n{}--- rerun:\n{}",
+            killed.stdout, rerun.stdout
+        );
+        assert_eq!(rerun.code, Some(0), "{}{}", rerun.stdout, rerun.stderr);
+        let resumed = rerun.stdout.as_str();
+        match kill_after {
+            // Killed after the add: the rerun writes the key that run added.
+            2 => assert!(resumed.contains("was added by an earlier run"), "{resumed}"),
+            // Killed after the write or a wait: the rerun finishes that rotation.
+            3..=5 => {
+                assert!(resumed.contains("finishing that rotation"), "{resumed}");
+                assert!(
+                    resumed.contains("done: write: nothing to write"),
+                    "{resumed}"
+                );
+            }
+            _ => {}
+        }
+        // Killed after the revoke, the run was complete: the rerun rotated once more.
+        assert_rotated(&stack, &[old]).await;
+        all_secrets.extend(secrets(&stack).await);
+        output.push_str(&killed.stdout);
+        output.push_str(&killed.stderr);
+        output.push_str(&rerun.stdout);
+        output.push_str(&rerun.stderr);
+    }
+    let (answers, rate) = load.stop().await;
+    let matched = assert_no_request_failed(&stack, &answers).await;
+    println!(
+        "interrupted rotations: {} getcode requests at {rate:.1}/s, all 200, {matched} with their \
+         queue message",
+        answers.len()
+    );
+    assert_no_secret(&output, &all_secrets);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_secrets_officer_it_stops_before_changing_anything() {
+    let stack = system().await;
+    let env = rotation_env(&stack);
+    let oid = stack.identities.get("rotation").unwrap().object_id.clone();
+    let state = || async {
+        (
+            versions(&stack, SECRET_NAME).await,
+            versions(&stack, MASTER_KEY_SECRET_NAME).await,
+            function_keys(&stack)
+                .await
+                .into_iter()
+                .map(|k| (k.name, k.value.expose().to_owned()))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let before = state().await;
+    for (scope, secret) in [
+        (ScopeKind::Secret, SECRET_NAME),
+        (ScopeKind::MasterKeySecret, MASTER_KEY_SECRET_NAME),
+    ] {
+        let at = local_scope(scope).unwrap();
+        assert!(stack.roles.revoke(&oid, Role::KeyVaultSecretsOfficer, &at));
+        let run = rotate(&env, &[], None).await;
+        stack.roles.grant(&oid, Role::KeyVaultSecretsOfficer, at);
+        println!("{}{}", run.stdout, run.stderr);
+        assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+        assert_eq!(run.done, 0, "no step done: {}", run.stdout);
+        assert!(run.stdout.contains("stopped before changing anything"));
+        assert!(
+            run.stdout.contains(&format!(
+                "missing role: Key Vault Secrets Officer (b86a8fe4-44ce-4948-aee5-eccb2c155cd7) \
+                 on secret {secret}"
+            )),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("scope: /subscriptions/")
+                && run.stdout.contains("/providers/Microsoft.KeyVault/vaults/"),
+            "the scope id: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains(&format!("/secrets/{secret}\n")),
+            "{}",
+            run.stdout
+        );
+        let client_id = env.var("AZURE_CLIENT_ID").unwrap();
+        assert!(run.stdout.contains(&format!(
+            "grant it: az role assignment create --assignee {client_id} --role \
+             b86a8fe4-44ce-4948-aee5-eccb2c155cd7 --scope /subscriptions/"
+        )));
+        assert_eq!(run.stdout.matches("missing role:").count(), 1);
+        assert!(run.stderr.contains("Key Vault Secrets Officer on secret"));
+    }
+    // The same for scripts, both roles missing at once: both named.
+    for scope in [ScopeKind::Secret, ScopeKind::MasterKeySecret] {
+        let at = local_scope(scope).unwrap();
+        stack.roles.revoke(&oid, Role::KeyVaultSecretsOfficer, &at);
+    }
+    let json = rotate(&env, &["--json"], None).await;
+    for scope in [ScopeKind::Secret, ScopeKind::MasterKeySecret] {
+        let at = local_scope(scope).unwrap();
+        stack.roles.grant(&oid, Role::KeyVaultSecretsOfficer, at);
+    }
+    assert_eq!(json.code, Some(1), "{}", json.stdout);
+    let report: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["changed"], false);
+    let missing = report["missing_roles"].as_array().unwrap();
+    assert_eq!(missing.len(), 2, "{report}");
+    for (m, secret) in missing.iter().zip([SECRET_NAME, MASTER_KEY_SECRET_NAME]) {
+        assert_eq!(m["role"], "Key Vault Secrets Officer");
+        assert_eq!(m["role_id"], "b86a8fe4-44ce-4948-aee5-eccb2c155cd7");
+        assert_eq!(m["scope"], format!("secret {secret}"));
+    }
+    // The dry run with every role: the plan, nothing changed.
+    let run = rotate(&env, &["--dry-run"], None).await;
+    println!("{}", run.stdout);
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("1. add: add function key main-app-"));
+    assert!(run.stdout.contains("5. revoke: revoke main-app"));
+    assert_eq!(run.done, 0);
+    assert_eq!(before, state().await, "nothing changed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn from_the_provisioning_placeholders_it_generates_the_master_key_then_rotates() {
+    let stack = system().await;
+    let seed = stack.third_party_api_key().clone();
+    let placeholder = Secret::new(PLACEHOLDER);
+    stack.vault.seed(MASTER_KEY_SECRET_NAME, &placeholder);
+    stack.vault.seed(SECRET_NAME, &placeholder);
+    // third-party-api drops the old master key at its next read: the admin API closes.
+    let old_master = stack.master_key().clone();
+    let admin = AdminClient::new(
+        stack.http().clone(),
+        &stack.urls.third_party_api_endpoint.parse().unwrap(),
+        old_master.clone(),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while admin.list().await.is_ok() {
+        assert!(Instant::now() < deadline, "the admin API stays open");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Light traffic, so main-app uses the key once it is in the vault (it fails before).
+    let load = Load::start(&stack, 5);
+    let run = rotate(&rotation_env(&stack), &["--grace-seconds", GRACE], None).await;
+    let (answers, _) = load.stop().await;
+    println!("{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    let lines = done_lines(&run);
+    assert!(lines[1].starts_with("done: master key: wrote a generated master key"));
+    assert_eq!(lines.len(), 7, "{lines:?}");
+    let master = vault_value(&stack, MASTER_KEY_SECRET_NAME).await;
+    assert!(ops::vault::is_key_value(master.expose()));
+    assert!(master != old_master);
+    assert_rotated(&stack, &[seed]).await;
+    assert!(answers.iter().any(|(status, _)| *status == 200));
+    let mut all = secrets(&stack).await;
+    all.push(old_master);
+    assert_no_secret(&format!("{}{}", run.stdout, run.stderr), &all);
+}
