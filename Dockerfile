@@ -1,4 +1,5 @@
-# One image per service, from one file: `--target third-party-api|main-app|queue-worker|devstack`.
+# One image per service, from one file: `--target third-party-api|main-app|queue-worker|devstack`,
+# and `--target keyless` for the operator command line (the key-rotation job runs `keyless rotate`).
 # Classic Dockerfile syntax only (no BuildKit features): docker, podman/buildah and azd build it.
 #
 # Every base is a build argument whose default is a tagged public image, so a machine without a
@@ -22,10 +23,10 @@ COPY --from=planner /src/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
 RUN cargo build --release --locked --bins \
-        -p third-party-api -p main-app -p queue-worker -p devstack \
+        -p third-party-api -p main-app -p queue-worker -p devstack -p ops \
     && mkdir -p /out/bin /out/state \
     && cp target/release/third-party-api target/release/main-app \
-          target/release/queue-worker target/release/devstack /out/bin/
+          target/release/queue-worker target/release/devstack target/release/keyless /out/bin/
 
 # What every runtime image shares: no shell, no package manager, user 65532 (distroless
 # `nonroot`), the version labels.
@@ -43,9 +44,11 @@ LABEL org.opencontainers.image.title="third-party-api" \
       org.opencontainers.image.description="Example API protected by Azure-Functions-style keys"
 COPY --from=builder --chown=65532:65532 /out/state/ /var/lib/third-party-api/
 COPY --from=builder /out/bin/third-party-api /usr/local/bin/third-party-api
-# The key store's path, not a key (DL3064 matches the word KEYS).
-# hadolint ignore=DL3064
-ENV PORT=7071 BIND_ADDRESS=0.0.0.0 THIRD_PARTY_API_KEYS_FILE=/var/lib/third-party-api/keys.json
+# The file store (when neither THIRD_PARTY_API_KEYS_FILE nor THIRD_PARTY_API_KEYS_URL is set) is
+# .third-party-api/keys.json under this directory, which user 65532 owns. No store variable is
+# set here: in Azure the app gets THIRD_PARTY_API_KEYS_URL, which excludes the file store's.
+WORKDIR /var/lib/third-party-api
+ENV PORT=7071 BIND_ADDRESS=0.0.0.0
 EXPOSE 7071
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/third-party-api", "healthcheck", "/readyz"]
@@ -70,6 +73,16 @@ EXPOSE 8081
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
     CMD ["/usr/local/bin/queue-worker", "healthcheck", "/readyz"]
 ENTRYPOINT ["/usr/local/bin/queue-worker"]
+
+# The operator command line; in Azure, the key-rotation job runs `keyless rotate` with it (its
+# arguments come from the job). A one-shot command: no port, no health check.
+FROM runtime AS keyless
+LABEL org.opencontainers.image.title="keyless" \
+      org.opencontainers.image.description="Operator command line: key rotation, doctor, queue and code tools"
+COPY --from=builder /out/bin/keyless /usr/local/bin/keyless
+HEALTHCHECK NONE
+ENTRYPOINT ["/usr/local/bin/keyless"]
+CMD ["--help"]
 
 # Local Azure for docker-compose.yml: identity and Key Vault emulators, storage gates (not for Azure).
 FROM runtime AS devstack

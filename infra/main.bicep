@@ -10,15 +10,24 @@ param environmentName string
 @description('Azure region for every resource.')
 param location string
 
-@secure()
-// checkov:skip=CKV_AZURE_131: not a hard-coded value: newGuid() runs at deploy time and Bicep allows it only in a parameter default; the key is written to Key Vault and never output
-@description('The third-party API key. Generated at deploy time; never echoed, never an output.')
-param thirdPartyApiKey string = replace('${newGuid()}${newGuid()}', '-', '')
+// No key is a parameter: Key Vault holds them, written by `keyless rotate` (the key-rotation job).
+// A provision creates a key secret only when it is absent, with a placeholder that is no key.
+@allowed(['true', 'false'])
+@description('Whether the vault holds third-party-api-key already (THIRD_PARTY_API_KEY_EXISTS, set by the preprovision hook from ARM). No default: a deployment that does not know never overwrites the key.')
+param thirdPartyApiKeyExists string
+
+@allowed(['true', 'false'])
+@description('Whether the vault holds third-party-api-master-key already (THIRD_PARTY_API_MASTER_KEY_EXISTS, as above).')
+param thirdPartyApiMasterKeyExists string
 
 @description('Images, set by azd deploy; a public placeholder until then.')
 param mainAppImage string = ''
 param queueWorkerImage string = ''
 param thirdPartyApiImage string = ''
+param keyRotationImage string = ''
+
+@description('When the key-rotation job runs: a cron expression, UTC (KEY_ROTATION_SCHEDULE). Empty: weekly, Monday 03:00. Keep it well under 90 days, the expiry each rotation gives the key.')
+param keyRotationSchedule string = ''
 
 @maxLength(6)
 @description('Suffix of the names soft delete holds after `azd down` (the vault): AZURE_DEPLOYMENT_SUFFIX, made by the preprovision hook and renewed by the postdown hook. Empty: one is derived from the deployment time.')
@@ -27,12 +36,13 @@ param deploymentSuffix string = ''
 @description('Comma-separated public IPv4 addresses of developers that Key Vault and Storage accept through their firewalls (DEVELOPER_IP_ADDRESSES; infra/scripts/grant-developer-access.sh adds yours). Single addresses only: anything after a "/" is dropped. Empty (the default): no public network access at all.')
 param developerIpAddresses string = ''
 
-@description('Deployment time (ISO 8601); sets the secrets\' expiry.')
+@description('Deployment time (ISO 8601); sets a placeholder secret\'s expiry.')
 param deployedAt string = utcNow('u')
 
 var tags = { 'azd-env-name': environmentName }
 var suffix = empty(deploymentSuffix) ? take(uniqueString(subscription().id, environmentName, deployedAt), 6) : toLower(deploymentSuffix)
 var developerIps = filter(split(developerIpAddresses, ','), ip => !empty(trim(ip)))
+var weekly = '0 3 * * 1'
 
 resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -47,12 +57,16 @@ module resources 'resources.bicep' = {
     location: location
     environmentName: environmentName
     tags: tags
-    thirdPartyApiKey: thirdPartyApiKey
+    thirdPartyApiKeyExists: thirdPartyApiKeyExists == 'true'
+    thirdPartyApiMasterKeyExists: thirdPartyApiMasterKeyExists == 'true'
     mainAppImage: mainAppImage
     queueWorkerImage: queueWorkerImage
     thirdPartyApiImage: thirdPartyApiImage
+    keyRotationImage: keyRotationImage
+    keyRotationSchedule: empty(trim(keyRotationSchedule)) ? weekly : keyRotationSchedule
     deploymentSuffix: suffix
-    secretExpiresOn: dateTimeToEpoch(dateTimeAdd(deployedAt, 'P1Y'))
+    // As a rotation's versions: 90 days, later than the job's next run.
+    secretExpiresOn: dateTimeToEpoch(dateTimeAdd(deployedAt, 'P90D'))
     developerIps: developerIps
   }
 }
@@ -68,3 +82,5 @@ output AZURE_STORAGE_ACCOUNT string = resources.outputs.storageName
 output STORAGE_QUEUE_URL string = resources.outputs.queueUrl
 output CODE_LEDGER_URL string = resources.outputs.ledgerUrl
 output MAIN_APP_URL string = resources.outputs.mainAppUrl
+output KEY_ROTATION_JOB_NAME string = resources.outputs.keyRotationJobName
+output THIRD_PARTY_API_KEYS_URL string = resources.outputs.keysUrl

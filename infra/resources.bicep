@@ -1,22 +1,28 @@
 // Everything inside the resource group: monitoring, registry, identities, Key Vault, Storage,
 // the private network (endpoints and DNS zones for Key Vault, Queue and Blob), roles, the
-// Container Apps environment in that network and the three apps with the variables they read.
+// Container Apps environment in that network, the three apps with the variables they read and
+// the key-rotation job.
 
 param location string
 param environmentName string
 param tags object
 
-@secure()
-param thirdPartyApiKey string
+@description('Whether the vault holds each key secret already (the preprovision hook asked ARM): absent ones are created with the placeholder, present ones are left alone.')
+param thirdPartyApiKeyExists bool
+param thirdPartyApiMasterKeyExists bool
 
 param mainAppImage string
 param queueWorkerImage string
 param thirdPartyApiImage string
+param keyRotationImage string
+
+@description('When the key-rotation job runs (cron, UTC).')
+param keyRotationSchedule string
 
 @description('Suffix of the names soft delete holds after a teardown (the vault).')
 param deploymentSuffix string
 
-@description('Expiry of the Key Vault secrets written here (seconds since the epoch).')
+@description('Expiry of a placeholder secret written here (seconds since the epoch).')
 param secretExpiresOn int
 
 @description('Developers\' public IPv4 addresses Key Vault and Storage accept; empty: none.')
@@ -27,10 +33,14 @@ var prefix = 'kl-${take(environmentName, 16)}'
 // Until azd deploys a service's image: Google's public hello-app sample, which listens on the
 // PORT variable and answers 200 on every path, so ingress and both probes (which target the
 // service's own port) find it healthy and the first provision never waits on a failing revision.
+// (The job has it too until `azd deploy`, minutes later in `azd up`; a scheduled run in between
+// would only idle until its timeout.)
 var placeholderImage = 'us-docker.pkg.dev/google-samples/containers/gke/hello-app:1.0'
 var secretName = 'third-party-api-key'
+var masterKeySecretName = 'third-party-api-master-key'
 var queueName = 'code-requests'
 var containerName = 'codes'
+var keyStoreContainerName = 'third-party-api-keys'
 
 module monitoring 'modules/monitoring.bicep' = {
   name: 'monitoring'
@@ -49,7 +59,9 @@ module vault 'modules/keyvault.bicep' = {
     name: 'kl-kv-${take(token, 11)}${deploymentSuffix}'
     tags: tags
     secretName: secretName
-    secretValue: thirdPartyApiKey
+    masterKeySecretName: masterKeySecretName
+    createSecret: !thirdPartyApiKeyExists
+    createMasterKeySecret: !thirdPartyApiMasterKeyExists
     secretExpiresOn: secretExpiresOn
     developerIps: developerIps
     publicNetworkAccess: empty(developerIps) ? 'Disabled' : 'Enabled'
@@ -64,6 +76,7 @@ module storage 'modules/storage.bicep' = {
     tags: tags
     queueName: queueName
     containerName: containerName
+    keyStoreContainerName: keyStoreContainerName
     developerIps: developerIps
     publicNetworkAccess: empty(developerIps) ? 'Disabled' : 'Enabled'
   }
@@ -99,6 +112,13 @@ resource thirdPartyApiIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities
   tags: tags
 }
 
+// The key-rotation job's identity: Secrets Officer on the two key secrets, AcrPull; nothing else.
+resource rotationIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${prefix}-rotation-id'
+  location: location
+  tags: tags
+}
+
 module roles 'modules/roles.bicep' = {
   name: 'roles'
   params: {
@@ -106,12 +126,16 @@ module roles 'modules/roles.bicep' = {
       'main-app': mainAppIdentity.properties.principalId
       'queue-worker': queueWorkerIdentity.properties.principalId
       'third-party-api': thirdPartyApiIdentity.properties.principalId
+      rotation: rotationIdentity.properties.principalId
     }
+    // From the vault module's output: the assignments wait for the secrets it creates.
     vaultName: vault.outputs.name
     secretName: secretName
+    masterKeySecretName: masterKeySecretName
     storageName: storage.outputs.name
     queueName: queueName
     containerName: containerName
+    keyStoreContainerName: keyStoreContainerName
     registryName: registry.outputs.name
   }
 }
@@ -130,6 +154,9 @@ module environment 'modules/apps-env.bicep' = {
 
 var queueUrl = '${storage.outputs.queueEndpoint}${queueName}'
 var ledgerUrl = '${storage.outputs.blobEndpoint}${containerName}'
+var keysUrl = '${storage.outputs.blobEndpoint}${keyStoreContainerName}/keys.json'
+// third-party-api's function endpoint on its internal ingress (its admin API is at the same origin).
+var thirdPartyApiEndpoint = 'https://${thirdPartyApi.outputs.fqdn}/api/RandomNumber'
 
 module thirdPartyApi 'modules/container-app.bicep' = {
   name: 'third-party-api'
@@ -144,18 +171,13 @@ module thirdPartyApi 'modules/container-app.bicep' = {
     image: empty(thirdPartyApiImage) ? placeholderImage : thirdPartyApiImage
     port: 7071
     ingress: 'internal'
-    // The key comes from Key Vault by reference, read with the app's own identity.
-    secrets: [
-      {
-        name: 'function-key'
-        keyVaultUrl: '${vault.outputs.uri}secrets/${secretName}'
-        identity: thirdPartyApiIdentity.id
-      }
-    ]
+    // Its keys in one blob every replica shares; its master key read from the vault at run time,
+    // both with the app's own identity. No key in its configuration.
     env: [
       { name: 'PORT', value: '7071' }
-      { name: 'THIRD_PARTY_API_KEYS_FILE', value: '/tmp/third-party-api/keys.json' }
-      { name: 'THIRD_PARTY_API_FUNCTION_KEY', secretRef: 'function-key' }
+      { name: 'THIRD_PARTY_API_KEYS_URL', value: keysUrl }
+      { name: 'KEY_VAULT_URL', value: vault.outputs.uri }
+      { name: 'THIRD_PARTY_API_MASTER_KEY_SECRET_NAME', value: masterKeySecretName }
       { name: 'AZURE_TOKEN_CREDENTIALS', value: 'ManagedIdentityCredential' }
       { name: 'AZURE_CLIENT_ID', value: thirdPartyApiIdentity.properties.clientId }
       { name: 'RUST_LOG', value: 'info' }
@@ -183,7 +205,7 @@ module mainApp 'modules/container-app.bicep' = {
     ingress: 'external'
     env: [
       { name: 'PORT', value: '8080' }
-      { name: 'THIRD_PARTY_API_ENDPOINT', value: 'https://${thirdPartyApi.outputs.fqdn}/api/RandomNumber' }
+      { name: 'THIRD_PARTY_API_ENDPOINT', value: thirdPartyApiEndpoint }
       { name: 'KEY_VAULT_URL', value: vault.outputs.uri }
       { name: 'THIRD_PARTY_API_SECRET_NAME', value: secretName }
       { name: 'STORAGE_QUEUE_URL', value: queueUrl }
@@ -242,6 +264,35 @@ module queueWorker 'modules/container-app.bicep' = {
   }
 }
 
+// `keyless rotate` on a schedule: a new function key for main-app, written to the vault (exp 90
+// days, always later than the next run), old keys revoked once unused. replicaTimeout covers
+// its waits (main-app's cache TTL, the grace period); one retry.
+module keyRotation 'modules/job.bicep' = {
+  name: 'key-rotation'
+  dependsOn: [roles]
+  params: {
+    location: location
+    name: 'key-rotation'
+    tags: tags
+    environmentId: environment.outputs.id
+    identityId: rotationIdentity.id
+    registryServer: registry.outputs.loginServer
+    image: empty(keyRotationImage) ? placeholderImage : keyRotationImage
+    args: ['rotate']
+    env: [
+      { name: 'KEY_VAULT_URL', value: vault.outputs.uri }
+      { name: 'THIRD_PARTY_API_SECRET_NAME', value: secretName }
+      { name: 'THIRD_PARTY_API_MASTER_KEY_SECRET_NAME', value: masterKeySecretName }
+      { name: 'THIRD_PARTY_API_ENDPOINT', value: thirdPartyApiEndpoint }
+      { name: 'AZURE_TOKEN_CREDENTIALS', value: 'ManagedIdentityCredential' }
+      { name: 'AZURE_CLIENT_ID', value: rotationIdentity.properties.clientId }
+    ]
+    cronExpression: keyRotationSchedule
+    replicaTimeout: 3600
+    replicaRetryLimit: 1
+  }
+}
+
 output registryServer string = registry.outputs.loginServer
 output vaultName string = vault.outputs.name
 output vaultUri string = vault.outputs.uri
@@ -249,3 +300,5 @@ output storageName string = storage.outputs.name
 output queueUrl string = queueUrl
 output ledgerUrl string = ledgerUrl
 output mainAppUrl string = 'https://${mainApp.outputs.fqdn}'
+output keyRotationJobName string = keyRotation.outputs.name
+output keysUrl string = keysUrl

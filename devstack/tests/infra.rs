@@ -6,7 +6,12 @@
 //! secrets expire, telemetry needs no key, the first revision is healthy (ingress, probes, PORT
 //! and the image's EXPOSE agree), names soft delete holds are unique per deployment, every
 //! checkov skip has a reason and is listed in the README, and the variables each Container App
-//! gets are variables its service reads (and devstack gives it locally).
+//! gets are variables its service reads (and devstack gives it locally). The key lifecycle: both
+//! key secrets are created only when absent (the preprovision hook asks ARM), with a placeholder
+//! no service accepts and an expiry; third-party-api keeps its keys in its blob container and
+//! reads its master key from the vault; the key-rotation job runs `keyless rotate` weekly with
+//! an identity that holds Secrets Officer on the two secrets and nothing else, and the postdeploy
+//! hook runs it once after the first deployment.
 
 use devstack::stack::{DevStack, Service, StackOptions};
 use regex_lite::Regex;
@@ -190,19 +195,105 @@ fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
         .collect();
     let expected_scopes: BTreeSet<(String, String)> = [
         ("secret", "secret"),
+        ("master-key-secret", "masterKeySecret"),
         ("queue", "queue"),
         ("poison-queue", "poisonQueue"),
         ("container", "container"),
+        ("key-store-container", "keyStoreContainer"),
         ("registry", "registry"),
     ]
     .iter()
     .map(|(a, b)| (a.to_string(), b.to_string()))
     .collect();
     assert_eq!(scopes, expected_scopes);
+    // Every scope kind of the table has its loop (a new kind without one would grant nothing).
+    for grant in ops::roles::GRANTS {
+        assert!(
+            scopes
+                .iter()
+                .any(|(kind, _)| kind == grant.scope.bicep_name()),
+            "no assignment loop for {:?}",
+            grant.scope
+        );
+    }
     assert_eq!(
         roles.matches("principalType: 'ServicePrincipal'").count(),
-        5
+        expected_scopes.len()
     );
+    // Each scope is the resource of that name, and resources.bicep names them as the services
+    // and the rotation job do (THIRD_PARTY_API_SECRET_NAME, ..._MASTER_KEY_SECRET_NAME, the URLs).
+    for (symbol, kind, name_param) in [
+        ("secret", "Microsoft.KeyVault/vaults/secrets", "secretName"),
+        (
+            "masterKeySecret",
+            "Microsoft.KeyVault/vaults/secrets",
+            "masterKeySecretName",
+        ),
+        (
+            "container",
+            "Microsoft.Storage/storageAccounts/blobServices/containers",
+            "containerName",
+        ),
+        (
+            "keyStoreContainer",
+            "Microsoft.Storage/storageAccounts/blobServices/containers",
+            "keyStoreContainerName",
+        ),
+    ] {
+        let existing = Regex::new(&format!(
+            r"resource {symbol} '{}@[^']+' existing = \{{\s*parent: \w+\s*name: {name_param}\s*\}}",
+            regex_lite::escape(kind)
+        ))
+        .unwrap();
+        assert!(
+            existing.is_match(&roles),
+            "{symbol}: the existing {kind} named {name_param}"
+        );
+    }
+    let resources = read("resources.bicep");
+    for (var, value) in [
+        ("secretName", "third-party-api-key"),
+        ("masterKeySecretName", "third-party-api-master-key"),
+        ("containerName", "codes"),
+        ("keyStoreContainerName", "third-party-api-keys"),
+    ] {
+        assert!(
+            resources.contains(&format!("var {var} = '{value}'\n")),
+            "{var}"
+        );
+        assert!(
+            resources.contains(&format!("    {var}: {var}\n")),
+            "roles get {var}"
+        );
+    }
+    // The principals are the table's identities, each its own user-assigned identity.
+    for identity in ops::roles::Identity::ALL {
+        let name = identity.name();
+        let symbol = match identity {
+            ops::roles::Identity::MainApp => "mainAppIdentity",
+            ops::roles::Identity::QueueWorker => "queueWorkerIdentity",
+            ops::roles::Identity::ThirdPartyApi => "thirdPartyApiIdentity",
+            ops::roles::Identity::Rotation => "rotationIdentity",
+        };
+        let key = if name.contains('-') {
+            format!("'{name}'")
+        } else {
+            name.to_owned()
+        };
+        assert!(
+            resources.contains(&format!("      {key}: {symbol}.properties.principalId\n")),
+            "{name}: principal {symbol}"
+        );
+        assert!(
+            resources.contains(&format!(
+                "resource {symbol} 'Microsoft.ManagedIdentity/userAssignedIdentities@"
+            )),
+            "{symbol}"
+        );
+    }
+    // The assignments on the two secrets wait for them: the roles module takes the vault's name
+    // from the vault module, which creates absent secrets.
+    assert!(resources.contains("    vaultName: vault.outputs.name\n"));
     let custom = Regex::new(r"dataActions: \[([^\]]*)\]").unwrap();
     let actions: Vec<String> = custom
         .captures_iter(&roles)
@@ -230,7 +321,7 @@ fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
     }
     assert_eq!(
         roles.matches("roleDefinitionId: a.role == updaterRoleName ? updaterRole.id : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])").count(),
-        5
+        expected_scopes.len()
     );
     for file in bicep_files() {
         let text = std::fs::read_to_string(&file).unwrap();
@@ -250,9 +341,11 @@ fn the_developer_script_grants_the_operator_roles_of_the_role_table() {
     let script = read("scripts/grant-developer-access.sh");
     let scope = |var: &str, rest: &str| match (var, rest) {
         ("vault", "/secrets/third-party-api-key") => "secret",
+        ("vault", "/secrets/third-party-api-master-key") => "master-key-secret",
         ("queue", "") => "queue",
         ("poison", "") => "poison-queue",
         ("container", "") => "container",
+        ("keys", "") => "key-store-container",
         other => panic!("unexpected scope {other:?}"),
     };
     let role = |r: &str| r.trim_end_matches(" ($AZURE_RESOURCE_GROUP)").to_owned();
@@ -276,6 +369,9 @@ fn the_developer_script_grants_the_operator_roles_of_the_role_table() {
         .map(|(r, s)| (r.name().to_owned(), s.bicep_name().to_owned()))
         .collect();
     assert_eq!(found, expected);
+    assert!(
+        script.contains(r#"keys="$account/blobServices/default/containers/third-party-api-keys""#)
+    );
 }
 
 #[test]
@@ -486,17 +582,23 @@ fn private_endpoints_dns_zones_and_the_environment_subnet() {
     assert!(network.contains("output appsSubnetId string = vnet.properties.subnets[0].id"));
 }
 
-/// The number after `key` in the Dockerfile stage `stage` (`EXPOSE ` or `PORT=`).
-fn dockerfile_stage_number(stage: &str, key: &str) -> u16 {
+/// The Dockerfile stage `stage`, from its `FROM` line to the next.
+fn dockerfile_stage(stage: &str) -> String {
     let dockerfile = repo_file("Dockerfile");
     let start = dockerfile
         .find(&format!(" AS {stage}\n"))
         .unwrap_or_else(|| panic!("no stage {stage}"));
     let block = &dockerfile[start..];
     let end = block[1..].find("\nFROM ").map_or(block.len(), |e| e + 1);
+    block[..end].to_owned()
+}
+
+/// The number after `key` in the Dockerfile stage `stage` (`EXPOSE ` or `PORT=`).
+fn dockerfile_stage_number(stage: &str, key: &str) -> u16 {
+    let block = dockerfile_stage(stage);
     let re = Regex::new(&format!(r"{}(\d+)", regex_lite::escape(key))).unwrap();
     let found: Vec<u16> = re
-        .captures_iter(&block[..end])
+        .captures_iter(&block)
         .map(|c| c[1].parse().unwrap())
         .collect();
     assert_eq!(found.len(), 1, "{stage}: one {key}");
@@ -577,7 +679,7 @@ fn the_vault_name_is_unique_per_deployment() {
     // azd keeps the suffix across provisions and renews it at `azd down`.
     let azure = repo_file("azure.yaml");
     let hooks = &azure[azure.find("\nhooks:\n").expect("azure.yaml hooks")..];
-    assert!(hooks.contains("  preprovision:\n    posix:\n      shell: sh\n      run: infra/scripts/deployment-suffix.sh\n"));
+    assert!(hooks.contains("  preprovision:\n    posix:\n      shell: sh\n      run: infra/scripts/deployment-suffix.sh && infra/scripts/key-secrets.sh\n"));
     assert!(hooks.contains("  postdown:\n    posix:\n      shell: sh\n      run: infra/scripts/deployment-suffix.sh --new\n"));
     assert_eq!(
         hooks.matches("azd env set AZURE_DEPLOYMENT_SUFFIX").count(),
@@ -649,7 +751,7 @@ fn secrets_expire_and_telemetry_needs_no_key() {
     }
     assert!(
         read("main.bicep")
-            .contains("secretExpiresOn: dateTimeToEpoch(dateTimeAdd(deployedAt, 'P1Y'))")
+            .contains("secretExpiresOn: dateTimeToEpoch(dateTimeAdd(deployedAt, 'P90D'))")
     );
     // Application Insights takes Entra-authenticated telemetry only; logs reach Log Analytics
     // through diagnostic settings, not the workspace key.
@@ -681,7 +783,8 @@ fn secrets_expire_and_telemetry_needs_no_key() {
             .count(),
         1
     );
-    // Container App secrets are Key Vault references only (read with the app's identity).
+    // No Container App gets a secret any more (each service reads the vault itself, at run time);
+    // were one added, it would be a Key Vault reference read with the app's identity.
     let resources = read("resources.bicep");
     let secret_blocks = Regex::new(r"(?s)\n    secrets: \[(.*?)\n    \]").unwrap();
     let mut references = 0;
@@ -694,7 +797,8 @@ fn secrets_expire_and_telemetry_needs_no_key() {
             entries.matches("identity:").count()
         );
     }
-    assert_eq!(references, 1);
+    assert_eq!(references, 0);
+    assert!(!resources.contains("secretRef"));
 }
 
 #[test]
@@ -744,6 +848,18 @@ fn every_checkov_skip_has_a_reason_and_is_listed_in_the_readme() {
             "README does not list {id}"
         );
     }
+    // And the README's table lists no skip that is gone (CKV_AZURE_131 went with the generated key).
+    let section = &readme[readme.find("### checkov").expect("README: ### checkov")..];
+    let section = &section[..section[4..].find("\n### ").map_or(section.len(), |e| e + 4)];
+    let listed: BTreeSet<String> = Regex::new(r"(?m)^\| `([A-Z0-9_]+)`")
+        .unwrap()
+        .captures_iter(section)
+        .map(|c| c[1].to_owned())
+        .collect();
+    assert_eq!(
+        listed, ids,
+        "the README's checkov table vs the inline skips"
+    );
 }
 
 #[test]
@@ -784,18 +900,14 @@ fn no_secret_is_written_down_or_output() {
             }
         }
     }
-    let main = read("main.bicep");
-    assert!(
-        Regex::new(r"@secure\(\)\s*\n(// checkov:skip=CKV_AZURE_131: [^\n]+\n)?@description\([^)]*\)\s*\nparam thirdPartyApiKey string = replace\('\$\{newGuid\(\)\}\$\{newGuid\(\)\}'")
-            .unwrap()
-            .is_match(&main),
-        "the key is a secure parameter generated at deploy time"
-    );
-    let resources = read("resources.bicep");
-    assert!(
-        resources.contains("{ name: 'THIRD_PARTY_API_FUNCTION_KEY', secretRef: 'function-key' }")
-    );
-    assert!(resources.contains("keyVaultUrl: '${vault.outputs.uri}secrets/${secretName}'"));
+    // No key is a parameter or generated per deployment (a newGuid() default wrote a new vault
+    // version at every provision): the vault's keys are written by rotation alone.
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for generated in ["newGuid(", "secretOrRandomPassword", "@secure()"] {
+            assert!(!text.contains(generated), "{file:?}: {generated}");
+        }
+    }
 }
 
 /// The `env` entries of the module that deploys `app` in resources.bicep.
@@ -905,4 +1017,739 @@ fn the_worker_scales_on_queue_length_with_its_identity_and_ingress_is_as_designe
     }
     let app = read("modules/container-app.bicep");
     assert!(app.contains("path: '/healthz'") && app.contains("path: '/readyz'"));
+}
+
+// ---- The key lifecycle in Azure (issue 10): create-if-absent secrets, the key store, the job.
+
+/// `name: value-expression` of each `env` entry of the module that deploys `module` in
+/// resources.bicep (an app or the job), in order.
+fn bicep_env_entries(module: &str) -> Vec<(String, String)> {
+    let resources = read("resources.bicep");
+    let start = resources
+        .find(&format!("name: '{module}'\n"))
+        .unwrap_or_else(|| panic!("no module for {module}"));
+    let block = &resources[start..];
+    let env_start = block.find("env: [").unwrap();
+    let env_end = env_start + block[env_start..].find("\n    ]").unwrap();
+    Regex::new(r"\{ name: '([A-Z0-9_]+)', value: ([^\n]+) \}")
+        .unwrap()
+        .captures_iter(&block[env_start..env_end])
+        .map(|c| (c[1].to_owned(), c[2].to_owned()))
+        .collect()
+}
+
+/// The value a Bicep expression of resources.bicep has in a deployment, with made-up resource
+/// outputs: string literals with their `${...}` interpolations, the file's `var`s, outputs.
+fn resolve(expr: &str, resources: &str) -> String {
+    let outputs = [
+        (
+            "storage.outputs.blobEndpoint",
+            "https://klstexample.blob.core.windows.net/",
+        ),
+        (
+            "storage.outputs.queueEndpoint",
+            "https://klstexample.queue.core.windows.net/",
+        ),
+        (
+            "vault.outputs.uri",
+            "https://kl-kv-example.vault.azure.net/",
+        ),
+        (
+            "thirdPartyApi.outputs.fqdn",
+            "third-party-api.internal.example.westeurope.azurecontainerapps.io",
+        ),
+    ];
+    let expr = expr.trim();
+    if let Some((_, value)) = outputs.iter().find(|(k, _)| *k == expr) {
+        return (*value).to_owned();
+    }
+    if expr.ends_with("Identity.properties.clientId") {
+        return "00000000-0000-0000-0000-000000000001".to_owned();
+    }
+    if let Some(literal) = expr.strip_prefix('\'').and_then(|e| e.strip_suffix('\'')) {
+        return Regex::new(r"\$\{([^}]+)\}")
+            .unwrap()
+            .replace_all(literal, |c: &regex_lite::Captures<'_>| {
+                resolve(&c[1], resources)
+            })
+            .into_owned();
+    }
+    let var = Regex::new(&format!(r"(?m)^var {} = (.+)$", regex_lite::escape(expr))).unwrap();
+    let definition = var
+        .captures(resources)
+        .unwrap_or_else(|| panic!("cannot resolve {expr}"));
+    resolve(&definition[1], resources)
+}
+
+#[test]
+fn key_secrets_are_created_only_when_absent_with_a_placeholder_that_is_no_key() {
+    // The placeholder is not a key: third-party-api's key alphabet has no `:`, so no service
+    // ever accepts it, and rotation reads it as "no key yet".
+    let vault = read("modules/keyvault.bicep");
+    assert!(vault.contains("var placeholder = 'pending:first-rotation'\n"));
+    assert!(third_party_api::key_store::KeyValue::parse("pending:first-rotation").is_err());
+    // One loop over the absent secrets (a loop, not `if`, so checkov reads expiry and content
+    // type), each with the placeholder and an expiry; both secrets are in it, each with its flag.
+    let secrets = resource_blocks("Microsoft.KeyVault/vaults/secrets");
+    assert_eq!(secrets.len(), 1, "{secrets:?}");
+    let (_, block) = &secrets[0];
+    assert!(
+        block.contains("= [\n  for s in absentSecrets: {\n"),
+        "{block}"
+    );
+    for line in [
+        "    name: s.name\n",
+        "      value: placeholder\n",
+        "      contentType: s.contentType\n",
+        "      attributes: { enabled: true, exp: secretExpiresOn }\n",
+    ] {
+        assert!(block.contains(line), "{line}");
+    }
+    assert!(vault.contains("var absentSecrets = filter([\n  { name: secretName, contentType: 'third-party-api function key for main-app', create: createSecret }\n  { name: masterKeySecretName, contentType: 'third-party-api master key', create: createMasterKeySecret }\n], s => s.create)\n"));
+    assert!(!vault.contains("@secure()") && !vault.contains("secretValue"));
+    // The flags are the preprovision hook's answers, fed through main.parameters.json; with no
+    // answer (no hook, no default) the deployment stops instead of overwriting a key.
+    let resources = read("resources.bicep");
+    assert!(resources.contains("    createSecret: !thirdPartyApiKeyExists\n"));
+    assert!(resources.contains("    createMasterKeySecret: !thirdPartyApiMasterKeyExists\n"));
+    let main = read("main.bicep");
+    for (param, variable) in [
+        ("thirdPartyApiKeyExists", "THIRD_PARTY_API_KEY_EXISTS"),
+        (
+            "thirdPartyApiMasterKeyExists",
+            "THIRD_PARTY_API_MASTER_KEY_EXISTS",
+        ),
+    ] {
+        assert!(
+            Regex::new(&format!(
+                r"@allowed\(\['true', 'false'\]\)\n@description\('[^\n]+'\)\nparam {param} string\n"
+            ))
+            .unwrap()
+            .is_match(&main),
+            "{param}: 'true' or 'false', no default"
+        );
+        assert!(main.contains(&format!("    {param}: {param} == 'true'\n")));
+        assert!(
+            read("main.parameters.json")
+                .contains(&format!(r#""{param}": {{ "value": "${{{variable}=}}" }}"#))
+        );
+        assert!(read("scripts/key-secrets.sh").contains(&format!("azd env set {variable} ")));
+        assert!(read("scripts/key-secrets.ps1").contains(&format!("azd env set {variable} ")));
+    }
+    // The placeholder's expiry (like each rotated version's, 90 days) is later than the job's
+    // next run (weekly by default): checked with the schedule in the job's test.
+    assert!(main.contains("secretExpiresOn: dateTimeToEpoch(dateTimeAdd(deployedAt, 'P90D'))"));
+    // The hook runs after the suffix hook (it needs the vault's name) on both shells, and asks
+    // the management plane only: ARM's view of the vault, never its data plane (`az keyvault
+    // secret` needs data access and goes through the vault's firewall).
+    let azure = repo_file("azure.yaml");
+    assert!(azure.contains(
+        "      run: infra/scripts/deployment-suffix.sh && infra/scripts/key-secrets.sh\n"
+    ));
+    assert!(azure.contains("        ./infra/scripts/key-secrets.ps1\n"));
+    for script in ["scripts/key-secrets.sh", "scripts/key-secrets.ps1"] {
+        let text = read(script);
+        assert!(text.contains("https://management.azure.com$"), "{script}");
+        assert!(text.contains("/secrets?api-version="), "{script}");
+        assert!(!text.contains("keyvault secret") && !text.contains("vault.azure.net"));
+        assert!(
+            text.contains("third-party-api-key") && text.contains("third-party-api-master-key")
+        );
+    }
+}
+
+/// Stand-in `azd` (its environment in a file) and `az` (answers from files in a folder) in a
+/// temporary folder put first on PATH, to run the hook scripts without Azure.
+struct HookRun {
+    dir: tempfile::TempDir,
+}
+
+impl HookRun {
+    fn new(az: &str) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("stub")).unwrap();
+        std::fs::write(dir.path().join("env"), "").unwrap();
+        let azd = "#!/bin/sh\nf=\"$STUB/../env\"\ncase \"$1 $2\" in\n  'env get-value') v=$(grep \"^$3=\" \"$f\" | cut -d= -f2-); [ -n \"$v\" ] || exit 1; echo \"$v\" ;;\n  'env set') grep -v \"^$3=\" \"$f\" > \"$f.new\"; echo \"$3=$4\" >> \"$f.new\"; mv \"$f.new\" \"$f\" ;;\n  *) exit 2 ;;\nesac\n";
+        for (name, text) in [("azd", azd), ("az", az)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        Self { dir }
+    }
+
+    fn set(&self, name: &str, value: &str) {
+        let path = self.dir.path().join("env");
+        let mut env: String = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{name}=")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        env.push_str(&format!("{name}={value}\n"));
+        std::fs::write(path, env).unwrap();
+    }
+
+    fn get(&self, name: &str) -> Option<String> {
+        std::fs::read_to_string(self.dir.path().join("env"))
+            .unwrap()
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")).map(str::to_owned))
+    }
+
+    fn stub(&self, file: &str, text: &str) {
+        std::fs::write(self.dir.path().join("stub").join(file), text).unwrap();
+    }
+
+    fn stub_exists(&self, file: &str) -> bool {
+        self.dir.path().join("stub").join(file).exists()
+    }
+
+    /// Every `az` call, one line each.
+    fn az_calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("stub/calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Runs infra/`script` with sh; its success and its output (stdout, then stderr).
+    fn run(&self, script: &str) -> (bool, String) {
+        let out = std::process::Command::new("sh")
+            .arg(infra().join(script))
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    self.dir.path().display(),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+            )
+            .env("STUB", self.dir.path().join("stub"))
+            .env("FIRST_ROTATION_WAIT_SECONDS", "0")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+}
+
+/// `az` for key-secrets.sh: group exists, resource list (the vault's id), rest (pages of the
+/// vault's secrets: page2 when the URL carries skiptoken=2).
+const AZ_FOR_KEY_SECRETS: &str = r#"#!/bin/sh
+s=$STUB
+printf '%s\n' "$*" >> "$s/calls"
+{ [ -e "$s/fail" ] || [ -e "$s/fail_$1" ]; } && { echo "ERROR: Please run 'az login' to setup account." >&2; exit 1; }
+cmd="$1 $2"
+url=; query=
+while [ $# -gt 0 ]; do
+  case "$1" in --url) url=$2; shift ;; --query) query=$2; shift ;; esac
+  shift
+done
+case "$cmd" in
+  "group exists") cat "$s/group_exists" ;;
+  "resource list") cat "$s/vault_id" 2>/dev/null || true ;;
+  "rest --method")
+    case "$url" in *skiptoken=2*) page=page2 ;; *) page=page1 ;; esac
+    case "$query" in
+      "value[].name") cat "$s/$page.names" ;;
+      nextLink) cat "$s/$page.next" 2>/dev/null || true ;;
+      *) echo "unexpected query $query" >&2; exit 2 ;;
+    esac ;;
+  *) echo "unexpected az $cmd" >&2; exit 2 ;;
+esac
+"#;
+
+#[test]
+fn the_key_secrets_hook_asks_arm_and_never_guesses_absent() {
+    let vault = "kl-kv-abcdefghijkab12cd";
+    let vault_id = format!(
+        "/subscriptions/s-1/resourceGroups/rg-dev/providers/Microsoft.KeyVault/vaults/{vault}"
+    );
+    let deployed = || {
+        let run = HookRun::new(AZ_FOR_KEY_SECRETS);
+        for (k, v) in [
+            ("AZURE_ENV_NAME", "dev"),
+            ("AZURE_SUBSCRIPTION_ID", "s-1"),
+            ("AZURE_RESOURCE_GROUP", "rg-dev"),
+            ("AZURE_KEY_VAULT_NAME", vault),
+            ("AZURE_DEPLOYMENT_SUFFIX", "ab12cd"),
+        ] {
+            run.set(k, v);
+        }
+        run.stub("group_exists", "true\n");
+        run.stub("vault_id", &format!("{vault_id}\n"));
+        run
+    };
+    let answers = |run: &HookRun| {
+        (
+            run.get("THIRD_PARTY_API_KEY_EXISTS"),
+            run.get("THIRD_PARTY_API_MASTER_KEY_EXISTS"),
+        )
+    };
+    let both = |key: &str, master: &str| (Some(key.to_owned()), Some(master.to_owned()));
+
+    // First provision: no vault yet, nothing to ask.
+    let run = HookRun::new(AZ_FOR_KEY_SECRETS);
+    run.set("AZURE_DEPLOYMENT_SUFFIX", "ab12cd");
+    let (ok, out) = run.run("scripts/key-secrets.sh");
+    assert!(ok, "{out}");
+    assert_eq!(answers(&run), both("false", "false"));
+    assert!(run.az_calls().is_empty());
+
+    // After `azd down` the suffix is renewed: the vault of the last provision is not this one's.
+    let run = deployed();
+    run.set("AZURE_DEPLOYMENT_SUFFIX", "ff00ff");
+    let (ok, out) = run.run("scripts/key-secrets.sh");
+    assert!(ok, "{out}");
+    assert_eq!(answers(&run), both("false", "false"));
+    assert!(run.az_calls().is_empty());
+
+    // The group or the vault is gone.
+    let run = deployed();
+    run.stub("group_exists", "false\n");
+    assert!(run.run("scripts/key-secrets.sh").0);
+    assert_eq!(answers(&run), both("false", "false"));
+    let run = deployed();
+    run.stub("vault_id", "");
+    assert!(run.run("scripts/key-secrets.sh").0);
+    assert_eq!(answers(&run), both("false", "false"));
+    assert!(
+        run.az_calls()
+            .iter()
+            .any(|c| c.contains("resource list") && c.contains(&format!("[?name=='{vault}']"))),
+        "{:?}",
+        run.az_calls()
+    );
+
+    // Both present, on two pages, among other secrets: every page is read.
+    let run = deployed();
+    run.stub("page1.names", "some-other-secret\nthird-party-api-key\n");
+    run.stub(
+        "page1.next",
+        &format!(
+            "https://management.azure.com{vault_id}/secrets?api-version=2023-07-01&$skiptoken=2\n"
+        ),
+    );
+    run.stub("page2.names", "third-party-api-master-key\n");
+    let (ok, out) = run.run("scripts/key-secrets.sh");
+    assert!(ok, "{out}");
+    assert_eq!(answers(&run), both("true", "true"));
+    let rest: Vec<String> = run
+        .az_calls()
+        .into_iter()
+        .filter(|c| c.starts_with("rest "))
+        .collect();
+    assert!(!rest.is_empty());
+    for call in &rest {
+        assert!(
+            call.contains(&format!(
+                "--url https://management.azure.com{vault_id}/secrets?api-version="
+            )),
+            "management plane only: {call}"
+        );
+    }
+    assert!(
+        rest.iter().any(|c| c.contains("skiptoken=2")),
+        "page 2 read"
+    );
+
+    // Exact names: a secret whose name starts with another's does not count as it.
+    let run = deployed();
+    run.stub(
+        "page1.names",
+        "third-party-api-key-old\nthird-party-api-master-key\n",
+    );
+    assert!(run.run("scripts/key-secrets.sh").0);
+    assert_eq!(answers(&run), both("false", "true"));
+
+    // Azure cannot be asked (not signed in): the hook fails, so the provision stops, and no
+    // answer is written; "absent" (which would write the placeholder over a key) is never guessed.
+    for fail in ["fail", "fail_group", "fail_resource", "fail_rest"] {
+        let run = deployed();
+        run.stub(
+            "page1.names",
+            "third-party-api-key\nthird-party-api-master-key\n",
+        );
+        run.stub(fail, "");
+        let (ok, out) = run.run("scripts/key-secrets.sh");
+        assert!(!ok, "{fail}: {out}");
+        assert!(out.contains("az login"), "{out}");
+        assert_eq!(answers(&run), (None, None), "{fail}");
+    }
+}
+
+#[test]
+fn third_party_api_keeps_its_keys_in_its_container_and_its_master_key_in_the_vault() {
+    use third_party_api::config as c;
+    let resources = read("resources.bicep");
+    // Its variables in Azure: the blob store, the vault's master key, identity; no key, no file.
+    let entries = bicep_env_entries("third-party-api");
+    let names: BTreeSet<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    let expected: BTreeSet<&str> = [
+        c::PORT,
+        c::THIRD_PARTY_API_KEYS_URL,
+        c::KEY_VAULT_URL,
+        c::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
+        "AZURE_TOKEN_CREDENTIALS",
+        "AZURE_CLIENT_ID",
+        "RUST_LOG",
+    ]
+    .into();
+    assert_eq!(names, expected);
+    let block = app_module("third-party-api");
+    for gone in [
+        c::THIRD_PARTY_API_FUNCTION_KEY,
+        c::THIRD_PARTY_API_FUNCTION_KEYS,
+        c::THIRD_PARTY_API_MASTER_KEY,
+        c::THIRD_PARTY_API_KEYS_FILE,
+    ] {
+        assert!(
+            !block.contains(&format!("'{gone}'")),
+            "third-party-api still gets {gone}"
+        );
+    }
+    assert!(!block.contains("secrets:") && !block.contains("keyVaultUrl"));
+    let value = |name: &str| {
+        let (_, expr) = entries.iter().find(|(n, _)| n == name).unwrap();
+        resolve(expr, &resources)
+    };
+    assert_eq!(
+        value(c::THIRD_PARTY_API_KEYS_URL),
+        "https://klstexample.blob.core.windows.net/third-party-api-keys/keys.json"
+    );
+    assert_eq!(
+        value(c::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME),
+        "third-party-api-master-key"
+    );
+    // The container exists, private, and its role is at its scope (the role-table test).
+    let storage = read("modules/storage.bicep");
+    assert!(storage.contains("resource keyStoreContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {\n  parent: blobService\n  name: keyStoreContainerName\n  properties: { publicAccess: 'None' }\n}"));
+    assert!(resources.contains("    keyStoreContainerName: keyStoreContainerName\n"));
+    // Its image with these variables configures: the image sets no key-store variable that
+    // THIRD_PARTY_API_KEYS_URL excludes, and the app reads the blob and the vault's secret.
+    let stage = dockerfile_stage("third-party-api");
+    let mut env: Vec<(String, String)> = stage
+        .lines()
+        .filter_map(|l| l.strip_prefix("ENV "))
+        .flat_map(|l| l.split_whitespace())
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    assert!(env.iter().any(|(k, _)| k == c::PORT), "{stage}");
+    env.extend(
+        entries
+            .iter()
+            .map(|(n, e)| (n.clone(), resolve(e, &resources))),
+    );
+    let env: shared_auth::config::MapEnv = env.into_iter().collect();
+    let settings = c::Settings::from_env(&env).expect("third-party-api's configuration in Azure");
+    assert_eq!(
+        settings.key_store,
+        c::KeyStoreLocation::Blob(
+            "https://klstexample.blob.core.windows.net/third-party-api-keys/keys.json"
+                .parse()
+                .unwrap()
+        )
+    );
+    let master = settings
+        .master_key_secret
+        .expect("master key from the vault");
+    assert_eq!(master.secret_name, "third-party-api-master-key");
+    assert!(
+        master
+            .vault_url
+            .starts_with("https://kl-kv-example.vault.azure.net")
+    );
+    // main-app keeps reading its key from the vault (Secrets User on that secret alone).
+    let main_app = bicep_env_entries("main-app");
+    let main_value = |name: &str| {
+        let (_, expr) = main_app.iter().find(|(n, _)| n == name).unwrap();
+        resolve(expr, &resources)
+    };
+    assert_eq!(
+        main_value("THIRD_PARTY_API_SECRET_NAME"),
+        "third-party-api-key"
+    );
+    assert_eq!(
+        main_value("KEY_VAULT_URL"),
+        "https://kl-kv-example.vault.azure.net/"
+    );
+}
+
+#[test]
+fn the_rotation_job_runs_keyless_rotate_weekly_with_only_its_roles() {
+    let resources = read("resources.bicep");
+    let main = read("main.bicep");
+    // A scheduled Container Apps job in the apps' environment, with its own identity, pulling
+    // its image with it; deployed by azd like an app (azd-service-name).
+    let jobs = resource_blocks("Microsoft.App/jobs");
+    assert_eq!(jobs.len(), 1);
+    let (_, job) = &jobs[0];
+    for needle in [
+        "  tags: union(tags, { 'azd-service-name': name })\n",
+        "    type: 'UserAssigned'\n    userAssignedIdentities: { '${identityId}': {} }\n",
+        "    environmentId: environmentId\n",
+        "      triggerType: 'Schedule'\n",
+        "        cronExpression: cronExpression\n        parallelism: 1\n        replicaCompletionCount: 1\n",
+        "      replicaTimeout: replicaTimeout\n",
+        "      replicaRetryLimit: replicaRetryLimit\n",
+        "      registries: [{ server: registryServer, identity: identityId }]\n",
+        "          image: image\n          args: args\n          env: env\n",
+    ] {
+        assert!(job.contains(needle), "job: {needle}");
+    }
+    let module = app_module("key-rotation");
+    for needle in [
+        "module keyRotation 'modules/job.bicep' = {",
+        "  dependsOn: [roles]\n",
+        "    environmentId: environment.outputs.id\n",
+        "    identityId: rotationIdentity.id\n",
+        "    image: empty(keyRotationImage) ? placeholderImage : keyRotationImage\n",
+        "    args: ['rotate']\n",
+        "    cronExpression: keyRotationSchedule\n",
+        // Long enough for its waits (main-app's cache TTL, the grace period, each up to the
+        // wait timeout of 900 s); one retry.
+        "    replicaTimeout: 3600\n",
+        "    replicaRetryLimit: 1\n",
+    ] {
+        let haystack = if needle.starts_with("module") {
+            &resources
+        } else {
+            &module
+        };
+        assert!(haystack.contains(needle), "key-rotation: {needle}");
+    }
+    // What `keyless rotate` reads: the vault, the two secrets' names, third-party-api's endpoint
+    // as main-app has it (the admin API is at its origin), its identity.
+    let entries = bicep_env_entries("key-rotation");
+    let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            ops::connect::KEY_VAULT_URL,
+            "THIRD_PARTY_API_SECRET_NAME",
+            "THIRD_PARTY_API_MASTER_KEY_SECRET_NAME",
+            ops::rotate::THIRD_PARTY_API_ENDPOINT,
+            "AZURE_TOKEN_CREDENTIALS",
+            "AZURE_CLIENT_ID",
+        ]
+    );
+    // Its timeout covers rotate's waits at their defaults (the master key's, main-app using the
+    // new key, the old keys idle for the grace period), none overridden by the job's arguments.
+    let replica_timeout: u64 = Regex::new(r"\n    replicaTimeout: (\d+)\n")
+        .unwrap()
+        .captures(&module)
+        .unwrap()[1]
+        .parse()
+        .unwrap();
+    assert!(
+        replica_timeout
+            >= 3 * ops::rotate::DEFAULT_WAIT_TIMEOUT_SECONDS + ops::rotate::DEFAULT_GRACE_SECONDS
+    );
+    let value = |module: &str, name: &str| {
+        let entries = bicep_env_entries(module);
+        let (_, expr) = entries.iter().find(|(n, _)| n == name).unwrap();
+        (expr.clone(), resolve(expr, &resources))
+    };
+    for shared in [
+        "THIRD_PARTY_API_ENDPOINT",
+        "KEY_VAULT_URL",
+        "THIRD_PARTY_API_SECRET_NAME",
+    ] {
+        assert_eq!(
+            value("key-rotation", shared),
+            value("main-app", shared),
+            "{shared}"
+        );
+    }
+    assert_eq!(
+        value("key-rotation", "THIRD_PARTY_API_MASTER_KEY_SECRET_NAME"),
+        value("third-party-api", "THIRD_PARTY_API_MASTER_KEY_SECRET_NAME")
+    );
+    assert_eq!(
+        value("key-rotation", "THIRD_PARTY_API_ENDPOINT").1,
+        "https://third-party-api.internal.example.westeurope.azurecontainerapps.io/api/RandomNumber"
+    );
+    assert_eq!(
+        value("key-rotation", "AZURE_TOKEN_CREDENTIALS").1,
+        "ManagedIdentityCredential"
+    );
+    assert_eq!(
+        value("key-rotation", "AZURE_CLIENT_ID").0,
+        "rotationIdentity.properties.clientId"
+    );
+    // Its identity holds Secrets Officer on the two secrets and AcrPull, nothing else (no
+    // Storage): in roles.bicep, as in the role table.
+    let roles = read("modules/roles.bicep");
+    let rows: BTreeSet<(String, String)> =
+        Regex::new(r"\{ principal: 'rotation', role: '([^']+)', scope: '([^']+)' \}")
+            .unwrap()
+            .captures_iter(&roles)
+            .map(|c| (c[1].to_owned(), c[2].to_owned()))
+            .collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("Key Vault Secrets Officer", "secret"),
+        ("Key Vault Secrets Officer", "master-key-secret"),
+        ("AcrPull", "registry"),
+    ]
+    .iter()
+    .map(|(r, s)| (r.to_string(), s.to_string()))
+    .collect();
+    assert_eq!(rows, expected);
+    // Weekly by default (minute, hour, any day of the month, any month, one day of the week),
+    // overridable by KEY_ROTATION_SCHEDULE; each rotation's key expires after 90 days (keyless
+    // rotate's default, not overridden by the job's arguments) and the placeholder after 90
+    // days: always later than the next run.
+    assert!(main.contains("var weekly = '0 3 * * 1'\n"));
+    assert!(main.contains(
+        "    keyRotationSchedule: empty(trim(keyRotationSchedule)) ? weekly : keyRotationSchedule\n"
+    ));
+    let weekly: Vec<&str> = "0 3 * * 1".split(' ').collect();
+    assert_eq!(weekly.len(), 5);
+    assert!(weekly[0].parse::<u8>().unwrap() < 60 && weekly[1].parse::<u8>().unwrap() < 24);
+    assert_eq!((weekly[2], weekly[3]), ("*", "*"));
+    assert!(weekly[4].parse::<u8>().unwrap() <= 6, "one day a week");
+    let period_days = 7;
+    let expiry_days: u32 = Regex::new(r"dateTimeAdd\(deployedAt, 'P(\d+)D'\)")
+        .unwrap()
+        .captures(&main)
+        .unwrap()[1]
+        .parse()
+        .unwrap();
+    assert!(expiry_days > period_days);
+    assert!(ops::rotate::DEFAULT_EXPIRES_IN_DAYS > period_days);
+    assert_eq!(expiry_days, ops::rotate::DEFAULT_EXPIRES_IN_DAYS);
+    assert!(!module.contains("--expires-in-days"));
+    assert!(
+        read("main.parameters.json")
+            .contains(r#""keyRotationSchedule": { "value": "${KEY_ROTATION_SCHEDULE=}" }"#)
+    );
+    // The image: the Dockerfile's `keyless` target, the ops crate's binary, as user 65532 like
+    // every runtime image; azd builds it for the job (service key-rotation, host containerapp,
+    // which deploys Container Apps jobs since azd 1.23.13) and passes it back on provision.
+    assert!(repo_file("ops/Cargo.toml").contains("[[bin]]\nname = \"keyless\"\n"));
+    let stage = dockerfile_stage("keyless");
+    assert!(repo_file("Dockerfile").contains("FROM runtime AS keyless\n"));
+    assert!(stage.contains("COPY --from=builder /out/bin/keyless /usr/local/bin/keyless\n"));
+    assert!(stage.contains("ENTRYPOINT [\"/usr/local/bin/keyless\"]\n"));
+    let builder = dockerfile_stage("builder");
+    assert!(builder.contains(" -p ops ") && builder.contains("target/release/keyless "));
+    let azure = repo_file("azure.yaml");
+    assert!(azure.contains("  key-rotation:\n    project: .\n    language: docker\n    host: containerapp\n    docker:\n      path: ./Dockerfile\n      target: keyless\n      context: .\n"));
+    assert!(azure.contains("requiredVersions:\n  azd: \">= 1.23.13\"\n"));
+    assert!(
+        read("main.parameters.json")
+            .contains(r#""keyRotationImage": { "value": "${SERVICE_KEY_ROTATION_IMAGE_NAME=}" }"#)
+    );
+    assert!(main.contains("param keyRotationImage string = ''\n"));
+    // CI builds and runs it.
+    let ci = repo_file(".ci/containers");
+    assert!(
+        ci.contains("for target in third-party-api main-app queue-worker devstack keyless; do")
+    );
+    assert!(ci.contains("\"$prefix/keyless:$tag\" --help"));
+    // The first run, after the first deployment: postdeploy starts the job when it has never
+    // succeeded (the hook's own test runs it).
+    assert!(
+        main.contains(
+            "output KEY_ROTATION_JOB_NAME string = resources.outputs.keyRotationJobName\n"
+        )
+    );
+    assert!(azure.contains("  postdeploy:\n    posix:\n      shell: sh\n      run: infra/scripts/first-rotation.sh\n    windows:\n      shell: pwsh\n      run: ./infra/scripts/first-rotation.ps1\n"));
+    for script in ["scripts/first-rotation.sh", "scripts/first-rotation.ps1"] {
+        let text = read(script);
+        for needle in [
+            "containerapp job execution list",
+            "containerapp job start",
+            "Succeeded",
+        ] {
+            assert!(text.contains(needle), "{script}: {needle}");
+        }
+    }
+}
+
+/// `az` for first-rotation.sh: the job's executions (statuses, the running one), start, show.
+const AZ_FOR_FIRST_ROTATION: &str = r#"#!/bin/sh
+s=$STUB
+printf '%s\n' "$*" >> "$s/calls"
+query=; prev=
+for a in "$@"; do [ "$prev" = --query ] && query=$a; prev=$a; done
+case "$1 $2 $3 $4" in
+  "containerapp job execution list")
+    case "$query" in
+      *Running*) cat "$s/running" 2>/dev/null || true ;;
+      *) cat "$s/statuses" 2>/dev/null || true ;;
+    esac ;;
+  "containerapp job execution show") cat "$s/status" ;;
+  "containerapp job start "*) touch "$s/started"; echo key-rotation-x1y2z3 ;;
+  *) echo "unexpected az $*" >&2; exit 2 ;;
+esac
+"#;
+
+#[test]
+fn the_postdeploy_hook_runs_the_rotation_once_until_it_succeeded() {
+    let deployed = || {
+        let run = HookRun::new(AZ_FOR_FIRST_ROTATION);
+        run.set("KEY_ROTATION_JOB_NAME", "key-rotation");
+        run.set("AZURE_RESOURCE_GROUP", "rg-dev");
+        run.set("AZURE_SUBSCRIPTION_ID", "s-1");
+        run
+    };
+    // A run succeeded before: later deployments leave rotation to the schedule.
+    let run = deployed();
+    run.stub("statuses", "Failed\nSucceeded\n");
+    let (ok, out) = run.run("scripts/first-rotation.sh");
+    assert!(ok, "{out}");
+    assert!(!run.stub_exists("started"), "{out}");
+
+    // Never ran: started once, waited for, done.
+    let run = deployed();
+    run.stub("status", "Succeeded\n");
+    let (ok, out) = run.run("scripts/first-rotation.sh");
+    assert!(ok, "{out}");
+    assert!(run.stub_exists("started"));
+    let calls = run.az_calls();
+    assert!(
+        calls.iter().any(|c| c.starts_with(
+            "containerapp job start --name key-rotation --resource-group rg-dev --subscription s-1"
+        )),
+        "{calls:?}"
+    );
+    assert!(
+        calls.iter().any(|c| c.contains("execution show")
+            && c.contains("--job-execution-name key-rotation-x1y2z3"))
+    );
+
+    // Only failed runs so far: started again; a failed run fails the hook, saying how to rerun.
+    let run = deployed();
+    run.stub("statuses", "Failed\n");
+    run.stub("status", "Failed\n");
+    let (ok, out) = run.run("scripts/first-rotation.sh");
+    assert!(!ok, "{out}");
+    assert!(run.stub_exists("started"));
+    assert!(out.contains("azd hooks run postdeploy"), "{out}");
+
+    // One is running (the schedule's, or an earlier deploy's): waited for, not doubled.
+    let run = deployed();
+    run.stub("statuses", "Running\n");
+    run.stub("running", "key-rotation-x1y2z3\n");
+    run.stub("status", "Succeeded\n");
+    let (ok, out) = run.run("scripts/first-rotation.sh");
+    assert!(ok, "{out}");
+    assert!(!run.stub_exists("started"), "{out}");
+
+    // Still running when the wait ends: it goes on in Azure; the hook says how to check.
+    let run = deployed();
+    run.stub("status", "Running\n");
+    let (ok, out) = run.run("scripts/first-rotation.sh");
+    assert!(ok, "{out}");
+    assert!(out.contains("az containerapp job execution show"), "{out}");
 }

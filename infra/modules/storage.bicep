@@ -1,5 +1,6 @@
 // Storage account with shared-key access disabled (tokens only), TLS 1.2, no public blob access;
-// the queue, its poison queue and the ledger container. Private: public network access is
+// the queue, its poison queue, the ledger container and third-party-api's key store container
+// (one blob, keys.json, shared by every replica). Private: public network access is
 // disabled and the apps reach Queue and Blob through private endpoints (modules/network.bicep);
 // `developerIps` opens it to those single addresses only.
 
@@ -17,6 +18,9 @@ param queueName string
 
 @description('The ledger container.')
 param containerName string
+
+@description('third-party-api\'s key store container (THIRD_PARTY_API_KEYS_URL names its blob keys.json).')
+param keyStoreContainerName string
 
 @description('Developers\' public IPv4 addresses allowed through the firewall; empty: no public access at all.')
 param developerIps array = []
@@ -73,6 +77,12 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
 resource container 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
   name: containerName
+  properties: { publicAccess: 'None' }
+}
+
+resource keyStoreContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
+  parent: blobService
+  name: keyStoreContainerName
   properties: { publicAccess: 'None' }
 }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Grants the signed-in developer the apps' data roles on a dev deployment, so that
+# Grants the signed-in developer the apps' and the rotation job's data roles on a dev deployment
+# (the operator roles of the role table, ops/src/roles.rs), so that
 # `AZURE_TOKEN_CREDENTIALS=dev` runs the services locally against the real Azure resources
 # (the walkthrough's local-development story, with no service principal secret).
 #
@@ -38,6 +39,7 @@ account="$rg/providers/Microsoft.Storage/storageAccounts/$AZURE_STORAGE_ACCOUNT"
 queue="$account/queueServices/default/queues/code-requests"
 poison="$account/queueServices/default/queues/code-requests-poison"
 container="$account/blobServices/default/containers/codes"
+keys="$account/blobServices/default/containers/third-party-api-keys"
 
 grant() { # role, scope
   echo "granting '$1' on ${2#"$rg"/}"
@@ -45,14 +47,19 @@ grant() { # role, scope
     --role "$1" --scope "$2" --only-show-errors >/dev/null
 }
 
-# As the apps, plus Message Processor on the poison queue: requeueing poison is an operator's job.
+# As the apps and the rotation job, plus Message Processor on the poison queue: requeueing poison
+# is an operator's job.
 grant "Key Vault Secrets User" "$vault/secrets/third-party-api-key"
+grant "Key Vault Secrets User" "$vault/secrets/third-party-api-master-key"
+grant "Key Vault Secrets Officer" "$vault/secrets/third-party-api-key"
+grant "Key Vault Secrets Officer" "$vault/secrets/third-party-api-master-key"
 for q in "$queue" "$poison"; do
   grant "Storage Queue Data Message Sender" "$q"
   grant "Storage Queue Data Message Processor" "$q"
 done
 grant "Storage Queue Data Message Updater ($AZURE_RESOURCE_GROUP)" "$queue"
 grant "Storage Blob Data Contributor" "$container"
+grant "Storage Blob Data Contributor" "$keys"
 
 cat <<TXT
 Done. Role assignments and firewall rules can take a few minutes to apply. Then, for example:
