@@ -245,7 +245,10 @@ async fn an_unparsable_blob_stops_a_new_replica_and_a_running_one_keeps_its_keys
             &format!("http://127.0.0.1:{port}"),
         )
         .await;
-    let error = format!("{:?}", started.err().expect("start-up is refused"));
+    let error = match started {
+        Ok(_) => panic!("start-up must be refused"),
+        Err(e) => format!("{e:?}"),
+    };
     assert!(error.contains("exited during start-up"), "{error}");
     let logs = stack.sink.captured();
     assert!(
