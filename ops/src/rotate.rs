@@ -582,9 +582,12 @@ async fn preflight(
     if !missing.is_empty() {
         return Ok(Err(missing));
     }
-    let master = found.pop().expect("two secrets were checked");
-    let secret = found.pop().expect("two secrets were checked");
-    Ok(Ok(Preflight { secret, master }))
+    match (found.pop(), found.pop()) {
+        (Some(master), Some(secret)) => Ok(Ok(Preflight { secret, master })),
+        _ => Err(OpsError::Failed(
+            "the preflight read fewer than two secrets".into(),
+        )),
+    }
 }
 
 /// A new master key: 32 random bytes from the operating system's CSPRNG, URL-safe base64.
@@ -735,7 +738,7 @@ pub async fn run(
         );
         return Ok(EXIT_OK);
     }
-    let keys = keys.expect("the key list was read");
+    let keys = keys.unwrap_or_default();
     let the_plan = plan(&observed, &settings.key_prefix, now);
 
     // 1. Add (or find the key an interrupted run added).
@@ -752,7 +755,12 @@ pub async fn run(
             let key = keys
                 .into_iter()
                 .find(|k| k.name == the_plan.key)
-                .expect("the plan names a listed key");
+                .ok_or_else(|| {
+                    OpsError::Failed(format!(
+                        "function key {} is no longer in the key store; run `keyless rotate` again",
+                        the_plan.key
+                    ))
+                })?;
             report.done(
                 "add",
                 if the_plan.source == KeySource::AddedEarlier {
