@@ -49,6 +49,17 @@ pub enum Command {
     #[command(subcommand)]
     Code(CodeCommand),
     /// Rotate main-app's key for third-party-api without a failed request; rerun to resume.
+    #[command(
+        long_about = "Rotate main-app's function key for third-party-api without a failed \
+    request. Steps: preflight (read both secrets, prove write access without changing them; a \
+    missing Key Vault Secrets Officer stops the run naming it), add a new key, write it as a new \
+    vault version with an expiry once every replica has it, wait until main-app uses it, wait \
+    until the older keys are unused for the grace period, revoke them. Each completed step prints \
+    a `done: ` line; waits show progress on stderr. The state is read back from the vault and the \
+    key store every run, so a rerun after an interruption at any point completes. Reads \
+    KEY_VAULT_URL, THIRD_PARTY_API_SECRET_NAME, THIRD_PARTY_API_MASTER_KEY_SECRET_NAME, \
+    THIRD_PARTY_API_ENDPOINT, THIRD_PARTY_API_KEYS_REFRESH_SECONDS and the identity variables."
+    )]
     Rotate(RotateArgs),
 }
 
@@ -86,17 +97,6 @@ pub struct DoctorArgs {
 
 /// `keyless rotate`.
 #[derive(Debug, clap::Args)]
-#[command(
-    long_about = "Rotate main-app's function key for third-party-api without a failed \
-    request. Steps: preflight (read both secrets, prove write access without changing them; a \
-    missing Key Vault Secrets Officer stops the run naming it), add a new key, write it as a new \
-    vault version with an expiry once every replica has it, wait until main-app uses it, wait \
-    until the older keys are unused for the grace period, revoke them. Each completed step prints \
-    a `done: ` line; waits show progress on stderr. The state is read back from the vault and the \
-    key store every run, so a rerun after an interruption at any point completes. Reads \
-    KEY_VAULT_URL, THIRD_PARTY_API_SECRET_NAME, THIRD_PARTY_API_MASTER_KEY_SECRET_NAME, \
-    THIRD_PARTY_API_ENDPOINT, THIRD_PARTY_API_KEYS_REFRESH_SECONDS and the identity variables."
-)]
 pub struct RotateArgs {
     /// Print the plan and change nothing.
     #[arg(long)]
