@@ -8,6 +8,8 @@
 //! instance metadata endpoint (IMDS) off Azure. IMDS is used only when named explicitly
 //! (`AZURE_TOKEN_CREDENTIALS=ManagedIdentityCredential` without `IDENTITY_ENDPOINT`).
 
+// Re-exported for devstack, which still names it here; new code takes it from `azure_error`.
+pub use crate::azure_error::error_chain;
 use crate::config::{ConfigError, EnvSource};
 use crate::transport::azure_client_options;
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
@@ -483,19 +485,4 @@ pub fn build_credential(
         }
     };
     Ok(credential)
-}
-
-/// An error and every cause under it, joined: `azure_core::Error`'s Display hides the cause.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }

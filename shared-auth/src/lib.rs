@@ -1,6 +1,8 @@
 //! Keyless Azure authentication shared by every service of this workspace.
 //!
 //! - [`credential`]: which Azure credential a process uses, chosen once from the environment.
+//! - [`azure_error`]: a failed Azure call in an operator's words (status and Azure's error code,
+//!   the missing role), never a body or a token.
 //! - [`transport`]: the one HTTP client (extra CA trust, timeouts, pooling) all calls go through.
 //! - [`api_key`]: Azure-Functions-style API keys for actix-web, checked in constant time.
 //! - [`telemetry`]: logs, OpenTelemetry spans, `traceparent` propagation, access logs.
@@ -8,12 +10,15 @@
 //! - [`token_cache`]: the last good token, served while a refresh fails and it is still valid.
 //! - [`secret_cache`]: a Key Vault secret kept in memory, refreshed, single flight.
 //! - [`healthcheck`]: `<binary> healthcheck`, the container probe for images without a shell.
+//! - [`service`]: the skeleton of every service binary: entry point, stop signal and grace, HTTP
+//!   server, `/readyz`, `Retry-After`, listening and range settings.
 //! - [`secret`], [`config`], [`error_body`]: secrets that never print, configuration errors that
 //!   name the variable, the JSON error body.
 //!
 //! This crate knows nothing of the services that use it.
 
 pub mod api_key;
+pub mod azure_error;
 pub mod config;
 pub mod credential;
 pub mod error_body;
@@ -22,6 +27,7 @@ pub mod http_methods;
 pub mod request_body;
 pub mod secret;
 pub mod secret_cache;
+pub mod service;
 pub mod telemetry;
 pub mod token_cache;
 pub mod transport;

@@ -3,11 +3,10 @@
 //! upstream (rotation), one fetch at a time however many callers wait (single flight), and the
 //! last good value kept in service while Key Vault is briefly unreachable.
 
-use crate::credential::error_chain;
+use crate::azure_error::AzureCall;
 use crate::secret::Secret;
 use crate::transport::azure_client_options;
 use azure_core::credentials::TokenCredential;
-use azure_core::http::StatusCode;
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -247,7 +246,7 @@ impl SecretCache {
         let result = self.inner.client.get_secret(&self.inner.name, None).await;
         let secret = result
             .and_then(|response| response.into_model())
-            .map_err(|e| describe(&e))
+            .map_err(|e| self.read_call().failed(&e).to_string())
             .and_then(|model| {
                 if let Some(expires) = model.attributes.as_ref().and_then(|a| a.expires)
                     && expires < time::OffsetDateTime::now_utc()
@@ -320,6 +319,16 @@ impl SecretCache {
         }
     }
 
+    /// Reading the secret, for errors: a 403 names Key Vault Secrets User on it (a disabled
+    /// secret is refused with 403 too, hence the second condition).
+    fn read_call(&self) -> AzureCall {
+        let name = &self.inner.name;
+        AzureCall::new("read", format!("secret {name} from Key Vault")).needs_role(
+            "Key Vault Secrets User",
+            format!("secret {name}, and the secret must be enabled"),
+        )
+    }
+
     /// How many times Key Vault was asked (for tests and metrics).
     pub fn fetch_count(&self) -> u64 {
         self.inner.fetches.load(Ordering::Relaxed)
@@ -351,25 +360,6 @@ impl SecretCache {
                 }
             }
         })
-    }
-}
-
-/// An SDK error in words: the status and code Key Vault gave, or the transport or credential
-/// failure. Never contains a secret (error bodies of Key Vault carry none).
-fn describe(error: &azure_core::Error) -> String {
-    let code = match error.kind() {
-        azure_core::error::ErrorKind::HttpResponse { error_code, .. } => error_code.clone(),
-        _ => None,
-    };
-    match error.http_status() {
-        Some(StatusCode::Forbidden) => format!(
-            "Key Vault refused access ({}): the identity needs the Key Vault Secrets User role on this secret, and the secret must be enabled",
-            code.unwrap_or_else(|| "Forbidden".into())
-        ),
-        Some(StatusCode::Unauthorized) => "Key Vault did not accept the token".into(),
-        Some(StatusCode::NotFound) => "the secret does not exist in this vault".into(),
-        Some(status) => format!("Key Vault answered {}", u16::from(status)),
-        None => format!("Key Vault could not be reached: {}", error_chain(error)),
     }
 }
 

@@ -95,7 +95,7 @@ impl TokenCredential for LastGoodToken {
                 tracing::warn!(
                     scopes = ?scopes,
                     expires_on = %held.token.expires_on,
-                    error = %crate::credential::error_chain(&e),
+                    error = %crate::azure_error::error_chain(&e),
                     "token refresh failed; serving the last good token while it is valid"
                 );
                 self.store(key, held.token.clone(), Some(tokio::time::Instant::now()));

@@ -8,7 +8,8 @@
 
 use sha2::{Digest, Sha256};
 use shared_auth::ProcessEnv;
-use shared_auth::credential::{credential_from_env, error_chain};
+use shared_auth::azure_error::error_chain;
+use shared_auth::credential::credential_from_env;
 use shared_auth::transport::http_client_from_env;
 
 fn main() {
