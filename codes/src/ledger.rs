@@ -16,10 +16,11 @@ use azure_storage_blob::models::{
     BlobClientUploadOptions,
 };
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
-use shared_auth::credential::error_chain;
+use shared_auth::azure_error::{AzureCall, AzureError, resource_name};
 use shared_auth::transport::azure_client_options;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -34,10 +35,35 @@ pub const USED_AT: &str = "used_at";
 /// Metadata: the id of the message that recorded the code.
 pub const MESSAGE_ID: &str = "message_id";
 
-/// The ledger could not be asked; the text says why (never a secret).
+/// The role the ledger's users need on its container.
+pub const LEDGER_ROLE: &str = "Storage Blob Data Contributor";
+
+/// Why the ledger could not answer; the Display is the operator's text (never a secret).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct LedgerError(pub String);
+pub enum LedgerError {
+    /// Storage refused this identity (403): it lacks [`LEDGER_ROLE`] on the container.
+    #[error(transparent)]
+    Forbidden(AzureError),
+    /// Storage failed, refused the token, could not be reached or did not answer in time.
+    #[error(transparent)]
+    Unavailable(AzureError),
+    /// Storage answered without the record's ETag, so the record cannot be changed safely.
+    #[error("the ledger returned no ETag")]
+    NoEtag,
+    /// The record kept changing while it was being removed (concurrent writers).
+    #[error("the record kept changing while it was being removed")]
+    Contended,
+}
+
+impl From<AzureError> for LedgerError {
+    fn from(error: AzureError) -> Self {
+        if error.is_forbidden() {
+            Self::Forbidden(error)
+        } else {
+            Self::Unavailable(error)
+        }
+    }
+}
 
 /// What recording a code did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,16 +84,26 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-fn failure(error: &azure_core::Error) -> LedgerError {
-    LedgerError(match error.http_status() {
-        Some(StatusCode::Forbidden) => "the ledger refused access (AuthorizationPermissionMismatch): the identity needs Storage Blob Data Contributor on the container".into(),
-        Some(StatusCode::Unauthorized) => "the ledger did not accept the token".into(),
-        Some(status) => format!("the ledger answered {}", u16::from(status)),
-        None => format!("the ledger could not be reached: {}", error_chain(error)),
-    })
-}
+// What the ledger was doing when storage failed, in the operator's words.
+const RECORD: &str = "record a code in";
+const READ: &str = "read a code's record in";
+const MARK_USED: &str = "mark a code used in";
+const REMOVE: &str = "remove an expired code from";
+const CONSUME: &str = "consume a code in";
 
 impl CodeLedger {
+    /// Doing `action` to this container, for errors: a 403 names [`LEDGER_ROLE`] on it.
+    fn call(&self, action: &str) -> AzureCall {
+        let container = resource_name(self.container.url());
+        AzureCall::new(action, format!("ledger container {container}"))
+            .needs_role(LEDGER_ROLE, format!("container {container}"))
+    }
+
+    /// Storage's `error` while doing `action`, in the operator's words.
+    fn failure(&self, action: &str, error: &azure_core::Error) -> LedgerError {
+        self.call(action).failed(error).into()
+    }
+
     /// The ledger at `url` with `credential` through the shared `http` client.
     pub fn new(
         url: azure_core::http::Url,
@@ -133,8 +169,16 @@ impl CodeLedger {
             {
                 Ok(Recorded::AlreadyRecorded)
             }
-            Err(e) => Err(failure(&e)),
+            Err(e) => Err(self.failure(RECORD, &e)),
         }
+    }
+
+    /// [`CodeLedger::consume`] within `budget`; storage silent that long is
+    /// [`LedgerError::Unavailable`].
+    pub async fn consume_within(&self, code: &Code, budget: Duration) -> Result<bool, LedgerError> {
+        tokio::time::timeout(budget, self.consume(code))
+            .await
+            .map_err(|_| LedgerError::Unavailable(self.call(CONSUME).timed_out(budget)))?
     }
 
     /// True once for a recorded, unused, unexpired code; false when unknown, used or expired.
@@ -144,10 +188,10 @@ impl CodeLedger {
         let properties = match blob.get_properties(None).await {
             Ok(p) => p,
             Err(e) if e.http_status() == Some(StatusCode::NotFound) => return Ok(false),
-            Err(e) => return Err(failure(&e)),
+            Err(e) => return Err(self.failure(READ, &e)),
         };
-        let etag = properties.etag().map_err(|e| failure(&e))?;
-        let mut metadata = properties.metadata().map_err(|e| failure(&e))?;
+        let etag = properties.etag().map_err(|e| self.failure(READ, &e))?;
+        let mut metadata = properties.metadata().map_err(|e| self.failure(READ, &e))?;
         let now = OffsetDateTime::now_utc();
         let expired = metadata
             .get(EXPIRES_AT)
@@ -158,7 +202,7 @@ impl CodeLedger {
             return Ok(false);
         }
         let Some(etag) = etag else {
-            return Err(LedgerError("the ledger returned no ETag".into()));
+            return Err(LedgerError::NoEtag);
         };
         metadata.insert(STATE.to_owned(), "used".to_owned());
         metadata.insert(USED_AT.to_owned(), rfc3339(now));
@@ -181,7 +225,7 @@ impl CodeLedger {
             {
                 Ok(false)
             }
-            Err(e) => Err(failure(&e)),
+            Err(e) => Err(self.failure(MARK_USED, &e)),
         }
     }
 
@@ -197,10 +241,10 @@ impl CodeLedger {
                 Err(e) if e.http_status() == Some(StatusCode::NotFound) => {
                     return Ok(Removal::Absent);
                 }
-                Err(e) => return Err(failure(&e)),
+                Err(e) => return Err(self.failure(READ, &e)),
             };
-            let etag = properties.etag().map_err(|e| failure(&e))?;
-            let metadata = properties.metadata().map_err(|e| failure(&e))?;
+            let etag = properties.etag().map_err(|e| self.failure(READ, &e))?;
+            let metadata = properties.metadata().map_err(|e| self.failure(READ, &e))?;
             let expires = metadata
                 .get(EXPIRES_AT)
                 .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
@@ -219,12 +263,10 @@ impl CodeLedger {
                     return Ok(Removal::Absent);
                 }
                 Err(e) if e.http_status() == Some(StatusCode::PreconditionFailed) => continue,
-                Err(e) => return Err(failure(&e)),
+                Err(e) => return Err(self.failure(REMOVE, &e)),
             }
         }
-        Err(LedgerError(
-            "the record kept changing while it was being removed".into(),
-        ))
+        Err(LedgerError::Contended)
     }
 }
 
@@ -237,4 +279,40 @@ pub enum Removal {
     Absent,
     /// The record says it is valid until then: kept.
     NotYetExpired(OffsetDateTime),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use azure_core::error::ErrorKind;
+
+    fn storage_error(status: u16) -> azure_core::Error {
+        azure_core::Error::with_message(
+            ErrorKind::HttpResponse {
+                status: StatusCode::from(status),
+                error_code: Some("AuthorizationPermissionMismatch".into()),
+                raw_response: None,
+            },
+            "the body",
+        )
+    }
+
+    #[test]
+    fn a_403_is_forbidden_and_names_the_role_anything_else_is_unavailable() {
+        let call = AzureCall::new(RECORD, "ledger container codes")
+            .needs_role(LEDGER_ROLE, "container codes");
+        let forbidden = LedgerError::from(call.failed(&storage_error(403)));
+        assert!(matches!(forbidden, LedgerError::Forbidden(_)));
+        assert_eq!(
+            forbidden.to_string(),
+            "could not record a code in ledger container codes: 403 \
+             AuthorizationPermissionMismatch; the identity needs the role Storage Blob Data \
+             Contributor on container codes"
+        );
+        let busy = LedgerError::from(call.failed(&storage_error(503)));
+        assert!(matches!(busy, LedgerError::Unavailable(_)));
+        let slow = LedgerError::from(call.timed_out(Duration::from_secs(2)));
+        assert!(matches!(slow, LedgerError::Unavailable(_)));
+        assert!(slow.to_string().ends_with("did not answer within 2 s"));
+    }
 }
