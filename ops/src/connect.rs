@@ -7,6 +7,8 @@ use azure_core::http::{StatusCode, Url};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use azure_storage_queue::{QueueClient, QueueClientOptions};
 use codes::MessageEncoding;
+use shared_auth::azure_error::Failure;
+pub use shared_auth::azure_error::{blob_container_name, resource_name};
 use shared_auth::transport::azure_client_options;
 use shared_auth::{EnvSource, SelectedCredential};
 
@@ -123,13 +125,6 @@ pub fn master_key_secret_name(env: &dyn EnvSource) -> String {
         .unwrap_or_else(|| DEFAULT_MASTER_KEY_SECRET_NAME.to_owned())
 }
 
-/// The container of a blob URL whose blob name has no `/` (`.../<container>/keys.json`).
-pub fn blob_container_name(url: &Url) -> Option<String> {
-    let mut segments: Vec<&str> = url.path_segments()?.filter(|s| !s.is_empty()).collect();
-    segments.pop()?;
-    segments.pop().map(str::to_owned)
-}
-
 /// The key store's container URL, from the blob URL in [`THIRD_PARTY_API_KEYS_URL`]
 /// (`https://<account>.blob.core.windows.net/third-party-api-keys/keys.json`).
 pub fn key_store_container_url(env: &dyn EnvSource) -> Result<Url, OpsError> {
@@ -157,29 +152,10 @@ pub fn encoding(env: &dyn EnvSource) -> Result<MessageEncoding, OpsError> {
     Ok(MessageEncoding::from_env(env)?)
 }
 
-/// The last path segment of a queue or container URL: its name.
-pub fn resource_name(url: &Url) -> String {
-    url.path()
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// Azure's answer in a few words: the status (and whether it is the missing-role 403), or why
-/// it could not be reached. Never a token or a body.
+/// Azure's answer in a few words (`403 AuthorizationPermissionMismatch (the identity lacks a
+/// role)`, `not reachable: ...`), as every service words it. Never a token or a body.
 pub fn describe(error: &azure_core::Error) -> String {
-    match error.http_status() {
-        Some(StatusCode::Forbidden) => "403 Forbidden (the identity lacks a role)".into(),
-        Some(StatusCode::Unauthorized) => "401 Unauthorized (the token was not accepted)".into(),
-        Some(StatusCode::NotFound) => "404 Not Found (no such resource)".into(),
-        Some(status) => format!("answered {}", u16::from(status)),
-        None => format!(
-            "could not be reached: {}",
-            one_line(&shared_auth::credential::error_chain(error))
-        ),
-    }
+    Failure::of(error).to_string()
 }
 
 /// Whether `error` is Azure's "you lack a role" answer.

@@ -22,6 +22,7 @@ use azure_storage_queue::QueueClient;
 use azure_storage_queue::models::{QueueClientSendMessageOptions, QueueMessage};
 use codes::envelope::probe_text;
 use shared_auth::EnvSource;
+use shared_auth::azure_error::{Failure, error_chain};
 use std::future::Future;
 use std::time::Duration;
 
@@ -133,7 +134,7 @@ async fn call<T>(fut: impl Future<Output = azure_core::Result<T>>) -> Outcome<T>
         Ok(Ok(v)) => Outcome::Done(v),
         Ok(Err(e)) if connect::is_forbidden(&e) => Outcome::Forbidden(connect::describe(&e)),
         Ok(Err(e)) => Outcome::Failed(connect::describe(&e)),
-        Err(_) => Outcome::Failed(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+        Err(_) => Outcome::Failed(Failure::TimedOut(CHECK_TIMEOUT).to_string()),
     }
 }
 
@@ -235,8 +236,8 @@ pub async fn run(env: &dyn EnvSource, identity: Identity) -> Result<Report, OpsE
         .await;
         let result = match got {
             Ok(Ok(_token)) => Ok("issued".to_owned()),
-            Ok(Err(e)) => Err(connect::one_line(&shared_auth::credential::error_chain(&e))),
-            Err(_) => Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+            Ok(Err(e)) => Err(connect::one_line(&error_chain(&e))),
+            Err(_) => Err(Failure::TimedOut(CHECK_TIMEOUT).to_string()),
         };
         checks.plain(format!("token for {scope}"), result);
     }
@@ -340,7 +341,7 @@ async fn read_and_write_secret(
     let read = format!("read secret {name}");
     let write = format!("write secret {name}");
     let outcome = tokio::time::timeout(CHECK_TIMEOUT, vault.check_writable(name)).await;
-    let timeout = || format!("no answer within {} s", CHECK_TIMEOUT.as_secs());
+    let timeout = || Failure::TimedOut(CHECK_TIMEOUT).to_string();
     match outcome {
         Err(_) => checks.plain(read, Err(timeout())),
         Ok(WriteCheck::Writable(_)) => {

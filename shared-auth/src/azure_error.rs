@@ -211,6 +211,13 @@ pub fn resource_name(url: &Url) -> String {
         .to_owned()
 }
 
+/// The container of a blob URL whose blob name has no `/` (`.../<container>/keys.json`).
+pub fn blob_container_name(url: &Url) -> Option<String> {
+    let mut segments: Vec<&str> = url.path_segments()?.filter(|s| !s.is_empty()).collect();
+    segments.pop()?;
+    segments.pop().map(str::to_owned)
+}
+
 /// Whether `code` is an error code Azure would send (an identifier), not a status or free text.
 fn is_error_code(code: &str, status: StatusCode) -> bool {
     !code.is_empty()

@@ -5,7 +5,7 @@ use azure_core::error::ErrorKind;
 use azure_core::http::RawResponse;
 use azure_core::http::headers::Headers;
 use azure_core::http::{StatusCode, Url};
-use shared_auth::azure_error::{AzureCall, Failure, resource_name};
+use shared_auth::azure_error::{AzureCall, Failure, blob_container_name, resource_name};
 use std::time::Duration;
 
 const BODY: &str = "<?xml version=\"1.0\"?><Error><Code>AuthorizationPermissionMismatch</Code>\
@@ -208,5 +208,22 @@ fn the_resource_name_is_the_last_path_segment() {
     assert_eq!(
         name("https://127.0.0.1:10001/devstoreaccount1/codes/"),
         "codes"
+    );
+}
+
+#[test]
+fn a_blob_urls_container_is_the_segment_before_the_blob() {
+    let container = |u: &str| blob_container_name(&Url::parse(u).unwrap());
+    assert_eq!(
+        container("https://acct.blob.core.windows.net/third-party-api-keys/keys.json").as_deref(),
+        Some("third-party-api-keys")
+    );
+    assert_eq!(
+        container("https://127.0.0.1:10000/devstoreaccount1/keys/keys.json").as_deref(),
+        Some("keys")
+    );
+    assert_eq!(
+        container("https://acct.blob.core.windows.net/keys.json"),
+        None
     );
 }

@@ -6,12 +6,15 @@ use azure_core::credentials::TokenCredential;
 use azure_core::http::{Etag, RequestContent, StatusCode, Url};
 use azure_storage_blob::models::{BlobClientDownloadOptions, BlobClientUploadOptions};
 use azure_storage_blob::{BlobClient, BlobClientOptions};
+use shared_auth::azure_error::{AzureCall, blob_container_name, resource_name};
 use shared_auth::transport::azure_client_options;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long one read or write of the blob may take before it counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// The role reading and writing the key store needs on its container.
+const KEY_STORE_ROLE: &str = "Storage Blob Data Contributor";
 
 /// The blob holding the key document.
 pub struct BlobKeyStore {
@@ -57,6 +60,20 @@ impl BlobKeyStore {
         Ok(Self { client, url })
     }
 
+    /// Doing `action` to the blob, for errors: a 403 names [`KEY_STORE_ROLE`] on its container
+    /// (`.../<container>/<blob>`).
+    fn call(&self, action: &str) -> AzureCall {
+        let container = blob_container_name(&self.url).map_or_else(
+            || "the key store's container".to_owned(),
+            |c| format!("container {c}"),
+        );
+        AzureCall::new(
+            action,
+            format!("the key store blob {}", resource_name(&self.url)),
+        )
+        .needs_role(KEY_STORE_ROLE, container)
+    }
+
     /// The blob's URL (names no secret).
     pub fn url(&self) -> &Url {
         &self.url
@@ -74,12 +91,9 @@ impl BlobKeyStore {
             Ok::<_, azure_core::Error>((bytes.to_vec(), etag))
         };
         match tokio::time::timeout(CALL_TIMEOUT, download).await {
-            Err(_) => Err(format!(
-                "storage did not answer within {} s",
-                CALL_TIMEOUT.as_secs()
-            )),
+            Err(_) => Err(self.call("read").timed_out(CALL_TIMEOUT).to_string()),
             Ok(Err(e)) if e.http_status() == Some(StatusCode::NotFound) => Ok(None),
-            Ok(Err(e)) => Err(describe(&e)),
+            Ok(Err(e)) => Err(self.call("read").failed(&e).to_string()),
             Ok(Ok((_, None))) => Err("storage gave no ETag for the key store".into()),
             Ok(Ok((bytes, Some(etag)))) => Ok(Some((bytes, etag))),
         }
@@ -106,10 +120,9 @@ impl BlobKeyStore {
             .client
             .upload(RequestContent::from(bytes), Some(options));
         match tokio::time::timeout(CALL_TIMEOUT, upload).await {
-            Err(_) => Err(BlobWriteError::Failed(format!(
-                "storage did not answer within {} s",
-                CALL_TIMEOUT.as_secs()
-            ))),
+            Err(_) => Err(BlobWriteError::Failed(
+                self.call("write").timed_out(CALL_TIMEOUT).to_string(),
+            )),
             Ok(Err(e))
                 if matches!(
                     e.http_status(),
@@ -118,23 +131,12 @@ impl BlobKeyStore {
             {
                 Err(BlobWriteError::Conflict)
             }
-            Ok(Err(e)) => Err(BlobWriteError::Failed(describe(&e))),
+            Ok(Err(e)) => Err(BlobWriteError::Failed(
+                self.call("write").failed(&e).to_string(),
+            )),
             Ok(Ok(result)) => result
                 .etag
                 .ok_or_else(|| BlobWriteError::Failed("storage gave no ETag for the write".into())),
         }
-    }
-}
-
-/// Storage's answer in words an operator can act on; never a body or a token.
-fn describe(error: &azure_core::Error) -> String {
-    match error.http_status() {
-        Some(StatusCode::Forbidden) => "storage refused access (403): third-party-api's identity needs Storage Blob Data Contributor on the key store's container".into(),
-        Some(StatusCode::Unauthorized) => "storage did not accept the token (401)".into(),
-        Some(status) => format!("storage answered {}", u16::from(status)),
-        None => format!(
-            "storage could not be reached: {}",
-            shared_auth::credential::error_chain(error)
-        ),
     }
 }
