@@ -1,0 +1,221 @@
+//! The HTTP server of every service: bound once, no signal handling of its own (the caller's
+//! shutdown future stops it), in-flight requests finishing within [`SHUTDOWN_GRACE`].
+
+use super::{SHUTDOWN_GRACE, Service};
+use crate::error_body::json_error;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::{KeepAlive, StatusCode};
+use actix_web::{App, HttpResponse, HttpServer};
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// A listening address that cannot be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {address}")]
+pub struct ListenError {
+    /// The address asked for.
+    pub address: SocketAddr,
+    /// Why (address in use, permission denied, ...).
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Binds `address:port` (port 0: any free port), naming the address when it cannot.
+pub fn listen(address: IpAddr, port: u16) -> Result<TcpListener, ListenError> {
+    let address = SocketAddr::new(address, port);
+    TcpListener::bind(address).map_err(|source| ListenError { address, source })
+}
+
+/// What a server allows its clients; the default is actix-web's, named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// Time for the head of a connection's first request; then 408 and the connection closes.
+    pub request_head_timeout: Duration,
+    /// Time a closing connection waits for the client.
+    pub disconnect_timeout: Duration,
+    /// Idle time allowed between two requests on one connection; `None` closes after one.
+    pub keep_alive: Option<Duration>,
+    /// Worker threads; `None`: one per core.
+    pub workers: Option<usize>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            request_head_timeout: Duration::from_secs(5),
+            disconnect_timeout: Duration::from_secs(1),
+            keep_alive: Some(Duration::from_secs(5)),
+            workers: None,
+        }
+    }
+}
+
+/// An HTTP server started on its listener, with the background tasks that live as long as it.
+pub struct HttpService {
+    port: u16,
+    server: Server,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl HttpService {
+    /// Serves the apps `app` builds (one per worker) on `listener`; `background` tasks are
+    /// aborted when the server stops.
+    pub fn start<F, T, B>(
+        listener: TcpListener,
+        options: ServerOptions,
+        background: Vec<JoinHandle<()>>,
+        app: F,
+    ) -> std::io::Result<Self>
+    where
+        F: Fn() -> App<T> + Send + Clone + 'static,
+        T: ServiceFactory<
+                ServiceRequest,
+                Config = (),
+                Response = ServiceResponse<B>,
+                Error = actix_web::Error,
+                InitError = (),
+            > + 'static,
+        B: MessageBody + 'static,
+    {
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(app)
+            .client_request_timeout(options.request_head_timeout)
+            .client_disconnect_timeout(options.disconnect_timeout)
+            .keep_alive(
+                options
+                    .keep_alive
+                    .map_or(KeepAlive::Disabled, KeepAlive::Timeout),
+            )
+            .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+            .disable_signals();
+        let server = match options.workers {
+            Some(workers) => server.workers(workers),
+            None => server,
+        };
+        Ok(Self {
+            port,
+            server: server.listen(listener)?.run(),
+            background,
+        })
+    }
+}
+
+impl Service for HttpService {
+    fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests
+    /// finish within [`SHUTDOWN_GRACE`]; background tasks are aborted last.
+    async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let mut server = self.server;
+        let result = tokio::select! {
+            result = &mut server => result,
+            () = shutdown => {
+                // The server's own future carries out the stop: poll both.
+                let ((), result) = tokio::join!(handle.stop(true), server);
+                result
+            }
+        };
+        for task in self.background {
+            task.abort();
+        }
+        result
+    }
+}
+
+/// The JSON 404 for a path no route serves.
+pub async fn not_found() -> HttpResponse {
+    json_error(StatusCode::NOT_FOUND, "not_found", "No such route.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::web;
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    fn get(port: u16, path: &str) -> std::io::Result<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        Ok(answer)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_request_in_flight_at_shutdown_finishes_and_new_ones_are_refused() {
+        let listener = listen([127, 0, 0, 1].into(), 0).unwrap();
+        let background = vec![tokio::spawn(std::future::pending())];
+        let watched = background[0].abort_handle();
+        let options = ServerOptions {
+            workers: Some(1),
+            ..ServerOptions::default()
+        };
+        let service = HttpService::start(listener, options, background, || {
+            App::new()
+                .route(
+                    "/slow",
+                    web::get().to(|| async {
+                        tokio::time::sleep(Duration::from_millis(600)).await;
+                        HttpResponse::Ok().body("done")
+                    }),
+                )
+                .default_service(web::to(not_found))
+        })
+        .unwrap();
+        let port = service.port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(service.run_until(async {
+            let _ = stopped.await;
+        }));
+        let missing = tokio::task::spawn_blocking(move || get(port, "/nowhere"));
+        assert!(missing.await.unwrap().unwrap().starts_with("HTTP/1.1 404"));
+
+        let slow = tokio::task::spawn_blocking(move || get(port, "/slow"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stop.send(()).unwrap();
+        let answer = slow.await.unwrap().unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("done"));
+        tokio::time::timeout(Duration::from_secs(5), running)
+            .await
+            .expect("stops once the request is answered")
+            .unwrap()
+            .unwrap();
+        for _ in 0..100 {
+            if watched.is_finished() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            watched.is_finished(),
+            "background tasks end with the server"
+        );
+        assert!(
+            get(port, "/slow").is_err(),
+            "no new connection once stopped"
+        );
+    }
+
+    #[test]
+    fn a_taken_port_is_named() {
+        let taken = listen([127, 0, 0, 1].into(), 0).unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let err = listen([127, 0, 0, 1].into(), port).unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("127.0.0.1:{port}")),
+            "{err}"
+        );
+    }
+}
