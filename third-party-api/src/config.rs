@@ -1,15 +1,14 @@
 //! Settings of third-party-api, read once from the environment.
 
 use crate::key_store::{KeyName, KeyValue};
+use shared_auth::service::settings::{bind_address, https_url, port, seconds};
 use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Port to listen on.
-pub const PORT: &str = "PORT";
-/// Address to listen on.
-pub const BIND_ADDRESS: &str = "BIND_ADDRESS";
+pub use shared_auth::service::settings::{BIND_ADDRESS, PORT};
+
 /// The JSON key store.
 pub const THIRD_PARTY_API_KEYS_FILE: &str = "THIRD_PARTY_API_KEYS_FILE";
 /// Master key for a new store.
@@ -51,8 +50,6 @@ pub const VARIABLES: &[&str] = &[
 pub const DEFAULT_PORT: u16 = 7071;
 /// Default key store location, relative to the working directory.
 pub const DEFAULT_KEYS_FILE: &str = ".third-party-api/keys.json";
-/// How long in-flight requests may take to finish after SIGTERM.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 /// How long a client may take to send a request head (first request of a connection).
 pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
@@ -161,10 +158,15 @@ impl Settings {
             seed_function_keys.push((name, value));
         }
         Ok(Self {
-            bind_address: env.parsed_or(BIND_ADDRESS, IpAddr::from([0, 0, 0, 0]))?,
-            port: env.parsed_or(PORT, DEFAULT_PORT)?,
+            bind_address: bind_address(env)?,
+            port: port(env, DEFAULT_PORT)?,
             key_store: key_store_location(env)?,
-            keys_refresh: refresh_interval(env)?,
+            keys_refresh: seconds(
+                env,
+                THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
+                DEFAULT_KEYS_REFRESH,
+                1..=3600,
+            )?,
             master_key_secret: master_key_secret(env)?,
             seed_master_key,
             seed_function_keys,
@@ -176,25 +178,18 @@ impl Settings {
 /// The file or the blob; both set is an error, as a blob URL that is not `https` or names no blob.
 fn key_store_location(env: &dyn EnvSource) -> Result<KeyStoreLocation, ConfigError> {
     let file = env.var(THIRD_PARTY_API_KEYS_FILE);
-    let Some(raw) = env.var(THIRD_PARTY_API_KEYS_URL) else {
+    if env.var(THIRD_PARTY_API_KEYS_URL).is_none() {
         return Ok(KeyStoreLocation::File(
             file.unwrap_or_else(|| DEFAULT_KEYS_FILE.to_owned()).into(),
         ));
-    };
+    }
     if file.is_some() {
         return Err(ConfigError::new(
             THIRD_PARTY_API_KEYS_URL,
             format!("set it or {THIRD_PARTY_API_KEYS_FILE}, not both"),
         ));
     }
-    let url = azure_core::http::Url::parse(raw.trim())
-        .map_err(|e| ConfigError::new(THIRD_PARTY_API_KEYS_URL, format!("not a URL: {e}")))?;
-    if url.scheme() != "https" {
-        return Err(ConfigError::new(
-            THIRD_PARTY_API_KEYS_URL,
-            "must be an https URL (storage takes tokens over TLS only)",
-        ));
-    }
+    let url = https_url(env, THIRD_PARTY_API_KEYS_URL)?;
     if url.query().is_some() || url.fragment().is_some() {
         return Err(ConfigError::new(
             THIRD_PARTY_API_KEYS_URL,
@@ -213,31 +208,12 @@ fn key_store_location(env: &dyn EnvSource) -> Result<KeyStoreLocation, ConfigErr
     Ok(KeyStoreLocation::Blob(url))
 }
 
-/// [`THIRD_PARTY_API_KEYS_REFRESH_SECONDS`]: 1 to 3600.
-fn refresh_interval(env: &dyn EnvSource) -> Result<Duration, ConfigError> {
-    let seconds: u64 = env.parsed_or(
-        THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
-        DEFAULT_KEYS_REFRESH.as_secs(),
-    )?;
-    if !(1..=3600).contains(&seconds) {
-        return Err(ConfigError::new(
-            THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
-            "must be 1 to 3600 seconds",
-        ));
-    }
-    Ok(Duration::from_secs(seconds))
-}
-
 /// The master key's secret when [`KEY_VAULT_URL`] is set; then no master key seed is allowed.
 fn master_key_secret(env: &dyn EnvSource) -> Result<Option<MasterKeySecret>, ConfigError> {
     let Some(vault_url) = env.var(KEY_VAULT_URL) else {
         return Ok(None);
     };
-    let parsed = azure_core::http::Url::parse(vault_url.trim())
-        .map_err(|e| ConfigError::new(KEY_VAULT_URL, format!("not a URL: {e}")))?;
-    if parsed.scheme() != "https" {
-        return Err(ConfigError::new(KEY_VAULT_URL, "must be an https URL"));
-    }
+    https_url(env, KEY_VAULT_URL)?;
     if env.var(THIRD_PARTY_API_MASTER_KEY).is_some() {
         return Err(ConfigError::new(
             THIRD_PARTY_API_MASTER_KEY,

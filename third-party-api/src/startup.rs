@@ -1,14 +1,13 @@
 //! Building and running the HTTP server.
 
-use crate::config::{HttpLimits, KeyStoreLocation, SHUTDOWN_GRACE, Settings};
+use crate::config::{HttpLimits, KeyStoreLocation, Settings};
 use crate::key_store::{BlobKeyStore, KeyStore, KeyStoreError, KeyValue, MasterKeySource};
 use crate::routes::{admin, health, openapi, random_number};
-use actix_web::dev::Server;
-use actix_web::http::{KeepAlive, StatusCode};
-use actix_web::{App, HttpServer, web};
-use anyhow::Context;
+use actix_web::http::StatusCode;
+use actix_web::{App, web};
 use shared_auth::http_methods::resource;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
+use shared_auth::service::{HttpService, ServerOptions, Service, listen, not_found};
 use shared_auth::telemetry::RequestTelemetry;
 use shared_auth::transport::http_client_from_env;
 use shared_auth::{EnvSource, RequireApiKey, credential_from_env, json_error};
@@ -16,12 +15,8 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A built server, bound to its port, not yet running, with its background refreshers.
-pub struct Application {
-    port: u16,
-    server: Server,
-    refreshers: Vec<tokio::task::JoinHandle<()>>,
-}
+/// The server, bound to its port, with its background refreshers; serving once run.
+pub struct Application(HttpService);
 
 impl Application {
     /// Opens the key store and binds the listener; fails with the reason (never a key). A blob
@@ -87,34 +82,21 @@ impl Application {
                 settings.keys_refresh,
             ));
         }
-        let listener =
-            TcpListener::bind((settings.bind_address, settings.port)).with_context(|| {
-                format!(
-                    "cannot listen on {}:{}",
-                    settings.bind_address, settings.port
-                )
-            })?;
-        let port = listener.local_addr()?.port();
-        let server = run(listener, store, settings.http)?;
-        Ok(Self {
-            port,
-            server,
-            refreshers,
-        })
+        let listener = listen(settings.bind_address, settings.port)?;
+        Ok(Self(serve(listener, store, settings.http, refreshers)?))
+    }
+}
+
+impl Service for Application {
+    fn port(&self) -> u16 {
+        self.0.port()
     }
 
-    /// The port actually bound (useful with port 0).
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        for task in self.refreshers {
-            task.abort();
-        }
-        result
+    fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = std::io::Result<()>> + Send {
+        self.0.run_until(shutdown)
     }
 }
 
@@ -180,11 +162,22 @@ fn spawn_master_key_refresher(
     })
 }
 
-fn run(listener: TcpListener, store: Arc<KeyStore>, limits: HttpLimits) -> std::io::Result<Server> {
+fn serve(
+    listener: TcpListener,
+    store: Arc<KeyStore>,
+    limits: HttpLimits,
+    refreshers: Vec<tokio::task::JoinHandle<()>>,
+) -> std::io::Result<HttpService> {
     let function_ring = store.function_ring();
     let master_ring = store.master_ring();
     let store = web::Data::from(store);
-    let server = HttpServer::new(move || {
+    let options = ServerOptions {
+        request_head_timeout: limits.request_head_timeout,
+        disconnect_timeout: limits.disconnect_timeout,
+        keep_alive: limits.keep_alive,
+        workers: None,
+    };
+    HttpService::start(listener, options, refreshers, move || {
         App::new()
             .wrap(RequestTelemetry)
             .app_data(store.clone())
@@ -221,18 +214,4 @@ fn run(listener: TcpListener, store: Arc<KeyStore>, limits: HttpLimits) -> std::
             )
             .default_service(web::to(not_found))
     })
-    .client_request_timeout(limits.request_head_timeout)
-    .client_disconnect_timeout(limits.disconnect_timeout)
-    .keep_alive(match limits.keep_alive {
-        Some(idle) => KeepAlive::Timeout(idle),
-        None => KeepAlive::Disabled,
-    })
-    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-    .listen(listener)?
-    .run();
-    Ok(server)
-}
-
-async fn not_found() -> actix_web::HttpResponse {
-    json_error(StatusCode::NOT_FOUND, "not_found", "No such route.")
 }

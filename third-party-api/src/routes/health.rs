@@ -2,25 +2,17 @@
 //! ready or not and which check fails; why goes to the log.
 
 use crate::key_store::KeyStore;
-use actix_web::{HttpResponse, web};
-use serde_json::json;
+use actix_web::web;
+use shared_auth::service::Readiness;
 
-/// Seconds a client is asked to wait before asking again when not ready.
-const RETRY_AFTER_SECONDS: u64 = 5;
+pub use shared_auth::service::healthz;
 
-/// Liveness: answering at all is the proof.
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "alive" }))
-}
-
-/// Readiness: the keys are loaded (and a file store is still on disk). The master key is not
-/// part of it: `RandomNumber` serves without it; only the admin API waits for it.
-pub async fn readyz(store: web::Data<KeyStore>) -> HttpResponse {
-    if store.is_ready() {
-        HttpResponse::Ok().json(json!({ "status": "ready" }))
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", RETRY_AFTER_SECONDS.to_string()))
-            .json(json!({ "status": "not_ready", "failing": ["key_store"] }))
-    }
+/// Readiness: the keys are loaded (and a file store is still on disk), check `key_store`. The
+/// master key is not part of it: `RandomNumber` serves without it; only the admin API waits.
+pub async fn readyz(store: web::Data<KeyStore>) -> Readiness {
+    let keys = match store.is_ready() {
+        true => Ok(()),
+        false => Err("the keys are not loaded (or the key file is gone)"),
+    };
+    Readiness::new().check("key_store", keys)
 }

@@ -3,6 +3,7 @@
 
 use reqwest::StatusCode;
 use serde_json::Value;
+use shared_auth::service::Service as _;
 use third_party_api::config::{DEFAULT_KEYS_REFRESH, HttpLimits, KeyStoreLocation, Settings};
 use third_party_api::key_store::{KeyName, KeyValue};
 use third_party_api::startup::Application;
@@ -122,7 +123,7 @@ pub async fn spawn_app_with(http: HttpLimits) -> TestApp {
         .await
         .expect("the app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         base,
         http: reqwest::Client::new(),
