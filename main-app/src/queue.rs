@@ -4,11 +4,10 @@
 //! worker deletes unread) proves the Message Sender role and a storage that answers in time.
 
 use azure_core::credentials::TokenCredential;
-use azure_core::http::StatusCode;
 use azure_storage_queue::models::{QueueClientSendMessageOptions, QueueMessage};
 use azure_storage_queue::{QueueClient, QueueClientOptions};
 use codes::envelope::{CodeEnvelope, MessageEncoding, probe_text};
-use shared_auth::credential::error_chain;
+use shared_auth::azure_error::{AzureCall, AzureError, resource_name};
 use shared_auth::transport::azure_client_options;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -26,15 +25,18 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// worker never finds a backlog of them.
 const PROBE_TTL_SECONDS: i32 = 30;
 
-/// Why a message was not sent, in words an operator can act on (never a secret).
+/// The role this app needs on the queue to send.
+pub const SENDER_ROLE: &str = "Storage Queue Data Message Sender";
+
+/// Why a message was not sent; the Display is the operator's text (never a secret).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum QueueError {
     /// The queue answered with an error, or could not be reached.
-    #[error("{0}")]
-    Refused(String),
-    /// The queue did not answer before the request's deadline.
-    #[error("the queue did not answer in time")]
-    Timeout,
+    #[error(transparent)]
+    Refused(AzureError),
+    /// The queue did not answer before the deadline.
+    #[error(transparent)]
+    Timeout(AzureError),
 }
 
 /// Whether this app can send to the queue.
@@ -60,19 +62,6 @@ pub struct CodeQueue {
     client: Arc<QueueClient>,
     encoding: MessageEncoding,
     health: Arc<RwLock<Health>>,
-}
-
-fn describe(error: &azure_core::Error, queue: &str) -> String {
-    match error.http_status() {
-        Some(StatusCode::Forbidden) => format!(
-            "the queue refused to take a message (AuthorizationPermissionMismatch): the identity \
-             needs the role Storage Queue Data Message Sender on queue {queue}"
-        ),
-        Some(StatusCode::Unauthorized) => "the queue did not accept the token".into(),
-        Some(StatusCode::NotFound) => format!("queue {queue} does not exist"),
-        Some(status) => format!("the queue answered {}", u16::from(status)),
-        None => format!("the queue could not be reached: {}", error_chain(error)),
-    }
 }
 
 impl CodeQueue {
@@ -101,9 +90,10 @@ impl CodeQueue {
         })
     }
 
-    fn queue_name(&self) -> String {
-        let path = self.client.url().path().trim_end_matches('/');
-        path.rsplit('/').next().unwrap_or(path).to_owned()
+    /// Sending to this queue, for errors: a 403 names [`SENDER_ROLE`] on it.
+    fn send_call(&self) -> AzureCall {
+        let queue = format!("queue {}", resource_name(self.client.url()));
+        AzureCall::new("send a message to", queue.clone()).needs_role(SENDER_ROLE, queue)
     }
 
     /// Sends one envelope; returns once Queue Storage has it durably, or fails at `deadline`.
@@ -123,13 +113,14 @@ impl CodeQueue {
             message_text: Some(text),
         }
         .try_into()
-        .map_err(|e: azure_core::Error| QueueError::Refused(e.to_string()))?;
+        .map_err(|e: azure_core::Error| QueueError::Refused(self.send_call().failed(&e)))?;
+        let budget = deadline.saturating_duration_since(Instant::now());
         let sent =
             tokio::time::timeout_at(deadline, self.client.send_message(content, options)).await;
         let outcome = match sent {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(QueueError::Refused(describe(&e, &self.queue_name()))),
-            Err(_) => Err(QueueError::Timeout),
+            Ok(Err(e)) => Err(QueueError::Refused(self.send_call().failed(&e))),
+            Err(_) => Err(QueueError::Timeout(self.send_call().timed_out(budget))),
         };
         self.record(&outcome);
         outcome

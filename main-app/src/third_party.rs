@@ -7,7 +7,7 @@ use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 use shared_auth::Secret;
-use shared_auth::credential::error_chain;
+use shared_auth::azure_error::error_chain;
 use shared_auth::secret_cache::{SecretCache, SecretUnavailable};
 use shared_auth::telemetry::inject_traceparent;
 use std::time::Duration;

@@ -7,7 +7,7 @@ use super::{AppState, RETRY_AFTER_SECONDS};
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use codes::{Code, CodeError};
+use codes::{Code, CodeError, LedgerError};
 use serde::{Deserialize, Serialize};
 use shared_auth::ErrorBody;
 use shared_auth::request_body::{BodyError, read_body};
@@ -50,7 +50,7 @@ pub enum VerifyError {
     InvalidCode(#[from] CodeError),
     /// The ledger failed or did not answer within the request budget.
     #[error("ledger: {0}")]
-    Ledger(String),
+    Ledger(#[from] LedgerError),
 }
 
 impl ResponseError for VerifyError {
@@ -118,9 +118,9 @@ pub async fn verify(
     let body = read_body(&req, payload, MAX_BODY_BYTES, BODY_TIMEOUT).await?;
     let request: VerifyRequest = serde_json::from_slice(&body).map_err(|_| VerifyError::BadBody)?;
     let code = Code::parse(request.code.trim())?;
-    let consumed = tokio::time::timeout(state.request_timeout, state.ledger.consume(&code))
-        .await
-        .map_err(|_| VerifyError::Ledger("the ledger did not answer in time".into()))?
-        .map_err(|e| VerifyError::Ledger(e.to_string()))?;
+    let consumed = state
+        .ledger
+        .consume_within(&code, state.request_timeout)
+        .await?;
     Ok(HttpResponse::Ok().json(Verdict { valid: consumed }))
 }
