@@ -1,9 +1,13 @@
 //! Settings of queue-worker, read once from the environment; a bad value is refused by name.
 
 use codes::envelope::MessageEncoding;
+use shared_auth::service::SHUTDOWN_GRACE;
+use shared_auth::service::settings::{bind_address, https_url, parsed_in, port, seconds};
 use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
 use std::time::Duration;
+
+pub use shared_auth::service::settings::{BIND_ADDRESS, PORT};
 
 /// The queue to consume.
 pub const STORAGE_QUEUE_URL: &str = "STORAGE_QUEUE_URL";
@@ -21,12 +25,10 @@ pub const WORKER_VISIBILITY_TIMEOUT_SECONDS: &str = "WORKER_VISIBILITY_TIMEOUT_S
 pub const WORKER_RETRY_DELAY_SECONDS: &str = "WORKER_RETRY_DELAY_SECONDS";
 /// Longest idle polling interval in milliseconds (default 60000).
 pub const WORKER_MAX_POLL_INTERVAL_MS: &str = "WORKER_MAX_POLL_INTERVAL_MS";
-/// Time in-flight work gets after SIGTERM, in seconds (default 25).
+/// Time in-flight work gets after SIGTERM, in seconds (default [`SHUTDOWN_GRACE`], 25).
 pub const WORKER_SHUTDOWN_GRACE_SECONDS: &str = "WORKER_SHUTDOWN_GRACE_SECONDS";
-/// Port of `/healthz`, `/readyz`, `/metrics` (default 8081).
-pub const PORT: &str = "PORT";
-/// Address of that port (default 0.0.0.0).
-pub const BIND_ADDRESS: &str = "BIND_ADDRESS";
+/// Default of [`PORT`], the port of `/healthz`, `/readyz`, `/metrics`.
+pub const DEFAULT_PORT: u16 = 8081;
 
 /// Every variable queue-worker reads itself (identity and telemetry: `shared_auth::config::COMMON_VARIABLES`).
 pub const VARIABLES: &[&str] = &[
@@ -78,37 +80,10 @@ pub struct Settings {
     pub bind_address: IpAddr,
 }
 
-fn https(name: &str, raw: String) -> Result<reqwest::Url, ConfigError> {
-    let url = reqwest::Url::parse(&raw)
-        .map_err(|e| ConfigError::new(name, format!("is not a URL: {e}")))?;
-    if url.scheme() != "https" {
-        return Err(ConfigError::new(
-            name,
-            "must be an https URL (tokens are never sent over plain http)",
-        ));
-    }
-    Ok(url)
-}
-
-fn in_range<T: PartialOrd + std::fmt::Display>(
-    name: &str,
-    value: T,
-    min: T,
-    max: T,
-) -> Result<T, ConfigError> {
-    if value < min || value > max {
-        return Err(ConfigError::new(
-            name,
-            format!("must be between {min} and {max}"),
-        ));
-    }
-    Ok(value)
-}
-
 impl Settings {
     /// Reads and validates the settings.
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let queue_url = https(STORAGE_QUEUE_URL, env.required(STORAGE_QUEUE_URL)?)?;
+        let queue_url = https_url(env, STORAGE_QUEUE_URL)?;
         let queue_path = queue_url.path().trim_end_matches('/').to_owned();
         if queue_path.rsplit('/').next().unwrap_or_default().is_empty() {
             return Err(ConfigError::new(
@@ -117,57 +92,36 @@ impl Settings {
             ));
         }
         let poison_queue_url = match env.var(POISON_QUEUE_URL) {
-            Some(raw) => https(POISON_QUEUE_URL, raw)?,
+            Some(_) => https_url(env, POISON_QUEUE_URL)?,
             None => {
                 let mut url = queue_url.clone();
                 url.set_path(&format!("{queue_path}-poison"));
                 url
             }
         };
-        let visibility: u64 = env.parsed_or(WORKER_VISIBILITY_TIMEOUT_SECONDS, 30)?;
         Ok(Self {
             queue_url,
             poison_queue_url,
-            ledger_url: https(CODE_LEDGER_URL, env.required(CODE_LEDGER_URL)?)?,
+            ledger_url: https_url(env, CODE_LEDGER_URL)?,
             encoding: MessageEncoding::from_env(env)?,
-            batch_size: in_range(
-                WORKER_BATCH_SIZE,
-                env.parsed_or(WORKER_BATCH_SIZE, 16)?,
-                1,
-                MAX_BATCH,
-            )?,
-            max_dequeue_count: in_range(
-                WORKER_MAX_DEQUEUE_COUNT,
-                env.parsed_or(WORKER_MAX_DEQUEUE_COUNT, 5)?,
-                1,
-                100,
-            )?,
-            visibility_timeout: Duration::from_secs(in_range(
+            batch_size: parsed_in(env, WORKER_BATCH_SIZE, 16, 1..=MAX_BATCH)?,
+            max_dequeue_count: parsed_in(env, WORKER_MAX_DEQUEUE_COUNT, 5, 1..=100)?,
+            visibility_timeout: seconds(
+                env,
                 WORKER_VISIBILITY_TIMEOUT_SECONDS,
-                visibility,
-                2,
-                7 * 24 * 3600,
-            )?),
-            retry_delay: Duration::from_secs(in_range(
-                WORKER_RETRY_DELAY_SECONDS,
-                env.parsed_or(WORKER_RETRY_DELAY_SECONDS, 0)?,
-                0,
-                3600,
-            )?),
-            max_poll_interval: Duration::from_millis(in_range(
+                Duration::from_secs(30),
+                2..=7 * 24 * 3600,
+            )?,
+            retry_delay: seconds(env, WORKER_RETRY_DELAY_SECONDS, Duration::ZERO, 0..=3600)?,
+            max_poll_interval: Duration::from_millis(parsed_in(
+                env,
                 WORKER_MAX_POLL_INTERVAL_MS,
-                env.parsed_or(WORKER_MAX_POLL_INTERVAL_MS, 60_000)?,
-                100,
-                600_000,
+                60_000,
+                100..=600_000,
             )?),
-            shutdown_grace: Duration::from_secs(in_range(
-                WORKER_SHUTDOWN_GRACE_SECONDS,
-                env.parsed_or(WORKER_SHUTDOWN_GRACE_SECONDS, 25)?,
-                1,
-                3600,
-            )?),
-            port: env.parsed_or(PORT, 8081)?,
-            bind_address: env.parsed_or(BIND_ADDRESS, IpAddr::from([0, 0, 0, 0]))?,
+            shutdown_grace: seconds(env, WORKER_SHUTDOWN_GRACE_SECONDS, SHUTDOWN_GRACE, 1..=3600)?,
+            port: port(env, DEFAULT_PORT)?,
+            bind_address: bind_address(env)?,
         })
     }
 }

@@ -1,9 +1,9 @@
-//! The worker's small HTTP port: `/healthz`, `/readyz` (receiving works; says why not), and
+//! The worker's small HTTP port: `/healthz`, `/readyz` (receiving works; why not is logged), and
 //! `/metrics` (processed, retried, poisoned, in Prometheus text format).
 
 use crate::worker::{ReceiveStatus, Worker, describe_status};
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use shared_auth::service::{Readiness, healthz};
 use std::sync::atomic::Ordering;
 
 /// Registers the routes.
@@ -13,21 +13,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics));
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "alive" }))
-}
-
-async fn readyz(worker: web::Data<Worker>) -> HttpResponse {
-    let status = worker.status();
-    let body = json!({
-        "status": if status == ReceiveStatus::Ok { "ready" } else { "not_ready" },
-        "checks": { "queue": describe_status(&status) },
-    });
-    if status == ReceiveStatus::Ok {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
+/// Readiness: check `queue`, receiving works; why not goes to the log.
+async fn readyz(worker: web::Data<Worker>) -> Readiness {
+    let queue = match worker.status() {
+        ReceiveStatus::Ok => Ok(()),
+        status => Err(describe_status(&status)),
+    };
+    Readiness::new().check("queue", queue)
 }
 
 async fn metrics(worker: web::Data<Worker>) -> HttpResponse {

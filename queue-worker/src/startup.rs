@@ -3,24 +3,21 @@
 use crate::config::Settings;
 use crate::handler::CodeHandler;
 use crate::worker::Worker;
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use anyhow::Context;
 use azure_storage_queue::{QueueClient, QueueClientOptions};
 use codes::ledger::CodeLedger;
+use shared_auth::service::{HttpService, ServerOptions, Service, listen};
 use shared_auth::telemetry::RequestTelemetry;
 use shared_auth::transport::{azure_client_options, http_client_from_env};
 use shared_auth::{EnvSource, credential_from_env};
-use std::net::TcpListener;
 use std::sync::Arc;
 use tokio::sync::watch;
 
 /// A built worker with its health server bound.
 pub struct Application {
     worker: Worker,
-    port: u16,
-    server: actix_web::dev::Server,
-    handle: ServerHandle,
+    health: HttpService,
 }
 
 impl Application {
@@ -51,50 +48,48 @@ impl Application {
         let ledger = CodeLedger::new(settings.ledger_url.clone(), credential, &http)
             .context("the ledger client cannot be built")?;
         let handler = CodeHandler::new(ledger, queue.clone(), settings.encoding);
-        let listener =
-            TcpListener::bind((settings.bind_address, settings.port)).with_context(|| {
-                format!(
-                    "cannot listen on {}:{}",
-                    settings.bind_address, settings.port
-                )
-            })?;
-        let port = listener.local_addr()?.port();
+        let listener = listen(settings.bind_address, settings.port)?;
         let worker = Worker::new(queue, poison, handler, settings);
         let data = web::Data::new(worker.clone());
-        let server = HttpServer::new(move || {
+        let one_thread = ServerOptions {
+            workers: Some(1),
+            ..ServerOptions::default()
+        };
+        let health = HttpService::start(listener, one_thread, Vec::new(), move || {
             App::new()
                 .wrap(RequestTelemetry)
                 .app_data(data.clone())
                 .configure(crate::health::configure)
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)?
-        .run();
-        let handle = server.handle();
-        Ok(Self {
-            worker,
-            port,
-            server,
-            handle,
-        })
-    }
-
-    /// The health port bound.
-    pub fn port(&self) -> u16 {
-        self.port
+        })?;
+        Ok(Self { worker, health })
     }
 
     /// The worker (counters, status).
     pub fn worker(&self) -> &Worker {
         &self.worker
     }
+}
 
-    /// Runs until `shutdown` turns true, drains in-flight work, stops the health port.
-    pub async fn run_until(self, shutdown: watch::Receiver<bool>) {
-        let server = tokio::spawn(self.server);
-        self.worker.run(shutdown).await;
-        self.handle.stop(true).await;
-        let _ = server.await;
+impl Service for Application {
+    /// The health port bound.
+    fn port(&self) -> u16 {
+        self.health.port()
+    }
+
+    /// Consumes until `shutdown` resolves, drains in-flight messages within the worker's grace,
+    /// then stops the health port (it answers during the drain).
+    async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let consume_then_drain = async move {
+            let signal = async move {
+                shutdown.await;
+                let _ = stop.send(true);
+            };
+            tokio::join!(signal, self.worker.run(stopped));
+        };
+        self.health.run_until(consume_then_drain).await
     }
 }

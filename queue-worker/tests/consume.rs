@@ -171,7 +171,7 @@ async fn without_its_queue_role_it_is_not_ready_deletes_nothing_and_recovers() {
     let http = reqwest::Client::new();
     eventually(
         Duration::from_secs(20),
-        "not ready with a reason",
+        "not ready, the reason logged",
         || async {
             let res = http
                 .get(format!("{}/readyz", worker.base))
@@ -181,10 +181,10 @@ async fn without_its_queue_role_it_is_not_ready_deletes_nothing_and_recovers() {
             let status = res.status();
             let body: serde_json::Value = res.json().await.unwrap();
             status == 503
-                && body["checks"]["queue"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains("Message Processor")
+                && body == serde_json::json!({ "status": "not_ready", "failing": ["queue"] })
+                && logs().text().lines().any(|l| {
+                    l.contains("receiving from the queue failed") && l.contains("Message Processor")
+                })
         },
     )
     .await;

@@ -11,6 +11,7 @@ use queue_worker::config::Settings;
 use queue_worker::startup::Application;
 use queue_worker::worker::Worker;
 use shared_auth::MapEnv;
+use shared_auth::service::Service as _;
 use shared_auth::transport::azure_client_options;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -44,8 +45,8 @@ pub fn worker_env(stack: &DevStack) -> MapEnv {
 pub struct RunningWorker {
     pub worker: Worker,
     pub base: String,
-    pub stop: tokio::sync::watch::Sender<bool>,
-    pub done: tokio::task::JoinHandle<()>,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub done: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl RunningWorker {
@@ -68,7 +69,7 @@ impl RunningWorker {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
+        let _ = self.stop.send(());
         let _ = self.done.await;
     }
 }
@@ -81,8 +82,10 @@ pub fn spawn_worker(env: &MapEnv) -> RunningWorker {
     let app = Application::build(settings, env).unwrap();
     let worker = app.worker().clone();
     let base = format!("http://127.0.0.1:{}", app.port());
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let done = tokio::spawn(app.run_until(stopped));
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let done = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
     RunningWorker {
         worker,
         base,
