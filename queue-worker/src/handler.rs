@@ -5,7 +5,8 @@
 use azure_storage_queue::QueueClient;
 use azure_storage_queue::models::{QueueClientSendMessageOptions, QueueMessage};
 use codes::envelope::{CodeEnvelope, MessageEncoding, MessageType};
-use codes::ledger::{CodeLedger, Recorded, Removal};
+use codes::ledger::{CodeLedger, LedgerError, Recorded, Removal};
+use shared_auth::azure_error::AzureError;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -30,6 +31,17 @@ pub enum Outcome {
     Rescheduled,
 }
 
+/// Why a message could not be handled now; every variant is worth retrying.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The ledger failed or refused.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The `code-expire` message could not be sent.
+    #[error(transparent)]
+    Schedule(AzureError),
+}
+
 /// Handles envelopes against the ledger and the queue.
 #[derive(Clone)]
 pub struct CodeHandler {
@@ -49,7 +61,7 @@ impl CodeHandler {
     }
 
     /// Handles one envelope; an error is worth retrying (the ledger or queue failed).
-    pub async fn handle(&self, envelope: &CodeEnvelope) -> Result<Outcome, String> {
+    pub async fn handle(&self, envelope: &CodeEnvelope) -> Result<Outcome, HandlerError> {
         let now = OffsetDateTime::now_utc();
         match envelope.kind {
             MessageType::CodeIssued if now >= envelope.expires_at => Ok(Outcome::AlreadyExpired),
@@ -62,8 +74,7 @@ impl CodeHandler {
                         envelope.expires_at,
                         &envelope.id.to_string(),
                     )
-                    .await
-                    .map_err(|e| e.to_string())?;
+                    .await?;
                 // Scheduled on every delivery: a crash between record and schedule must not
                 // leave a record without its expiry; a duplicate expiry is harmless.
                 self.schedule_expiry(envelope).await?;
@@ -77,11 +88,7 @@ impl CodeHandler {
                 Ok(Outcome::Rescheduled)
             }
             MessageType::CodeExpire => {
-                let removal = self
-                    .ledger
-                    .remove_expired(&envelope.code)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let removal = self.ledger.remove_expired(&envelope.code).await?;
                 Ok(match removal {
                     Removal::Removed | Removal::Absent => Outcome::Expired,
                     Removal::NotYetExpired(_) => Outcome::KeptUnexpired,
@@ -91,7 +98,15 @@ impl CodeHandler {
     }
 
     /// Sends a `code-expire` for `envelope`'s code, hidden until its expiry (capped at 7 days).
-    async fn schedule_expiry(&self, envelope: &CodeEnvelope) -> Result<(), String> {
+    async fn schedule_expiry(&self, envelope: &CodeEnvelope) -> Result<(), HandlerError> {
+        let failed = |e: azure_core::Error| {
+            let call = crate::queue_call(
+                &self.queue,
+                "schedule a code's expiry on",
+                crate::SENDER_ROLE,
+            );
+            HandlerError::Schedule(call.failed(&e))
+        };
         let remaining = (envelope.expires_at - OffsetDateTime::now_utc()).whole_seconds();
         let delay = remaining.clamp(0, MAX_DELAY_SECONDS);
         let expire = envelope.expiry();
@@ -99,7 +114,7 @@ impl CodeHandler {
             message_text: Some(expire.encode(self.encoding)),
         }
         .try_into()
-        .map_err(|e: azure_core::Error| e.to_string())?;
+        .map_err(failed)?;
         self.queue
             .send_message(
                 content,
@@ -111,12 +126,7 @@ impl CodeHandler {
                 }),
             )
             .await
-            .map_err(|e| {
-                format!(
-                    "scheduling the expiry failed: {}",
-                    crate::describe_queue_error(&e)
-                )
-            })?;
+            .map_err(failed)?;
         Ok(())
     }
 }

@@ -6,23 +6,24 @@
 //! retries, poison, drain on shutdown); [`handler::CodeHandler`] is what a message means;
 //! [`health`] is the small HTTP port; [`startup::Application`] wires them with the identity.
 
+use azure_storage_queue::QueueClient;
+use shared_auth::azure_error::{AzureCall, resource_name};
+
 pub mod config;
 pub mod handler;
 pub mod health;
 pub mod startup;
 pub mod worker;
 
-/// A Queue Storage error in words an operator can act on (never a secret).
-pub fn describe_queue_error(error: &azure_core::Error) -> String {
-    use azure_core::http::StatusCode;
-    match error.http_status() {
-        Some(StatusCode::Forbidden) => "the queue refused the request (AuthorizationPermissionMismatch): check the identity's queue roles (Message Processor to receive and delete, Message Sender to send)".into(),
-        Some(StatusCode::Unauthorized) => "the queue did not accept the token".into(),
-        Some(StatusCode::NotFound) => "the queue or message does not exist".into(),
-        Some(status) => format!("the queue answered {}", u16::from(status)),
-        None => format!(
-            "the queue could not be reached: {}",
-            shared_auth::credential::error_chain(error)
-        ),
-    }
+/// The role receiving and deleting messages needs on the queue.
+pub const PROCESSOR_ROLE: &str = "Storage Queue Data Message Processor";
+/// The role sending (expiry messages, poison) needs on a queue.
+pub const SENDER_ROLE: &str = "Storage Queue Data Message Sender";
+/// The custom role Update Message (visibility renewal, early retry) needs on the queue.
+pub const UPDATER_ROLE: &str = "Storage Queue Data Message Updater";
+
+/// Doing `action` to the queue `client` reaches, for errors: a 403 names `role` on that queue.
+pub fn queue_call(client: &QueueClient, action: &str, role: &str) -> AzureCall {
+    let queue = format!("queue {}", resource_name(client.url()));
+    AzureCall::new(action, queue.clone()).needs_role(role, queue)
 }

@@ -6,6 +6,7 @@
 
 use crate::config::{MIN_POLL_INTERVAL, Settings};
 use crate::handler::CodeHandler;
+use crate::{PROCESSOR_ROLE, SENDER_ROLE, UPDATER_ROLE, queue_call};
 use azure_core::http::headers::HeaderName;
 use azure_storage_queue::QueueClient;
 use azure_storage_queue::models::{
@@ -123,7 +124,9 @@ impl Worker {
                     list.items.unwrap_or_default()
                 }
                 Err(e) => {
-                    let reason = crate::describe_queue_error(&e);
+                    let reason = queue_call(&self.queue, "receive messages from", PROCESSOR_ROLE)
+                        .failed(&e)
+                        .to_string();
                     if self.status() != ReceiveStatus::Failing(reason.clone()) {
                         tracing::error!(reason = %reason, "receiving from the queue failed");
                     }
@@ -189,7 +192,10 @@ impl Worker {
                 // A producer's readiness probe: proof enough that it arrived; nothing to do.
                 let current = receipt.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 if let Err(e) = self.queue.delete_message(&id, &current, None).await {
-                    tracing::debug!(reason = %crate::describe_queue_error(&e), "readiness probe not deleted; it expires by itself");
+                    let reason =
+                        queue_call(&self.queue, "delete a readiness probe from", PROCESSOR_ROLE)
+                            .failed(&e);
+                    tracing::debug!(reason = %reason, "readiness probe not deleted; it expires by itself");
                 }
                 return;
             }
@@ -229,7 +235,10 @@ impl Worker {
                             self.stats.processed.fetch_add(1, Ordering::Relaxed);
                             tracing::info!(?outcome, code_kind = ?envelope.kind, "message handled");
                         }
-                        Err(e) => tracing::warn!(reason = %crate::describe_queue_error(&e), "handled but not deleted: it will be delivered again (handling is idempotent)"),
+                        Err(e) => {
+                            let reason = queue_call(&self.queue, "delete a handled message from", PROCESSOR_ROLE).failed(&e);
+                            tracing::warn!(reason = %reason, "handled but not deleted: it will be delivered again (handling is idempotent)");
+                        }
                     }
                 }
                 Err(reason) if dequeue_count >= self.settings.max_dequeue_count => {
@@ -242,7 +251,8 @@ impl Worker {
                     let current = receipt.lock().unwrap_or_else(|p| p.into_inner()).clone();
                     let delay = self.settings.retry_delay.as_secs() as i32;
                     if let Err(e) = self.queue.update_message(&id, &current, delay, None).await {
-                        tracing::warn!(reason = %crate::describe_queue_error(&e), "could not make the message visible early; it reappears after its visibility timeout");
+                        let reason = queue_call(&self.queue, "make a failed message visible again in", UPDATER_ROLE).failed(&e);
+                        tracing::warn!(reason = %reason, "could not make the message visible early; it reappears after its visibility timeout");
                     }
                 }
             }
@@ -270,7 +280,10 @@ impl Worker {
                     tracing::debug!("visibility renewed");
                 }
                 Err(e) => {
-                    tracing::warn!(reason = %crate::describe_queue_error(&e), "visibility renewal refused; the message may reappear while it is handled (handling is idempotent)");
+                    let reason =
+                        queue_call(&self.queue, "renew a message's visibility in", UPDATER_ROLE)
+                            .failed(&e);
+                    tracing::warn!(reason = %reason, "visibility renewal refused; the message may reappear while it is handled (handling is idempotent)");
                     return std::future::pending::<Infallible>().await;
                 }
             }
@@ -288,33 +301,33 @@ impl Worker {
         dequeue_count: i64,
         reason: &str,
     ) {
-        let sent = match (QueueMessage {
-            message_text: Some(text.to_owned()),
-        })
-        .try_into()
-        {
-            Ok(content) => self
-                .poison
-                .send_message(
-                    content,
-                    Some(QueueClientSendMessageOptions {
-                        message_time_to_live: Some(-1),
-                        ..Default::default()
-                    }),
-                )
-                .await
-                .map(|_| ())
-                .map_err(|e| crate::describe_queue_error(&e)),
-            Err(e) => Err(e.to_string()),
-        };
+        let sent = async {
+            let content = QueueMessage {
+                message_text: Some(text.to_owned()),
+            }
+            .try_into()?;
+            let options = QueueClientSendMessageOptions {
+                message_time_to_live: Some(-1),
+                ..Default::default()
+            };
+            self.poison.send_message(content, Some(options)).await
+        }
+        .await;
         if let Err(e) = sent {
             // Not deleted: it comes back and is poisoned on a later delivery.
-            tracing::error!(reason = %e, "could not write to the poison queue");
+            let reason = queue_call(&self.poison, "move a message to", SENDER_ROLE).failed(&e);
+            tracing::error!(reason = %reason, "could not write to the poison queue");
             return;
         }
         let current = receipt.lock().unwrap_or_else(|p| p.into_inner()).clone();
         if let Err(e) = self.queue.delete_message(id, &current, None).await {
-            tracing::warn!(reason = %crate::describe_queue_error(&e), "poisoned but not deleted");
+            let reason = queue_call(
+                &self.queue,
+                "delete a poisoned message from",
+                PROCESSOR_ROLE,
+            )
+            .failed(&e);
+            tracing::warn!(reason = %reason, "poisoned but not deleted");
         }
         self.stats.poisoned.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
