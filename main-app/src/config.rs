@@ -1,9 +1,12 @@
 //! Settings of main-app, read once from the environment with the Python sample's names.
 
 use codes::envelope::MessageEncoding;
+use shared_auth::service::settings::{bind_address, http_url, https_url, port, seconds};
 use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
 use std::time::Duration;
+
+pub use shared_auth::service::settings::{BIND_ADDRESS, PORT};
 
 /// URL of the third-party function (`.../api/RandomNumber`).
 pub const THIRD_PARTY_API_ENDPOINT: &str = "THIRD_PARTY_API_ENDPOINT";
@@ -22,10 +25,6 @@ pub const THIRD_PARTY_API_TIMEOUT_SECONDS: &str = "THIRD_PARTY_API_TIMEOUT_SECON
 /// The most one request may take, whatever hangs behind it (Key Vault, identity, the
 /// third-party API, Storage); past it the answer is 503 with `Retry-After`.
 pub const REQUEST_TIMEOUT_SECONDS: &str = "REQUEST_TIMEOUT_SECONDS";
-/// Listening port.
-pub const PORT: &str = "PORT";
-/// Listening address.
-pub const BIND_ADDRESS: &str = "BIND_ADDRESS";
 
 /// Every variable main-app reads itself (identity and telemetry: `shared_auth::config::COMMON_VARIABLES`).
 pub const VARIABLES: &[&str] = &[
@@ -49,6 +48,8 @@ pub const SECRET_CACHE_TTL_SECONDS: &str = "SECRET_CACHE_TTL_SECONDS";
 /// once on a 401, since the old key is refused).
 pub const DEFAULT_SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
 
+/// Default of [`PORT`].
+pub const DEFAULT_PORT: u16 = 8080;
 /// Default secret name, as in the walkthrough.
 pub const DEFAULT_SECRET_NAME: &str = "third-party-api-key";
 /// Default code lifetime.
@@ -90,57 +91,28 @@ pub struct Settings {
     pub encoding: MessageEncoding,
 }
 
-fn url(env: &dyn EnvSource, name: &str, https_only: bool) -> Result<reqwest::Url, ConfigError> {
-    let raw = env.required(name)?;
-    let url = reqwest::Url::parse(&raw)
-        .map_err(|e| ConfigError::new(name, format!("is not a URL: {e}")))?;
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if !https_only => Ok(url),
-        _ if https_only => Err(ConfigError::new(
-            name,
-            "must be an https URL (tokens are never sent over plain http)",
-        )),
-        _ => Err(ConfigError::new(name, "must be an http(s) URL")),
-    }
-}
-
-fn seconds(env: &dyn EnvSource, name: &str, default: Duration) -> Result<Duration, ConfigError> {
-    let seconds: u64 = env.parsed_or(name, default.as_secs())?;
-    if seconds == 0 {
-        return Err(ConfigError::new(name, "must be at least 1"));
-    }
-    Ok(Duration::from_secs(seconds))
-}
-
 impl Settings {
     /// Reads and validates the settings; an error names the variable at fault.
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let code_ttl = seconds(env, CODE_TTL_SECONDS, DEFAULT_CODE_TTL)?;
-        if code_ttl > MAX_CODE_TTL {
-            return Err(ConfigError::new(
-                CODE_TTL_SECONDS,
-                "must be at most 604800 (7 days)",
-            ));
-        }
+        let positive = |name, default| seconds(env, name, default, 1..);
+        let code_ttl_range = 1..=MAX_CODE_TTL.as_secs();
         Ok(Self {
-            bind_address: env.parsed_or(BIND_ADDRESS, IpAddr::from([0, 0, 0, 0]))?,
-            port: env.parsed_or(PORT, 8080u16)?,
-            third_party_api_endpoint: url(env, THIRD_PARTY_API_ENDPOINT, false)?,
-            third_party_timeout: seconds(
-                env,
+            bind_address: bind_address(env)?,
+            port: port(env, DEFAULT_PORT)?,
+            third_party_api_endpoint: http_url(env, THIRD_PARTY_API_ENDPOINT)?,
+            third_party_timeout: positive(
                 THIRD_PARTY_API_TIMEOUT_SECONDS,
                 DEFAULT_THIRD_PARTY_TIMEOUT,
             )?,
-            request_timeout: seconds(env, REQUEST_TIMEOUT_SECONDS, DEFAULT_REQUEST_TIMEOUT)?,
-            key_vault_url: url(env, KEY_VAULT_URL, true)?.to_string(),
+            request_timeout: positive(REQUEST_TIMEOUT_SECONDS, DEFAULT_REQUEST_TIMEOUT)?,
+            key_vault_url: https_url(env, KEY_VAULT_URL)?.to_string(),
             secret_name: env
                 .var(THIRD_PARTY_API_SECRET_NAME)
                 .unwrap_or_else(|| DEFAULT_SECRET_NAME.to_owned()),
-            queue_url: url(env, STORAGE_QUEUE_URL, true)?,
-            ledger_url: url(env, CODE_LEDGER_URL, true)?,
-            code_ttl,
-            secret_cache_ttl: seconds(env, SECRET_CACHE_TTL_SECONDS, DEFAULT_SECRET_CACHE_TTL)?,
+            queue_url: https_url(env, STORAGE_QUEUE_URL)?,
+            ledger_url: https_url(env, CODE_LEDGER_URL)?,
+            code_ttl: seconds(env, CODE_TTL_SECONDS, DEFAULT_CODE_TTL, code_ttl_range)?,
+            secret_cache_ttl: positive(SECRET_CACHE_TTL_SECONDS, DEFAULT_SECRET_CACHE_TTL)?,
             encoding: MessageEncoding::from_env(env)?,
         })
     }

@@ -1,7 +1,7 @@
 //! `GET /api/v1/getcode`: a number from the third-party API, a code around it, a durable
 //! `code-issued` message, and only then the answer.
 
-use super::{AppState, RETRY_AFTER_SECONDS};
+use super::AppState;
 use crate::queue::QueueError;
 use crate::third_party::UpstreamError;
 use actix_web::http::StatusCode;
@@ -10,6 +10,7 @@ use codes::Code;
 use codes::CodeEnvelope;
 use serde::{Deserialize, Serialize};
 use shared_auth::ErrorBody;
+use shared_auth::service::response_builder;
 use shared_auth::telemetry::traceparent;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -78,11 +79,7 @@ impl ResponseError for GetCodeError {
             ),
         };
         tracing::warn!(error = %self, status = self.status_code().as_u16(), "getcode failed");
-        let mut response = HttpResponse::build(self.status_code());
-        if self.status_code() == StatusCode::SERVICE_UNAVAILABLE {
-            response.insert_header(("Retry-After", RETRY_AFTER_SECONDS.to_string()));
-        }
-        response.json(ErrorBody::new(code, message))
+        response_builder(self.status_code()).json(ErrorBody::new(code, message))
     }
 }
 

@@ -4,30 +4,25 @@
 
 use super::AppState;
 use crate::queue::QueueHealth;
-use actix_web::{HttpResponse, web};
-use serde_json::json;
+use actix_web::web;
 use shared_auth::secret_cache::SecretReadiness;
+use shared_auth::service::Readiness;
 
-/// Liveness.
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "alive" }))
-}
+pub use shared_auth::service::healthz;
 
 /// Readiness: 200 `{"status":"ready"}`, or 503 `{"status":"not_ready","failing":[...]}` naming
 /// the checks that fail (`secret`, `queue`).
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let mut failing = Vec::new();
-    if matches!(state.secret.readiness(), SecretReadiness::NotReady { .. }) {
-        failing.push("secret");
-    }
-    if state.queue.health() != QueueHealth::CanSend {
-        failing.push("queue");
-    }
-    if failing.is_empty() {
-        HttpResponse::Ok().json(json!({ "status": "ready" }))
-    } else {
-        HttpResponse::ServiceUnavailable()
-            .insert_header(("Retry-After", super::RETRY_AFTER_SECONDS.to_string()))
-            .json(json!({ "status": "not_ready", "failing": failing }))
-    }
+pub async fn readyz(state: web::Data<AppState>) -> Readiness {
+    let secret = match state.secret.readiness() {
+        SecretReadiness::Ready { .. } => Ok(()),
+        SecretReadiness::NotReady { reason } => Err(reason),
+    };
+    let queue = match state.queue.health() {
+        QueueHealth::CanSend => Ok(()),
+        QueueHealth::CannotSend(reason) => Err(reason),
+        QueueHealth::Unknown => Err("no send or probe has answered yet".to_owned()),
+    };
+    Readiness::new()
+        .check("secret", secret)
+        .check("queue", queue)
 }

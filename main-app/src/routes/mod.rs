@@ -12,8 +12,7 @@ use codes::ledger::CodeLedger;
 use shared_auth::secret_cache::SecretCache;
 use std::time::Duration;
 
-/// Seconds a client is told to wait before retrying after a 503.
-pub const RETRY_AFTER_SECONDS: u64 = 5;
+pub use shared_auth::service::RETRY_AFTER_SECONDS;
 
 /// What the handlers share.
 #[derive(Clone)]

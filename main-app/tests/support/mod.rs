@@ -10,6 +10,7 @@ use main_app::config::Settings;
 use main_app::startup::Application;
 use shared_auth::MapEnv;
 use shared_auth::secret_cache::SecretCacheOptions;
+use shared_auth::service::Service as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -92,7 +93,7 @@ pub async fn spawn_app(env: &MapEnv) -> TestApp {
     let settings = Settings::from_env(env).unwrap();
     let app = Application::build_with_cache_options(settings, env, fast_cache()).unwrap();
     let base = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
+    tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         base,
         http: reqwest::Client::new(),
