@@ -3,7 +3,7 @@
 //! malformed body or code; 415 unless the body is declared `application/json` (so a cross-site
 //! form post cannot spend codes); 503 with `Retry-After` when the ledger cannot answer in time.
 
-use super::{AppState, RETRY_AFTER_SECONDS};
+use super::AppState;
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
@@ -11,6 +11,7 @@ use codes::{Code, CodeError, LedgerError};
 use serde::{Deserialize, Serialize};
 use shared_auth::ErrorBody;
 use shared_auth::request_body::{BodyError, read_body};
+use shared_auth::service::response_builder;
 use std::time::Duration;
 
 /// The largest verify body read (`{"code": "AAA-999-BBB"}` is 24 bytes).
@@ -85,11 +86,10 @@ impl ResponseError for VerifyError {
                 "Codes cannot be checked right now; try again shortly.".to_owned(),
             ),
         };
-        let mut response = HttpResponse::build(self.status_code());
         if let Self::Ledger(reason) = self {
             tracing::warn!(reason = %reason, "verify failed");
-            response.insert_header(("Retry-After", RETRY_AFTER_SECONDS.to_string()));
         }
+        let mut response = response_builder(self.status_code());
         if let Self::Body(BodyError::Timeout(_)) = self {
             response.force_close();
         }
