@@ -12,8 +12,6 @@ use codes::ledger::CodeLedger;
 use shared_auth::secret_cache::SecretCache;
 use std::time::Duration;
 
-pub use shared_auth::service::RETRY_AFTER_SECONDS;
-
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
