@@ -1515,8 +1515,7 @@ fn the_rotation_job_runs_keyless_rotate_weekly_with_only_its_roles() {
         "    image: empty(keyRotationImage) ? placeholderImage : keyRotationImage\n",
         "    args: ['rotate']\n",
         "    cronExpression: keyRotationSchedule\n",
-        // Long enough for its waits (main-app's cache TTL, the grace period, each up to the
-        // wait timeout of 900 s); one retry.
+        // Long enough for its waits (bounded below from rotate's defaults); one retry.
         "    replicaTimeout: 3600\n",
         "    replicaRetryLimit: 1\n",
     ] {
@@ -1542,17 +1541,33 @@ fn the_rotation_job_runs_keyless_rotate_weekly_with_only_its_roles() {
             "AZURE_CLIENT_ID",
         ]
     );
-    // Its timeout covers rotate's waits at their defaults (the master key's, main-app using the
-    // new key, the old keys idle for the grace period), none overridden by the job's arguments.
+    // Its timeout covers every wait of rotate at their defaults (the job's arguments and
+    // variables above override none of them): the master key's, a new key reaching every
+    // replica (the key store's refresh), main-app using the new key or its key cache expiring,
+    // the old keys idle for the grace period; computed by rotate itself, so the two cannot
+    // disagree. main-app keeps its default key cache lifetime, the one rotate assumes.
     let replica_timeout: u64 = Regex::new(r"\n    replicaTimeout: (\d+)\n")
         .unwrap()
         .captures(&module)
         .unwrap()[1]
         .parse()
         .unwrap();
+    let seconds = std::time::Duration::from_secs;
+    let longest = ops::rotate::WaitLimits::new(
+        seconds(ops::rotate::DEFAULT_WAIT_TIMEOUT_SECONDS),
+        seconds(ops::rotate::DEFAULT_GRACE_SECONDS),
+        seconds(ops::rotate::DEFAULT_MAIN_APP_CACHE_SECONDS),
+        ops::rotate::DEFAULT_KEYS_REFRESH,
+    )
+    .total();
     assert!(
-        replica_timeout
-            >= 3 * ops::rotate::DEFAULT_WAIT_TIMEOUT_SECONDS + ops::rotate::DEFAULT_GRACE_SECONDS
+        seconds(replica_timeout) >= longest,
+        "replicaTimeout {replica_timeout} s < rotate's longest run {longest:?}"
+    );
+    assert!(
+        bicep_env_entries("main-app")
+            .iter()
+            .all(|(n, _)| n != ops::rotate::SECRET_CACHE_TTL_SECONDS)
     );
     let value = |module: &str, name: &str| {
         let entries = bicep_env_entries(module);

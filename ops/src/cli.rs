@@ -25,7 +25,8 @@ use std::io::{IsTerminal, Write};
                   EXTRA_CA_CERTS) and reads the same variables (STORAGE_QUEUE_URL, \
                   POISON_QUEUE_URL, CODE_LEDGER_URL, KEY_VAULT_URL, THIRD_PARTY_API_SECRET_NAME, \
                   THIRD_PARTY_API_MASTER_KEY_SECRET_NAME, THIRD_PARTY_API_KEYS_URL, \
-                  THIRD_PARTY_API_ENDPOINT, QUEUE_MESSAGE_ENCODING). Exit codes: 0 all fine, 1 a check or an operation \
+                  THIRD_PARTY_API_ENDPOINT, THIRD_PARTY_API_KEYS_REFRESH_SECONDS, \
+                  SECRET_CACHE_TTL_SECONDS, QUEUE_MESSAGE_ENCODING). Exit codes: 0 all fine, 1 a check or an operation \
                   failed, 2 bad input."
 )]
 pub struct Cli {
@@ -52,13 +53,17 @@ pub enum Command {
     #[command(
         long_about = "Rotate main-app's function key for third-party-api without a failed \
     request. Steps: preflight (read both secrets, prove write access without changing them; a \
-    missing Key Vault Secrets Officer stops the run naming it), add a new key, write it as a new \
-    vault version with an expiry once every replica has it, wait until main-app uses it, wait \
-    until the older keys are unused for the grace period, revoke them. Each completed step prints \
-    a `done: ` line; waits show progress on stderr. The state is read back from the vault and the \
-    key store every run, so a rerun after an interruption at any point completes. Reads \
-    KEY_VAULT_URL, THIRD_PARTY_API_SECRET_NAME, THIRD_PARTY_API_MASTER_KEY_SECRET_NAME, \
-    THIRD_PARTY_API_ENDPOINT, THIRD_PARTY_API_KEYS_REFRESH_SECONDS and the identity variables."
+    missing Key Vault Secrets Officer stops the run naming it), renew the master key's expiry \
+    when it has none or half of --expires-in-days is left (or generate the master key in place \
+    of the provisioning placeholder), add a new key, write it as a new vault version with an \
+    expiry once every replica has it, wait until main-app uses it (or, without traffic, until \
+    main-app's key cache has expired with no older key accepted since the write; not at all \
+    when no older key exists), wait until the older keys are unused for the grace period, \
+    revoke them. Each completed step prints a `done: ` line; waits show progress on stderr. The \
+    state is read back from the vault and the key store every run, so a rerun after an \
+    interruption at any point completes. Reads KEY_VAULT_URL, THIRD_PARTY_API_SECRET_NAME, \
+    THIRD_PARTY_API_MASTER_KEY_SECRET_NAME, THIRD_PARTY_API_ENDPOINT, \
+    THIRD_PARTY_API_KEYS_REFRESH_SECONDS, SECRET_CACHE_TTL_SECONDS and the identity variables."
     )]
     Rotate(RotateArgs),
 }
@@ -101,15 +106,22 @@ pub struct RotateArgs {
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Expiry (`exp`) of the new vault version, in days.
+    /// Expiry (`exp`) of the new vault version, in days; the master key's is renewed to this
+    /// when half of it is left.
     #[arg(long, default_value_t = DEFAULT_EXPIRES_IN_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub expires_in_days: u32,
     /// How long an old key must have gone unused before it is revoked, in seconds.
     #[arg(long, default_value_t = DEFAULT_GRACE_SECONDS)]
     pub grace_seconds: u64,
-    /// Limit of each wait (main-app using the new key, old keys going unused), in seconds.
+    /// Limit of each wait (main-app using the new key, old keys going unused), in seconds; the
+    /// wait for main-app lasts at least its key cache lifetime.
     #[arg(long, default_value_t = DEFAULT_WAIT_TIMEOUT_SECONDS, value_parser = clap::value_parser!(u64).range(1..))]
     pub wait_timeout_seconds: u64,
+    /// How long main-app keeps the key it read, in seconds: without traffic, the new key counts
+    /// as in use once this has passed since the write [default: SECRET_CACHE_TTL_SECONDS when
+    /// set, else 300]
+    #[arg(long, value_name = "SECONDS")]
+    pub main_app_cache_seconds: Option<u64>,
     /// The rotated keys: `<prefix>` and `<prefix>-*`; new ones are `<prefix>-<UTC yyyymmddHHMMSS>`.
     #[arg(long, default_value = DEFAULT_KEY_PREFIX)]
     pub key_prefix: String,
@@ -241,6 +253,7 @@ async fn execute(
                 expires_in_days: args.expires_in_days,
                 grace: std::time::Duration::from_secs(args.grace_seconds),
                 wait_timeout: std::time::Duration::from_secs(args.wait_timeout_seconds),
+                main_app_cache: rotate::main_app_cache(args.main_app_cache_seconds, env)?,
                 key_prefix: args.key_prefix.clone(),
                 json: cli.json,
             };

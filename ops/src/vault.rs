@@ -1,7 +1,8 @@
 //! Key Vault through the official `SecretClient`, built as `shared-auth` builds it (the shared
 //! HTTP client, challenge verification relaxed only off Azure's vault domains): the latest
 //! version of a secret with its attributes, its version list, a write that changes nothing (the
-//! permission probe of `rotate` and `doctor --as rotation`) and a new version with an expiry.
+//! permission probe of `rotate` and `doctor --as rotation`), a new expiry for a version and a
+//! new version with an expiry.
 //!
 //! Values are [`Secret`]s from the moment they leave the SDK's model; nothing here prints one.
 
@@ -9,8 +10,9 @@ use crate::OpsError;
 use crate::connect::{self, Connection};
 use azure_core::http::{RequestContent, StatusCode, Url};
 use azure_security_keyvault_secrets::models::{
-    SecretAttributes, SecretClientGetSecretOptions, SecretClientUpdateSecretPropertiesOptions,
-    SetSecretParameters, UpdateSecretPropertiesParameters,
+    Secret as SecretModel, SecretAttributes, SecretClientGetSecretOptions,
+    SecretClientUpdateSecretPropertiesOptions, SetSecretParameters,
+    UpdateSecretPropertiesParameters,
 };
 use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
 use futures::TryStreamExt;
@@ -145,26 +147,13 @@ impl Vault {
             secret_version: version.map(str::to_owned),
             ..Default::default()
         };
-        let secret = match self.client.get_secret(name, Some(options)).await {
+        let mut secret = match self.client.get_secret(name, Some(options)).await {
             Ok(response) => response.into_model()?,
             Err(e) if e.http_status() == Some(StatusCode::NotFound) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let version = secret
-            .resource_id()
-            .ok()
-            .and_then(|id| id.version)
-            .unwrap_or_default();
-        let attributes = secret.attributes.unwrap_or_default();
-        Ok(Some(SecretVersion {
-            name: name.to_owned(),
-            version,
-            value: Secret::new(secret.value.unwrap_or_default()),
-            created: attributes.created,
-            expires: attributes.expires,
-            not_before: attributes.not_before,
-            enabled: attributes.enabled,
-        }))
+        let value = Secret::new(secret.value.take().unwrap_or_default());
+        Ok(Some(secret_version(name, &secret, value)))
     }
 
     /// Every version of `name` (no values), oldest first by creation time.
@@ -172,14 +161,9 @@ impl Vault {
         let mut pager = self.client.list_secret_properties_versions(name, None)?;
         let mut all = Vec::new();
         while let Some(item) = pager.try_next().await? {
-            let version = item
-                .resource_id()
-                .ok()
-                .and_then(|id| id.version)
-                .unwrap_or_default();
-            let attributes = item.attributes.unwrap_or_default();
+            let attributes = item.attributes.clone().unwrap_or_default();
             all.push(VersionInfo {
-                version,
+                version: version_id(&item),
                 created: attributes.created,
                 expires: attributes.expires,
                 enabled: attributes.enabled,
@@ -193,9 +177,30 @@ impl Vault {
     /// updates that version's attributes with the values they already have (Key Vault records
     /// only a new `updated` time). Needs Key Vault Secrets Officer; a 403 means it is missing.
     pub async fn probe_write(&self, current: &SecretVersion) -> azure_core::Result<()> {
+        self.update_attributes(current, current.expires)
+            .await
+            .map(drop)
+    }
+
+    /// Sets the expiry of version `current` to `expires` (its value and other attributes
+    /// unchanged, no new version); returns the version as the vault now has it.
+    pub async fn renew(
+        &self,
+        current: &SecretVersion,
+        expires: OffsetDateTime,
+    ) -> azure_core::Result<SecretVersion> {
+        self.update_attributes(current, Some(expires)).await
+    }
+
+    /// Writes `current`'s attributes back with `expires` as its expiry.
+    async fn update_attributes(
+        &self,
+        current: &SecretVersion,
+        expires: Option<OffsetDateTime>,
+    ) -> azure_core::Result<SecretVersion> {
         let attributes = SecretAttributes {
             enabled: Some(current.enabled.unwrap_or(true)),
-            expires: current.expires,
+            expires,
             not_before: current.not_before,
             ..Default::default()
         };
@@ -208,10 +213,16 @@ impl Vault {
             secret_version: (!current.version.is_empty()).then(|| current.version.clone()),
             ..Default::default()
         };
-        self.client
+        let updated = self
+            .client
             .update_secret_properties(&current.name, content, Some(options))
-            .await
-            .map(drop)
+            .await?
+            .into_model()?;
+        Ok(secret_version(
+            &current.name,
+            &updated,
+            current.value.clone(),
+        ))
     }
 
     /// Reads the latest version of `name`, then proves the right to write it with
@@ -257,21 +268,30 @@ impl Vault {
             .set_secret(name, content, None)
             .await?
             .into_model()?;
-        let version = written
-            .resource_id()
-            .ok()
-            .and_then(|id| id.version)
-            .unwrap_or_default();
-        let attributes = written.attributes.unwrap_or_default();
-        Ok(SecretVersion {
-            name: name.to_owned(),
-            version,
-            value: value.clone(),
-            created: attributes.created,
-            expires: attributes.expires,
-            not_before: attributes.not_before,
-            enabled: attributes.enabled,
-        })
+        Ok(secret_version(name, &written, value.clone()))
+    }
+}
+
+/// The version id in a resource's id (empty when the vault did not say).
+fn version_id(resource: &impl ResourceExt) -> String {
+    resource
+        .resource_id()
+        .ok()
+        .and_then(|id| id.version)
+        .unwrap_or_default()
+}
+
+/// Version `secret` of `name` as the vault answered it, holding `value`.
+fn secret_version(name: &str, secret: &SecretModel, value: Secret) -> SecretVersion {
+    let attributes = secret.attributes.clone().unwrap_or_default();
+    SecretVersion {
+        name: name.to_owned(),
+        version: version_id(secret),
+        value,
+        created: attributes.created,
+        expires: attributes.expires,
+        not_before: attributes.not_before,
+        enabled: attributes.enabled,
     }
 }
 

@@ -3,6 +3,8 @@
 //! from the vault, `keyless` as a child process with the rotation identity (`rotation.env`).
 //!
 //! - under steady getcode load: no request fails, every 200 has its queue message;
+//! - without any traffic: it completes once main-app's key cache has expired, renewing the
+//!   master key's expiry on the way, and main-app's next request succeeds;
 //! - killed after each `done: ` line in turn, then run again: it completes, no request fails;
 //! - without Key Vault Secrets Officer: it stops before changing anything, naming the role, its
 //!   id and the scope; `--dry-run` changes nothing either;
@@ -34,21 +36,6 @@ const GRACE: &str = "5";
 /// What each rotation in these tests may take at most.
 const ROTATION_LIMIT: Duration = Duration::from_secs(120);
 
-/// The variables of `rotation.env`, passed to the child process.
-const ROTATION_VARS: &[&str] = &[
-    "AZURE_TOKEN_CREDENTIALS",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_AUTHORITY_HOST",
-    "EXTRA_CA_CERTS",
-    "KEY_VAULT_URL",
-    "THIRD_PARTY_API_SECRET_NAME",
-    "THIRD_PARTY_API_MASTER_KEY_SECRET_NAME",
-    "THIRD_PARTY_API_ENDPOINT",
-    "THIRD_PARTY_API_KEYS_REFRESH_SECONDS",
-];
-
 /// One stack under load at a time: four at once on a small machine starve storage of CPU and
 /// main-app rightly answers 503, which is not what these tests are about.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -56,20 +43,19 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 /// The stack with third-party-api and main-app running, refreshing fast enough for tests.
 async fn system() -> TestStack {
     let mut stack = start_stack(&[]).await;
-    stack
-        .launch_with(
+    for (service, setting) in [
+        (
             Service::ThirdPartyApi,
-            &[("THIRD_PARTY_API_KEYS_REFRESH_SECONDS", KEYS_REFRESH)],
-        )
-        .await
-        .expect("third-party-api starts");
-    stack
-        .launch_with(
+            ("THIRD_PARTY_API_KEYS_REFRESH_SECONDS", KEYS_REFRESH),
+        ),
+        (
             Service::MainApp,
-            &[("SECRET_CACHE_TTL_SECONDS", SECRET_CACHE_TTL)],
-        )
-        .await
-        .expect("main-app starts");
+            ("SECRET_CACHE_TTL_SECONDS", SECRET_CACHE_TTL),
+        ),
+    ] {
+        let started = stack.launch_with(service, &[setting]).await;
+        started.unwrap_or_else(|e| panic!("{service:?} starts: {e:#}"));
+    }
     stack
 }
 
@@ -104,7 +90,11 @@ async fn rotate(env: &MapEnv, args: &[&str], kill_after: Option<usize>) -> Run {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
-    for var in ROTATION_VARS {
+    // What rotate reads, no more: the identity and rotate's own variables.
+    for var in shared_auth::config::COMMON_VARIABLES
+        .iter()
+        .chain(ops::rotate::VARIABLES)
+    {
         if let Some(value) = env.var(var) {
             command.env(var, value);
         }
@@ -248,6 +238,12 @@ fn assert_no_secret(text: &str, secrets: &[Secret]) {
             "a secret value was printed in: {text}"
         );
     }
+}
+
+/// Nothing secret in what `run` printed: no value of `earlier` nor of the stack now.
+async fn assert_printed_no_secret(stack: &TestStack, run: &Run, mut earlier: Vec<Secret>) {
+    earlier.extend(secrets(stack).await);
+    assert_no_secret(&format!("{}{}", run.stdout, run.stderr), &earlier);
 }
 
 /// Every secret of the stack right now: function keys, master key, the rotation client secret.
@@ -400,6 +396,7 @@ async fn rotation_under_load_fails_no_request() {
         steps,
         [
             "preflight",
+            "renew master",
             "add",
             "write",
             "wait used",
@@ -431,9 +428,68 @@ async fn rotation_under_load_fails_no_request() {
         run.took.as_secs_f64()
     );
     assert!(rate >= 50.0, "a steady 50 requests/s at least: {rate:.1}");
-    let mut all = before;
-    all.extend(secrets(&stack).await);
-    assert_no_secret(&format!("{}{}", run.stdout, run.stderr), &all);
+    assert_printed_no_secret(&stack, &run, before).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_traffic_a_rotation_completes_once_main_apps_cache_has_expired() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let stack = system().await;
+    let seed = stack.third_party_api_key().clone();
+    let before = secrets(&stack).await;
+    let vault = admin_vault(&stack);
+    let master_before = vault.latest(MASTER_KEY_SECRET_NAME).await.unwrap().unwrap();
+    // Nobody calls main-app. A wait that needed traffic would fail after 30 s.
+    let args = [
+        "--grace-seconds",
+        GRACE,
+        "--main-app-cache-seconds",
+        SECRET_CACHE_TTL,
+        "--wait-timeout-seconds",
+        "30",
+    ];
+    let run = rotate(&rotation_env(&stack), &args, None).await;
+    println!("{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    let lines = done_lines(&run);
+    assert_eq!(lines.len(), 7, "{lines:?}");
+    let used = lines[4];
+    assert!(
+        used.starts_with("done: wait used: no traffic since the write for ")
+            && used.ends_with(" s; main-app's cache (3 s) has expired"),
+        "{used}"
+    );
+    assert!(lines[5].starts_with("done: wait idle: main-app not accepted for 5 s"));
+    assert!(
+        run.stdout.contains("main-app reads it at its next call"),
+        "{}",
+        run.stdout
+    );
+    assert_rotated(&stack, &[seed]).await;
+    // The master key's expiry moved forward (devstack seeds it without one): the same version
+    // and value, expiring in about 90 days.
+    let master = vault.latest(MASTER_KEY_SECRET_NAME).await.unwrap().unwrap();
+    assert!(
+        lines[1].starts_with(&format!(
+            "done: renew master: version {} of {MASTER_KEY_SECRET_NAME} now expires ",
+            master.version
+        )),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(master.version, master_before.version);
+    assert!(master.value == master_before.value);
+    assert!(master.expires > master_before.expires);
+    let days = (master.expires.unwrap() - time::OffsetDateTime::now_utc()).whole_days();
+    assert!((89..=90).contains(&days), "expires in {days} days");
+    // main-app, idle all along, serves its next request with the new key.
+    let answer = reqwest::Client::new()
+        .get(format!("{}/api/v1/getcode", stack.urls.main_app))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_printed_no_secret(&stack, &run, before).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -444,17 +500,28 @@ async fn killed_after_each_step_a_rerun_completes_and_no_request_fails() {
     let load = Load::start(&stack, 25);
     let mut all_secrets = secrets(&stack).await;
     let mut output = String::new();
-    for kill_after in 1..=6 {
+    for kill_after in 1..=7 {
         let old = vault_value(&stack, SECRET_NAME).await;
         let killed = rotate(&env, &["--grace-seconds", GRACE], Some(kill_after)).await;
         // Killed right after its last line, a complete run may have exited by itself.
         assert!(
-            killed.code.is_none() || (kill_after == 6 && killed.code == Some(0)),
+            killed.code.is_none() || (kill_after == 7 && killed.code == Some(0)),
             "killed after {kill_after}: {:?} {}",
             killed.code,
             killed.stdout
         );
         assert!(killed.done >= kill_after);
+        // The first complete run renewed the master key's expiry (devstack seeds it without
+        // one); from then on it is far enough away.
+        if kill_after >= 2 {
+            assert!(
+                killed
+                    .stdout
+                    .contains("done: renew master: nothing to renew: version "),
+                "{}",
+                killed.stdout
+            );
+        }
         all_secrets.extend(secrets(&stack).await);
         let rerun = rotate(&env, &["--grace-seconds", GRACE], None).await;
         println!(
@@ -465,9 +532,9 @@ async fn killed_after_each_step_a_rerun_completes_and_no_request_fails() {
         let resumed = rerun.stdout.as_str();
         match kill_after {
             // Killed after the add: the rerun writes the key that run added.
-            2 => assert!(resumed.contains("was added by an earlier run"), "{resumed}"),
+            3 => assert!(resumed.contains("was added by an earlier run"), "{resumed}"),
             // Killed after the write or a wait: the rerun finishes that rotation.
-            3..=5 => {
+            4..=6 => {
                 assert!(resumed.contains("finishing that rotation"), "{resumed}");
                 assert!(
                     resumed.contains("done: write: nothing to write"),
@@ -617,7 +684,5 @@ async fn from_the_provisioning_placeholders_it_generates_the_master_key_then_rot
     assert!(master != old_master);
     assert_rotated(&stack, &[seed]).await;
     assert!(answers.iter().any(|(status, _)| *status == 200));
-    let mut all = secrets(&stack).await;
-    all.push(old_master);
-    assert_no_secret(&format!("{}{}", run.stdout, run.stderr), &all);
+    assert_printed_no_secret(&stack, &run, vec![old_master]).await;
 }

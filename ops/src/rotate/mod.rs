@@ -1,0 +1,333 @@
+//! `keyless rotate`: replaces main-app's function key for third-party-api without a failed
+//! request, and can be interrupted and rerun at any point.
+//!
+//! 0. preflight (changes nothing): read both secrets and prove the right to write them (their
+//!    latest version's attributes written back unchanged); a refusal stops the run naming Key
+//!    Vault Secrets Officer, its id, the scope and the `az` line. A master key that is still the
+//!    provisioning placeholder is replaced by a generated one, then the admin API must accept it;
+//!    otherwise the master key's expiry is renewed when it has none or half of
+//!    `--expires-in-days` is left (same value, no new version);
+//! 1. add a function key `<prefix>-<UTC yyyymmddHHMMSS>` (or reuse the one an interrupted run
+//!    added: a family key newer than the one the vault holds);
+//! 2. write it as a new version of the apps' secret with `exp`, once every third-party-api
+//!    replica has loaded it (the key's age is more than the key store's refresh interval);
+//! 3. wait until main-app uses it (its `lastAccepted` is set), or until main-app's key cache
+//!    lifetime has passed with no older key accepted since the write (no traffic: every replica
+//!    reads the new value at its next call), or not at all when no older key exists;
+//! 4. wait until every older `<prefix>`/`<prefix>-*` key has not been accepted for the grace
+//!    period, counted from the later of its `lastAccepted` and the new version's creation;
+//! 5. revoke the older keys.
+//!
+//! Nothing is remembered between runs: the state is read back from the vault and the key store
+//! each time ([`plan()`] derives what is left to do from it). Each completed step prints one
+//! `done: ` line on stdout; waits show progress on stderr. No key value is ever printed.
+//!
+//! - [`names`]: key names and their stamps; [`mod@plan`]: state → plan; [`decide`]: what the waits
+//!   and the renewal decide; `describe` and `output`: what is printed; `steps` and `waits`: the calls.
+
+pub mod decide;
+mod describe;
+pub mod names;
+mod output;
+pub mod plan;
+mod steps;
+mod waits;
+
+pub use decide::{CACHE_MARGIN, POLL_INTERVAL, PROPAGATION_MARGIN, Used, WaitLimits};
+pub use names::{fresh_key_name, in_family, key_name, key_stamp, validate_prefix};
+pub use output::{PROGRESS_INTERVAL, when};
+pub use plan::{KeyInfo, KeySource, MasterState, Observed, Plan, plan};
+
+use crate::admin_client::{AdminClient, AdminError};
+use crate::connect::{self, Connection, KEY_VAULT_URL};
+use crate::vault::Vault;
+use crate::{EXIT_FAILED, EXIT_OK, OpsError};
+use azure_core::http::Url;
+use output::Reporter;
+use shared_auth::EnvSource;
+use std::io::Write;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// main-app's third-party-api endpoint; the admin API is at the same origin.
+pub const THIRD_PARTY_API_ENDPOINT: &str = "THIRD_PARTY_API_ENDPOINT";
+/// How often third-party-api replicas reload the shared key store (their variable, read here
+/// to know how long a new key takes to reach every replica).
+pub const THIRD_PARTY_API_KEYS_REFRESH_SECONDS: &str = "THIRD_PARTY_API_KEYS_REFRESH_SECONDS";
+/// How long main-app keeps the key it read (its variable, read here when the flag is not given).
+pub const SECRET_CACHE_TTL_SECONDS: &str = "SECRET_CACHE_TTL_SECONDS";
+/// Every variable rotate reads besides the identity ones ([`shared_auth::config::COMMON_VARIABLES`]).
+pub const VARIABLES: &[&str] = &[
+    KEY_VAULT_URL,
+    connect::THIRD_PARTY_API_SECRET_NAME,
+    connect::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
+    THIRD_PARTY_API_ENDPOINT,
+    THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
+    SECRET_CACHE_TTL_SECONDS,
+];
+/// The key store's refresh interval when [`THIRD_PARTY_API_KEYS_REFRESH_SECONDS`] is unset.
+pub const DEFAULT_KEYS_REFRESH: Duration = Duration::from_secs(10);
+/// Default expiry of a new vault version, in days.
+pub const DEFAULT_EXPIRES_IN_DAYS: u32 = 90;
+/// Default grace period of an old key, in seconds.
+pub const DEFAULT_GRACE_SECONDS: u64 = 300;
+/// Default limit of each wait, in seconds.
+pub const DEFAULT_WAIT_TIMEOUT_SECONDS: u64 = 900;
+/// Default of main-app's key cache lifetime, in seconds (main-app's own default).
+pub const DEFAULT_MAIN_APP_CACHE_SECONDS: u64 = 300;
+/// Default key-name prefix (main-app's keys).
+pub const DEFAULT_KEY_PREFIX: &str = "main-app";
+
+/// What the command line asked for.
+#[derive(Debug, Clone)]
+pub struct RotateSettings {
+    /// Print the plan, change nothing.
+    pub dry_run: bool,
+    /// Expiry of the new vault version, in days from now.
+    pub expires_in_days: u32,
+    /// How long an old key must have gone unused before it is revoked.
+    pub grace: Duration,
+    /// Limit of each wait.
+    pub wait_timeout: Duration,
+    /// How long main-app keeps the key it read ([`main_app_cache`]).
+    pub main_app_cache: Duration,
+    /// The family of keys rotated: `<prefix>` and `<prefix>-*`.
+    pub key_prefix: String,
+    /// JSON lines instead of text.
+    pub json: bool,
+}
+
+impl RotateSettings {
+    /// How long each wait of a run with these settings may take.
+    pub fn limits(&self, config: &RotateConfig) -> WaitLimits {
+        WaitLimits::new(
+            self.wait_timeout,
+            self.grace,
+            self.main_app_cache,
+            config.keys_refresh,
+        )
+    }
+}
+
+/// main-app's key cache lifetime: `--main-app-cache-seconds` when given, else
+/// [`SECRET_CACHE_TTL_SECONDS`] when set, else [`DEFAULT_MAIN_APP_CACHE_SECONDS`].
+pub fn main_app_cache(flag: Option<u64>, env: &dyn EnvSource) -> Result<Duration, OpsError> {
+    let seconds = match flag {
+        Some(seconds) => seconds,
+        None => env.parsed_or(SECRET_CACHE_TTL_SECONDS, DEFAULT_MAIN_APP_CACHE_SECONDS)?,
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+/// What rotate reads from the environment.
+#[derive(Debug, Clone)]
+pub struct RotateConfig {
+    /// `KEY_VAULT_URL`.
+    pub vault_url: Url,
+    /// The apps' secret (`THIRD_PARTY_API_SECRET_NAME`).
+    pub secret_name: String,
+    /// The master key's secret (`THIRD_PARTY_API_MASTER_KEY_SECRET_NAME`).
+    pub master_secret_name: String,
+    /// `THIRD_PARTY_API_ENDPOINT`.
+    pub endpoint: Url,
+    /// `THIRD_PARTY_API_KEYS_REFRESH_SECONDS`.
+    pub keys_refresh: Duration,
+}
+
+impl RotateConfig {
+    /// Reads and checks every variable; a missing or malformed one is bad input naming it.
+    pub fn from_env(env: &dyn EnvSource) -> Result<Self, OpsError> {
+        let vault_url = connect::https_url(env, KEY_VAULT_URL)?;
+        let raw = env.required(THIRD_PARTY_API_ENDPOINT)?;
+        let endpoint = Url::parse(raw.trim()).map_err(|e| {
+            OpsError::Usage(format!(
+                "{THIRD_PARTY_API_ENDPOINT} is not a valid URL: {e}"
+            ))
+        })?;
+        crate::admin_client::keys_url(&endpoint)
+            .map_err(|why| OpsError::Usage(format!("{THIRD_PARTY_API_ENDPOINT} {why}")))?;
+        let seconds: u64 = env.parsed_or(
+            THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
+            DEFAULT_KEYS_REFRESH.as_secs(),
+        )?;
+        Ok(Self {
+            vault_url,
+            secret_name: connect::secret_name(env),
+            master_secret_name: connect::master_key_secret_name(env),
+            endpoint,
+            keys_refresh: Duration::from_secs(seconds),
+        })
+    }
+}
+
+fn vault_failure(what: &str, error: &azure_core::Error) -> OpsError {
+    OpsError::Failed(format!("{what}: {}", connect::describe(error)))
+}
+
+fn admin_failure(what: &str, error: &AdminError) -> OpsError {
+    OpsError::Failed(format!(
+        "{what}: {error}. Run `keyless rotate` again to continue where it stopped"
+    ))
+}
+
+/// Runs `keyless rotate` with `settings` against the deployment `env` describes; writes the
+/// `done: ` lines (or the plan) to `out`. Returns the exit code.
+pub async fn run(
+    env: &dyn EnvSource,
+    settings: &RotateSettings,
+    out: &mut (dyn Write + Send),
+) -> Result<i32, OpsError> {
+    validate_prefix(&settings.key_prefix).map_err(OpsError::Usage)?;
+    let config = RotateConfig::from_env(env)?;
+    let conn = Connection::from_env(env)?;
+    let vault = Vault::new(&conn, &config.vault_url)?;
+    let limits = settings.limits(&config);
+    let mut report = Reporter::new(out, settings.json);
+
+    // 0. Preflight: nothing changes before every permission is proven.
+    let pre = match steps::preflight(env, &vault, &config).await? {
+        Ok(pre) => pre,
+        Err(missing) => {
+            report.missing_roles(&missing);
+            return Ok(EXIT_FAILED);
+        }
+    };
+    let preflight = format!(
+        "read and proved write access to secrets {} and {} (nothing changed)",
+        config.secret_name, config.master_secret_name
+    );
+    if settings.dry_run {
+        return dry_run(&conn, (settings, &config), &pre, preflight, &mut report).await;
+    }
+    report.done("preflight", preflight);
+
+    // The master key: generated once when provisioning left the placeholder, else its expiry
+    // renewed when due.
+    let (master_key, generated) = match pre.master.key() {
+        Some(key) => {
+            steps::renew_master(&vault, &pre.master, settings, &mut report).await?;
+            (key.clone(), None)
+        }
+        None => {
+            let (key, written) = steps::generate_master(&vault, &config, settings).await?;
+            (key, Some(written))
+        }
+    };
+    let admin = AdminClient::new(conn.http.clone(), &config.endpoint, master_key)?;
+    let keys = waits::master_accepted(&admin, &config, limits.master).await?;
+    if let Some(written) = &generated {
+        report.done("master key", output::generated_master(written));
+    }
+
+    let now = OffsetDateTime::now_utc();
+    let observed = Observed {
+        secret_created: pre.secret.created,
+        master: MasterState::Accepted,
+        keys: Some(steps::key_infos(&keys, &pre.secret.value)),
+    };
+    let the_plan = plan(&observed, &settings.key_prefix, now);
+
+    // 1. Add (or find the key an interrupted run added).
+    let key = steps::add(&admin, keys, &the_plan, &config, &mut report).await?;
+
+    // 2. Write, once every replica has loaded the key.
+    if the_plan.write {
+        let prefix = &settings.key_prefix;
+        waits::propagation(prefix, &key.name, config.keys_refresh, limits.propagation).await;
+    }
+    let unchanged = (!the_plan.write).then_some(&pre.secret);
+    let new_version =
+        steps::write(&vault, &key, unchanged, (settings, &config), &mut report).await?;
+    let since = new_version.created.unwrap_or(now);
+
+    // 3. Wait until main-app uses it, or provably will at its next call.
+    let used = waits::used(&admin, settings, &key.name, since, limits.used).await?;
+    let detail = output::used_detail(&used, &key.name, settings.main_app_cache);
+    report.done("wait used", detail);
+
+    // 4. Wait until every older key has gone unused for the grace period.
+    let older = waits::idle(&admin, settings, &key.name, since, limits.idle).await?;
+    report.done("wait idle", output::idle_detail(&older, settings.grace));
+
+    // 5. Revoke.
+    let revoked = steps::revoke(&admin, &older, &mut report).await?;
+    let done = output::Rotated {
+        key: &key.name,
+        version: &new_version,
+        used: &used,
+        revoked: &revoked,
+        master_key_generated: generated.is_some(),
+    };
+    report.summary(&done, &config);
+    Ok(EXIT_OK)
+}
+
+/// `--dry-run` after the preflight: reads the key store if the master key allows it and
+/// prints the plan; changes nothing.
+async fn dry_run(
+    conn: &Connection,
+    (settings, config): (&RotateSettings, &RotateConfig),
+    pre: &steps::Preflight,
+    preflight: String,
+    report: &mut Reporter<'_>,
+) -> Result<i32, OpsError> {
+    let (master, keys) = match pre.master.key() {
+        None => (MasterState::Placeholder, None),
+        Some(master_key) => {
+            let admin = AdminClient::new(conn.http.clone(), &config.endpoint, master_key.clone())?;
+            match admin.list().await {
+                Ok(keys) => (MasterState::Accepted, Some(keys)),
+                Err(e) if e.is_transient() => (MasterState::NotAccepted, None),
+                Err(e) => return Err(admin_failure("reading the function keys", &e)),
+            }
+        }
+    };
+    let observed = Observed {
+        secret_created: pre.secret.created,
+        master,
+        keys: keys
+            .as_ref()
+            .map(|keys| steps::key_infos(keys, &pre.secret.value)),
+    };
+    let the_plan = plan(&observed, &settings.key_prefix, OffsetDateTime::now_utc());
+    let state = output::secret_state(&pre.secret, &observed);
+    let renew = match master {
+        MasterState::Placeholder => "nothing to renew: a master key is generated".into(),
+        _ => steps::renewal_plan(&pre.master, settings),
+    };
+    report.plan(&the_plan, (settings, config), preflight, state, renew);
+    Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared_auth::MapEnv;
+
+    #[test]
+    fn main_apps_cache_is_the_flag_else_its_variable_else_its_default() {
+        let set = MapEnv::new().with(SECRET_CACHE_TTL_SECONDS, "120");
+        let cache = |flag, env: &MapEnv| main_app_cache(flag, env).map(|d| d.as_secs());
+        assert_eq!(cache(Some(3), &set), Ok(3));
+        assert_eq!(cache(None, &set), Ok(120));
+        assert_eq!(
+            cache(None, &MapEnv::new()),
+            Ok(DEFAULT_MAIN_APP_CACHE_SECONDS)
+        );
+        let bad = MapEnv::new().with(SECRET_CACHE_TTL_SECONDS, "soon");
+        assert!(
+            matches!(cache(None, &bad), Err(OpsError::Usage(m)) if m.contains(SECRET_CACHE_TTL_SECONDS))
+        );
+    }
+}
+
+#[cfg(test)]
+mod send_check {
+    /// The run can be spawned on a multi-threaded runtime (tests run it in a task).
+    #[allow(dead_code)]
+    fn run_is_send(env: &'static shared_auth::MapEnv, settings: &'static super::RotateSettings) {
+        fn is_send<T: Send>(_: T) {}
+        let out: &'static mut Vec<u8> = Box::leak(Box::default());
+        is_send(super::run(env, settings, out));
+    }
+}

@@ -1,0 +1,284 @@
+//! The steps of a run that change something or read the state they start from: the preflight,
+//! the master key (generated from the placeholder, its expiry renewed), add, write and revoke.
+//! Each completed step reports one `done: ` line.
+
+use super::decide::expiry_due;
+use super::output::{Reporter, expiry, when};
+use super::plan::{KeyInfo, KeySource, Plan};
+use super::{RotateConfig, RotateSettings, admin_failure, vault_failure};
+use crate::OpsError;
+use crate::admin_client::{AdminClient, FunctionKey};
+use crate::azure_scope::MissingRole;
+use crate::roles::{Role, ScopeKind};
+use crate::vault::{SecretVersion, Vault, WriteCheck};
+use shared_auth::{EnvSource, Secret};
+use time::OffsetDateTime;
+
+/// The latest versions of both secrets, each read and proven writable.
+pub(super) struct Preflight {
+    /// The apps' secret (main-app's key).
+    pub(super) secret: SecretVersion,
+    /// third-party-api's master key.
+    pub(super) master: SecretVersion,
+}
+
+/// Step 0: reads both secrets and proves the right to write each without changing it. Missing
+/// roles are all collected before anything stops; nothing has been written at that point.
+pub(super) async fn preflight(
+    env: &dyn EnvSource,
+    vault: &Vault,
+    config: &RotateConfig,
+) -> Result<Result<Preflight, Vec<MissingRole>>, OpsError> {
+    let mut missing = Vec::new();
+    let mut found = Vec::new();
+    for (name, scope) in [
+        (&config.secret_name, ScopeKind::Secret),
+        (&config.master_secret_name, ScopeKind::MasterKeySecret),
+    ] {
+        match vault.check_writable(name).await {
+            WriteCheck::Writable(version) => found.push(version),
+            WriteCheck::ReadForbidden(_) | WriteCheck::WriteForbidden(..) => {
+                missing.push(MissingRole::new(env, Role::KeyVaultSecretsOfficer, scope));
+            }
+            WriteCheck::Absent => {
+                return Err(OpsError::Failed(format!(
+                    "secret {name} does not exist in the vault {}: provisioning creates it (with \
+                     the placeholder {})",
+                    vault.url(),
+                    crate::vault::PLACEHOLDER
+                )));
+            }
+            WriteCheck::Failed(why) => {
+                return Err(OpsError::Failed(format!("secret {name}: {why}")));
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Ok(Err(missing));
+    }
+    match (found.pop(), found.pop()) {
+        (Some(master), Some(secret)) => Ok(Ok(Preflight { secret, master })),
+        _ => Err(OpsError::Failed(
+            "the preflight read fewer than two secrets".into(),
+        )),
+    }
+}
+
+/// A new master key: 32 random bytes from the operating system's CSPRNG, URL-safe base64.
+pub(super) fn generate_master_key() -> Secret {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
+    rand::rng().fill_bytes(bytes.as_mut());
+    Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()))
+}
+
+/// The function keys as the plan sees them: whether the vault holds each, no value.
+pub(super) fn key_infos(keys: &[FunctionKey], vault_value: &Secret) -> Vec<KeyInfo> {
+    keys.iter()
+        .map(|k| KeyInfo {
+            name: k.name.clone(),
+            in_vault: k.value == *vault_value,
+            last_accepted: k.last_accepted,
+        })
+        .collect()
+}
+
+/// The new expiry of a version written or renewed now.
+fn new_expiry(settings: &RotateSettings) -> OffsetDateTime {
+    OffsetDateTime::now_utc() + time::Duration::days(i64::from(settings.expires_in_days))
+}
+
+/// Writes a generated master key in place of the placeholder; returns it and its version.
+pub(super) async fn generate_master(
+    vault: &Vault,
+    config: &RotateConfig,
+    settings: &RotateSettings,
+) -> Result<(Secret, SecretVersion), OpsError> {
+    let key = generate_master_key();
+    let written = vault
+        .set(&config.master_secret_name, &key, new_expiry(settings))
+        .await
+        .map_err(|e| vault_failure("writing the generated master key", &e))?;
+    Ok((key, written))
+}
+
+/// What renewing the master key's expiry would do, in words (for `--dry-run`).
+pub(super) fn renewal_plan(master: &SecretVersion, settings: &RotateSettings) -> String {
+    if expiry_due(
+        master.expires,
+        settings.expires_in_days,
+        OffsetDateTime::now_utc(),
+    ) {
+        format!(
+            "set the expiry of version {} of {} (now {}) to {} days from now",
+            master.version,
+            master.name,
+            expiry(master.expires),
+            settings.expires_in_days
+        )
+    } else {
+        not_due(master)
+    }
+}
+
+fn not_due(master: &SecretVersion) -> String {
+    format!(
+        "nothing to renew: version {} of {} expires {}",
+        master.version,
+        master.name,
+        when(master.expires)
+    )
+}
+
+/// Renews the expiry of the master key's latest version when it has none or it is within half
+/// of `--expires-in-days`: the same value, a new `exp`, no new version.
+pub(super) async fn renew_master(
+    vault: &Vault,
+    master: &SecretVersion,
+    settings: &RotateSettings,
+    report: &mut Reporter<'_>,
+) -> Result<(), OpsError> {
+    if !expiry_due(
+        master.expires,
+        settings.expires_in_days,
+        OffsetDateTime::now_utc(),
+    ) {
+        report.done("renew master", not_due(master));
+        return Ok(());
+    }
+    let renewed = vault
+        .renew(master, new_expiry(settings))
+        .await
+        .map_err(|e| vault_failure("renewing the master key's expiry", &e))?;
+    report.done(
+        "renew master",
+        format!(
+            "version {} of {} now expires {} (was {})",
+            master.version,
+            master.name,
+            when(renewed.expires),
+            expiry(master.expires)
+        ),
+    );
+    Ok(())
+}
+
+/// Step 1: adds the plan's new key, or finds the one an interrupted run added.
+pub(super) async fn add(
+    admin: &AdminClient,
+    keys: Vec<FunctionKey>,
+    plan: &Plan,
+    config: &RotateConfig,
+    report: &mut Reporter<'_>,
+) -> Result<FunctionKey, OpsError> {
+    if plan.source == KeySource::New {
+        let key = admin
+            .generate(&plan.key)
+            .await
+            .map_err(|e| admin_failure(&format!("adding function key {}", plan.key), &e))?;
+        report.done("add", format!("added function key {}", key.name));
+        return Ok(key);
+    }
+    let key = keys
+        .into_iter()
+        .find(|k| k.name == plan.key)
+        .ok_or_else(|| {
+            OpsError::Failed(format!(
+                "function key {} is no longer in the key store; run `keyless rotate` again",
+                plan.key
+            ))
+        })?;
+    report.done(
+        "add",
+        if plan.source == KeySource::AddedEarlier {
+            format!(
+                "nothing to add: function key {} was added by an earlier run",
+                key.name
+            )
+        } else {
+            format!(
+                "nothing to add: {} already holds {}; finishing that rotation",
+                config.secret_name, key.name
+            )
+        },
+    );
+    Ok(key)
+}
+
+/// Step 2: writes `key` as a new version of the apps' secret with an expiry (the caller has
+/// waited until every replica loaded it), unless the vault already holds it (`current`).
+pub(super) async fn write(
+    vault: &Vault,
+    key: &FunctionKey,
+    current: Option<&SecretVersion>,
+    (settings, config): (&RotateSettings, &RotateConfig),
+    report: &mut Reporter<'_>,
+) -> Result<SecretVersion, OpsError> {
+    if let Some(current) = current {
+        report.done(
+            "write",
+            format!(
+                "nothing to write: version {} of {} already holds {}",
+                current.version, config.secret_name, key.name
+            ),
+        );
+        return Ok(current.clone());
+    }
+    let written = vault
+        .set(&config.secret_name, &key.value, new_expiry(settings))
+        .await
+        .map_err(|e| vault_failure(&format!("writing {} to the vault", key.name), &e))?;
+    report.done(
+        "write",
+        format!(
+            "{} is now version {} of {} (expires {})",
+            key.name,
+            written.version,
+            config.secret_name,
+            when(written.expires)
+        ),
+    );
+    Ok(written)
+}
+
+/// Step 5: revokes the `older` keys; returns those that still existed.
+pub(super) async fn revoke(
+    admin: &AdminClient,
+    older: &[String],
+    report: &mut Reporter<'_>,
+) -> Result<Vec<String>, OpsError> {
+    let mut revoked = Vec::new();
+    for name in older {
+        let existed = admin
+            .delete(name)
+            .await
+            .map_err(|e| admin_failure(&format!("revoking function key {name}"), &e))?;
+        if existed {
+            revoked.push(name.clone());
+        }
+    }
+    report.done(
+        "revoke",
+        if revoked.is_empty() {
+            "nothing to revoke".into()
+        } else {
+            format!("revoked {}", revoked.join(", "))
+        },
+    );
+    Ok(revoked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_master_keys_are_keys_and_distinct() {
+        let a = generate_master_key();
+        let b = generate_master_key();
+        assert!(crate::vault::is_key_value(a.expose()));
+        assert_eq!(a.expose().len(), 43);
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,186 @@
+//! The waits of a run, each polling the key store through the admin API until the state says
+//! it may go on, with progress on stderr and a limit: the master key accepted, a new key loaded
+//! by every replica, main-app using the new key (or its cache expired without traffic), the
+//! older keys idle for the grace period. What each look means is decided in [`super::decide`].
+
+use super::decide::{POLL_INTERVAL, Sightings, Use, Used, still_busy, wait_used};
+use super::names::{in_family, key_stamp};
+use super::output::Progress;
+use super::{RotateConfig, RotateSettings, admin_failure};
+use crate::OpsError;
+use crate::admin_client::{AdminClient, FunctionKey};
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// What one look at the state says during a wait.
+enum Look<T> {
+    Ready(T),
+    NotYet(String),
+}
+
+/// Polls `look` every [`POLL_INTERVAL`] until it is ready; fails after `limit`.
+async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut look: F) -> Result<T, OpsError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Look<T>, OpsError>>,
+{
+    let mut progress = Progress::new(what.to_owned());
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match look().await? {
+            Look::Ready(value) => return Ok(value),
+            Look::NotYet(detail) => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(OpsError::Failed(format!(
+                        "{what}: still not done after {} s ({detail}); nothing was revoked. Run \
+                         `keyless rotate` again to continue where it stopped",
+                        limit.as_secs()
+                    )));
+                }
+                progress.report(&detail, limit);
+            }
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// The function keys, or `None` when the admin API did not answer (worth another look).
+async fn list(admin: &AdminClient) -> Result<Option<Vec<FunctionKey>>, OpsError> {
+    match admin.list().await {
+        Ok(keys) => Ok(Some(keys)),
+        Err(e) if e.is_transient() => Ok(None),
+        Err(e) => Err(admin_failure("reading the function keys", &e)),
+    }
+}
+
+/// Waits until the admin API accepts the vault's master key (third-party-api reloads it);
+/// returns the function keys it then lists.
+pub(super) async fn master_accepted(
+    admin: &AdminClient,
+    config: &RotateConfig,
+    limit: Duration,
+) -> Result<Vec<FunctionKey>, OpsError> {
+    let what = format!(
+        "waiting for the admin API at {} to accept the master key in {}",
+        admin.keys_url(),
+        config.master_secret_name
+    );
+    wait_for(&what, limit, || async {
+        match admin.list().await {
+            Ok(keys) => Ok(Look::Ready(keys)),
+            Err(e) if e.is_transient() => Ok(Look::NotYet(e.to_string())),
+            Err(e) => Err(admin_failure("reading the function keys", &e)),
+        }
+    })
+    .await
+}
+
+/// Sleeps until key `name` is older than the key store's refresh interval plus a margin, so
+/// every third-party-api replica accepts it before main-app may use it. The age comes from the
+/// name's stamp, so a rerun waits only for what is left.
+pub(super) async fn propagation(prefix: &str, name: &str, refresh: Duration, limit: Duration) {
+    let Some(stamp) = key_stamp(prefix, name) else {
+        return;
+    };
+    // The stamp has whole seconds: the limit counts from the start of that second.
+    let ready = stamp + limit;
+    let left = ready - OffsetDateTime::now_utc();
+    if left.is_positive() {
+        let left = Duration::try_from(left).unwrap_or_default();
+        eprintln!(
+            "keyless rotate: waiting {} s until every third-party-api replica has loaded {name} \
+             (key store refresh {} s)",
+            left.as_secs() + 1,
+            refresh.as_secs()
+        );
+        tokio::time::sleep(left).await;
+    }
+}
+
+/// One look at the key store for the waits after the write: the latest known use of `key` and
+/// of each older family key, merging what every look said into `seen`; `None` when the admin
+/// API did not answer. Fails when `key` itself is gone.
+async fn look(
+    admin: &AdminClient,
+    prefix: &str,
+    key: &str,
+    seen: &Mutex<Sightings>,
+) -> Result<Option<(Option<OffsetDateTime>, Vec<Use>)>, OpsError> {
+    let Some(keys) = list(admin).await? else {
+        return Ok(None);
+    };
+    if !keys.iter().any(|k| k.name == key) {
+        return Err(OpsError::Failed(format!(
+            "function key {key} is no longer in the key store: someone removed it; run `keyless \
+             rotate` again"
+        )));
+    }
+    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    let mut current = None;
+    let mut older = Vec::new();
+    for k in keys.iter().filter(|k| in_family(prefix, &k.name)) {
+        let last = seen.record(&k.name, k.last_accepted);
+        if k.name == key {
+            current = last;
+        } else {
+            older.push((k.name.clone(), last));
+        }
+    }
+    Ok(Some((current, older)))
+}
+
+/// Step 3: waits until main-app uses `key`, written at `written`, or its key cache has expired
+/// with no older key accepted meanwhile, or there is no older key at all; returns which.
+pub(super) async fn used(
+    admin: &AdminClient,
+    settings: &RotateSettings,
+    key: &str,
+    written: OffsetDateTime,
+    limit: Duration,
+) -> Result<Used, OpsError> {
+    let seen = Mutex::default();
+    let what = format!("waiting for main-app to use {key}");
+    wait_for(&what, limit, || async {
+        let Some((current, older)) = look(admin, &settings.key_prefix, key, &seen).await? else {
+            return Ok(Look::NotYet("the admin API did not answer".into()));
+        };
+        let now = OffsetDateTime::now_utc();
+        Ok(
+            match wait_used(current, &older, written, settings.main_app_cache, now) {
+                Used::NotYet(detail) => Look::NotYet(detail),
+                done => Look::Ready(done),
+            },
+        )
+    })
+    .await
+}
+
+/// Step 4: waits until every older family key has not been accepted for the grace period,
+/// counted from the later of its last use and `written`; returns their names.
+pub(super) async fn idle(
+    admin: &AdminClient,
+    settings: &RotateSettings,
+    key: &str,
+    written: OffsetDateTime,
+    limit: Duration,
+) -> Result<Vec<String>, OpsError> {
+    let seen = Mutex::default();
+    wait_for("waiting for the older keys to go unused", limit, || async {
+        let Some((_, older)) = look(admin, &settings.key_prefix, key, &seen).await? else {
+            return Ok(Look::NotYet("the admin API did not answer".into()));
+        };
+        let busy = still_busy(&older, written, settings.grace, OffsetDateTime::now_utc());
+        Ok(if busy.is_empty() {
+            Look::Ready(older.into_iter().map(|(name, _)| name).collect())
+        } else {
+            let busy: Vec<String> = busy
+                .iter()
+                .map(|(name, left)| format!("{name} for {left} s more"))
+                .collect();
+            Look::NotYet(format!("waiting on {}", busy.join(", ")))
+        })
+    })
+    .await
+}
