@@ -209,14 +209,13 @@ impl System {
         body["valid"].as_bool()
     }
 
-    /// Every secret of this stack: the function key, every key of third-party-api's store
-    /// (master included), every identity's header and client secret.
+    /// Every secret of this stack: the function key (the only key of third-party-api's blob
+    /// store), the master key (in the vault), every identity's header and client secret.
     fn secrets(&self) -> Vec<String> {
-        let mut secrets = vec![self.stack.third_party_api_key().expose().to_owned()];
-        let store = self.stack.state_dir.join("third-party-api/keys.json");
-        let store: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(store).unwrap()).unwrap();
-        collect_key_values(&store, &mut secrets);
+        let mut secrets = vec![
+            self.stack.third_party_api_key().expose().to_owned(),
+            self.stack.master_key().expose().to_owned(),
+        ];
         for identity in self.stack.identities.all() {
             secrets.push(identity.identity_header().expose().to_owned());
             secrets.push(identity.client_secret().expose().to_owned());
@@ -277,23 +276,6 @@ fn redact(line: &str, secrets: &[String]) -> String {
         line = line.replace(secret.as_str(), "<secret>");
     }
     line.chars().take(300).collect()
-}
-
-fn collect_key_values(value: &serde_json::Value, out: &mut Vec<String>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (name, v) in map {
-                match v {
-                    serde_json::Value::String(s) if name == "value" || name == "masterKey" => {
-                        out.push(s.clone());
-                    }
-                    _ => collect_key_values(v, out),
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_key_values(v, out)),
-        _ => {}
-    }
 }
 
 struct Traffic {
