@@ -25,15 +25,13 @@ async fn stack() -> (DevStack, tempfile::TempDir) {
     }
 }
 
-/// Every key value of third-party-api's store (master included).
+/// Every key of third-party-api: main-app's function key (the only one its blob store is seeded
+/// with) and the master key (in the vault).
 fn store_keys(stack: &DevStack) -> Vec<String> {
-    let text = std::fs::read_to_string(stack.state_dir.join("third-party-api/keys.json")).unwrap();
-    let mut keys = Vec::new();
-    let re = regex_lite::Regex::new(r#""(?:value|masterKey)"\s*:\s*"([^"]+)""#).unwrap();
-    for capture in re.captures_iter(&text) {
-        keys.push(capture[1].to_owned());
-    }
-    keys
+    vec![
+        stack.third_party_api_key().expose().to_owned(),
+        stack.master_key().expose().to_owned(),
+    ]
 }
 
 /// Runs schemathesis on `base`'s OpenAPI document; returns (success, redacted output).
@@ -112,9 +110,7 @@ async fn both_services_conform_to_their_openapi_documents_under_every_check() {
 }
 
 fn store_keys_master(stack: &DevStack) -> String {
-    let text = std::fs::read_to_string(stack.state_dir.join("third-party-api/keys.json")).unwrap();
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    json["masterKey"].as_str().expect("a master key").to_owned()
+    stack.master_key().expose().to_owned()
 }
 
 /// The summary at the end of a run.
