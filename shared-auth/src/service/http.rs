@@ -154,7 +154,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_request_in_flight_at_shutdown_finishes_and_new_ones_are_refused() {
+    async fn a_request_in_flight_at_shutdown_finishes_and_background_tasks_end() {
         let listener = listen([127, 0, 0, 1].into(), 0).unwrap();
         let background = vec![tokio::spawn(std::future::pending())];
         let watched = background[0].abort_handle();
@@ -202,10 +202,8 @@ mod tests {
             watched.is_finished(),
             "background tasks end with the server"
         );
-        assert!(
-            get(port, "/slow").is_err(),
-            "no new connection once stopped"
-        );
+        // Not asserted: that a new connection is refused. The freed port may already belong to
+        // another test's listener, which such a probe would steal.
     }
 
     #[test]
