@@ -265,6 +265,7 @@ pub struct DevStack {
     telemetry_env: Vec<(String, String)>,
     bin_dir: PathBuf,
     main_app_port: u16,
+    gates: Vec<Arc<StorageGate>>,
 }
 
 impl std::fmt::Debug for DevStack {
@@ -370,6 +371,7 @@ impl DevStack {
         };
 
         let mut servers = Vec::new();
+        let mut gates = Vec::new();
         let provider = identities.clone();
         servers.push(serve_https(identity_listener, &tls, move |cfg| {
             provider.configure(cfg)
@@ -405,6 +407,7 @@ impl DevStack {
                 identities.clone(),
                 roles.clone(),
             ));
+            gates.push(gate.clone());
             servers.push(serve_https(listener, &tls, move |cfg| gate.configure(cfg))?);
         }
 
@@ -428,6 +431,7 @@ impl DevStack {
             telemetry_env: options.telemetry_env.clone(),
             bin_dir: options.bin_dir.clone(),
             main_app_port,
+            gates,
         };
         stack.seed().await?;
         for service in &options.services {
@@ -583,6 +587,17 @@ impl DevStack {
     /// The port main-app is to listen on.
     pub fn main_app_port(&self) -> u16 {
         self.main_app_port
+    }
+
+    /// Requests the storage gates forwarded to Azurite so far, by caller and operation.
+    pub fn storage_operations(&self) -> Vec<crate::storage_gate::OperationCount> {
+        let mut counts: Vec<_> = self
+            .gates
+            .iter()
+            .flat_map(|gate| gate.operation_counts().snapshot())
+            .collect();
+        counts.sort();
+        counts
     }
 
     /// Process ids of every child (Azurite and the services).

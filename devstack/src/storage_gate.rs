@@ -148,6 +148,93 @@ pub fn classify(
     }
 }
 
+/// The Azure Storage REST operation a request is, by its documented name ("Put Message",
+/// "Get Blob Properties"); what Azure bills one transaction for.
+pub fn operation(
+    service: StorageService,
+    method: &str,
+    path: &CheckedPath,
+    query: &[(String, String)],
+) -> &'static str {
+    let q = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    let segments = path.segments();
+    let comp = q("comp");
+    match (service, segments.len(), method, comp) {
+        (StorageService::Queue, 0 | 1, "GET", Some("list")) => "List Queues",
+        (_, 0 | 1, "GET", _) => "Get Service Properties",
+        (_, 0 | 1, _, _) => "Set Service Properties",
+        (StorageService::Queue, 2, "PUT", Some("metadata")) => "Set Queue Metadata",
+        (StorageService::Queue, 2, "GET" | "HEAD", Some("metadata")) => "Get Queue Metadata",
+        (StorageService::Queue, 2, "PUT", _) => "Create Queue",
+        (StorageService::Queue, 2, "DELETE", _) => "Delete Queue",
+        (StorageService::Queue, 2, _, _) => "Get Queue Metadata",
+        (StorageService::Queue, 3, "POST", _) => "Put Message",
+        (StorageService::Queue, 3, "GET", _) if q("peekonly") == Some("true") => "Peek Messages",
+        (StorageService::Queue, 3, "GET", _) => "Get Messages",
+        (StorageService::Queue, 3, "DELETE", _) => "Clear Messages",
+        (StorageService::Queue, _, "DELETE", _) => "Delete Message",
+        (StorageService::Queue, _, "PUT", _) => "Update Message",
+        (StorageService::Queue, _, _, _) => "Other Queue Operation",
+        (StorageService::Blob, 2, "GET", Some("list")) => "List Blobs",
+        (StorageService::Blob, 2, "PUT", _) => "Create Container",
+        (StorageService::Blob, 2, "DELETE", _) => "Delete Container",
+        (StorageService::Blob, 2, _, _) => "Get Container Properties",
+        (StorageService::Blob, _, "PUT", Some("metadata")) => "Set Blob Metadata",
+        (StorageService::Blob, _, "PUT", Some("properties")) => "Set Blob Properties",
+        (StorageService::Blob, _, "PUT", Some("block")) => "Put Block",
+        (StorageService::Blob, _, "PUT", Some("blocklist")) => "Put Block List",
+        (StorageService::Blob, _, "PUT", Some("lease")) => "Lease Blob",
+        (StorageService::Blob, _, "PUT", _) => "Put Blob",
+        (StorageService::Blob, _, "HEAD", _) => "Get Blob Properties",
+        (StorageService::Blob, _, "GET", Some("metadata")) => "Get Blob Metadata",
+        (StorageService::Blob, _, "GET", _) => "Get Blob",
+        (StorageService::Blob, _, "DELETE", _) => "Delete Blob",
+        (StorageService::Blob, _, _, _) => "Other Blob Operation",
+    }
+}
+
+/// Requests of one caller and one operation that the gate forwarded to Azurite.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct OperationCount {
+    /// The identity that called (its name in the stack, or the token's object id).
+    pub caller: String,
+    /// The operation, as [`operation`] names it.
+    pub operation: &'static str,
+    /// How many requests.
+    pub count: u64,
+}
+
+/// How many requests the gate forwarded to Azurite, by caller identity and operation.
+#[derive(Debug, Default)]
+pub struct OperationCounts(
+    std::sync::Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
+);
+
+impl OperationCounts {
+    fn add(&self, caller: String, operation: &'static str) {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *counts.entry((caller, operation)).or_default() += 1;
+    }
+
+    /// The counts so far, sorted by caller and operation.
+    pub fn snapshot(&self) -> Vec<OperationCount> {
+        let counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        counts
+            .iter()
+            .map(|((caller, operation), count)| OperationCount {
+                caller: caller.clone(),
+                operation,
+                count: *count,
+            })
+            .collect()
+    }
+}
+
 /// One gate: the service it fronts and where Azurite listens.
 pub struct StorageGate {
     service: StorageService,
@@ -156,6 +243,7 @@ pub struct StorageGate {
     verifier: TokenVerifier,
     identities: Arc<IdentityProvider>,
     roles: Arc<RoleAssignments>,
+    counts: OperationCounts,
 }
 
 impl StorageGate {
@@ -174,7 +262,13 @@ impl StorageGate {
             verifier: identities.verifier(),
             identities,
             roles,
+            counts: OperationCounts::default(),
         }
+    }
+
+    /// The requests this gate forwarded to Azurite, by caller and operation.
+    pub fn operation_counts(&self) -> &OperationCounts {
+        &self.counts
     }
 
     /// Every path goes through [`StorageGate::handle`].
@@ -348,6 +442,13 @@ async fn gate(gate: web::Data<StorageGate>, req: HttpRequest, body: web::Bytes) 
             "This request is not authorized to perform this operation using this permission.",
         );
     }
+    let caller = gate
+        .identities
+        .by_object_id(&claims.oid)
+        .map(|i| i.name.clone())
+        .unwrap_or(claims.oid);
+    let operation = operation(gate.service, req.method().as_str(), &path, &query);
+    gate.counts.add(caller, operation);
     forward(&gate, &req, &path, body).await
 }
 
@@ -519,6 +620,55 @@ mod tests {
                 &[("restype", "container")]
             ),
             Need::One(ContainerWrite)
+        );
+    }
+
+    #[test]
+    fn operations_are_named_as_azure_bills_them() {
+        use StorageService::{Blob, Queue};
+        let op = |service, method: &str, path: &str, query: &[(&str, &str)]| {
+            let query: Vec<(String, String)> = query
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            operation(service, method, &checked(path), &query)
+        };
+        let messages = "/devstoreaccount1/code-requests/messages";
+        let one = "/devstoreaccount1/code-requests/messages/abc";
+        assert_eq!(op(Queue, "POST", messages, &[]), "Put Message");
+        assert_eq!(op(Queue, "GET", messages, &[]), "Get Messages");
+        assert_eq!(
+            op(Queue, "GET", messages, &[("peekonly", "true")]),
+            "Peek Messages"
+        );
+        assert_eq!(op(Queue, "DELETE", one, &[]), "Delete Message");
+        assert_eq!(op(Queue, "PUT", one, &[]), "Update Message");
+        assert_eq!(
+            op(
+                Queue,
+                "GET",
+                "/devstoreaccount1/code-requests",
+                &[("comp", "metadata")]
+            ),
+            "Get Queue Metadata"
+        );
+        let blob = "/devstoreaccount1/codes/ABC-1-DEF";
+        assert_eq!(op(Blob, "PUT", blob, &[]), "Put Blob");
+        assert_eq!(op(Blob, "HEAD", blob, &[]), "Get Blob Properties");
+        assert_eq!(
+            op(Blob, "PUT", blob, &[("comp", "metadata")]),
+            "Set Blob Metadata"
+        );
+        assert_eq!(op(Blob, "DELETE", blob, &[]), "Delete Blob");
+        assert_eq!(op(Blob, "GET", blob, &[]), "Get Blob");
+        assert_eq!(
+            op(
+                Blob,
+                "PUT",
+                "/devstoreaccount1/codes",
+                &[("restype", "container")]
+            ),
+            "Create Container"
         );
     }
 

@@ -1,0 +1,126 @@
+//! The command line: which suites, how long, how hard; runs them in order and writes the report.
+
+use crate::report::{Machine, Report};
+use crate::suites::{self, Settings};
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// A suite to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SuiteName {
+    /// Every suite, in the order below.
+    All,
+    /// third-party-api's RandomNumber against a bare actix-web handler.
+    Randomnumber,
+    /// main-app's getcode at each concurrency, CPU per process.
+    Getcode,
+    /// Storage operations per issued code, by operation.
+    StorageOps,
+    /// Internal: serve the bare actix-web baseline (started by the randomnumber suite).
+    #[value(hide = true)]
+    BaselineServer,
+}
+
+/// Benchmarks of the services against their baselines on a local Azure stack (release build).
+#[derive(Debug, Parser)]
+#[command(name = "bench")]
+pub struct Cli {
+    /// Suites to run (`all` for every one).
+    #[arg(value_enum, required = true)]
+    pub suites: Vec<SuiteName>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds of each measured load run.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Connections of the RandomNumber runs.
+    #[arg(long, default_value_t = 16)]
+    pub connections: u32,
+    /// Concurrencies of the getcode runs.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
+    pub concurrencies: Vec<u32>,
+    /// Codes issued, verified and expired by storage-ops.
+    #[arg(long, default_value_t = 100)]
+    pub codes: u32,
+    /// main-app's CODE_TTL_SECONDS in storage-ops.
+    #[arg(long, default_value_t = 15)]
+    pub code_ttl: u32,
+    /// RUST_LOG of the services (their logs are kept in memory during the run).
+    #[arg(long, default_value = "warn")]
+    pub rust_log: String,
+}
+
+impl Cli {
+    /// Runs what was asked.
+    pub fn run(self) -> anyhow::Result<()> {
+        if self.suites.contains(&SuiteName::BaselineServer) {
+            return crate::baseline::serve();
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(self.run_suites())
+    }
+
+    async fn run_suites(self) -> anyhow::Result<()> {
+        if cfg!(debug_assertions) {
+            eprintln!("bench: this is a debug build; run `cargo run -p bench --release`");
+        }
+        let settings = Settings {
+            duration: Duration::from_secs(self.seconds),
+            connections: self.connections,
+            concurrencies: self.concurrencies.clone(),
+            codes: self.codes,
+            code_ttl_seconds: self.code_ttl,
+            rust_log: self.rust_log.clone(),
+        };
+        let now = OffsetDateTime::now_utc();
+        let load_before = Machine::load_average();
+        let all = self.suites.contains(&SuiteName::All);
+        let mut results = Vec::new();
+        for suite in [
+            SuiteName::Randomnumber,
+            SuiteName::Getcode,
+            SuiteName::StorageOps,
+        ] {
+            if !all && !self.suites.contains(&suite) {
+                continue;
+            }
+            eprintln!("bench: running {suite:?}");
+            let result = match suite {
+                SuiteName::Randomnumber => suites::randomnumber::run(&settings).await,
+                SuiteName::Getcode => suites::getcode::run(&settings).await,
+                _ => suites::storage_ops::run(&settings).await,
+            };
+            results.push(result.with_context(|| format!("suite {suite:?} failed"))?);
+        }
+        let report = Report {
+            started_at: now.format(&Rfc3339)?,
+            machine: Machine {
+                cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                load_before,
+                load_after: Machine::load_average(),
+            },
+            suites: results,
+        };
+        let json = serde_json::to_string_pretty(&report)?;
+        let dir = devstack::stack::target_dir().join("bench");
+        std::fs::create_dir_all(&dir)?;
+        let stamp = now.format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]Z"
+        ))?;
+        let path = dir.join(format!("{stamp}.json"));
+        std::fs::write(&path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+        if self.json {
+            println!("{json}");
+        } else {
+            print!("{}", report.table());
+        }
+        eprintln!("bench: results in {}", path.display());
+        Ok(())
+    }
+}

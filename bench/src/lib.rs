@@ -1,0 +1,19 @@
+//! Benchmarks, not tests: each service measured against the limit set by what it cannot avoid,
+//! side by side in one run on one machine, because absolute numbers on a shared 2-core machine
+//! drift and ratios do not (issue 13).
+//!
+//! - [`cli`]: the command line; runs the suites and writes the report.
+//! - [`stack`]: a fresh devstack per suite, the services from the release binaries.
+//! - [`wrk`]: the load generator (`wrk` 4.1) and its percentiles, read from a Lua `done()` hook.
+//! - [`cpu`]: CPU seconds per process during a run, from `/proc/<pid>/stat`.
+//! - [`baseline`]: the bare actix-web server RandomNumber is compared with.
+//! - [`suites`]: `randomnumber`, `getcode`, `storage-ops`.
+//! - [`report`]: the human table and the JSON file.
+
+pub mod baseline;
+pub mod cli;
+pub mod cpu;
+pub mod report;
+pub mod stack;
+pub mod suites;
+pub mod wrk;

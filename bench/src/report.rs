@@ -1,0 +1,188 @@
+//! What a run measured: rows of load results with the CPU each process used, ratios of a service
+//! to its baseline, storage operation counts; printed as a table or as JSON, and kept in
+//! `target/bench/<timestamp>.json`.
+
+use crate::cpu::CpuUse;
+use crate::wrk::LoadResult;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// One run of the bench command.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// When the run started (UTC, RFC 3339).
+    pub started_at: String,
+    /// The machine and how busy it was.
+    pub machine: Machine,
+    /// Each suite run, in order.
+    pub suites: Vec<SuiteResult>,
+}
+
+/// The machine the run happened on.
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    /// Online CPUs.
+    pub cores: usize,
+    /// `/proc/loadavg` when the run started.
+    pub load_before: String,
+    /// `/proc/loadavg` when it ended.
+    pub load_after: String,
+}
+
+impl Machine {
+    /// `/proc/loadavg` now: the 1, 5 and 15 minute load averages.
+    pub fn load_average() -> String {
+        std::fs::read_to_string("/proc/loadavg")
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    }
+}
+
+/// One suite's results.
+#[derive(Debug, Default, Serialize)]
+pub struct SuiteResult {
+    /// The suite (`randomnumber`, `getcode`, `storage-ops`).
+    pub suite: String,
+    /// Load runs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rows: Vec<Row>,
+    /// Service against baseline.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ratios: Vec<Ratio>,
+    /// Storage operations counted at the gate.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<OperationRow>,
+    /// What a reader needs to read the numbers right.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// One load run of one target.
+#[derive(Debug, Serialize)]
+pub struct Row {
+    /// What was loaded.
+    pub label: String,
+    /// Open connections.
+    pub connections: u32,
+    /// What wrk measured.
+    pub load: LoadResult,
+    /// CPU each process used during the run.
+    pub cpu: Vec<CpuUse>,
+}
+
+/// A service's result divided by its baseline's.
+#[derive(Debug, Serialize)]
+pub struct Ratio {
+    /// Which two rows.
+    pub label: String,
+    /// Requests per second, service / baseline (1.0: as fast as the baseline).
+    pub throughput: f64,
+    /// p99 latency, service / baseline (1.0: as fast as the baseline).
+    pub p99: f64,
+}
+
+impl Ratio {
+    /// `service` against `baseline`.
+    pub fn of(label: &str, service: &Row, baseline: &Row) -> Self {
+        Self {
+            label: label.to_owned(),
+            throughput: service.load.rps / baseline.load.rps.max(f64::EPSILON),
+            p99: service.load.p99_ms / baseline.load.p99_ms.max(f64::EPSILON),
+        }
+    }
+}
+
+/// Storage operations of one caller and one kind during a suite.
+#[derive(Debug, Serialize)]
+pub struct OperationRow {
+    /// The identity that called.
+    pub caller: String,
+    /// The Azure Storage operation.
+    pub operation: String,
+    /// How many.
+    pub count: u64,
+    /// Per issued code.
+    pub per_code: f64,
+}
+
+impl Report {
+    /// The human table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let m = &self.machine;
+        let _ = writeln!(
+            out,
+            "bench {}: {} cores, load average {} before, {} after",
+            self.started_at, m.cores, m.load_before, m.load_after
+        );
+        for suite in &self.suites {
+            let _ = writeln!(out, "\n== {}", suite.suite);
+            if !suite.rows.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "{:<48} {:>4} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>6}",
+                    "target",
+                    "conn",
+                    "req/s",
+                    "p50 ms",
+                    "p90 ms",
+                    "p99 ms",
+                    "max ms",
+                    "non2xx",
+                    "errors"
+                );
+            }
+            for row in &suite.rows {
+                let l = &row.load;
+                let _ = writeln!(
+                    out,
+                    "{:<48} {:>4} {:>9.0} {:>8.2} {:>8.2} {:>8.2} {:>8.1} {:>7} {:>6}",
+                    row.label,
+                    row.connections,
+                    l.rps,
+                    l.p50_ms,
+                    l.p90_ms,
+                    l.p99_ms,
+                    l.max_ms,
+                    l.non_2xx,
+                    l.socket_errors
+                );
+                let cpu: Vec<String> = row
+                    .cpu
+                    .iter()
+                    .filter(|c| c.cpu_seconds > 0.0)
+                    .map(|c| {
+                        let per_request = c.cpu_seconds * 1e3 / (l.requests.max(1) as f64);
+                        format!("{} {:.2} ({:.3} ms/req)", c.process, c.cores, per_request)
+                    })
+                    .collect();
+                let _ = writeln!(out, "    cores used: {}", cpu.join(", "));
+            }
+            for ratio in &suite.ratios {
+                let _ = writeln!(
+                    out,
+                    "ratio {}: throughput {:.3}, p99 {:.2}",
+                    ratio.label, ratio.throughput, ratio.p99
+                );
+            }
+            if !suite.operations.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "{:<18} {:<24} {:>7} {:>9}",
+                    "caller", "operation", "count", "per code"
+                );
+            }
+            for op in &suite.operations {
+                let _ = writeln!(
+                    out,
+                    "{:<18} {:<24} {:>7} {:>9.2}",
+                    op.caller, op.operation, op.count, op.per_code
+                );
+            }
+            for note in &suite.notes {
+                let _ = writeln!(out, "note: {note}");
+            }
+        }
+        out
+    }
+}
