@@ -1,11 +1,14 @@
 //! `GET /api/v1/getcode` on main-app at each concurrency, with the CPU every process used: the
 //! whole path (third-party call, queue send through the storage gate to Azurite) and the worker
-//! consuming behind it.
+//! consuming behind it. Each concurrency is measured twice, service then baseline (the same work
+//! in a tight loop with main-app's clients, [`super::getcode_baseline`]), and the ratio reported.
 
+use super::getcode_baseline::CodeLoop;
 use super::{Settings, measure};
-use crate::report::SuiteResult;
+use crate::report::{Ratio, Row, SuiteResult};
 use crate::stack::BenchStack;
 use devstack::stack::Service;
+use std::time::Instant;
 
 /// Runs the suite.
 pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
@@ -14,31 +17,52 @@ pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
     let stack = BenchStack::start(&services, &settings.rust_log).await?;
     let watch = stack.cpu_watch(&[]);
     let url = format!("{}/api/v1/getcode", stack.stack.urls.main_app);
+    let code_loop = CodeLoop::new(&stack.stack)?;
+    // Warm: a key in the cache, tokens, pooled connections.
+    code_loop.run(1, super::WARM_UP).await;
     let mut rows = Vec::new();
+    let mut ratios = Vec::new();
     for &connections in &settings.concurrencies {
-        rows.push(
-            measure(
-                &watch,
-                "main-app getcode",
-                &url,
-                &[],
-                connections,
-                settings.duration,
-            )
-            .await?,
-        );
+        let service = measure(
+            &watch,
+            "main-app getcode",
+            &url,
+            &[],
+            connections,
+            settings.duration,
+        )
+        .await?;
+        let before = watch.read();
+        let started = Instant::now();
+        let load = code_loop.run(connections, settings.duration).await;
+        let wall = started.elapsed().as_secs_f64();
+        let baseline = Row {
+            label: "baseline: loop with main-app's clients".into(),
+            connections,
+            load,
+            cpu: watch.used(&before, &watch.read(), wall),
+        };
+        ratios.push(Ratio::of(
+            &format!("getcode / baseline at {connections} connections"),
+            &service,
+            &baseline,
+        ));
+        rows.push(service);
+        rows.push(baseline);
     }
     stack.stop().await;
     Ok(SuiteResult {
         suite: "getcode".into(),
         rows,
+        ratios,
         notes: vec![
-            "no baseline yet: the tight Rust loop (one third-party call and one queue send with \
-             the same SDK clients) is the next step, so no service/baseline ratio here"
+            "the baseline loop runs inside the bench process: its CPU shows under \
+             `bench + devstack`, with the emulators' and the storage gates'"
                 .into(),
             "queue-worker drains behind the load, so each run after the first starts with a \
-             backlog from the one before"
+             backlog from the ones before"
                 .into(),
+            format!("services log at RUST_LOG={}", settings.rust_log),
         ],
         ..Default::default()
     })

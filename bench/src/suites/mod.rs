@@ -1,6 +1,7 @@
 //! The suites; each starts its own stack, measures, and stops it.
 
 pub mod getcode;
+pub mod getcode_baseline;
 pub mod randomnumber;
 pub mod storage_ops;
 
@@ -27,7 +28,7 @@ pub struct Settings {
 }
 
 /// A short unrecorded run first, so connection pools, token caches and the key cache are warm.
-const WARM_UP: Duration = Duration::from_secs(1);
+pub(crate) const WARM_UP: Duration = Duration::from_secs(1);
 /// wrk's per-request timeout: main-app's own request budget is 10 s.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -1,0 +1,139 @@
+//! The limit getcode is compared with: the same work with no web framework. A tight loop per
+//! connection doing one third-party call and one queue send with main-app's own clients
+//! (`ThirdPartyApi` with its Key Vault key cache, `CodeQueue`), as main-app's identity, over the
+//! same TLS, in this process (its CPU shows under `bench + devstack`).
+
+use crate::wrk::LoadResult;
+use anyhow::Context;
+use codes::{Code, CodeEnvelope};
+use devstack::stack::{DevStack, Service};
+use main_app::config::Settings;
+use main_app::queue::CodeQueue;
+use main_app::third_party::ThirdPartyApi;
+use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+
+/// main-app's clients, built from its production settings as main-app builds them.
+#[derive(Clone)]
+pub struct CodeLoop {
+    third_party: ThirdPartyApi,
+    queue: CodeQueue,
+    code_ttl: Duration,
+    request_timeout: Duration,
+}
+
+impl CodeLoop {
+    /// The clients for main-app's environment in `stack`, its identity as a service principal.
+    pub fn new(stack: &DevStack) -> anyhow::Result<Self> {
+        let env = devstack::testing::env_as_client(stack, Service::MainApp);
+        let settings = Settings::from_env(&env)?;
+        let http = shared_auth::transport::http_client_from_env(&env)?;
+        let credential = shared_auth::credential_from_env(&env, &http)?.credential;
+        let secrets = SecretCache::new(
+            &settings.key_vault_url,
+            &settings.secret_name,
+            credential.clone(),
+            &http,
+            SecretCacheOptions::default(),
+        )
+        .context("the Key Vault client cannot be built")?;
+        let queue = CodeQueue::new(settings.queue_url, credential, &http, settings.encoding)?;
+        let third_party = ThirdPartyApi::new(
+            http,
+            settings.third_party_api_endpoint,
+            settings.third_party_timeout,
+            secrets,
+        );
+        Ok(Self {
+            third_party,
+            queue,
+            code_ttl: settings.code_ttl,
+            request_timeout: settings.request_timeout,
+        })
+    }
+
+    /// One code: a number, then the `code-issued` message; true when both succeeded.
+    async fn issue(&self) -> bool {
+        let deadline = tokio::time::Instant::now() + self.request_timeout;
+        let Ok(number) = self.third_party.random_number().await else {
+            return false;
+        };
+        let envelope = CodeEnvelope::issued(
+            Code::generate(number),
+            OffsetDateTime::now_utc(),
+            self.code_ttl,
+            None,
+        );
+        self.queue.send(&envelope, deadline).await.is_ok()
+    }
+
+    /// `concurrency` loops issuing codes for `duration`.
+    pub async fn run(&self, concurrency: u32, duration: Duration) -> LoadResult {
+        let started = Instant::now();
+        let deadline = started + duration;
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..concurrency {
+            let this = self.clone();
+            tasks.spawn(async move {
+                let mut latencies = Vec::new();
+                let mut failures = 0u64;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    if this.issue().await {
+                        latencies.push(t.elapsed());
+                    } else {
+                        failures += 1;
+                    }
+                }
+                (latencies, failures)
+            });
+        }
+        let mut latencies = Vec::new();
+        let mut failures = 0;
+        while let Some(Ok((l, f))) = tasks.join_next().await {
+            latencies.extend(l);
+            failures += f;
+        }
+        from_samples(latencies, failures, started.elapsed())
+    }
+}
+
+/// Percentiles (nearest rank) of `latencies` of successful requests over `wall` time.
+pub fn from_samples(mut latencies: Vec<Duration>, failures: u64, wall: Duration) -> LoadResult {
+    latencies.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let rank = |p: f64| {
+        let i = ((p / 100.0) * latencies.len() as f64).ceil() as usize;
+        latencies.get(i.saturating_sub(1)).copied().map_or(0.0, ms)
+    };
+    LoadResult {
+        requests: latencies.len() as u64 + failures,
+        rps: latencies.len() as f64 / wall.as_secs_f64().max(f64::EPSILON),
+        p50_ms: rank(50.0),
+        p90_ms: rank(90.0),
+        p99_ms: rank(99.0),
+        max_ms: latencies.last().copied().map_or(0.0, ms),
+        non_2xx: failures,
+        socket_errors: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let latencies = (1..=100).rev().map(Duration::from_millis).collect();
+        let result = from_samples(latencies, 2, Duration::from_secs(10));
+        assert_eq!(result.requests, 102);
+        assert_eq!(result.rps, 10.0);
+        assert_eq!(result.p50_ms, 50.0);
+        assert_eq!(result.p90_ms, 90.0);
+        assert_eq!(result.p99_ms, 99.0);
+        assert_eq!(result.max_ms, 100.0);
+        assert_eq!(result.non_2xx, 2);
+        assert_eq!(from_samples(Vec::new(), 0, Duration::ZERO).p99_ms, 0.0);
+    }
+}
