@@ -104,12 +104,18 @@ impl Cli {
                 cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
                 load_before,
                 load_after: Machine::load_average(),
+                profile: if cfg!(debug_assertions) {
+                    "debug"
+                } else {
+                    "release"
+                },
             },
             suites: results,
         };
         let json = serde_json::to_string_pretty(&report)?;
         let dir = devstack::stack::target_dir().join("bench");
         std::fs::create_dir_all(&dir)?;
+        let dir = dir.canonicalize().unwrap_or(dir);
         let stamp = now.format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]Z"
         ))?;

@@ -27,6 +27,8 @@ pub struct Machine {
     pub load_before: String,
     /// `/proc/loadavg` when it ended.
     pub load_after: String,
+    /// `release`, or `debug` (numbers not worth keeping).
+    pub profile: &'static str,
 }
 
 impl Machine {
@@ -112,8 +114,8 @@ impl Report {
         let m = &self.machine;
         let _ = writeln!(
             out,
-            "bench {}: {} cores, load average {} before, {} after",
-            self.started_at, m.cores, m.load_before, m.load_after
+            "bench {} ({} build): {} cores, load average {} before, {} after",
+            self.started_at, m.profile, m.cores, m.load_before, m.load_after
         );
         for suite in &self.suites {
             let _ = writeln!(out, "\n== {}", suite.suite);
