@@ -811,20 +811,29 @@ pub async fn provision_storage(
             return Err(e).with_context(|| format!("cannot create queue {url}"));
         }
     }
+    create_container(http, credential, &format!("{blob_service}/{CONTAINER}"))
+        .await
+        .context("cannot create the ledger container")
+}
+
+/// Creates the blob container at `url` (an existing one is fine).
+async fn create_container(
+    http: &reqwest::Client,
+    credential: Arc<dyn TokenCredential>,
+    url: &str,
+) -> anyhow::Result<()> {
     let container = azure_storage_blob::BlobContainerClient::new(
-        format!("{blob_service}/{CONTAINER}").parse()?,
+        url.parse()?,
         Some(credential),
         Some(azure_storage_blob::BlobContainerClientOptions {
             client_options: azure_client_options(http),
             ..Default::default()
         }),
     )?;
-    if let Err(e) = container.create(None).await
-        && e.http_status() != Some(azure_core::http::StatusCode::Conflict)
-    {
-        return Err(e).context("cannot create the ledger container");
+    match container.create(None).await {
+        Err(e) if e.http_status() != Some(azure_core::http::StatusCode::Conflict) => Err(e.into()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Whether [`write_key_store`] replaces a key store that exists.
@@ -851,19 +860,9 @@ pub async fn write_key_store(
         .rsplit_once('/')
         .map(|(container, _)| container.to_owned())
         .context("the key store URL names no blob")?;
-    let container = azure_storage_blob::BlobContainerClient::new(
-        container_url.parse()?,
-        Some(credential.clone()),
-        Some(azure_storage_blob::BlobContainerClientOptions {
-            client_options: azure_client_options(http),
-            ..Default::default()
-        }),
-    )?;
-    if let Err(e) = container.create(None).await
-        && e.http_status() != Some(azure_core::http::StatusCode::Conflict)
-    {
-        return Err(e).context("cannot create the key store container");
-    }
+    create_container(http, credential.clone(), &container_url)
+        .await
+        .context("cannot create the key store container")?;
     let document = KeyDocument::new(
         None,
         &[(
