@@ -186,21 +186,11 @@ async fn the_probes_never_reach_the_ledger_or_the_poison_queue() {
         drain_texts(&stack, &stack.urls.queue).await,
         Vec::<String>::new()
     );
-    let container = azure_storage_blob::BlobContainerClient::new(
-        stack.urls.container.parse().unwrap(),
-        Some(stack.credential("devstack").unwrap()),
-        Some(azure_storage_blob::BlobContainerClientOptions {
-            client_options: shared_auth::transport::azure_client_options(stack.http()),
-            ..Default::default()
-        }),
-    )
-    .unwrap();
-    let mut blobs = container.list_blobs(None).unwrap();
-    let mut names = Vec::new();
-    while let Some(blob) = blobs.try_next().await.unwrap() {
-        names.push(blob.name.unwrap_or_default());
-    }
-    assert_eq!(names, Vec::<String>::new(), "nothing in the ledger");
+    assert_eq!(
+        blob_names(&stack, devstack::stack::CONTAINER).await,
+        Vec::<String>::new(),
+        "nothing in the ledger"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
