@@ -11,12 +11,18 @@
 //! container mounts only what it needs (`docker-compose.yml` says who mounts which):
 //! - `keys/` (volume `devstack-keys`; `init` and `local-azure` only): `pki/` (the dev CA with its
 //!   key, local-azure's server certificate), `identity/signing.pk8` (the token signing key, so
-//!   restarts keep tokens valid), `keyvault/secrets.json` (what the vault holds at start).
+//!   restarts keep tokens valid), `keyvault/secrets.json` (what the vault holds at start:
+//!   main-app's function key `third-party-api-key` and third-party-api's master key
+//!   `third-party-api-master-key`).
 //! - `ca/ca.pem` (volume `ca-public`): the CA certificate alone, for the services.
 //! - `azurite-tls/` (volume `azurite-tls`): Azurite's own certificate and key, for `azurite` only.
 //! - `workload-identity/<service>/token` (volume `token-<service>`): one service's federated
 //!   token, renewed by `serve`.
-//! - `third-party-api/keys.json` (volume `third-party-api-keys`): third-party-api's key store.
+//!
+//! third-party-api keeps its keys as in Azure: in the blob `third-party-api-keys/keys.json`,
+//! which `serve` writes once storage is provisioned (holding the vault's `third-party-api-key` as
+//! function key `main-app`; an existing blob is kept, so a restart keeps a rotated store), read
+//! through the storage gate with its own identity; its master key comes from the vault.
 //!
 //! Run as root (compose runs `init` so, since fresh volumes belong to root), `init` and `serve`
 //! give every file and directory they write to [`SERVICE_USER`], the user every image runs as.
@@ -26,7 +32,10 @@ use crate::jwt::TokenSigner;
 use crate::keyvault::KeyVault;
 use crate::pki::{DevPki, write_file};
 use crate::rbac::RoleAssignments;
-use crate::stack::{FUNCTION_KEY_NAME, IDENTITIES, Ports, SECRET_NAME, grant_role_table};
+use crate::stack::{
+    IDENTITIES, KEY_STORE_BLOB, KEY_STORE_CONTAINER, KeyStoreWrite, MASTER_KEY_SECRET_NAME, Ports,
+    SECRET_NAME, grant_role_table, write_key_store,
+};
 use crate::storage_gate::{StorageGate, StorageService};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
@@ -38,12 +47,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use third_party_api::key_store::{KeyName, KeyScope, KeyStore, KeyValue};
+use third_party_api::key_store::{BlobKeyStore, KeyDocument, KeyScope, KeyValue};
 
 /// Where the volumes are mounted in every container (`--dir`).
 pub const DEFAULT_DIR: &str = "/devstack";
 /// The services that get a federated token file.
-pub const WORKLOADS: &[&str] = &["main-app", "queue-worker"];
+pub const WORKLOADS: &[&str] = &["main-app", "queue-worker", "third-party-api"];
+/// The vault's secrets `init` generates when absent: main-app's key and the master key.
+pub const VAULT_SECRETS: &[&str] = &[SECRET_NAME, MASTER_KEY_SECRET_NAME];
 /// Lifetime of a federated token, as a projected service account token's default.
 pub const FEDERATED_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 /// How often `serve` rewrites the federated tokens (the SDK re-reads the file every 10 min).
@@ -109,15 +120,10 @@ impl Volume {
             .join("token")
     }
 
-    /// third-party-api's key store, alone in its volume.
-    pub fn key_store(&self) -> PathBuf {
-        self.dir.join("third-party-api/keys.json")
-    }
-
     /// Every volume's mount point, the private one first.
     pub fn mount_points(&self) -> Vec<PathBuf> {
         let mut dirs = vec![self.keys_dir()];
-        for file in [self.ca_cert(), self.azurite_cert(), self.key_store()]
+        for file in [self.ca_cert(), self.azurite_cert()]
             .into_iter()
             .chain(WORKLOADS.iter().map(|w| self.federated_token(w)))
         {
@@ -143,9 +149,9 @@ fn file_owner() -> anyhow::Result<Option<(u32, u32)>> {
     Ok((uid == 0).then_some(SERVICE_USER))
 }
 
-/// `compose init`: PKI, signing key, key store, vault contents and federated tokens, each into
-/// its volume. What exists is kept (the CA, the keys, the key store), so running it again
-/// changes no credential.
+/// `compose init`: PKI, signing key, vault contents and federated tokens, each into its volume.
+/// What exists is kept (the CA, the signing key, each secret of the vault), so running it again
+/// changes no credential. It needs no network: `serve` writes the key store blob.
 pub async fn init(volume: &Volume) -> anyhow::Result<()> {
     init_as(volume, file_owner()?).await
 }
@@ -162,24 +168,11 @@ async fn init_as(volume: &Volume, owner: Option<(u32, u32)>) -> anyhow::Result<(
     let ca = std::fs::read(volume.pki_dir().join("ca.pem"))?;
     write_file(&volume.ca_cert(), &ca, 0o644, owner)?;
     let identities = volume.identities()?;
-    let store = KeyStore::open(
-        &volume.key_store(),
-        None,
-        vec![(
-            KeyName::parse(FUNCTION_KEY_NAME).map_err(anyhow::Error::msg)?,
-            KeyValue::generate(),
-        )],
-    )?;
-    // The vault holds the key the store has, whatever the vault held before: a new key store
-    // volume beside an old keys volume gets a vault that matches it.
-    let key = store
-        .list(KeyScope::Function)
-        .await
-        .into_iter()
-        .find(|(name, _)| name == FUNCTION_KEY_NAME)
-        .map(|(_, value)| value)
-        .context("the key store has no key for main-app")?;
-    let seed = BTreeMap::from([(SECRET_NAME, key.expose())]);
+    let mut seed = read_vault_seed(volume)?.unwrap_or_default();
+    for name in VAULT_SECRETS {
+        seed.entry((*name).to_owned())
+            .or_insert_with(|| KeyValue::generate().expose().to_owned());
+    }
     write_file(
         &volume.vault_seed(),
         &serde_json::to_vec(&seed)?,
@@ -194,6 +187,27 @@ async fn init_as(volume: &Volume, owner: Option<(u32, u32)>) -> anyhow::Result<(
     }
     tracing::info!(dir = %volume.dir.display(), "devstack volumes ready");
     Ok(())
+}
+
+/// The vault contents `init` wrote, if it did: secret name to value.
+fn read_vault_seed(volume: &Volume) -> anyhow::Result<Option<BTreeMap<String, String>>> {
+    let path = volume.vault_seed();
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    // The position only: serde's message could quote a value, and every value is a secret.
+    let seed = serde_json::from_slice(&bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not a JSON object of secret names to values (line {}, column {}): remove the \
+             devstack-keys volume to start afresh",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    Ok(Some(seed))
 }
 
 /// Gives `dir` and everything under it to `owner` (symbolic links themselves, not followed).
@@ -232,8 +246,8 @@ fn write_federated_tokens(
 }
 
 /// `compose serve`: the emulators on their documented ports on every interface, gates in front
-/// of Azurite at `azurite_host`, storage provisioned as soon as Azurite answers. Runs until
-/// SIGTERM or SIGINT.
+/// of Azurite at `azurite_host`, storage and third-party-api's key store provisioned as soon as
+/// Azurite answers (ready from then on). Runs until SIGTERM or SIGINT.
 pub async fn serve(volume: &Volume, azurite_host: &str) -> anyhow::Result<()> {
     let pki = DevPki::ensure(&volume.pki_dir())?;
     let tls = pki.server_config()?;
@@ -245,10 +259,18 @@ pub async fn serve(volume: &Volume, azurite_host: &str) -> anyhow::Result<()> {
     let roles = Arc::new(RoleAssignments::default());
     grant_role_table(&identities, &roles);
     let vault = Arc::new(KeyVault::new(identities.clone(), roles.clone()));
-    let seed: BTreeMap<String, String> = serde_json::from_slice(
-        &std::fs::read(volume.vault_seed())
-            .context("the volume has no vault contents: run `devstack compose init` first")?,
-    )?;
+    let seed = read_vault_seed(volume)?
+        .context("the volume has no vault contents: run `devstack compose init` first")?;
+    let function_key = Secret::new(
+        seed.get(SECRET_NAME)
+            .with_context(|| {
+                format!("the vault contents have no {SECRET_NAME}: run `devstack compose init`")
+            })?
+            .as_str(),
+    );
+    KeyValue::parse(function_key.expose()).map_err(|why| {
+        anyhow::anyhow!("the vault's {SECRET_NAME} cannot be a function key: {why}")
+    })?;
     for (name, value) in seed {
         vault.seed(&name, &Secret::new(value));
     }
@@ -325,7 +347,8 @@ pub async fn serve(volume: &Volume, azurite_host: &str) -> anyhow::Result<()> {
         }
     });
 
-    let provision = provision_until_done(identities.clone(), http.clone(), ports, ready);
+    let provision =
+        provision_until_done(identities.clone(), http.clone(), ports, function_key, ready);
     tokio::pin!(provision);
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut provisioned = false;
@@ -346,12 +369,14 @@ pub async fn serve(volume: &Volume, azurite_host: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Creates the queues and the container through the local gates as the `devstack` identity,
-/// retrying (with a log line each time) until Azurite answers; then marks the emulators ready.
+/// Creates the queues, the containers and third-party-api's key store (holding `function_key`,
+/// the vault's [`SECRET_NAME`]) through the local gates as the `devstack` identity, retrying
+/// (with a log line each time) until Azurite answers; then marks the emulators ready.
 async fn provision_until_done(
     identities: Arc<IdentityProvider>,
     http: reqwest::Client,
     ports: Ports,
+    function_key: Secret,
     ready: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     let admin = identities.get("devstack").context("no devstack identity")?;
@@ -370,24 +395,36 @@ async fn provision_until_done(
     let blob_service = format!("https://127.0.0.1:{}/{account}", ports.blob);
     let mut delay = Duration::from_millis(500);
     loop {
-        match crate::stack::provision_storage(
+        match provision(
             &http,
             credential.clone(),
             &queue_service,
             &blob_service,
+            &function_key,
         )
         .await
         {
-            Ok(()) => {
+            Ok(holds_key) => {
+                if !holds_key {
+                    tracing::error!(
+                        blob = %key_store_url(&blob_service),
+                        "the key store does not hold the vault's {SECRET_NAME}, so main-app's \
+                         calls to third-party-api will be refused: Azurite's data is older than \
+                         the devstack-keys volume (or the vault lost a rotation at a restart); \
+                         `down -v` starts afresh"
+                    );
+                }
                 ready.store(true, Ordering::Relaxed);
-                tracing::info!("storage provisioned: queues and ledger container exist; ready");
+                tracing::info!(
+                    "storage provisioned: queues, ledger container and key store exist; ready"
+                );
                 return Ok(());
             }
             Err(e) => {
                 tracing::warn!(
                     error = %format!("{e:#}"),
                     retry_in_ms = delay.as_millis() as u64,
-                    "Azurite is not answering yet; not ready"
+                    "storage not provisioned yet (is Azurite answering?); not ready"
                 );
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
@@ -396,9 +433,49 @@ async fn provision_until_done(
     }
 }
 
+/// third-party-api's key store blob under `blob_service` (`https://host:port/<account>`).
+pub fn key_store_url(blob_service: &str) -> String {
+    format!("{blob_service}/{KEY_STORE_CONTAINER}/{KEY_STORE_BLOB}")
+}
+
+/// Creates the queues and the ledger container, then third-party-api's key store holding
+/// `function_key` as [`crate::stack::FUNCTION_KEY_NAME`] unless a store exists (a restart keeps a rotated
+/// one). Whether the store holds `function_key` under any name (false: main-app's key would be
+/// refused).
+async fn provision(
+    http: &reqwest::Client,
+    credential: Arc<dyn azure_core::credentials::TokenCredential>,
+    queue_service: &str,
+    blob_service: &str,
+    function_key: &Secret,
+) -> anyhow::Result<bool> {
+    crate::stack::provision_storage(http, credential.clone(), queue_service, blob_service).await?;
+    let url = key_store_url(blob_service);
+    write_key_store(
+        http,
+        credential.clone(),
+        &url,
+        function_key,
+        KeyStoreWrite::KeepExisting,
+    )
+    .await?;
+    let store = BlobKeyStore::new(url.parse()?, credential, http)?;
+    let (bytes, _) = store
+        .read()
+        .await
+        .map_err(anyhow::Error::msg)?
+        .context("the key store blob vanished after it was written")?;
+    let document = KeyDocument::from_json(&bytes)
+        .map_err(|why| anyhow::anyhow!("the key store blob {url} is invalid: {why}"))?;
+    Ok(document
+        .keys(KeyScope::Function)
+        .any(|(_, value)| value.expose() == function_key.expose()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stack::FUNCTION_KEY_NAME;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     /// Every file under `dir`, relative to it, sorted.
@@ -435,28 +512,96 @@ mod tests {
         let ca = std::fs::read(volume.ca_cert()).unwrap();
         let key = std::fs::read(volume.signing_key()).unwrap();
         let seed = std::fs::read(volume.vault_seed()).unwrap();
-        let store = std::fs::read(volume.key_store()).unwrap();
         for path in [
             volume.signing_key(),
             volume.pki_dir().join("ca.key"),
             volume.vault_seed(),
-            volume.key_store(),
             volume.azurite_key(),
-            volume.federated_token("main-app"),
-            volume.federated_token("queue-worker"),
-        ] {
+        ]
+        .into_iter()
+        .chain(WORKLOADS.iter().map(|w| volume.federated_token(w)))
+        {
             assert_eq!(mode(&path), 0o600, "{}", path.display());
         }
         assert_eq!(mode(&volume.ca_cert()), 0o644);
+        // The vault holds main-app's function key and the master key: two distinct valid keys.
         let seed_json: BTreeMap<String, String> = serde_json::from_slice(&seed).unwrap();
-        let store_text = String::from_utf8(store.clone()).unwrap();
-        assert!(store_text.contains(&seed_json[SECRET_NAME]));
+        assert_eq!(
+            seed_json.keys().map(String::as_str).collect::<Vec<_>>(),
+            [SECRET_NAME, MASTER_KEY_SECRET_NAME]
+        );
+        for value in seed_json.values() {
+            KeyValue::parse(value).unwrap();
+        }
+        assert_ne!(seed_json[SECRET_NAME], seed_json[MASTER_KEY_SECRET_NAME]);
 
         init_as(&volume, None).await.unwrap();
         assert_eq!(std::fs::read(volume.ca_cert()).unwrap(), ca);
         assert_eq!(std::fs::read(volume.signing_key()).unwrap(), key);
         assert_eq!(std::fs::read(volume.vault_seed()).unwrap(), seed);
-        assert_eq!(std::fs::read(volume.key_store()).unwrap(), store);
+    }
+
+    #[tokio::test]
+    async fn init_keeps_each_secret_the_vault_has_and_adds_the_missing_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = Volume::new(dir.path());
+        // What init wrote before the master key moved to the vault: main-app's key alone.
+        let old_key = KeyValue::generate();
+        let old = BTreeMap::from([(SECRET_NAME, old_key.expose())]);
+        write_file(
+            &volume.vault_seed(),
+            &serde_json::to_vec(&old).unwrap(),
+            0o600,
+            None,
+        )
+        .unwrap();
+        init_as(&volume, None).await.unwrap();
+        let seed = read_vault_seed(&volume).unwrap().unwrap();
+        assert_eq!(seed[SECRET_NAME], old_key.expose());
+        let master = seed[MASTER_KEY_SECRET_NAME].clone();
+        KeyValue::parse(&master).unwrap();
+        init_as(&volume, None).await.unwrap();
+        assert_eq!(read_vault_seed(&volume).unwrap().unwrap(), seed);
+        assert_eq!(seed[MASTER_KEY_SECRET_NAME], master);
+    }
+
+    #[tokio::test]
+    async fn a_vault_seed_that_is_not_json_stops_init_without_quoting_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = Volume::new(dir.path());
+        let value = KeyValue::generate();
+        let broken = format!("{{\"{SECRET_NAME}\": {}}}", value.expose());
+        write_file(&volume.vault_seed(), broken.as_bytes(), 0o600, None).unwrap();
+        let error = format!("{:#}", init_as(&volume, None).await.unwrap_err());
+        assert!(error.contains("secrets.json"), "{error}");
+        assert!(
+            !error.contains(value.expose()),
+            "the error quotes the value"
+        );
+        // Nothing replaced it: the operator decides.
+        assert_eq!(
+            std::fs::read(volume.vault_seed()).unwrap(),
+            broken.as_bytes()
+        );
+    }
+
+    #[tokio::test]
+    async fn init_knows_every_identity_and_writes_tokens_for_the_workloads_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = Volume::new(dir.path());
+        init_as(&volume, None).await.unwrap();
+        let identities = volume.identities().unwrap();
+        for name in IDENTITIES {
+            assert!(identities.get(name).is_some(), "{name}");
+        }
+        let tokens = files(&dir.path().join("workload-identity"));
+        let expected: Vec<String> = {
+            let mut names: Vec<String> = WORKLOADS.iter().map(|w| format!("{w}/token")).collect();
+            names.sort();
+            names
+        };
+        assert_eq!(tokens, expected);
+        assert!(!tokens.iter().any(|t| t.starts_with("rotation/")));
     }
 
     #[tokio::test]
@@ -480,9 +625,10 @@ mod tests {
         );
         assert_eq!(listing("ca"), ["ca.pem"]);
         assert_eq!(listing("azurite-tls"), ["server.key", "server.pem"]);
-        assert_eq!(listing("workload-identity/main-app"), ["token"]);
-        assert_eq!(listing("workload-identity/queue-worker"), ["token"]);
-        assert_eq!(listing("third-party-api"), ["keys.json"]);
+        for workload in WORKLOADS {
+            assert_eq!(listing(&format!("workload-identity/{workload}")), ["token"]);
+        }
+        assert!(!dir.path().join("third-party-api").exists());
         // Every directory of the tree is one mount point or holds only mount points.
         let mut all: Vec<String> = files(dir.path());
         for mount in &mounts {
@@ -495,11 +641,18 @@ mod tests {
             std::fs::read(volume.ca_cert()).unwrap(),
             std::fs::read(volume.pki_dir().join("ca.pem")).unwrap()
         );
-        let secrets = [
+        let mut secrets = vec![
             std::fs::read(volume.pki_dir().join("ca.key")).unwrap(),
             std::fs::read(volume.pki_dir().join("server.key")).unwrap(),
             std::fs::read(volume.signing_key()).unwrap(),
         ];
+        secrets.extend(
+            read_vault_seed(&volume)
+                .unwrap()
+                .unwrap()
+                .into_values()
+                .map(String::into_bytes),
+        );
         for mount in &mounts[1..] {
             for file in files(mount) {
                 let bytes = std::fs::read(mount.join(&file)).unwrap();
@@ -552,18 +705,88 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_new_key_store_beside_old_keys_gets_a_vault_that_matches_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let volume = Volume::new(dir.path());
-        init_as(&volume, None).await.unwrap();
-        let old_seed = std::fs::read(volume.vault_seed()).unwrap();
-        std::fs::remove_file(volume.key_store()).unwrap();
-        init_as(&volume, None).await.unwrap();
-        let seed: BTreeMap<String, String> =
-            serde_json::from_slice(&std::fs::read(volume.vault_seed()).unwrap()).unwrap();
-        assert_ne!(std::fs::read(volume.vault_seed()).unwrap(), old_seed);
-        let store = std::fs::read_to_string(volume.key_store()).unwrap();
-        assert!(store.contains(&seed[SECRET_NAME]));
+    async fn provisioning_writes_the_key_store_once_and_keeps_a_rotated_one() {
+        let stack = crate::testing::start_stack(&[]).await;
+        let http = stack.http().clone();
+        let credential = stack.credential("devstack").unwrap();
+        let urls = &stack.urls;
+        assert_eq!(key_store_url(&urls.blob_service), urls.key_store);
+        let store =
+            BlobKeyStore::new(urls.key_store.parse().unwrap(), credential.clone(), &http).unwrap();
+        let read = || async { store.read().await.unwrap() };
+        let key = Secret::new(KeyValue::generate().expose());
+        let run = || {
+            provision(
+                &http,
+                credential.clone(),
+                &urls.queue_service,
+                &urls.blob_service,
+                &key,
+            )
+        };
+
+        // No store yet (a fresh Azurite): written with the vault's key as `main-app`.
+        // The stack wrote one: remove it.
+        let client = azure_storage_blob::BlobClient::new(
+            urls.key_store.parse().unwrap(),
+            Some(credential.clone()),
+            Some(azure_storage_blob::BlobClientOptions {
+                client_options: shared_auth::transport::azure_client_options(&http),
+                ..Default::default()
+            }),
+        )
+        .unwrap();
+        client.delete(None).await.unwrap();
+        assert!(read().await.is_none());
+        assert!(run().await.unwrap());
+        let (bytes, _) = read().await.unwrap();
+        let document = KeyDocument::from_json(&bytes).unwrap();
+        let keys: Vec<(String, String)> = document
+            .keys(KeyScope::Function)
+            .map(|(n, v)| (n.to_owned(), v.expose().to_owned()))
+            .collect();
+        assert_eq!(
+            keys,
+            [(FUNCTION_KEY_NAME.to_owned(), key.expose().to_owned())]
+        );
+        assert!(
+            document.master_key().is_none(),
+            "the master key stays in the vault"
+        );
+
+        // Run again (local-azure restarted): nothing changes.
+        let (_, etag) = read().await.unwrap();
+        assert!(run().await.unwrap());
+        assert_eq!(read().await.unwrap().1, etag);
+
+        // A rotated store (another key holds the vault's new value) is kept as it is; provisioning
+        // tells whether it holds the key the vault gives.
+        let rotated = KeyValue::generate();
+        let name = third_party_api::key_store::KeyName::parse("main-app-20260101000000").unwrap();
+        let document = KeyDocument::new(None, &[(name, rotated.clone())]);
+        store
+            .write(
+                document.to_json(),
+                third_party_api::key_store::WriteCondition::Matches(etag),
+            )
+            .await
+            .unwrap();
+        let (bytes, etag) = read().await.unwrap();
+        assert!(!run().await.unwrap(), "the store lacks the old key");
+        assert_eq!(read().await.unwrap(), (bytes.clone(), etag));
+        let rotated = Secret::new(rotated.expose());
+        assert!(
+            provision(
+                &http,
+                credential.clone(),
+                &urls.queue_service,
+                &urls.blob_service,
+                &rotated,
+            )
+            .await
+            .unwrap()
+        );
+        assert_eq!(read().await.unwrap().0, bytes);
     }
 
     #[tokio::test]

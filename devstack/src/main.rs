@@ -4,8 +4,10 @@
 //! (instead of `target/devstack`), `--no-build` (do not `cargo build` the services first).
 //!
 //! In containers (`docker-compose.yml`): `devstack compose init [--dir DIR]` writes each
-//! container's files into its own volume, `devstack compose serve [--dir DIR] [--azurite HOST]`
-//! runs the emulators, and `devstack compose healthcheck` probes a running `serve`.
+//! container's files into its own volume (the vault's two keys among them; no network),
+//! `devstack compose serve [--dir DIR] [--azurite HOST]` runs the emulators and provisions
+//! storage with third-party-api's key store blob, and `devstack compose healthcheck` probes a
+//! running `serve`.
 
 use devstack::stack::{DevStack, Service, StackOptions};
 use shared_auth::telemetry::init_telemetry;

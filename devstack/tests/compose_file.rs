@@ -2,10 +2,15 @@
 //! emulator gives, each file a container is told about is one `compose init` writes into a
 //! volume that container mounts, each container mounts only what it needs (the keys stay with
 //! `init` and `local-azure`), Azurite is reachable from local-azure only and makes its account
-//! key at start, every variable a service gets is one it reads, and no secret is in the file.
+//! key at start, third-party-api keeps its keys as in Azure (the blob store through the storage
+//! gate, the master key in the vault, nothing on a volume), every variable a service gets is one
+//! it reads, and no secret is in the file.
 
 use devstack::compose::{DEFAULT_DIR, Volume, WORKLOADS};
 use devstack::identity::client_id_of;
+use devstack::stack::{
+    CONTAINER, KEY_STORE_BLOB, KEY_STORE_CONTAINER, MASTER_KEY_SECRET_NAME, Ports, SECRET_NAME,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -353,10 +358,86 @@ fn workload_identities_in_the_compose_file_are_the_emulators_and_the_volumes() {
         assert_eq!(Path::new(&env["EXTRA_CA_CERTS"]), volume.ca_cert());
         assert_eq!(env["AZURE_TOKEN_CREDENTIALS"], "WorkloadIdentityCredential");
         assert_eq!(env["AZURE_TENANT_ID"], devstack::jwt::TENANT_ID);
+        assert_eq!(
+            env["AZURE_AUTHORITY_HOST"],
+            format!("https://local-azure:{}/", Ports::DEFAULT.identity)
+        );
     }
+    // Every service of the compose file runs with its own identity.
     assert_eq!(
-        Path::new(&envs["third-party-api"]["THIRD_PARTY_API_KEYS_FILE"]),
-        volume.key_store()
+        WORKLOADS.iter().copied().collect::<BTreeSet<_>>(),
+        envs.keys().map(String::as_str).collect::<BTreeSet<_>>()
+    );
+}
+
+#[test]
+fn third_party_api_keeps_its_keys_in_the_blob_store_and_its_master_key_in_the_vault() {
+    let envs = environments();
+    let api = &envs["third-party-api"];
+    let main_app = &envs["main-app"];
+    // The blob through local-azure's storage gate, beside the ledger main-app writes.
+    let blob_service = format!(
+        "https://local-azure:{}/{}",
+        Ports::DEFAULT.blob,
+        devstack::azurite::ACCOUNT
+    );
+    assert_eq!(
+        main_app["CODE_LEDGER_URL"],
+        format!("{blob_service}/{CONTAINER}")
+    );
+    assert_eq!(
+        api["THIRD_PARTY_API_KEYS_URL"],
+        format!("{blob_service}/{KEY_STORE_CONTAINER}/{KEY_STORE_BLOB}")
+    );
+    assert_eq!(
+        api["THIRD_PARTY_API_KEYS_URL"],
+        devstack::compose::key_store_url(&blob_service)
+    );
+    // The master key from the vault main-app reads its key from, by the secret's name.
+    assert_eq!(
+        api["KEY_VAULT_URL"],
+        format!("https://local-azure:{}/", Ports::DEFAULT.key_vault)
+    );
+    assert_eq!(api["KEY_VAULT_URL"], main_app["KEY_VAULT_URL"]);
+    assert_eq!(
+        api["THIRD_PARTY_API_MASTER_KEY_SECRET_NAME"],
+        MASTER_KEY_SECRET_NAME
+    );
+    assert_eq!(main_app["THIRD_PARTY_API_SECRET_NAME"], SECRET_NAME);
+    assert_eq!(
+        devstack::compose::VAULT_SECRETS,
+        [SECRET_NAME, MASTER_KEY_SECRET_NAME]
+    );
+    // No file store, and no key seeded from the environment.
+    for variable in [
+        "THIRD_PARTY_API_KEYS_FILE",
+        "THIRD_PARTY_API_MASTER_KEY",
+        "THIRD_PARTY_API_FUNCTION_KEY",
+        "THIRD_PARTY_API_FUNCTION_KEYS",
+    ] {
+        assert!(!api.contains_key(variable), "third-party-api: {variable}");
+    }
+    // The settings third-party-api itself reads from this environment: the blob, the vault.
+    let env: shared_auth::MapEnv = api.clone().into_iter().collect();
+    let settings = third_party_api::config::Settings::from_env(&env).unwrap();
+    assert_eq!(
+        settings.key_store,
+        third_party_api::config::KeyStoreLocation::Blob(
+            api["THIRD_PARTY_API_KEYS_URL"].parse().unwrap()
+        )
+    );
+    let secret = settings
+        .master_key_secret
+        .expect("the master key from the vault");
+    assert_eq!(secret.secret_name, MASTER_KEY_SECRET_NAME);
+    assert!(settings.seed_master_key.is_none() && settings.seed_function_keys.is_empty());
+    // It starts once local-azure is healthy: the key store blob exists from then on.
+    let doc = compose();
+    let depends = doc.at("services").at("third-party-api").at("depends_on");
+    assert_eq!(depends.keys(), ["local-azure"]);
+    assert_eq!(
+        depends.at("local-azure").at("condition").str(),
+        "service_healthy"
     );
 }
 
@@ -371,7 +452,7 @@ fn each_container_mounts_exactly_what_it_needs_and_the_keys_stay_with_init_and_l
                 "azurite-tls:/devstack/azurite-tls",
                 "token-main-app:/devstack/workload-identity/main-app",
                 "token-queue-worker:/devstack/workload-identity/queue-worker",
-                "third-party-api-keys:/devstack/third-party-api",
+                "token-third-party-api:/devstack/workload-identity/third-party-api",
             ]),
         ),
         (
@@ -384,11 +465,15 @@ fn each_container_mounts_exactly_what_it_needs_and_the_keys_stay_with_init_and_l
                 "devstack-keys:/devstack/keys",
                 "token-main-app:/devstack/workload-identity/main-app",
                 "token-queue-worker:/devstack/workload-identity/queue-worker",
+                "token-third-party-api:/devstack/workload-identity/third-party-api",
             ]),
         ),
         (
             "third-party-api",
-            set(&["third-party-api-keys:/devstack/third-party-api"]),
+            set(&[
+                "ca-public:/devstack/ca:ro",
+                "token-third-party-api:/devstack/workload-identity/third-party-api:ro",
+            ]),
         ),
         (
             "main-app",
@@ -430,10 +515,9 @@ fn each_container_mounts_exactly_what_it_needs_and_the_keys_stay_with_init_and_l
                 "{service}: {token}"
             );
         }
-        assert_eq!(
-            names.contains(&"third-party-api-keys"),
-            ["init", "third-party-api"].contains(&service.as_str()),
-            "{service}: the key store"
+        assert!(
+            !names.iter().any(|n| n.contains("third-party-api-keys")),
+            "{service}: the key store is a blob, on no volume"
         );
     }
     for workload in WORKLOADS {
