@@ -128,22 +128,28 @@ async fn build_services(services: &[Service]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What a service principal environment from `DevStack::client_env` holds.
+const CLIENT_VARIABLES: &[&str] = &[
+    "AZURE_TOKEN_CREDENTIALS",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_AUTHORITY_HOST",
+    "EXTRA_CA_CERTS",
+];
+
+/// The `(name, value)` pairs of `names` that `env` sets, in that order.
+fn pairs_of(env: &MapEnv, names: &[&str]) -> Vec<(String, String)> {
+    names
+        .iter()
+        .filter_map(|k| env.var(k).map(|v| (k.to_string(), v)))
+        .collect()
+}
+
 /// `developer.env`: a service principal for the developer identity, to run a service or a
 /// script against the emulators by hand.
 fn developer_env(stack: &DevStack) -> anyhow::Result<PathBuf> {
-    let env = stack.client_env("developer")?;
-    let vars = [
-        "AZURE_TOKEN_CREDENTIALS",
-        "AZURE_TENANT_ID",
-        "AZURE_CLIENT_ID",
-        "AZURE_CLIENT_SECRET",
-        "AZURE_AUTHORITY_HOST",
-        "EXTRA_CA_CERTS",
-    ];
-    let mut pairs: Vec<(String, String)> = vars
-        .iter()
-        .filter_map(|k| env.var(k).map(|v| (k.to_string(), v)))
-        .collect();
+    let mut pairs = pairs_of(&stack.client_env("developer")?, CLIENT_VARIABLES);
     pairs.push(("KEY_VAULT_URL".into(), stack.urls.key_vault.clone()));
     pairs.push(("STORAGE_QUEUE_URL".into(), stack.urls.queue.clone()));
     pairs.push(("CODE_LEDGER_URL".into(), stack.urls.container.clone()));
@@ -157,21 +163,8 @@ fn developer_env(stack: &DevStack) -> anyhow::Result<PathBuf> {
 /// `rotation.env`: the rotation job's identity and settings, for `cargo run -p ops -- rotate`.
 fn rotation_env(stack: &DevStack) -> anyhow::Result<PathBuf> {
     let env = stack.rotation_env()?;
-    let pairs: Vec<(String, String)> = [
-        "AZURE_TOKEN_CREDENTIALS",
-        "AZURE_TENANT_ID",
-        "AZURE_CLIENT_ID",
-        "AZURE_CLIENT_SECRET",
-        "AZURE_AUTHORITY_HOST",
-        "EXTRA_CA_CERTS",
-        "KEY_VAULT_URL",
-        "THIRD_PARTY_API_SECRET_NAME",
-        "THIRD_PARTY_API_MASTER_KEY_SECRET_NAME",
-        "THIRD_PARTY_API_ENDPOINT",
-    ]
-    .iter()
-    .filter_map(|k| env.var(k).map(|v| (k.to_string(), v)))
-    .collect();
+    let mut pairs = pairs_of(&env, CLIENT_VARIABLES);
+    pairs.extend(pairs_of(&env, ops::rotate::VARIABLES));
     stack.write_env_file("rotation", &pairs)
 }
 
