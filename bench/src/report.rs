@@ -77,21 +77,27 @@ pub struct Row {
 pub struct Ratio {
     /// Which two rows.
     pub label: String,
-    /// Requests per second, service / baseline (1.0: as fast as the baseline).
-    pub throughput: f64,
-    /// p99 latency, service / baseline (1.0: as fast as the baseline).
-    pub p99: f64,
+    /// Requests per second, service / baseline (1.0: as fast as the baseline); `None` when the
+    /// baseline completed nothing.
+    pub throughput: Option<f64>,
+    /// p99 latency, service / baseline (1.0: as fast as the baseline); `None` as above.
+    pub p99: Option<f64>,
 }
 
 impl Ratio {
     /// `service` against `baseline`.
     pub fn of(label: &str, service: &Row, baseline: &Row) -> Self {
+        let divide = |a: f64, b: f64| (b > 0.0 && a > 0.0).then(|| a / b);
         Self {
             label: label.to_owned(),
-            throughput: service.load.rps / baseline.load.rps.max(f64::EPSILON),
-            p99: service.load.p99_ms / baseline.load.p99_ms.max(f64::EPSILON),
+            throughput: divide(service.load.rps, baseline.load.rps),
+            p99: divide(service.load.p99_ms, baseline.load.p99_ms),
         }
     }
+}
+
+fn ratio_text(ratio: Option<f64>, digits: usize) -> String {
+    ratio.map_or_else(|| "n/a".to_owned(), |r| format!("{r:.digits$}"))
 }
 
 /// Storage operations of one caller and one kind during a suite.
@@ -163,8 +169,10 @@ impl Report {
             for ratio in &suite.ratios {
                 let _ = writeln!(
                     out,
-                    "ratio {}: throughput {:.3}, p99 {:.2}",
-                    ratio.label, ratio.throughput, ratio.p99
+                    "ratio {}: throughput {}, p99 {}",
+                    ratio.label,
+                    ratio_text(ratio.throughput, 3),
+                    ratio_text(ratio.p99, 2)
                 );
             }
             if !suite.operations.is_empty() {

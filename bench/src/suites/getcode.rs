@@ -10,38 +10,14 @@ use crate::stack::BenchStack;
 use devstack::stack::Service;
 use std::time::Instant;
 
-/// Runs the suite.
+/// Runs the suite: every row on a fresh stack, so no run inherits the queue the one before left
+/// (Azurite slows down as a queue grows: each code leaves a delayed expiry message).
 pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
-    let services: Vec<(Service, Vec<(&str, &str)>)> =
-        Service::ALL.iter().map(|s| (*s, Vec::new())).collect();
-    let stack = BenchStack::start(&services, &settings.rust_log).await?;
-    let watch = stack.cpu_watch(&[]);
-    let url = format!("{}/api/v1/getcode", stack.stack.urls.main_app);
-    let code_loop = CodeLoop::new(&stack.stack)?;
-    // Warm: a key in the cache, tokens, pooled connections.
-    code_loop.run(1, super::WARM_UP).await;
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
     for &connections in &settings.concurrencies {
-        let service = measure(
-            &watch,
-            "main-app getcode",
-            &url,
-            &[],
-            connections,
-            settings.duration,
-        )
-        .await?;
-        let before = watch.read();
-        let started = Instant::now();
-        let load = code_loop.run(connections, settings.duration).await;
-        let wall = started.elapsed().as_secs_f64();
-        let baseline = Row {
-            label: "baseline: loop with main-app's clients".into(),
-            connections,
-            load,
-            cpu: watch.used(&before, &watch.read(), wall),
-        };
+        let service = measure_on_fresh_stack(settings, connections, false).await?;
+        let baseline = measure_on_fresh_stack(settings, connections, true).await?;
         ratios.push(Ratio::of(
             &format!("getcode / baseline at {connections} connections"),
             &service,
@@ -50,7 +26,6 @@ pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
         rows.push(service);
         rows.push(baseline);
     }
-    stack.stop().await;
     Ok(SuiteResult {
         suite: "getcode".into(),
         rows,
@@ -59,11 +34,49 @@ pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
             "the baseline loop runs inside the bench process: its CPU shows under \
              `bench + devstack`, with the emulators' and the storage gates'"
                 .into(),
-            "queue-worker drains behind the load, so each run after the first starts with a \
-             backlog from the ones before"
-                .into(),
+            "each row runs on a fresh stack; queue-worker drains behind the load".into(),
             format!("services log at RUST_LOG={}", settings.rust_log),
         ],
         ..Default::default()
     })
+}
+
+/// One row: main-app's getcode with wrk, or the baseline loop, on a stack of its own.
+async fn measure_on_fresh_stack(
+    settings: &Settings,
+    connections: u32,
+    baseline: bool,
+) -> anyhow::Result<Row> {
+    let services: Vec<(Service, Vec<(&str, &str)>)> =
+        Service::ALL.iter().map(|s| (*s, Vec::new())).collect();
+    let stack = BenchStack::start(&services, &settings.rust_log).await?;
+    let watch = stack.cpu_watch(&[]);
+    let row = if baseline {
+        let code_loop = CodeLoop::new(&stack.stack)?;
+        // Warm: a key in the cache, tokens, pooled connections.
+        code_loop.run(connections, super::WARM_UP).await;
+        let before = watch.read();
+        let started = Instant::now();
+        let load = code_loop.run(connections, settings.duration).await;
+        let wall = started.elapsed().as_secs_f64();
+        Row {
+            label: "baseline: loop with main-app's clients".into(),
+            connections,
+            load,
+            cpu: watch.used(&before, &watch.read(), wall),
+        }
+    } else {
+        let url = format!("{}/api/v1/getcode", stack.stack.urls.main_app);
+        measure(
+            &watch,
+            "main-app getcode",
+            &url,
+            &[],
+            connections,
+            settings.duration,
+        )
+        .await?
+    };
+    stack.stop().await;
+    Ok(row)
 }
