@@ -21,8 +21,9 @@
 //!
 //! third-party-api keeps its keys as in Azure: in the blob `third-party-api-keys/keys.json`,
 //! which `serve` writes once storage is provisioned (holding the vault's `third-party-api-key` as
-//! function key `main-app`; an existing blob is kept, so a restart keeps a rotated store), read
-//! through the storage gate with its own identity; its master key comes from the vault.
+//! function key `main-app`; an existing blob with keys is kept, so a restart keeps a rotated
+//! store), read through the storage gate with its own identity; its master key comes from the
+//! vault.
 //!
 //! Run as root (compose runs `init` so, since fresh volumes belong to root), `init` and `serve`
 //! give every file and directory they write to [`SERVICE_USER`], the user every image runs as.
@@ -33,8 +34,8 @@ use crate::keyvault::KeyVault;
 use crate::pki::{DevPki, write_file};
 use crate::rbac::RoleAssignments;
 use crate::stack::{
-    IDENTITIES, KEY_STORE_BLOB, KEY_STORE_CONTAINER, KeyStoreWrite, MASTER_KEY_SECRET_NAME, Ports,
-    SECRET_NAME, grant_role_table, write_key_store,
+    FUNCTION_KEY_NAME, IDENTITIES, KEY_STORE_BLOB, KEY_STORE_CONTAINER, KeyStoreWrite,
+    MASTER_KEY_SECRET_NAME, Ports, SECRET_NAME, grant_role_table, write_key_store,
 };
 use crate::storage_gate::{StorageGate, StorageService};
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -47,7 +48,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use third_party_api::key_store::{BlobKeyStore, KeyDocument, KeyScope, KeyValue};
+use third_party_api::key_store::{
+    BlobKeyStore, KeyDocument, KeyName, KeyScope, KeyValue, WriteCondition,
+};
 
 /// Where the volumes are mounted in every container (`--dir`).
 pub const DEFAULT_DIR: &str = "/devstack";
@@ -439,9 +442,10 @@ pub fn key_store_url(blob_service: &str) -> String {
 }
 
 /// Creates the queues and the ledger container, then third-party-api's key store holding
-/// `function_key` as [`crate::stack::FUNCTION_KEY_NAME`] unless a store exists (a restart keeps a rotated
-/// one). Whether the store holds `function_key` under any name (false: main-app's key would be
-/// refused).
+/// `function_key` as [`FUNCTION_KEY_NAME`] unless a store with keys exists (a restart keeps a
+/// rotated one). An empty store is the one third-party-api creates when it starts first (compose
+/// tools that ignore health conditions): `function_key` goes into it. Whether the store holds
+/// `function_key` under any name (false: main-app's key would be refused).
 async fn provision(
     http: &reqwest::Client,
     credential: Arc<dyn azure_core::credentials::TokenCredential>,
@@ -460,13 +464,31 @@ async fn provision(
     )
     .await?;
     let store = BlobKeyStore::new(url.parse()?, credential, http)?;
-    let (bytes, _) = store
+    let (bytes, etag) = store
         .read()
         .await
         .map_err(anyhow::Error::msg)?
         .context("the key store blob vanished after it was written")?;
     let document = KeyDocument::from_json(&bytes)
         .map_err(|why| anyhow::anyhow!("the key store blob {url} is invalid: {why}"))?;
+    let empty = document.keys(KeyScope::Function).next().is_none()
+        && document.keys(KeyScope::Host).next().is_none();
+    if empty {
+        let seeded = KeyDocument::new(
+            document.master_key().as_ref(),
+            &[(
+                KeyName::parse(FUNCTION_KEY_NAME).map_err(anyhow::Error::msg)?,
+                KeyValue::parse(function_key.expose()).map_err(anyhow::Error::msg)?,
+            )],
+        );
+        // On a conflict (third-party-api changed it meanwhile) the caller tries again.
+        store
+            .write(seeded.to_json(), WriteCondition::Matches(etag))
+            .await
+            .context("cannot write main-app's key into the empty key store")?;
+        tracing::info!(blob = %url, "the key store third-party-api created was empty: main-app's key written into it");
+        return Ok(true);
+    }
     Ok(document
         .keys(KeyScope::Function)
         .any(|(_, value)| value.expose() == function_key.expose()))
@@ -475,7 +497,6 @@ async fn provision(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stack::FUNCTION_KEY_NAME;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
     /// Every file under `dir`, relative to it, sorted.
@@ -705,7 +726,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn provisioning_writes_the_key_store_once_and_keeps_a_rotated_one() {
+    async fn provisioning_writes_the_key_store_once_keeps_a_rotated_one_and_fills_an_empty_one() {
         let stack = crate::testing::start_stack(&[]).await;
         let http = stack.http().clone();
         let credential = stack.credential("devstack").unwrap();
@@ -725,8 +746,8 @@ mod tests {
             )
         };
 
-        // No store yet (a fresh Azurite): written with the vault's key as `main-app`.
-        // The stack wrote one: remove it.
+        // No store yet (a fresh Azurite; the stack wrote one, so remove it): written with the
+        // vault's key as `main-app`.
         let client = azure_storage_blob::BlobClient::new(
             urls.key_store.parse().unwrap(),
             Some(credential.clone()),
@@ -741,14 +762,14 @@ mod tests {
         assert!(run().await.unwrap());
         let (bytes, _) = read().await.unwrap();
         let document = KeyDocument::from_json(&bytes).unwrap();
-        let keys: Vec<(String, String)> = document
-            .keys(KeyScope::Function)
-            .map(|(n, v)| (n.to_owned(), v.expose().to_owned()))
-            .collect();
-        assert_eq!(
-            keys,
-            [(FUNCTION_KEY_NAME.to_owned(), key.expose().to_owned())]
-        );
+        let keys = |document: &KeyDocument| -> Vec<(String, String)> {
+            document
+                .keys(KeyScope::Function)
+                .map(|(n, v)| (n.to_owned(), v.expose().to_owned()))
+                .collect()
+        };
+        let seeded = [(FUNCTION_KEY_NAME.to_owned(), key.expose().to_owned())];
+        assert_eq!(keys(&document), seeded);
         assert!(
             document.master_key().is_none(),
             "the master key stays in the vault"
@@ -762,13 +783,10 @@ mod tests {
         // A rotated store (another key holds the vault's new value) is kept as it is; provisioning
         // tells whether it holds the key the vault gives.
         let rotated = KeyValue::generate();
-        let name = third_party_api::key_store::KeyName::parse("main-app-20260101000000").unwrap();
+        let name = KeyName::parse("main-app-20260101000000").unwrap();
         let document = KeyDocument::new(None, &[(name, rotated.clone())]);
         store
-            .write(
-                document.to_json(),
-                third_party_api::key_store::WriteCondition::Matches(etag),
-            )
+            .write(document.to_json(), WriteCondition::Matches(etag))
             .await
             .unwrap();
         let (bytes, etag) = read().await.unwrap();
@@ -787,6 +805,22 @@ mod tests {
             .unwrap()
         );
         assert_eq!(read().await.unwrap().0, bytes);
+
+        // third-party-api started first and created an empty store (it does when it finds none):
+        // main-app's key goes into it.
+        client.delete(None).await.unwrap();
+        store
+            .write(
+                KeyDocument::new(None, &[]).to_json(),
+                WriteCondition::Absent,
+            )
+            .await
+            .unwrap();
+        assert!(run().await.unwrap());
+        let (bytes, etag) = read().await.unwrap();
+        assert_eq!(keys(&KeyDocument::from_json(&bytes).unwrap()), seeded);
+        assert!(run().await.unwrap());
+        assert_eq!(read().await.unwrap().1, etag, "written once");
     }
 
     #[tokio::test]
