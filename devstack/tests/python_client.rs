@@ -52,9 +52,10 @@ async fn python_client_works_unchanged_with_both_credentials() {
         env
     };
 
-    // Managed identity, as third-party-api's identity (Secrets User on the secret).
+    // Managed identity, as main-app's identity (Secrets User on the secret; third-party-api
+    // holds a role on its master-key secret only).
     let out = run_script(
-        common(stack.service_env(Service::ThirdPartyApi)),
+        common(stack.service_env(Service::MainApp)),
         "managed-identity",
     )
     .await;
@@ -86,7 +87,11 @@ async fn python_client_works_unchanged_with_both_credentials() {
     assert_eq!(out["versions"], 2);
     assert_eq!(
         out["names"],
-        serde_json::json!(["python-made", "third-party-api-key"])
+        serde_json::json!([
+            "python-made",
+            "third-party-api-key",
+            "third-party-api-master-key"
+        ])
     );
     assert_eq!(out["disabled"], "403 Forbidden");
     assert_eq!(out["deleted_recovery_id"], true);
