@@ -133,11 +133,13 @@ fn spawn_master_key_refresher(
     every: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut installed: Option<u64> = None;
+        // The value last installed: a fetch of the same value (every `every`) changes nothing
+        // and logs nothing.
+        let mut installed: Option<shared_auth::Secret> = None;
         loop {
             match cache.get().await {
-                Ok(secret) if installed != Some(secret.generation) => {
-                    installed = Some(secret.generation);
+                Ok(secret) if installed.as_ref() != Some(&secret.value) => {
+                    installed = Some(secret.value.clone());
                     match KeyValue::parse(secret.value.expose()) {
                         Ok(master) => {
                             tracing::info!(
