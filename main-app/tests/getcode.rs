@@ -217,6 +217,14 @@ async fn queue_or_key_vault_without_the_role_maps_to_503_with_retry_after() {
         0,
         "no call without a key"
     );
+    // This app never got a 200 from /readyz: its queue probe may not have answered yet (and
+    // counts as failing until it does), so wait for the probe rather than race it.
+    eventually(
+        Duration::from_secs(10),
+        "only the secret check failing",
+        || async { app.readyz().await.1["failing"] == json!(["secret"]) },
+    )
+    .await;
     let (status, ready) = app.readyz().await;
     assert_eq!((status, &ready["failing"]), (503, &json!(["secret"])));
     assert!(
