@@ -20,7 +20,7 @@ pub const ENVELOPE_VERSION: u32 = 1;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MessageType {
-    /// A code was issued: record it in the ledger and schedule its expiry.
+    /// A code was issued: record it in the ledger (its expiry travels with the record).
     CodeIssued,
     /// A code's time is up: remove it from the ledger.
     CodeExpire,
@@ -117,7 +117,8 @@ impl CodeEnvelope {
         }
     }
 
-    /// The `code-expire` message that follows this one: same code and times, a new id.
+    /// The `code-expire` message for this one's code: same code and times, a new id. Earlier
+    /// versions sent one per code; the worker still honours them (the ledger sweep replaced them).
     pub fn expiry(&self) -> Self {
         Self {
             kind: MessageType::CodeExpire,

@@ -2,7 +2,7 @@
 //!
 //! - [`code`]: [`Code`], `AAA-N-BBB`, parsed once wherever a code enters (a request, a message).
 //! - [`envelope`]: the versioned queue message that carries a code from main-app to the worker.
-//! - [`ledger`]: the code ledger in Blob Storage (record, consume once, remove after expiry).
+//! - [`ledger`]: the code ledger in Blob Storage (record, consume once, sweep after expiry).
 
 pub mod code;
 pub mod envelope;
@@ -10,4 +10,4 @@ pub mod ledger;
 
 pub use code::{Code, CodeError};
 pub use envelope::{CodeEnvelope, EnvelopeError, Incoming, MessageEncoding, MessageType};
-pub use ledger::{CodeLedger, LedgerError, Recorded, Removal};
+pub use ledger::{CodeLedger, LedgerError, Recorded, Removal, Swept};

@@ -23,8 +23,12 @@ pub const WORKER_MAX_DEQUEUE_COUNT: &str = "WORKER_MAX_DEQUEUE_COUNT";
 pub const WORKER_VISIBILITY_TIMEOUT_SECONDS: &str = "WORKER_VISIBILITY_TIMEOUT_SECONDS";
 /// Delay before a failed message is visible again, in seconds (default 0).
 pub const WORKER_RETRY_DELAY_SECONDS: &str = "WORKER_RETRY_DELAY_SECONDS";
-/// Longest idle polling interval in milliseconds (default 60000).
+/// Longest idle polling interval in milliseconds (default 1000: a code is verifiable about a
+/// second after it is issued, at one receive per second per idle worker).
 pub const WORKER_MAX_POLL_INTERVAL_MS: &str = "WORKER_MAX_POLL_INTERVAL_MS";
+/// Seconds between two sweeps of expired ledger records (default 60; 0 turns the sweep off, for
+/// a deployment whose Storage lifecycle rule deletes them).
+pub const WORKER_SWEEP_INTERVAL_SECONDS: &str = "WORKER_SWEEP_INTERVAL_SECONDS";
 /// Time in-flight work gets after SIGTERM, in seconds (default [`SHUTDOWN_GRACE`], 25).
 pub const WORKER_SHUTDOWN_GRACE_SECONDS: &str = "WORKER_SHUTDOWN_GRACE_SECONDS";
 /// Default of [`PORT`], the port of `/healthz`, `/readyz`, `/metrics`.
@@ -40,6 +44,7 @@ pub const VARIABLES: &[&str] = &[
     WORKER_VISIBILITY_TIMEOUT_SECONDS,
     WORKER_RETRY_DELAY_SECONDS,
     WORKER_MAX_POLL_INTERVAL_MS,
+    WORKER_SWEEP_INTERVAL_SECONDS,
     WORKER_SHUTDOWN_GRACE_SECONDS,
     PORT,
     BIND_ADDRESS,
@@ -50,6 +55,10 @@ pub const VARIABLES: &[&str] = &[
 pub const MAX_BATCH: u32 = 32;
 /// Shortest idle polling interval.
 pub const MIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Default of [`WORKER_MAX_POLL_INTERVAL_MS`].
+pub const DEFAULT_MAX_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Default of [`WORKER_SWEEP_INTERVAL_SECONDS`].
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Everything queue-worker reads from its environment.
 #[derive(Debug, Clone)]
@@ -72,6 +81,8 @@ pub struct Settings {
     pub retry_delay: Duration,
     /// Longest idle polling interval.
     pub max_poll_interval: Duration,
+    /// Time between two ledger sweeps; `None`: no sweep.
+    pub sweep_interval: Option<Duration>,
     /// Time in-flight work gets after SIGTERM.
     pub shutdown_grace: Duration,
     /// Health port.
@@ -116,9 +127,16 @@ impl Settings {
             max_poll_interval: Duration::from_millis(parsed_in(
                 env,
                 WORKER_MAX_POLL_INTERVAL_MS,
-                60_000,
+                DEFAULT_MAX_POLL_INTERVAL.as_millis() as u64,
                 100..=600_000,
             )?),
+            sweep_interval: Some(seconds(
+                env,
+                WORKER_SWEEP_INTERVAL_SECONDS,
+                DEFAULT_SWEEP_INTERVAL,
+                0..=24 * 3600,
+            )?)
+            .filter(|interval| !interval.is_zero()),
             shutdown_grace: seconds(env, WORKER_SHUTDOWN_GRACE_SECONDS, SHUTDOWN_GRACE, 1..=3600)?,
             port: port(env, DEFAULT_PORT)?,
             bind_address: bind_address(env)?,
@@ -145,7 +163,10 @@ mod tests {
         let s = Settings::from_env(&complete()).unwrap();
         assert_eq!(s.batch_size, 16);
         assert_eq!(s.max_dequeue_count, 5);
-        assert_eq!(s.max_poll_interval, Duration::from_secs(60));
+        assert_eq!(s.max_poll_interval, Duration::from_secs(1));
+        assert_eq!(s.sweep_interval, Some(Duration::from_secs(60)));
+        let off = complete().with(WORKER_SWEEP_INTERVAL_SECONDS, "0");
+        assert_eq!(Settings::from_env(&off).unwrap().sweep_interval, None);
         assert_eq!(
             s.poison_queue_url.as_str(),
             "https://acct.queue.core.windows.net/code-requests-poison"
@@ -159,6 +180,8 @@ mod tests {
             (WORKER_BATCH_SIZE, "0"),
             (WORKER_MAX_DEQUEUE_COUNT, "many"),
             (WORKER_VISIBILITY_TIMEOUT_SECONDS, "1"),
+            (WORKER_SWEEP_INTERVAL_SECONDS, "-1"),
+            (WORKER_SWEEP_INTERVAL_SECONDS, "86401"),
             (STORAGE_QUEUE_URL, "http://acct.queue.core.windows.net/q"),
             (STORAGE_QUEUE_URL, "https://acct.queue.core.windows.net/"),
             (STORAGE_QUEUE_URL, "https://_:"),

@@ -1,5 +1,5 @@
 //! The worker's small HTTP port: `/healthz`, `/readyz` (receiving works; why not is logged), and
-//! `/metrics` (processed, retried, poisoned, in Prometheus text format).
+//! `/metrics` (processed, retried, poisoned, swept, in Prometheus text format).
 
 use crate::worker::{ReceiveStatus, Worker, describe_status};
 use actix_web::{HttpResponse, web};
@@ -40,6 +40,11 @@ async fn metrics(worker: web::Data<Worker>) -> HttpResponse {
             "queue_worker_messages_poisoned_total",
             "Messages moved to the poison queue.",
             &stats.poisoned,
+        ),
+        (
+            "queue_worker_ledger_records_swept_total",
+            "Expired ledger records removed by the sweep.",
+            &stats.swept,
         ),
     ] {
         text.push_str(&format!(

@@ -1,10 +1,10 @@
-//! queue-worker: consumes `code-requests`. It records each issued code in the ledger and
-//! schedules its expiry, removes expired records, and moves what it cannot handle to
-//! `code-requests-poison` with the reason.
+//! queue-worker: consumes `code-requests`. It records each issued code in the ledger, sweeps
+//! expired records away, and moves what it cannot handle to `code-requests-poison` with the
+//! reason.
 //!
 //! Layout: [`worker::Worker`] is the consumer loop (batches, back-off, visibility renewal,
 //! retries, poison, drain on shutdown); [`handler::CodeHandler`] is what a message means;
-//! [`health`] is the small HTTP port; [`startup::Application`] wires them with the identity.
+//! [`sweep`] removes expired records; [`health`] is the small HTTP port; [`startup::Application`] wires them with the identity.
 
 use azure_storage_queue::QueueClient;
 use shared_auth::azure_error::{AzureCall, resource_name};
@@ -13,11 +13,12 @@ pub mod config;
 pub mod handler;
 pub mod health;
 pub mod startup;
+pub mod sweep;
 pub mod worker;
 
 /// The role receiving and deleting messages needs on the queue.
 pub const PROCESSOR_ROLE: &str = "Storage Queue Data Message Processor";
-/// The role sending (expiry messages, poison) needs on a queue.
+/// The role moving a message to the poison queue needs on it.
 pub const SENDER_ROLE: &str = "Storage Queue Data Message Sender";
 /// The custom role Update Message (visibility renewal, early retry) needs on the queue.
 pub const UPDATER_ROLE: &str = "Storage Queue Data Message Updater";

@@ -2,6 +2,7 @@
 
 use crate::config::Settings;
 use crate::handler::CodeHandler;
+use crate::sweep::sweep_until;
 use crate::worker::Worker;
 use actix_web::{App, web};
 use anyhow::Context;
@@ -18,6 +19,8 @@ use tokio::sync::watch;
 pub struct Application {
     worker: Worker,
     health: HttpService,
+    /// The ledger to sweep and how often, unless the sweep is off.
+    sweep: Option<(CodeLedger, std::time::Duration)>,
 }
 
 impl Application {
@@ -47,7 +50,8 @@ impl Application {
         );
         let ledger = CodeLedger::new(settings.ledger_url.clone(), credential, &http)
             .context("the ledger client cannot be built")?;
-        let handler = CodeHandler::new(ledger, queue.clone(), settings.encoding);
+        let sweep = settings.sweep_interval.map(|interval| (ledger.clone(), interval));
+        let handler = CodeHandler::new(ledger);
         let listener = listen(settings.bind_address, settings.port)?;
         let worker = Worker::new(queue, poison, handler, settings);
         let data = web::Data::new(worker.clone());
@@ -61,7 +65,11 @@ impl Application {
                 .app_data(data.clone())
                 .configure(crate::health::configure)
         })?;
-        Ok(Self { worker, health })
+        Ok(Self {
+            worker,
+            health,
+            sweep,
+        })
     }
 
     /// The worker (counters, status).
@@ -88,7 +96,13 @@ impl Service for Application {
                 shutdown.await;
                 let _ = stop.send(true);
             };
-            tokio::join!(signal, self.worker.run(stopped));
+            let (stats, sweep_stopped) = (self.worker.stats.clone(), stopped.clone());
+            let sweep = async move {
+                if let Some((ledger, interval)) = self.sweep {
+                    sweep_until(ledger, interval, stats, sweep_stopped).await;
+                }
+            };
+            tokio::join!(signal, sweep, self.worker.run(stopped));
         };
         self.health.run_until(consume_then_drain).await
     }

@@ -69,7 +69,7 @@ async fn issue_record_verify_once_and_expire() {
         "issued"
     );
 
-    // A code never used: its record goes when its code-expire arrives, 8 seconds on.
+    // A code never used: its record goes at the first sweep after its expiry, 8 seconds on.
     let unused = get_code(&stack).await;
     eventually(Duration::from_secs(20), "unused code recorded", || async {
         ledger_record(&stack, &unused).await.is_some()

@@ -25,8 +25,9 @@ pub async fn start_stack(services: &[Service]) -> Stack {
     devstack::testing::start_stack(services).await
 }
 
-/// Fast settings for tests: short visibility, immediate retry, short polling.
+/// Fast settings for tests: short visibility, immediate retry, short polling, a sweep a second.
 pub const FAST: &[(&str, &str)] = &[
+    ("WORKER_SWEEP_INTERVAL_SECONDS", "1"),
     ("WORKER_VISIBILITY_TIMEOUT_SECONDS", "4"),
     ("WORKER_RETRY_DELAY_SECONDS", "0"),
     ("WORKER_MAX_POLL_INTERVAL_MS", "300"),

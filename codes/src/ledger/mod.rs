@@ -1,5 +1,6 @@
 //! The code ledger: one blob per issued code in a Blob Storage container, reached with a token.
-//! The queue-worker records codes and removes them after expiry; main-app consumes them.
+//! The queue-worker records codes and sweeps them away after expiry ([`sweep`]); main-app
+//! consumes them.
 //!
 //! A record is never deleted by a verify: consuming marks it used with a conditional metadata
 //! write on its ETag (of concurrent verifies exactly one wins), and the record stays as a
@@ -23,6 +24,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+pub mod sweep;
+pub use sweep::Swept;
 
 /// Metadata: when the code was issued (RFC 3339).
 pub const ISSUED_AT: &str = "issued_at";

@@ -1,0 +1,148 @@
+//! The ledger against the local stack's Blob Storage (Azurite behind the RBAC gate), as the
+//! identities that use it: record once, consume once, remove and sweep only what has expired.
+
+use codes::ledger::{CodeLedger, LedgerError, Recorded, Removal, Swept};
+use codes::Code;
+use devstack::testing::{TestStack, ledger_codes, ledger_record, start_stack};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+fn ledger_as(stack: &TestStack, identity: &str) -> CodeLedger {
+    let credential = stack.credential(identity).unwrap();
+    CodeLedger::new(stack.urls.container.parse().unwrap(), credential, stack.http()).unwrap()
+}
+
+fn code(text: &str) -> Code {
+    text.parse().unwrap()
+}
+
+/// Records `code` valid from an hour ago until `now + valid_for` (negative: already expired).
+async fn record(ledger: &CodeLedger, code: &Code, valid_for: time::Duration) -> Recorded {
+    let now = OffsetDateTime::now_utc();
+    ledger
+        .record(code, now - time::Duration::hours(1), now + valid_for, "message-1")
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn records_once_consumes_once_and_never_accepts_an_expired_code() {
+    let stack = start_stack(&[]).await;
+    let worker = ledger_as(&stack, "queue-worker");
+    let main_app = ledger_as(&stack, "main-app");
+
+    let live = code("LiV-1-ReC");
+    assert_eq!(record(&worker, &live, time::Duration::hours(1)).await, Recorded::Created);
+    assert_eq!(
+        record(&worker, &live, time::Duration::hours(1)).await,
+        Recorded::AlreadyRecorded,
+        "a duplicate delivery changes nothing"
+    );
+    assert_eq!(ledger_record(&stack, live.as_str()).await.unwrap()["state"], "issued");
+    assert!(main_app.consume(&live).await.unwrap(), "valid once");
+    assert!(!main_app.consume(&live).await.unwrap(), "then not valid");
+    assert_eq!(ledger_record(&stack, live.as_str()).await.unwrap()["state"], "used");
+
+    let stale = code("StA-2-LeE");
+    record(&worker, &stale, time::Duration::seconds(-1)).await;
+    assert!(!main_app.consume(&stale).await.unwrap(), "expired: not valid");
+    assert!(!main_app.consume(&code("NoT-3-HeR")).await.unwrap(), "unknown: not valid");
+
+    assert!(matches!(
+        worker.remove_expired(&live).await.unwrap(),
+        Removal::NotYetExpired(_)
+    ));
+    assert_eq!(worker.remove_expired(&stale).await.unwrap(), Removal::Removed);
+    assert_eq!(worker.remove_expired(&stale).await.unwrap(), Removal::Absent);
+}
+
+#[tokio::test]
+async fn concurrent_consumes_of_one_code_have_exactly_one_winner() {
+    let stack = start_stack(&[]).await;
+    let worker = ledger_as(&stack, "queue-worker");
+    let main_app = ledger_as(&stack, "main-app");
+    let contested = code("OnE-4-WiN");
+    record(&worker, &contested, time::Duration::hours(1)).await;
+    let attempts = (0..8).map(|_| main_app.consume(&contested));
+    let wins = futures::future::join_all(attempts)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(wins, 1);
+}
+
+#[tokio::test]
+async fn the_sweep_removes_expired_records_used_or_not_and_nothing_else() {
+    let stack = start_stack(&[]).await;
+    let worker = ledger_as(&stack, "queue-worker");
+    let main_app = ledger_as(&stack, "main-app");
+    let expired_unused = code("ExP-5-UnU");
+    let expired_used = code("ExP-6-UsE");
+    let live = code("LiV-7-KeP");
+    record(&worker, &expired_used, time::Duration::seconds(2)).await;
+    assert!(main_app.consume(&expired_used).await.unwrap());
+    record(&worker, &expired_unused, time::Duration::seconds(-1)).await;
+    record(&worker, &live, time::Duration::hours(1)).await;
+
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(
+        worker.sweep_expired(now).await.unwrap(),
+        Swept { scanned: 3, removed: 1 },
+        "only the expired one goes; the used one is not expired yet"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let later = OffsetDateTime::now_utc();
+    assert_eq!(
+        worker.sweep_expired(later).await.unwrap(),
+        Swept { scanned: 2, removed: 1 },
+        "the used record goes at its expiry too"
+    );
+    assert_eq!(ledger_codes(&stack).await, vec![live.as_str().to_owned()]);
+    assert_eq!(
+        worker.sweep_expired(later).await.unwrap(),
+        Swept { scanned: 1, removed: 0 },
+        "a second sweep finds nothing to do"
+    );
+}
+
+#[tokio::test]
+async fn the_sweep_leaves_blobs_that_are_not_records_alone() {
+    let stack = start_stack(&[]).await;
+    let worker = ledger_as(&stack, "queue-worker");
+    let far_future = OffsetDateTime::now_utc() + time::Duration::days(3650);
+    // Something else in the container (an operator's file, a doctor probe): no expiry metadata.
+    let blob = azure_storage_blob::BlobClient::new(
+        format!("{}/not-a-record", stack.urls.container).parse().unwrap(),
+        Some(stack.credential("queue-worker").unwrap()),
+        Some(azure_storage_blob::BlobClientOptions {
+            client_options: shared_auth::transport::azure_client_options(stack.http()),
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    blob.upload(azure_core::http::RequestContent::from(b"{}".to_vec()), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        worker.sweep_expired(far_future).await.unwrap(),
+        Swept { scanned: 1, removed: 0 }
+    );
+    assert_eq!(ledger_codes(&stack).await, vec!["not-a-record".to_owned()]);
+}
+
+#[tokio::test]
+async fn without_the_role_the_sweep_is_forbidden_and_names_it() {
+    let stack = start_stack(&[]).await;
+    let outsider = ledger_as(&stack, "third-party-api");
+    let err = outsider
+        .sweep_expired(OffsetDateTime::now_utc())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::Forbidden(_)), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("Storage Blob Data Contributor") && text.contains("container codes"),
+        "{text}"
+    );
+}
