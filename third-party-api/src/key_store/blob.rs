@@ -6,7 +6,7 @@ use azure_core::credentials::TokenCredential;
 use azure_core::http::{Etag, RequestContent, StatusCode, Url};
 use azure_storage_blob::models::{BlobClientDownloadOptions, BlobClientUploadOptions};
 use azure_storage_blob::{BlobClient, BlobClientOptions};
-use shared_auth::azure_error::{AzureCall, blob_container_name, resource_name};
+use shared_auth::azure_error::{AzureCall, AzureError, blob_container_name, resource_name};
 use shared_auth::transport::azure_client_options;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +31,26 @@ pub enum WriteCondition {
     Matches(Etag),
 }
 
+/// Why storage could not read or write the blob.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlobError {
+    /// Storage refused, failed or did not answer in time (in an operator's words).
+    #[error(transparent)]
+    Azure(Box<AzureError>),
+    /// Storage read the blob but gave no ETag, so no later write could be conditional.
+    #[error("storage gave no ETag for the key store")]
+    NoReadEtag,
+    /// Storage wrote the blob but gave no ETag.
+    #[error("storage gave no ETag for the write")]
+    NoWriteEtag,
+}
+
+impl From<AzureError> for BlobError {
+    fn from(error: AzureError) -> Self {
+        Self::Azure(Box::new(error))
+    }
+}
+
 /// Why a write did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum BlobWriteError {
@@ -38,8 +58,8 @@ pub enum BlobWriteError {
     #[error("the key store changed since it was read")]
     Conflict,
     /// Storage refused or did not answer.
-    #[error("{0}")]
-    Failed(String),
+    #[error(transparent)]
+    Failed(BlobError),
 }
 
 impl BlobKeyStore {
@@ -80,7 +100,7 @@ impl BlobKeyStore {
     }
 
     /// The blob's content and ETag; `None` when it does not exist yet.
-    pub async fn read(&self) -> Result<Option<(Vec<u8>, Etag)>, String> {
+    pub async fn read(&self) -> Result<Option<(Vec<u8>, Etag)>, BlobError> {
         let download = async {
             let response = self
                 .client
@@ -91,10 +111,10 @@ impl BlobKeyStore {
             Ok::<_, azure_core::Error>((bytes.to_vec(), etag))
         };
         match tokio::time::timeout(CALL_TIMEOUT, download).await {
-            Err(_) => Err(self.call("read").timed_out(CALL_TIMEOUT).to_string()),
+            Err(_) => Err(self.call("read").timed_out(CALL_TIMEOUT).into()),
             Ok(Err(e)) if e.http_status() == Some(StatusCode::NotFound) => Ok(None),
-            Ok(Err(e)) => Err(self.call("read").failed(&e).to_string()),
-            Ok(Ok((_, None))) => Err("storage gave no ETag for the key store".into()),
+            Ok(Err(e)) => Err(self.call("read").failed(&e).into()),
+            Ok(Ok((_, None))) => Err(BlobError::NoReadEtag),
             Ok(Ok((bytes, Some(etag)))) => Ok(Some((bytes, etag))),
         }
     }
@@ -121,7 +141,7 @@ impl BlobKeyStore {
             .upload(RequestContent::from(bytes), Some(options));
         match tokio::time::timeout(CALL_TIMEOUT, upload).await {
             Err(_) => Err(BlobWriteError::Failed(
-                self.call("write").timed_out(CALL_TIMEOUT).to_string(),
+                self.call("write").timed_out(CALL_TIMEOUT).into(),
             )),
             Ok(Err(e))
                 if matches!(
@@ -131,12 +151,10 @@ impl BlobKeyStore {
             {
                 Err(BlobWriteError::Conflict)
             }
-            Ok(Err(e)) => Err(BlobWriteError::Failed(
-                self.call("write").failed(&e).to_string(),
-            )),
+            Ok(Err(e)) => Err(BlobWriteError::Failed(self.call("write").failed(&e).into())),
             Ok(Ok(result)) => result
                 .etag
-                .ok_or_else(|| BlobWriteError::Failed("storage gave no ETag for the write".into())),
+                .ok_or(BlobWriteError::Failed(BlobError::NoWriteEtag)),
         }
     }
 }

@@ -1,123 +1,83 @@
-//! What the store holds and how it is written: key names and values with their rules, and the
-//! JSON document (the same in a file and in a blob). Errors never quote a value.
+//! The store's JSON document, the same in a file and in a blob. Errors say what is wrong and
+//! where (line and column, or an entry's position), never quoting the input: any part of it may
+//! be a key.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use rand::RngCore;
+use super::key::{KeyError, KeyName, KeyScope, KeyValue};
 use serde::{Deserialize, Serialize};
-use shared_auth::Secret;
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// The one function this host serves.
-pub const FUNCTION_NAME: &str = "RandomNumber";
-/// The reserved name of the master key in the host-keys API.
-pub const MASTER_KEY_NAME: &str = "_master";
-/// Bytes of randomness in a generated key (43 characters of URL-safe base64).
-const GENERATED_KEY_BYTES: usize = 32;
-const MIN_KEY_LEN: usize = 16;
-const MAX_KEY_LEN: usize = 256;
-const MAX_NAME_LEN: usize = 64;
-
-/// A valid key name: 1 to 64 of `A-Z a-z 0-9 . _ -`, not starting with `_` (reserved), not dots
-/// only (`.` and `..` read as path segments).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct KeyName(String);
-
-impl KeyName {
-    /// Parses a name; the error says what is wrong.
-    pub fn parse(name: &str) -> Result<Self, String> {
-        if name.is_empty() || name.len() > MAX_NAME_LEN {
-            return Err(format!("a key name has 1 to {MAX_NAME_LEN} characters"));
-        }
-        if !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        {
-            return Err("a key name uses only letters, digits, `.`, `_` and `-`".into());
-        }
-        if name.starts_with('_') {
-            return Err("key names starting with `_` are reserved".into());
-        }
-        if name.starts_with('.') {
-            return Err("a key name does not start with `.`".into());
-        }
-        Ok(Self(name.to_owned()))
-    }
-
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+/// Why bytes are not a valid key store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DocumentError {
+    /// Not JSON of the store's shape.
+    #[error("not a key store: {0}")]
+    Json(RedactedJsonError),
+    /// A version this host does not read.
+    #[error("unsupported version {0}")]
+    Version(u32),
+    /// The master key is not a valid key value.
+    #[error("masterKey: {0}")]
+    MasterKey(KeyError),
+    /// An entry of a key map has an invalid name or value.
+    #[error("{field} entry {entry}: {reason}")]
+    Entry {
+        /// `functionKeys` or `hostKeys`.
+        field: &'static str,
+        /// The entry's position, from 1.
+        entry: usize,
+        /// What is wrong with it.
+        reason: KeyError,
+    },
+    /// An entry of a key map repeats an earlier entry's name.
+    #[error("{field} entry {entry}: its name is used by an earlier entry")]
+    DuplicateName {
+        /// `functionKeys` or `hostKeys`.
+        field: &'static str,
+        /// The entry's position, from 1.
+        entry: usize,
+    },
 }
 
-impl fmt::Display for KeyName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A valid key value: 16 to 256 characters of base64 (standard or URL-safe) and `.`. Never printed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyValue(Secret);
-
-impl KeyValue {
-    /// Parses a value; the error never quotes it.
-    pub fn parse(value: &str) -> Result<Self, String> {
-        if !(MIN_KEY_LEN..=MAX_KEY_LEN).contains(&value.len()) {
-            return Err(format!(
-                "a key value has {MIN_KEY_LEN} to {MAX_KEY_LEN} characters"
-            ));
-        }
-        if !value.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'.')
-        }) {
-            return Err("a key value uses only letters, digits and `+ / = - _ .`".into());
-        }
-        Ok(Self(Secret::new(value)))
-    }
-
-    /// A fresh random value from a CSPRNG (ChaCha, seeded by the operating system).
-    pub fn generate() -> Self {
-        let mut bytes = [0u8; GENERATED_KEY_BYTES];
-        rand::rng().fill_bytes(&mut bytes);
-        Self(Secret::new(URL_SAFE_NO_PAD.encode(bytes)))
-    }
-
-    /// The value, to hand to an authorised caller or write to the store.
-    pub fn expose(&self) -> &str {
-        self.0.expose()
-    }
-
-    pub(crate) fn secret(&self) -> &Secret {
-        &self.0
-    }
-}
-
-/// Function keys open one function; host keys open every function.
+/// A JSON error as its category and position only: serde's own message can quote the input
+/// (`invalid type: string "..."`, `unknown field `...``), and the input may hold a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyScope {
-    /// Keys of the `RandomNumber` function.
-    Function,
-    /// Keys of the whole host.
-    Host,
+pub struct RedactedJsonError {
+    what: &'static str,
+    line: usize,
+    column: usize,
 }
 
-impl KeyScope {
-    /// `function` or `host`: the prefix of the scope's keys in the ring.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Function => "function",
-            Self::Host => "host",
+impl From<&serde_json::Error> for RedactedJsonError {
+    fn from(error: &serde_json::Error) -> Self {
+        use serde_json::error::Category;
+        let what = match error.classify() {
+            Category::Io => "unreadable",
+            Category::Syntax => "malformed JSON",
+            Category::Data => "wrong fields or types",
+            Category::Eof => "truncated JSON",
+        };
+        Self {
+            what,
+            line: error.line(),
+            column: error.column(),
         }
     }
+}
 
-    fn field(self) -> &'static str {
-        match self {
-            Self::Function => "functionKeys",
-            Self::Host => "hostKeys",
-        }
+impl fmt::Display for RedactedJsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at line {} column {}",
+            self.what, self.line, self.column
+        )
     }
+}
+
+/// `error` as its category and position only (see [`RedactedJsonError`]).
+pub fn redact_json_error(error: &serde_json::Error) -> RedactedJsonError {
+    error.into()
 }
 
 /// The store's document: the same JSON in a file and in a blob. `masterKey` is absent when the
@@ -183,7 +143,7 @@ impl KeyDocument {
             master_key: master_key.map(|k| k.expose().to_owned()),
             function_keys: function_keys
                 .iter()
-                .map(|(n, v)| (n.0.clone(), v.expose().to_owned()))
+                .map(|(n, v)| (n.as_str().to_owned(), v.expose().to_owned()))
                 .collect(),
             host_keys: BTreeMap::new(),
         }
@@ -191,14 +151,14 @@ impl KeyDocument {
 
     /// Reads and checks a document. The error says what is wrong and where (line and column,
     /// or the entry's position), never quoting the input: any part of it may be a key.
-    pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
-        let stored: StoredFile = serde_json::from_slice(bytes)
-            .map_err(|e| format!("not a key store: {}", redact_json_error(&e)))?;
+    pub fn from_json(bytes: &[u8]) -> Result<Self, DocumentError> {
+        let stored: StoredFile =
+            serde_json::from_slice(bytes).map_err(|e| DocumentError::Json((&e).into()))?;
         if stored.version != 1 {
-            return Err(format!("unsupported version {}", stored.version));
+            return Err(DocumentError::Version(stored.version));
         }
         if let Some(master) = &stored.master_key {
-            KeyValue::parse(master).map_err(|e| format!("masterKey: {e}"))?;
+            KeyValue::parse(master).map_err(DocumentError::MasterKey)?;
         }
         Ok(Self {
             version: stored.version,
@@ -215,7 +175,7 @@ impl KeyDocument {
 
     /// The master key kept in the document, if it is kept here.
     pub fn master_key(&self) -> Option<KeyValue> {
-        self.master_key.as_deref().map(|v| KeyValue(Secret::new(v)))
+        self.master_key.as_deref().map(KeyValue::checked)
     }
 
     /// Sets the master key kept in the document.
@@ -229,20 +189,19 @@ impl KeyDocument {
             KeyScope::Function => &self.function_keys,
             KeyScope::Host => &self.host_keys,
         };
-        map.iter()
-            .map(|(n, v)| (n.as_str(), KeyValue(Secret::new(v.as_str()))))
+        map.iter().map(|(n, v)| (n.as_str(), KeyValue::checked(v)))
     }
 
     /// Sets a named key; true when it was created, false when replaced.
     pub(crate) fn insert(&mut self, scope: KeyScope, name: &KeyName, value: &KeyValue) -> bool {
         self.keys_mut(scope)
-            .insert(name.0.clone(), value.expose().to_owned())
+            .insert(name.as_str().to_owned(), value.expose().to_owned())
             .is_none()
     }
 
     /// Removes a named key; false when there was none.
     pub(crate) fn remove(&mut self, scope: KeyScope, name: &KeyName) -> bool {
-        self.keys_mut(scope).remove(&name.0).is_some()
+        self.keys_mut(scope).remove(name.as_str()).is_some()
     }
 
     fn keys_mut(&mut self, scope: KeyScope) -> &mut BTreeMap<String, String> {
@@ -270,75 +229,21 @@ impl fmt::Debug for KeyDocument {
 fn checked_entries(
     scope: KeyScope,
     entries: OrderedEntries,
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, String>, DocumentError> {
     let field = scope.field();
     let mut keys = BTreeMap::new();
     for (index, (name, value)) in entries.0.into_iter().enumerate() {
         let entry = index + 1;
-        KeyName::parse(&name).map_err(|e| format!("{field} entry {entry}: {e}"))?;
-        KeyValue::parse(&value).map_err(|e| format!("{field} entry {entry}: {e}"))?;
+        let invalid = |reason| DocumentError::Entry {
+            field,
+            entry,
+            reason,
+        };
+        KeyName::parse(&name).map_err(invalid)?;
+        KeyValue::parse(&value).map_err(invalid)?;
         if keys.insert(name, value).is_some() {
-            return Err(format!(
-                "{field} entry {entry}: its name is used by an earlier entry"
-            ));
+            return Err(DocumentError::DuplicateName { field, entry });
         }
     }
     Ok(keys)
-}
-
-/// A JSON error as its category and position only: serde's own message can quote the input
-/// (`invalid type: string "..."`, `unknown field `...``), and the input may hold a key.
-pub fn redact_json_error(error: &serde_json::Error) -> String {
-    use serde_json::error::Category;
-    let what = match error.classify() {
-        Category::Io => "unreadable",
-        Category::Syntax => "malformed JSON",
-        Category::Data => "wrong fields or types",
-        Category::Eof => "truncated JSON",
-    };
-    format!("{what} at line {} column {}", error.line(), error.column())
-}
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_and_values_parse_or_say_why() {
-        assert!(KeyName::parse("default").is_ok());
-        assert!(KeyName::parse("ops-2026.v1_a").is_ok());
-        assert!(KeyName::parse("a..b").is_ok());
-        for bad in [
-            "",
-            "_master",
-            "a b",
-            "ключ",
-            ".",
-            "..",
-            "...",
-            "../x",
-            &"a".repeat(65),
-        ] {
-            assert!(KeyName::parse(bad).is_err(), "{bad}");
-        }
-        assert!(KeyValue::parse("abcdefghijklmnop").is_ok());
-        assert!(KeyValue::parse("abc+/=-_.0123456789AB==").is_ok());
-        for bad in [
-            "short",
-            "has space in it 0123",
-            "null\0byte-0123456789",
-            &"a".repeat(257),
-        ] {
-            let err = KeyValue::parse(bad).unwrap_err();
-            assert!(!err.contains(bad), "the error must not quote the value");
-        }
-    }
-
-    #[test]
-    fn generated_values_are_valid_and_distinct() {
-        let a = KeyValue::generate();
-        let b = KeyValue::generate();
-        assert_ne!(a, b);
-        assert!(KeyValue::parse(a.expose()).is_ok());
-        assert_eq!(a.expose().len(), 43);
-    }
 }

@@ -1,7 +1,8 @@
 //! The key store as a local file (for `cargo run -p third-party-api` alone): read without
 //! following a symbolic link, written atomically with mode 0600.
 
-use super::{KeyDocument, KeyName, KeyStoreError, KeyValue};
+use super::error::{KeyStoreError, LoadError, PersistError};
+use super::{KeyDocument, KeyName, KeyValue};
 use rand::RngCore;
 use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -15,7 +16,7 @@ pub(super) fn load_or_create(
     seed_function_keys: Vec<(KeyName, KeyValue)>,
 ) -> Result<KeyDocument, KeyStoreError> {
     let location = path.display().to_string();
-    let load_error = |reason: String| KeyStoreError::Load {
+    let load_error = |reason: LoadError| KeyStoreError::Load {
         location: location.clone(),
         reason,
     };
@@ -24,12 +25,11 @@ pub(super) fn load_or_create(
             let mut bytes = Vec::new();
             existing
                 .read_to_end(&mut bytes)
-                .map_err(|e| load_error(e.to_string()))?;
-            let document = KeyDocument::from_json(&bytes).map_err(load_error)?;
+                .map_err(|e| load_error(LoadError::Io(e)))?;
+            let document =
+                KeyDocument::from_json(&bytes).map_err(|e| load_error(LoadError::Document(e)))?;
             if document.master_key().is_none() {
-                return Err(load_error(
-                    "masterKey is missing (a file store keeps its master key)".into(),
-                ));
+                return Err(load_error(LoadError::NoMasterKey));
             }
             tighten_permissions(path, &existing);
             if seed_master.is_some() || !seed_function_keys.is_empty() {
@@ -43,14 +43,13 @@ pub(super) fn load_or_create(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut function_keys = seed_function_keys;
             if function_keys.is_empty() {
-                let name = KeyName::parse("default").map_err(load_error)?;
-                function_keys.push((name, KeyValue::generate()));
+                function_keys.push((KeyName::default_key(), KeyValue::generate()));
             }
             let master = seed_master.unwrap_or_else(KeyValue::generate);
             let document = KeyDocument::new(Some(&master), &function_keys);
             let persist_error = |e: std::io::Error| KeyStoreError::Persist {
                 location: location.clone(),
-                reason: e.to_string(),
+                reason: PersistError::Io(e),
             };
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).map_err(persist_error)?;
@@ -59,10 +58,10 @@ pub(super) fn load_or_create(
             tracing::info!(path = %path.display(), "created a new key store");
             Ok(document)
         }
-        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => Err(load_error(
-            "it is a symbolic link; the store must be a regular file".into(),
-        )),
-        Err(e) => Err(load_error(e.to_string())),
+        Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => {
+            Err(load_error(LoadError::SymbolicLink))
+        }
+        Err(e) => Err(load_error(LoadError::Io(e))),
     }
 }
 

@@ -171,7 +171,7 @@ fn key_ref(scope: KeyScope, name: &str) -> Result<KeyRef, AdminError> {
     }
     KeyName::parse(name)
         .map(|n| KeyRef::Named(scope, n))
-        .map_err(AdminError::BadRequest)
+        .map_err(|e| AdminError::BadRequest(e.to_string()))
 }
 
 /// Reads a body of at most `limits.max_body_bytes` within `limits.request_body_timeout`.
@@ -204,7 +204,7 @@ fn parse_put_body(body: &[u8]) -> Result<KeyValue, AdminError> {
             redact_json_error(&e)
         ))
     })?;
-    KeyValue::parse(&put.value).map_err(AdminError::BadRequest)
+    KeyValue::parse(&put.value).map_err(|e| AdminError::BadRequest(e.to_string()))
 }
 
 async fn list(store: &KeyStore, scope: KeyScope, req: &HttpRequest) -> HttpResponse {
