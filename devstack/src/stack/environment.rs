@@ -1,0 +1,150 @@
+//! The environments a stack hands out: each service's production variables pointing at the
+//! emulators, a service principal per identity (developers, tests, the rotation job), and the
+//! `<name>.env` files they are written to. Every name is the constant the reader exports.
+
+use super::lifecycle::DevStack;
+use super::topology::{MASTER_KEY_SECRET_NAME, SECRET_NAME, Service};
+use crate::identity::Identity;
+use crate::jwt::TENANT_ID;
+use anyhow::Context;
+use azure_core::credentials::TokenCredential;
+// main-app and queue-worker read these names; `keyless` (ops) exports them as the services read
+// them, and devstack depends on ops, not on the two services.
+use ops::connect::{
+    CODE_LEDGER_URL, KEY_VAULT_URL, POISON_QUEUE_URL, STORAGE_QUEUE_URL,
+    THIRD_PARTY_API_MASTER_KEY_SECRET_NAME, THIRD_PARTY_API_SECRET_NAME,
+};
+use ops::rotate::THIRD_PARTY_API_ENDPOINT;
+use shared_auth::MapEnv;
+use shared_auth::credential::{
+    AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
+    AZURE_TOKEN_CREDENTIALS, IDENTITY_ENDPOINT, IDENTITY_HEADER,
+};
+use shared_auth::service::settings::{BIND_ADDRESS, PORT};
+use shared_auth::telemetry::RUST_LOG;
+use shared_auth::transport::EXTRA_CA_CERTS;
+use std::path::PathBuf;
+use std::sync::Arc;
+use third_party_api::config as third_party_api_config;
+
+/// `identity` as a service principal: its client secret, exchanged at the identity emulator
+/// whose base is `authority_host`.
+pub(crate) fn service_principal_env(identity: &Identity, authority_host: &str) -> MapEnv {
+    MapEnv::new()
+        .with(AZURE_TOKEN_CREDENTIALS, "ClientSecretCredential")
+        .with(AZURE_TENANT_ID, TENANT_ID)
+        .with(AZURE_CLIENT_ID, &identity.client_id)
+        .with(AZURE_CLIENT_SECRET, identity.client_secret().expose())
+        .with(AZURE_AUTHORITY_HOST, authority_host)
+}
+
+impl DevStack {
+    /// The environment `service` runs with: the production variable names, pointing here.
+    pub fn service_env(&self, service: Service) -> Vec<(String, String)> {
+        let identity = self
+            .identities
+            .get(service.name())
+            .expect("every service has an identity");
+        let mut env = vec![
+            (
+                AZURE_TOKEN_CREDENTIALS,
+                "ManagedIdentityCredential".to_owned(),
+            ),
+            (IDENTITY_ENDPOINT, self.urls.msi_endpoint.clone()),
+            (
+                IDENTITY_HEADER,
+                identity.identity_header().expose().to_owned(),
+            ),
+            (EXTRA_CA_CERTS, self.pki.ca_cert.display().to_string()),
+            (RUST_LOG, self.rust_log.clone()),
+            (BIND_ADDRESS, "127.0.0.1".to_owned()),
+            (PORT, self.ports.of(service).to_string()),
+        ];
+        match service {
+            Service::QueueWorker => {
+                env.push((STORAGE_QUEUE_URL, self.urls.queue.clone()));
+                env.push((POISON_QUEUE_URL, self.urls.poison_queue.clone()));
+                env.push((CODE_LEDGER_URL, self.urls.container.clone()));
+            }
+            Service::MainApp => {
+                env.push((
+                    THIRD_PARTY_API_ENDPOINT,
+                    self.urls.third_party_api_endpoint.clone(),
+                ));
+                env.push((KEY_VAULT_URL, self.urls.key_vault.clone()));
+                env.push((THIRD_PARTY_API_SECRET_NAME, SECRET_NAME.to_owned()));
+                env.push((STORAGE_QUEUE_URL, self.urls.queue.clone()));
+                env.push((CODE_LEDGER_URL, self.urls.container.clone()));
+            }
+            Service::ThirdPartyApi => {
+                env.push((
+                    third_party_api_config::THIRD_PARTY_API_KEYS_URL,
+                    self.urls.key_store.clone(),
+                ));
+                env.push((
+                    third_party_api_config::KEY_VAULT_URL,
+                    self.urls.key_vault.clone(),
+                ));
+                env.push((
+                    third_party_api_config::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
+                    MASTER_KEY_SECRET_NAME.to_owned(),
+                ));
+            }
+        }
+        let mut env: Vec<(String, String)> =
+            env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        env.extend(self.telemetry_env.iter().cloned());
+        env
+    }
+
+    /// A service principal environment for `identity` (client secret through the identity
+    /// emulator): what a developer or a test uses to call the emulators as that identity.
+    pub fn client_env(&self, identity: &str) -> anyhow::Result<MapEnv> {
+        let id = self
+            .identities
+            .get(identity)
+            .with_context(|| format!("no identity named {identity}"))?;
+        Ok(service_principal_env(&id, &self.urls.identity)
+            .with(EXTRA_CA_CERTS, self.pki.ca_cert.display().to_string()))
+    }
+
+    /// What `keyless rotate` runs with: the rotation identity as a service principal, the
+    /// vault, the two secrets and third-party-api (its admin API is at the same origin).
+    pub fn rotation_env(&self) -> anyhow::Result<MapEnv> {
+        Ok(self
+            .client_env("rotation")?
+            .with(KEY_VAULT_URL, &self.urls.key_vault)
+            .with(THIRD_PARTY_API_SECRET_NAME, SECRET_NAME)
+            .with(
+                THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
+                MASTER_KEY_SECRET_NAME,
+            )
+            .with(
+                THIRD_PARTY_API_ENDPOINT,
+                &self.urls.third_party_api_endpoint,
+            ))
+    }
+
+    /// A real `ClientSecretCredential` for `identity`, built by `shared-auth`.
+    pub fn credential(&self, identity: &str) -> anyhow::Result<Arc<dyn TokenCredential>> {
+        let env = self.client_env(identity)?;
+        Ok(shared_auth::credential_from_env(&env, &self.http)?.credential)
+    }
+
+    /// Writes `<state>/<name>.env` (mode 0600) with `env` as `KEY=VALUE` lines.
+    pub fn write_env_file(&self, name: &str, env: &[(String, String)]) -> anyhow::Result<PathBuf> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.state_dir.join(format!("{name}.env"));
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        for (key, value) in env {
+            writeln!(file, "{key}={value}")?;
+        }
+        Ok(path)
+    }
+}

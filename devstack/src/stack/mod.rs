@@ -1,0 +1,26 @@
+//! The whole local Azure, started together: PKI, identity and Key Vault emulators, Azurite behind
+//! the storage gates, the seed (secret, queues, container, key store, roles), then the services
+//! as child processes with the production environment variables.
+//!
+//! By concern: `topology` (resource names, identities, services, ports, addresses, the role
+//! table), `options` (how a stack starts), `lifecycle` ([`DevStack`] from start to stop),
+//! `environment` (the variables each service and identity gets) and `provision` (the storage a
+//! stack needs, shared with `compose`).
+
+mod environment;
+mod lifecycle;
+mod options;
+mod provision;
+mod topology;
+
+pub(crate) use environment::service_principal_env;
+pub use lifecycle::DevStack;
+pub use options::{StackOptions, is_telemetry_variable, profile_dir, target_dir};
+pub(crate) use provision::function_key_document;
+pub use provision::{KeyStoreWrite, provision_storage, write_key_store};
+pub(crate) use topology::{ADMIN_IDENTITY, grant_role_table};
+pub use topology::{
+    CONTAINER, FUNCTION_KEY_NAME, IDENTITIES, KEY_STORE_BLOB, KEY_STORE_CONTAINER,
+    MASTER_KEY_SECRET_NAME, POISON_QUEUE, Ports, QUEUE, SECRET_NAME, Service, Urls, key_store_url,
+    local_scope,
+};

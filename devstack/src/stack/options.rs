@@ -1,0 +1,90 @@
+//! How a stack starts (ports, services, state and log destinations) and where this workspace's
+//! build output is.
+
+use super::topology::{Ports, Service};
+use crate::process::LogSink;
+use shared_auth::telemetry::LOG_FORMAT;
+use std::path::{Path, PathBuf};
+
+/// How to start a stack.
+#[derive(Clone)]
+pub struct StackOptions {
+    /// Certificates, key store, env files, Azurite data.
+    pub state_dir: PathBuf,
+    /// Where Azurite's npm package is installed (shared between stacks).
+    pub npm_dir: PathBuf,
+    /// Where the service binaries are.
+    pub bin_dir: PathBuf,
+    /// Listening ports.
+    pub ports: Ports,
+    /// Services to launch.
+    pub services: Vec<Service>,
+    /// Keep Azurite's data in `state_dir/azurite` (otherwise in memory).
+    pub persist_storage: bool,
+    /// Where child output goes.
+    pub sink: LogSink,
+    /// `RUST_LOG` for the services.
+    pub rust_log: String,
+    /// Telemetry settings passed to every service as they are (`OTEL_*`, `LOG_FORMAT`): the
+    /// services start with a cleared environment, so nothing else reaches them.
+    pub telemetry_env: Vec<(String, String)>,
+}
+
+/// Whether a variable of devstack's own environment is telemetry to pass to the services.
+pub fn is_telemetry_variable(name: &str) -> bool {
+    name.starts_with("OTEL_") || name == LOG_FORMAT
+}
+
+/// `target/` of this workspace (or `CARGO_TARGET_DIR`).
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// The directory of the running executable's profile (`target/debug`), also from a test binary
+/// in `target/debug/deps`.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().map(Path::to_path_buf).unwrap_or(dir)
+    } else {
+        dir
+    }
+}
+
+impl StackOptions {
+    /// `cargo run -p devstack`: documented ports, state in `target/devstack`, every service.
+    pub fn for_development() -> Self {
+        let state_dir = target_dir().join("devstack");
+        Self {
+            npm_dir: state_dir.join("npm"),
+            state_dir,
+            bin_dir: profile_dir(),
+            ports: Ports::DEFAULT,
+            services: Service::ALL.to_vec(),
+            persist_storage: true,
+            sink: LogSink::Stdout,
+            rust_log: "info".into(),
+            telemetry_env: std::env::vars()
+                .filter(|(name, _)| is_telemetry_variable(name))
+                .collect(),
+        }
+    }
+
+    /// An isolated stack in `state_dir`: free ports, in-memory storage, captured logs.
+    pub fn for_tests(state_dir: &Path) -> Self {
+        Self {
+            state_dir: state_dir.to_owned(),
+            npm_dir: target_dir().join("devstack/npm"),
+            bin_dir: profile_dir(),
+            ports: Ports::EPHEMERAL,
+            services: Vec::new(),
+            persist_storage: false,
+            sink: LogSink::capture(),
+            rust_log: "info".into(),
+            telemetry_env: Vec::new(),
+        }
+    }
+}
