@@ -28,4 +28,5 @@ pub mod rbac;
 pub mod stack;
 pub mod storage_gate;
 pub mod storage_path;
+#[cfg(feature = "testing")]
 pub mod testing;

@@ -1,7 +1,20 @@
-//! What the integration tests of every crate share: an isolated stack that goes away with its
-//! temporary state, a service's production environment with its identity as a service principal
-//! (a managed identity is read from the process environment, so in-process services use the same
-//! identity through the client-secret flow), and polling until a condition holds.
+//! The test kit: what the integration tests of every crate share. It exists for tests only: it is
+//! behind devstack's `testing` feature, which crates enable in their `[dev-dependencies]`, so the
+//! devstack binary never contains it.
+//!
+//! - Here: an isolated stack that goes away with its temporary state, a service's production
+//!   environment with its identity as a service principal (a managed identity is read from the
+//!   process environment, so in-process services use the same identity through the client-secret
+//!   flow), polling until a condition holds, and the test process's captured logs.
+//! - [`clients`]: the official SDK clients acting as one of the stack's identities.
+//! - [`wire`]: HTTP requests sent byte for byte, and liveness.
+//! - [`strategies`]: proptest strategies the configuration property tests share.
+
+pub mod clients;
+pub mod strategies;
+pub mod wire;
+
+pub use clients::{drain_texts, queue_client};
 
 use crate::stack::{DevStack, Service, StackOptions};
 use shared_auth::{EnvSource, MapEnv};
@@ -30,9 +43,15 @@ impl std::ops::DerefMut for TestStack {
 
 /// Starts an isolated stack running `services`; panics with the captured logs on failure.
 pub async fn start_stack(services: &[Service]) -> TestStack {
+    start_stack_with(|options| options.services = services.to_vec()).await
+}
+
+/// Starts an isolated stack with the test options as `configure` leaves them (no service runs
+/// unless it adds one); panics with the captured logs on failure.
+pub async fn start_stack_with(configure: impl FnOnce(&mut StackOptions)) -> TestStack {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let mut options = StackOptions::for_tests(dir.path());
-    options.services = services.to_vec();
+    configure(&mut options);
     let sink = options.sink.clone();
     match DevStack::start(options).await {
         Ok(stack) => TestStack { stack, dir },
@@ -70,17 +89,41 @@ pub fn env_as_client(stack: &DevStack, service: Service) -> MapEnv {
     env.with("PORT", "0")
 }
 
+/// How often [`eventually`] and [`eventually_ok`] ask again.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Polls `probe` every 100 ms until it answers `Ok`, and returns that value; after `limit`,
+/// panics naming `what` and the last `Err`.
+pub async fn eventually_ok<T, E, F, Fut>(limit: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        match probe().await {
+            Ok(value) => return value,
+            Err(last) => assert!(
+                Instant::now() < deadline,
+                "timed out waiting: {what} (last: {last})"
+            ),
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
 /// Polls `condition` every 100 ms until it holds; panics naming `what` after `limit`.
 pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut condition: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + limit;
-    while !condition().await {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_ok(limit, what, || {
+        let holds = condition();
+        async move { if holds.await { Ok(()) } else { Err("not yet") } }
+    })
+    .await
 }
 
 static LOGS: std::sync::OnceLock<shared_auth::telemetry::LogCapture> = std::sync::OnceLock::new();
@@ -99,48 +142,4 @@ pub fn captured_logs() -> shared_auth::telemetry::LogCapture {
         capture
     })
     .clone()
-}
-
-/// A queue client for `url` acting as `identity`.
-pub fn queue_client(
-    stack: &DevStack,
-    url: &str,
-    identity: &str,
-) -> azure_storage_queue::QueueClient {
-    azure_storage_queue::QueueClient::new(
-        url.parse().expect("a queue URL"),
-        Some(stack.credential(identity).expect("a known identity")),
-        Some(azure_storage_queue::QueueClientOptions {
-            client_options: shared_auth::transport::azure_client_options(stack.http()),
-            ..Default::default()
-        }),
-    )
-    .expect("a queue client")
-}
-
-/// Every visible message of the queue at `url`, received as the stack's admin (hidden for a
-/// minute), as raw text.
-pub async fn drain_texts(stack: &DevStack, url: &str) -> Vec<String> {
-    let queue = queue_client(stack, url, "devstack");
-    let mut texts = Vec::new();
-    loop {
-        let batch = queue
-            .receive_messages(Some(
-                azure_storage_queue::models::QueueClientReceiveMessagesOptions {
-                    number_of_messages: Some(32),
-                    visibility_timeout: Some(60),
-                    ..Default::default()
-                },
-            ))
-            .await
-            .expect("receive as admin")
-            .into_model()
-            .expect("a message list")
-            .items
-            .unwrap_or_default();
-        if batch.is_empty() {
-            return texts;
-        }
-        texts.extend(batch.into_iter().filter_map(|m| m.message_text));
-    }
 }

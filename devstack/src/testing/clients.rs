@@ -1,0 +1,101 @@
+//! The official SDK clients acting as one of a test stack's identities, exactly as a service
+//! builds them, and what tests read through them as the stack's admin (`devstack`).
+
+use crate::stack::DevStack;
+use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+use azure_storage_blob::{
+    BlobClient, BlobClientOptions, BlobContainerClient, BlobContainerClientOptions,
+};
+use azure_storage_queue::models::QueueClientReceiveMessagesOptions;
+use azure_storage_queue::{QueueClient, QueueClientOptions};
+use futures::TryStreamExt;
+use shared_auth::transport::azure_client_options;
+
+/// The identity every admin read of the kit acts as (Contributor on the whole account).
+const ADMIN: &str = "devstack";
+
+/// A queue client for `url` acting as `identity`.
+pub fn queue_client(stack: &DevStack, url: &str, identity: &str) -> QueueClient {
+    QueueClient::new(
+        url.parse().expect("a queue URL"),
+        Some(stack.credential(identity).expect("a known identity")),
+        Some(QueueClientOptions {
+            client_options: azure_client_options(stack.http()),
+            ..Default::default()
+        }),
+    )
+    .expect("a queue client")
+}
+
+/// A client for the blob `name` in the code ledger's container, acting as `identity`.
+pub fn blob_client(stack: &DevStack, name: &str, identity: &str) -> BlobClient {
+    BlobClient::new(
+        format!("{}/{name}", stack.urls.container)
+            .parse()
+            .expect("a blob URL"),
+        Some(stack.credential(identity).expect("a known identity")),
+        Some(BlobClientOptions {
+            client_options: azure_client_options(stack.http()),
+            ..Default::default()
+        }),
+    )
+    .expect("a blob client")
+}
+
+/// A Key Vault client acting as `identity`.
+pub fn secret_client(stack: &DevStack, identity: &str) -> SecretClient {
+    SecretClient::new(
+        &stack.urls.key_vault,
+        stack.credential(identity).expect("a known identity"),
+        Some(SecretClientOptions {
+            client_options: azure_client_options(stack.http()),
+            verify_challenge_resource: Some(false),
+            ..Default::default()
+        }),
+    )
+    .expect("a secret client")
+}
+
+/// Every visible message of the queue at `url`, received as the stack's admin (hidden for a
+/// minute), as raw text.
+pub async fn drain_texts(stack: &DevStack, url: &str) -> Vec<String> {
+    let queue = queue_client(stack, url, ADMIN);
+    let mut texts = Vec::new();
+    loop {
+        let batch = queue
+            .receive_messages(Some(QueueClientReceiveMessagesOptions {
+                number_of_messages: Some(32),
+                visibility_timeout: Some(60),
+                ..Default::default()
+            }))
+            .await
+            .expect("receive as admin")
+            .into_model()
+            .expect("a message list")
+            .items
+            .unwrap_or_default();
+        if batch.is_empty() {
+            return texts;
+        }
+        texts.extend(batch.into_iter().filter_map(|m| m.message_text));
+    }
+}
+
+/// The name of every blob in the container at `url`, listed as the stack's admin.
+pub async fn blob_names(stack: &DevStack, url: &str) -> Vec<String> {
+    let container = BlobContainerClient::new(
+        url.parse().expect("a container URL"),
+        Some(stack.credential(ADMIN).expect("the admin identity")),
+        Some(BlobContainerClientOptions {
+            client_options: azure_client_options(stack.http()),
+            ..Default::default()
+        }),
+    )
+    .expect("a container client");
+    let mut blobs = container.list_blobs(None).expect("a blob listing");
+    let mut names = Vec::new();
+    while let Some(blob) = blobs.try_next().await.expect("a page of blobs") {
+        names.extend(blob.name);
+    }
+    names
+}
