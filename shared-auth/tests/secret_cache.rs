@@ -1,14 +1,13 @@
-//! `shared-auth`'s Key Vault secret cache against the Key Vault emulator: TTL, forced refresh,
-//! single flight under 100 concurrent callers, stale-while-error, recovery without restart.
-
-mod support;
+//! The Key Vault secret cache against devstack's Key Vault emulator: TTL, forced refresh, single
+//! flight under 100 concurrent callers, stale-while-error, recovery without restart.
 
 use azure_security_keyvault_secrets::models::SetSecretParameters;
 use devstack::rbac::{Role, Scope};
 use devstack::stack::SECRET_NAME;
+use devstack::testing::clients::secret_client;
+use devstack::testing::{TestStack, eventually, start_stack};
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions, SecretReadiness};
 use std::time::Duration;
-use support::{TestStack, secret_client, start_stack};
 
 fn cache(stack: &TestStack, ttl: Duration) -> SecretCache {
     SecretCache::new(
@@ -48,7 +47,7 @@ fn main_app_oid(stack: &TestStack) -> String {
 
 #[tokio::test]
 async fn values_are_cached_for_the_ttl_then_fetched_again() {
-    let stack = start_stack(|_| {}).await;
+    let stack = start_stack(&[]).await;
     let cache = cache(&stack, Duration::from_millis(400));
     let first = cache.get().await.unwrap();
     assert_eq!(first.value.expose(), stack.third_party_api_key().expose());
@@ -69,7 +68,7 @@ async fn values_are_cached_for_the_ttl_then_fetched_again() {
 
 #[tokio::test]
 async fn a_hundred_concurrent_callers_cause_one_fetch_and_a_rejection_one_refresh() {
-    let stack = start_stack(|_| {}).await;
+    let stack = start_stack(&[]).await;
     let cache = cache(&stack, Duration::from_secs(300));
     let results = futures::future::join_all((0..100).map(|_| cache.get())).await;
     assert!(results.iter().all(|r| r.is_ok()));
@@ -94,7 +93,7 @@ async fn a_hundred_concurrent_callers_cause_one_fetch_and_a_rejection_one_refres
 
 #[tokio::test]
 async fn the_last_good_value_is_served_while_key_vault_refuses_then_it_recovers() {
-    let stack = start_stack(|_| {}).await;
+    let stack = start_stack(&[]).await;
     let cache = cache(&stack, Duration::from_millis(200));
     let good = cache.get().await.unwrap();
     let oid = main_app_oid(&stack);
@@ -126,7 +125,7 @@ async fn the_last_good_value_is_served_while_key_vault_refuses_then_it_recovers(
 
 #[tokio::test]
 async fn never_loaded_is_not_ready_and_the_refresher_recovers_without_restart() {
-    let stack = start_stack(|_| {}).await;
+    let stack = start_stack(&[]).await;
     let oid = main_app_oid(&stack);
     let scope = Scope::Secret(SECRET_NAME.into());
     stack.roles.revoke(&oid, Role::KeyVaultSecretsUser, &scope);
@@ -148,14 +147,12 @@ async fn never_loaded_is_not_ready_and_the_refresher_recovers_without_restart() 
     ));
 
     stack.roles.grant(&oid, Role::KeyVaultSecretsUser, scope);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !matches!(cache.readiness(), SecretReadiness::Ready { .. }) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the refresher did not recover"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(10),
+        "the refresher recovers",
+        || async { matches!(cache.readiness(), SecretReadiness::Ready { .. }) },
+    )
+    .await;
     refresher.abort();
     // Served from memory now: no further fetch.
     let fetches = cache.fetch_count();
