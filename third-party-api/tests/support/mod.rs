@@ -1,6 +1,7 @@
 //! Test support: the real application on a random port with its own key store.
-#![allow(dead_code, missing_docs)]
+#![allow(dead_code, missing_docs, unused_imports)]
 
+use devstack::testing::wire::LocalService;
 use reqwest::StatusCode;
 use serde_json::Value;
 use shared_auth::service::Service as _;
@@ -8,13 +9,23 @@ use third_party_api::config::{DEFAULT_KEYS_REFRESH, HttpLimits, KeyStoreLocation
 use third_party_api::key_store::{KeyName, KeyValue};
 use third_party_api::startup::Application;
 
+pub use devstack::testing::wire::status_of;
+
 pub const MASTER: &str = "master-key-for-tests-0123456789";
 pub const DEFAULT_KEY: &str = "default-function-key-0123456789";
 
+/// The running application (base URL, client, raw requests, liveness) and its key store's
+/// directory.
 pub struct TestApp {
-    pub base: String,
-    pub http: reqwest::Client,
+    pub service: LocalService,
     pub dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = LocalService;
+    fn deref(&self) -> &LocalService {
+        &self.service
+    }
 }
 
 impl TestApp {
@@ -55,46 +66,6 @@ impl TestApp {
     pub async fn key_works(&self, key: &str) -> bool {
         self.random_number(Some(key)).await.status() == StatusCode::OK
     }
-
-    /// `host:port` of the server, for raw TCP.
-    pub fn addr(&self) -> &str {
-        self.base.trim_start_matches("http://")
-    }
-
-    /// Sends `request` as is over a new connection and reads until the server closes it (at
-    /// most 30 s): the status of the first response, if any, and everything received.
-    pub async fn raw(&self, request: &[u8]) -> (Option<u16>, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(self.addr()).await.unwrap();
-        // The server may answer and close before reading everything (431, 413): ignore that.
-        let _ = stream.write_all(request).await;
-        let mut received = Vec::new();
-        let read = tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            stream.read_to_end(&mut received),
-        )
-        .await
-        .expect("the server closes the connection");
-        if read.is_err() && received.is_empty() {
-            return (None, String::new());
-        }
-        let text = String::from_utf8_lossy(&received).into_owned();
-        (status_of(&text), text)
-    }
-
-    /// True when `/healthz` answers 200 on a new request.
-    pub async fn is_alive(&self) -> bool {
-        self.http
-            .get(format!("{}/healthz", self.base))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == StatusCode::OK)
-    }
-}
-
-/// The status code of the first HTTP/1.1 response in `text`.
-pub fn status_of(text: &str) -> Option<u16> {
-    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }
 
 /// Builds and runs the application on 127.0.0.1:0 with a fresh key store seeded with
@@ -122,11 +93,7 @@ pub async fn spawn_app_with(http: HttpLimits) -> TestApp {
     let app = Application::build(settings, &shared_auth::MapEnv::new())
         .await
         .expect("the app builds");
-    let base = format!("http://127.0.0.1:{}", app.port());
+    let service = LocalService::on_port(app.port());
     tokio::spawn(app.run_until(std::future::pending()));
-    TestApp {
-        base,
-        http: reqwest::Client::new(),
-        dir,
-    }
+    TestApp { service, dir }
 }
