@@ -4,21 +4,7 @@ use std::collections::HashMap;
 use std::fmt::Display;
 use std::str::FromStr;
 
-/// Variables every service reads through this crate: identity, transport, telemetry.
-pub const COMMON_VARIABLES: &[&str] = &[
-    crate::credential::AZURE_TOKEN_CREDENTIALS,
-    crate::credential::AZURE_TENANT_ID,
-    crate::credential::AZURE_CLIENT_ID,
-    crate::credential::AZURE_CLIENT_SECRET,
-    crate::credential::AZURE_FEDERATED_TOKEN_FILE,
-    crate::credential::AZURE_AUTHORITY_HOST,
-    crate::credential::IDENTITY_ENDPOINT,
-    crate::credential::IDENTITY_HEADER,
-    crate::transport::EXTRA_CA_CERTS,
-    crate::telemetry::RUST_LOG,
-    crate::telemetry::LOG_FORMAT,
-    crate::telemetry::OTEL_EXPORTER_OTLP_ENDPOINT,
-];
+pub use crate::variables::COMMON_VARIABLES;
 
 /// A misconfigured environment variable: its name and what is wrong with it (never its value).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

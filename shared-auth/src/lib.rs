@@ -14,6 +14,7 @@
 //!   server, `/readyz`, `Retry-After`, listening and range settings.
 //! - [`secret`], [`config`], [`error_body`]: secrets that never print, configuration errors that
 //!   name the variable, the JSON error body.
+//! - [`variables`]: the name of every environment variable this crate reads.
 //!
 //! This crate knows nothing of the services that use it.
 
@@ -31,6 +32,7 @@ pub mod service;
 pub mod telemetry;
 pub mod token_cache;
 pub mod transport;
+pub mod variables;
 
 pub use api_key::{ApiKeyRing, AuthorizedKey, RequireApiKey};
 pub use config::{ConfigError, EnvSource, MapEnv, ProcessEnv};

@@ -22,12 +22,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-/// `json` (default) or `pretty`.
-pub const LOG_FORMAT: &str = "LOG_FORMAT";
-/// The log filter, `tracing_subscriber` syntax.
-pub const RUST_LOG: &str = "RUST_LOG";
-/// Where spans are exported (OTLP over HTTP); unset means no export.
-pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+pub use crate::variables::{LOG_FORMAT, OTEL_EXPORTER_OTLP_ENDPOINT, RUST_LOG};
 /// The W3C trace-context header and envelope field.
 pub const TRACEPARENT: &str = "traceparent";
 

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// PEM file of CA certificates added to (not replacing) the system roots: local emulators only.
-pub const EXTRA_CA_CERTS: &str = "EXTRA_CA_CERTS";
+pub use crate::variables::EXTRA_CA_CERTS;
 
 /// How long establishing a TCP and TLS connection may take.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -1,0 +1,46 @@
+//! The names of the environment variables this crate reads, in one place that depends on
+//! nothing: the modules that read them ([`crate::credential`], [`crate::transport`],
+//! [`crate::telemetry`]) re-export their own, and [`COMMON_VARIABLES`] lists them all.
+
+/// Chooses the credential: `dev`, `prod`, or one credential's name.
+pub const AZURE_TOKEN_CREDENTIALS: &str = "AZURE_TOKEN_CREDENTIALS";
+/// Entra tenant of a service principal or workload identity.
+pub const AZURE_TENANT_ID: &str = "AZURE_TENANT_ID";
+/// Client ID of a service principal, workload identity or user-assigned managed identity.
+pub const AZURE_CLIENT_ID: &str = "AZURE_CLIENT_ID";
+/// Client secret of a service principal.
+pub const AZURE_CLIENT_SECRET: &str = "AZURE_CLIENT_SECRET";
+/// File holding a federated token (Kubernetes workload identity).
+pub const AZURE_FEDERATED_TOKEN_FILE: &str = "AZURE_FEDERATED_TOKEN_FILE";
+/// Entra authority host (https), for sovereign clouds and local emulators.
+pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
+/// Managed identity endpoint of App Service and Container Apps.
+pub const IDENTITY_ENDPOINT: &str = "IDENTITY_ENDPOINT";
+/// Shared secret header value for `IDENTITY_ENDPOINT`.
+pub const IDENTITY_HEADER: &str = "IDENTITY_HEADER";
+
+/// PEM file of CA certificates added to (not replacing) the system roots: local emulators only.
+pub const EXTRA_CA_CERTS: &str = "EXTRA_CA_CERTS";
+
+/// `json` (default) or `pretty`.
+pub const LOG_FORMAT: &str = "LOG_FORMAT";
+/// The log filter, `tracing_subscriber` syntax.
+pub const RUST_LOG: &str = "RUST_LOG";
+/// Where spans are exported (OTLP over HTTP); unset means no export.
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+
+/// Variables every service reads through this crate: identity, transport, telemetry.
+pub const COMMON_VARIABLES: &[&str] = &[
+    AZURE_TOKEN_CREDENTIALS,
+    AZURE_TENANT_ID,
+    AZURE_CLIENT_ID,
+    AZURE_CLIENT_SECRET,
+    AZURE_FEDERATED_TOKEN_FILE,
+    AZURE_AUTHORITY_HOST,
+    IDENTITY_ENDPOINT,
+    IDENTITY_HEADER,
+    EXTRA_CA_CERTS,
+    RUST_LOG,
+    LOG_FORMAT,
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+];
