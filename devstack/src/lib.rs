@@ -8,6 +8,7 @@
 //! - [`storage_gate`]: an HTTPS gate in front of Azurite enforcing the storage role table.
 //! - [`storage_path`]: a storage request path checked once, the one the gate classifies and forwards.
 //! - [`rbac`]: the role assignments both enforce.
+//! - `caller`: who is calling and whether they may: the token and role check both share.
 //! - [`stack`]: all of it started together, seeded, and the services launched as child processes.
 //! - `emulators`: the identity and vault emulators and the gates served in this process, one set
 //!   of identities and roles for them all (the stack and `compose serve` both start them).
@@ -16,6 +17,7 @@
 //! - [`testing`], [`python`]: what every crate's integration tests share; on-demand Python tools.
 
 pub mod azurite;
+mod caller;
 pub mod compose;
 mod emulators;
 pub mod identity;

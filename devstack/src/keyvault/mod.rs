@@ -1,0 +1,88 @@
+//! The Key Vault emulator: the secrets REST API as Azure serves it, over HTTPS, with challenge
+//! authentication, token checks (signature, issuer, audience, lifetime) and RBAC per secret.
+//! It works unchanged with the Rust `SecretClient` and Python's `azure-keyvault-secrets`.
+//!
+//! By concern: `state` (what the vault holds), `auth` (who may call), `model` (request bodies
+//! and rendered secrets), `error` (errors as Key Vault answers them) and `routes`.
+
+mod auth;
+mod error;
+mod model;
+mod routes;
+mod state;
+
+use crate::caller::AccessCheck;
+use crate::identity::IdentityProvider;
+use crate::rbac::RoleAssignments;
+use model::AttributesIn;
+use shared_auth::Secret;
+use state::{Deleted, SecretEntry};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// The audience of Key Vault tokens.
+pub const VAULT_RESOURCE: &str = "https://vault.azure.net";
+/// API versions accepted (what current SDKs send).
+pub const API_VERSIONS: &[&str] = &[
+    "7.0",
+    "7.1",
+    "7.2",
+    "7.3",
+    "7.4",
+    "7.5",
+    "7.6",
+    "2025-07-01",
+    "2026-04-01",
+];
+/// Days a deleted secret stays recoverable.
+const RECOVERABLE_DAYS: i64 = 90;
+/// Largest secret value Azure accepts.
+const MAX_VALUE_BYTES: usize = 25 * 1024;
+/// Default and largest page size of list operations.
+const DEFAULT_PAGE: usize = 25;
+const MAX_PAGE: usize = 25;
+
+/// One vault: its secrets, and who may do what.
+pub struct KeyVault {
+    secrets: RwLock<BTreeMap<String, SecretEntry>>,
+    /// Successful reads of each secret's value (tests check refresh counts with it).
+    reads: RwLock<BTreeMap<String, u64>>,
+    /// False simulates an outage: every request gets 503.
+    available: AtomicBool,
+    deleted: RwLock<BTreeMap<String, Deleted>>,
+    access: AccessCheck,
+}
+
+impl KeyVault {
+    /// An empty vault whose tokens come from `identities` and whose roles are `roles`.
+    pub fn new(identities: Arc<IdentityProvider>, roles: Arc<RoleAssignments>) -> Self {
+        Self {
+            secrets: RwLock::default(),
+            reads: RwLock::default(),
+            available: AtomicBool::new(true),
+            deleted: RwLock::default(),
+            access: AccessCheck::new(identities, roles),
+        }
+    }
+
+    /// Sets a secret directly (seeding), as a new version; returns the version id.
+    pub fn seed(&self, name: &str, value: &Secret) -> String {
+        self.add_version(name, value.clone(), None, None, AttributesIn::default())
+    }
+
+    /// How many times the value of `name` was read successfully.
+    pub fn reads(&self, name: &str) -> u64 {
+        self.reads
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Simulates an outage (`false`: every request is answered 503) or ends it.
+    pub fn set_available(&self, available: bool) {
+        self.available.store(available, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,352 @@
+//! The vault's routes: the secrets REST API (get, set, update, list, delete, recover, purge)
+//! over the state, each authorized first.
+
+use super::KeyVault;
+use super::error::{VaultError, VaultResult};
+use super::model::{SetBody, UpdateBody, check_name, now, parse_json, render, render_deleted};
+use super::state::Deleted;
+use super::{DEFAULT_PAGE, MAX_PAGE, MAX_VALUE_BYTES};
+use crate::rbac::{DataAction, Scope};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Value, json};
+use shared_auth::Secret;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+impl KeyVault {
+    /// Registers the secrets API routes.
+    pub fn configure(self: &Arc<Self>, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(web::Data::from(self.clone()))
+            .app_data(web::PayloadConfig::new(64 * 1024))
+            .route("/secrets", web::get().to(list_secrets))
+            .route("/secrets/{name}", web::put().to(set_secret))
+            .route("/secrets/{name}", web::get().to(get_latest))
+            .route("/secrets/{name}", web::delete().to(delete_secret))
+            .route("/secrets/{name}/", web::get().to(get_latest))
+            .route("/secrets/{name}/", web::patch().to(update_latest))
+            .route("/secrets/{name}/versions", web::get().to(list_versions))
+            .route("/secrets/{name}/{version}", web::get().to(get_version))
+            .route("/secrets/{name}/{version}", web::patch().to(update_secret))
+            .route("/deletedsecrets/{name}", web::get().to(get_deleted))
+            .route("/deletedsecrets/{name}", web::delete().to(purge_deleted))
+            .route(
+                "/deletedsecrets/{name}/recover",
+                web::post().to(recover_deleted),
+            )
+            .route(
+                "/healthz",
+                web::get().to(|| async { HttpResponse::Ok().finish() }),
+            )
+            .default_service(web::to(|| async {
+                VaultError::new(
+                    StatusCode::NOT_FOUND,
+                    "NotFound",
+                    "The requested resource or operation does not exist.",
+                )
+                .into_response()
+            }));
+    }
+}
+
+/// The query parameters of `req`.
+pub(super) fn query(req: &HttpRequest) -> BTreeMap<String, String> {
+    form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// `scheme://host` of `req`, what ids and links start with.
+fn base_url(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}", info.scheme(), info.host())
+}
+
+fn ok(body: Value) -> VaultResult {
+    Ok(HttpResponse::Ok().json(body))
+}
+
+async fn set_secret(
+    vault: web::Data<KeyVault>,
+    req: HttpRequest,
+    name: web::Path<String>,
+    body: web::Bytes,
+) -> VaultResult {
+    check_name(&name)?;
+    vault.authorize_secret(&req, DataAction::SecretSet, &name)?;
+    if vault.deleted().contains_key(name.as_str()) {
+        return Err(VaultError::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!(
+                "Secret {name} is currently in a deleted but recoverable state, and its name \
+                 cannot be reused; in this state, the secret can only be recovered or purged."
+            ),
+        )
+        .inner("ObjectIsDeletedButRecoverable"));
+    }
+    let body: SetBody = parse_json(&body)?;
+    let value = body
+        .value
+        .ok_or_else(|| VaultError::bad("Property 'value' is required."))?;
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(VaultError::bad("The secret value exceeds 25 KB."));
+    }
+    let version = vault.add_version(
+        &name,
+        Secret::new(value),
+        body.content_type,
+        body.tags,
+        body.attributes.unwrap_or_default(),
+    );
+    let v = vault.find(&name, Some(&version))?;
+    ok(render(&base_url(&req), &name, &v, true, true))
+}
+
+fn get(vault: &KeyVault, req: &HttpRequest, name: &str, version: Option<&str>) -> VaultResult {
+    check_name(name)?;
+    vault.authorize_secret(req, DataAction::SecretGet, name)?;
+    let v = vault.find(name, version)?;
+    if !v.enabled {
+        return Err(VaultError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "Operation get is not allowed on a disabled secret.",
+        )
+        .inner("SecretDisabled"));
+    }
+    // Like Azure, `nbf` and `exp` do not block a get: they are for the application to honour.
+    vault.count_read(name);
+    ok(render(&base_url(req), name, &v, true, true))
+}
+
+async fn get_latest(
+    vault: web::Data<KeyVault>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> VaultResult {
+    get(&vault, &req, &name, None)
+}
+
+async fn get_version(
+    vault: web::Data<KeyVault>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> VaultResult {
+    let (name, version) = path.into_inner();
+    get(
+        &vault,
+        &req,
+        &name,
+        Some(version.as_str()).filter(|v| !v.is_empty()),
+    )
+}
+
+/// One page of `items`, with a `nextLink` that carries the offset.
+fn page(req: &HttpRequest, items: Vec<Value>) -> VaultResult {
+    let query = query(req);
+    let size = match query.get("maxresults") {
+        None => DEFAULT_PAGE,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => {
+                return Err(VaultError::bad(format!(
+                    "maxresults must be between 1 and {MAX_PAGE}."
+                )));
+            }
+        },
+    };
+    let skip: usize = query
+        .get("$skiptoken")
+        .map(|t| {
+            t.parse()
+                .map_err(|_| VaultError::bad("Invalid $skiptoken."))
+        })
+        .transpose()?
+        .unwrap_or(0);
+    let end = (skip + size).min(items.len());
+    let next = (end < items.len()).then(|| {
+        let mut url = format!("{}{}?", base_url(req), req.path());
+        url.push_str(
+            &form_urlencoded::Serializer::new(String::new())
+                .append_pair("api-version", &query["api-version"])
+                .append_pair("$skiptoken", &end.to_string())
+                .append_pair("maxresults", &size.to_string())
+                .finish(),
+        );
+        url
+    });
+    let items = items.get(skip.min(end)..end).unwrap_or_default().to_vec();
+    ok(json!({ "value": items, "nextLink": next }))
+}
+
+async fn list_secrets(vault: web::Data<KeyVault>, req: HttpRequest) -> VaultResult {
+    vault.authorize(&req, DataAction::SecretReadMetadata, &Scope::Vault)?;
+    let base = base_url(&req);
+    let items = vault
+        .secrets()
+        .iter()
+        .filter_map(|(name, e)| {
+            e.versions
+                .last()
+                .map(|v| render(&base, name, v, false, false))
+        })
+        .collect();
+    page(&req, items)
+}
+
+async fn list_versions(
+    vault: web::Data<KeyVault>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> VaultResult {
+    check_name(&name)?;
+    vault.authorize_secret(&req, DataAction::SecretReadMetadata, &name)?;
+    let base = base_url(&req);
+    let secrets = vault.secrets();
+    let entry = secrets
+        .get(name.as_str())
+        .ok_or_else(|| VaultError::not_found(&name))?;
+    let items = entry
+        .versions
+        .iter()
+        .map(|v| render(&base, &name, v, false, true))
+        .collect();
+    drop(secrets);
+    page(&req, items)
+}
+
+async fn update_latest(
+    vault: web::Data<KeyVault>,
+    req: HttpRequest,
+    name: web::Path<String>,
+    body: web::Bytes,
+) -> VaultResult {
+    update(&vault, &req, name.into_inner(), String::new(), &body)
+}
+
+async fn update_secret(
+    vault: web::Data<KeyVault>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> VaultResult {
+    let (name, version) = path.into_inner();
+    update(&vault, &req, name, version, &body)
+}
+
+fn update(
+    vault: &KeyVault,
+    req: &HttpRequest,
+    name: String,
+    version: String,
+    body: &[u8],
+) -> VaultResult {
+    check_name(&name)?;
+    vault.authorize_secret(req, DataAction::SecretUpdate, &name)?;
+    let body: UpdateBody = parse_json(body)?;
+    let mut secrets = vault.secrets_mut();
+    let entry = secrets
+        .get_mut(&name)
+        .ok_or_else(|| VaultError::not_found(&name))?;
+    let v = if version.is_empty() {
+        entry.versions.last_mut()
+    } else {
+        entry.versions.iter_mut().find(|v| v.version == version)
+    }
+    .ok_or_else(|| VaultError::not_found(&name))?;
+    if let Some(a) = body.attributes {
+        if let Some(enabled) = a.enabled {
+            v.enabled = enabled;
+        }
+        if a.nbf.is_some() {
+            v.nbf = a.nbf;
+        }
+        if a.exp.is_some() {
+            v.exp = a.exp;
+        }
+    }
+    if body.content_type.is_some() {
+        v.content_type = body.content_type;
+    }
+    if body.tags.is_some() {
+        v.tags = body.tags;
+    }
+    v.updated = now();
+    let rendered = render(&base_url(req), &name, v, false, true);
+    ok(rendered)
+}
+
+async fn delete_secret(
+    vault: web::Data<KeyVault>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> VaultResult {
+    check_name(&name)?;
+    vault.authorize_secret(&req, DataAction::SecretDelete, &name)?;
+    let entry = vault
+        .secrets_mut()
+        .remove(name.as_str())
+        .ok_or_else(|| VaultError::not_found(&name))?;
+    let deleted = Deleted {
+        entry,
+        deleted_date: now(),
+    };
+    let body = render_deleted(&base_url(&req), &name, &deleted);
+    vault.deleted_mut().insert(name.to_string(), deleted);
+    ok(body)
+}
+
+fn deleted_not_found(name: &str) -> VaultError {
+    VaultError::new(
+        StatusCode::NOT_FOUND,
+        "SecretNotFound",
+        format!("Deleted Secret not found: {name}"),
+    )
+}
+
+async fn get_deleted(
+    vault: web::Data<KeyVault>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> VaultResult {
+    vault.authorize_secret(&req, DataAction::SecretReadMetadata, &name)?;
+    let deleted = vault.deleted();
+    let d = deleted
+        .get(name.as_str())
+        .ok_or_else(|| deleted_not_found(&name))?;
+    ok(render_deleted(&base_url(&req), &name, d))
+}
+
+async fn purge_deleted(
+    vault: web::Data<KeyVault>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> VaultResult {
+    vault.authorize_secret(&req, DataAction::SecretPurge, &name)?;
+    vault
+        .deleted_mut()
+        .remove(name.as_str())
+        .ok_or_else(|| deleted_not_found(&name))?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn recover_deleted(
+    vault: web::Data<KeyVault>,
+    req: HttpRequest,
+    name: web::Path<String>,
+) -> VaultResult {
+    vault.authorize_secret(&req, DataAction::SecretRecover, &name)?;
+    let d = vault
+        .deleted_mut()
+        .remove(name.as_str())
+        .ok_or_else(|| deleted_not_found(&name))?;
+    let body = d
+        .entry
+        .versions
+        .last()
+        .map(|v| render(&base_url(&req), &name, v, false, true))
+        .unwrap_or_default();
+    vault.secrets_mut().insert(name.to_string(), d.entry);
+    ok(body)
+}

@@ -1,0 +1,112 @@
+//! What the vault holds: every version of every secret, the deleted ones until purged or
+//! recovered, and how often each value was read.
+
+use super::KeyVault;
+use super::error::VaultError;
+use super::model::{AttributesIn, now};
+use serde_json::{Map, Value};
+use shared_auth::Secret;
+use std::collections::BTreeMap;
+use std::sync::{RwLockReadGuard, RwLockWriteGuard};
+
+/// One version of a secret.
+#[derive(Clone)]
+pub(super) struct Version {
+    pub(super) version: String,
+    pub(super) value: Secret,
+    pub(super) content_type: Option<String>,
+    pub(super) tags: Option<Map<String, Value>>,
+    pub(super) enabled: bool,
+    pub(super) nbf: Option<i64>,
+    pub(super) exp: Option<i64>,
+    pub(super) created: i64,
+    pub(super) updated: i64,
+}
+
+/// A secret: its versions.
+#[derive(Clone, Default)]
+pub(super) struct SecretEntry {
+    /// Oldest first; the last is the current version.
+    pub(super) versions: Vec<Version>,
+}
+
+/// A deleted secret, recoverable until purged.
+#[derive(Clone)]
+pub(super) struct Deleted {
+    pub(super) entry: SecretEntry,
+    pub(super) deleted_date: i64,
+}
+
+impl KeyVault {
+    /// The secrets, for reading.
+    pub(super) fn secrets(&self) -> RwLockReadGuard<'_, BTreeMap<String, SecretEntry>> {
+        self.secrets.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The secrets, for writing.
+    pub(super) fn secrets_mut(&self) -> RwLockWriteGuard<'_, BTreeMap<String, SecretEntry>> {
+        self.secrets.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The deleted secrets, for reading.
+    pub(super) fn deleted(&self) -> RwLockReadGuard<'_, BTreeMap<String, Deleted>> {
+        self.deleted.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The deleted secrets, for writing.
+    pub(super) fn deleted_mut(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Deleted>> {
+        self.deleted.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a version of `name` (creating the secret); returns the version id.
+    pub(super) fn add_version(
+        &self,
+        name: &str,
+        value: Secret,
+        content_type: Option<String>,
+        tags: Option<Map<String, Value>>,
+        attributes: AttributesIn,
+    ) -> String {
+        let version = uuid::Uuid::new_v4().simple().to_string();
+        let at = now();
+        self.secrets_mut()
+            .entry(name.to_owned())
+            .or_default()
+            .versions
+            .push(Version {
+                version: version.clone(),
+                value,
+                content_type,
+                tags,
+                enabled: attributes.enabled.unwrap_or(true),
+                nbf: attributes.nbf,
+                exp: attributes.exp,
+                created: at,
+                updated: at,
+            });
+        version
+    }
+
+    /// Version `version` of `name`, or its current one.
+    pub(super) fn find(&self, name: &str, version: Option<&str>) -> Result<Version, VaultError> {
+        let secrets = self.secrets();
+        let entry = secrets
+            .get(name)
+            .ok_or_else(|| VaultError::not_found(name))?;
+        match version {
+            None => entry.versions.last().cloned(),
+            Some(v) => entry.versions.iter().find(|x| x.version == v).cloned(),
+        }
+        .ok_or_else(|| VaultError::not_found(name))
+    }
+
+    /// Counts one successful read of `name`'s value.
+    pub(super) fn count_read(&self, name: &str) {
+        *self
+            .reads
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_owned())
+            .or_default() += 1;
+    }
+}
