@@ -1,6 +1,7 @@
 //! Property tests of main-app's configuration parser: a complete environment with any one
 //! variable set to anything is accepted or refused naming exactly that variable; never a panic.
 
+use devstack::testing::strategies::env_value;
 use main_app::config::{
     CODE_LEDGER_URL, KEY_VAULT_URL, STORAGE_QUEUE_URL, Settings, THIRD_PARTY_API_ENDPOINT,
     VARIABLES,
@@ -22,21 +23,11 @@ fn complete() -> MapEnv {
         .with(CODE_LEDGER_URL, "https://acct.blob.core.windows.net/codes")
 }
 
-fn value() -> impl Strategy<Value = String> {
-    prop_oneof![
-        any::<String>(),
-        "[0-9]{0,12}",
-        "-?[0-9]{1,4}",
-        "https?://[a-z0-9.:/_-]{0,40}",
-        Just(String::new()),
-    ]
-}
-
 proptest! {
     #[test]
     fn one_bad_variable_is_named_and_nothing_panics(
         index in 0..VARIABLES.len(),
-        value in value(),
+        value in env_value(),
     ) {
         let variable = VARIABLES[index];
         let env = complete().with(variable, value.clone());
@@ -48,7 +39,7 @@ proptest! {
 
     #[test]
     fn any_subset_of_variables_is_accepted_or_refused_by_name(
-        values in prop::collection::vec(prop::option::of(value()), VARIABLES.len()),
+        values in prop::collection::vec(prop::option::of(env_value()), VARIABLES.len()),
     ) {
         let mut env = MapEnv::new();
         for (variable, value) in VARIABLES.iter().zip(values) {

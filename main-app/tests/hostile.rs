@@ -1,31 +1,12 @@
 //! Hostile clients against main-app's public port: oversized heads and bodies, bytes that are
 //! not UTF-8, a client that stalls mid-request. Each gets a 4xx or a closed connection, and the
-//! service keeps answering everyone else.
+//! service keeps answering everyone else. None of it reaches Azure: the app runs without any.
 
 mod support;
 
 use std::time::Duration;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Sends `request` on a new connection; the status of the answer (None when the server closed
-/// without one) and the whole answer.
-async fn raw(app: &TestApp, request: &[u8]) -> (Option<u16>, String) {
-    let address = app.base.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    // The server may answer and close before reading everything (431, 413).
-    let _ = stream.write_all(request).await;
-    let mut received = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut received))
-        .await
-        .expect("the server closes the connection");
-    let text = String::from_utf8_lossy(&received).into_owned();
-    let status = text
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|t| t.get(..3))
-        .and_then(|s| s.parse().ok());
-    (status, text)
-}
 
 fn verify_request(body: &[u8], content_type: &str) -> Vec<u8> {
     let mut request = format!(
@@ -38,18 +19,9 @@ fn verify_request(body: &[u8], content_type: &str) -> Vec<u8> {
     request
 }
 
-async fn alive(app: &TestApp) -> bool {
-    app.http
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .is_ok_and(|r| r.status() == 200)
-}
-
 #[tokio::test]
 async fn oversized_heads_and_bodies_and_invalid_utf8_get_4xx_and_the_service_stays_up() {
-    let stack = start_stack().await;
-    let app = spawn_app(&main_app_env(&stack)).await;
+    let app = spawn_offline_app().await;
     let huge_header = format!(
         "GET /healthz HTTP/1.1\r\nHost: test\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
         "a".repeat(200 * 1024)
@@ -65,15 +37,13 @@ async fn oversized_heads_and_bodies_and_invalid_utf8_get_4xx_and_the_service_sta
         "a".repeat(200 * 1024)
     );
     for request in [huge_header, many_headers, huge_target] {
-        let (status, _) = raw(&app, request.as_bytes()).await;
+        let (status, _) = app.raw(request.as_bytes()).await;
         assert!(status.is_none_or(|s| (400..500).contains(&s)), "{status:?}");
-        assert!(alive(&app).await);
+        assert!(app.is_alive().await);
     }
-    let (status, _) = raw(
-        &app,
-        &verify_request(&vec![b'x'; 64 * 1024], "application/json"),
-    )
-    .await;
+    let (status, _) = app
+        .raw(&verify_request(&vec![b'x'; 64 * 1024], "application/json"))
+        .await;
     assert_eq!(status, Some(413));
     for body in [
         &b"{\"code\": \"\xff\xfe-1-abc\"}"[..],
@@ -82,17 +52,16 @@ async fn oversized_heads_and_bodies_and_invalid_utf8_get_4xx_and_the_service_sta
         b"[]",
         b"{\"code\": 7}",
     ] {
-        let (status, text) = raw(&app, &verify_request(body, "application/json")).await;
+        let (status, text) = app.raw(&verify_request(body, "application/json")).await;
         assert_eq!(status, Some(400), "{text}");
     }
-    assert!(alive(&app).await);
+    assert!(app.is_alive().await);
 }
 
 #[tokio::test]
 async fn a_client_stalling_mid_request_is_cut_off_while_others_are_served() {
-    let stack = start_stack().await;
-    let app = spawn_app(&main_app_env(&stack)).await;
-    let address = app.base.trim_start_matches("http://").to_owned();
+    let app = spawn_offline_app().await;
+    let address = app.addr().to_owned();
     // Half a head, then nothing.
     let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
     stalled
@@ -109,7 +78,7 @@ async fn a_client_stalling_mid_request_is_cut_off_while_others_are_served() {
         .await
         .unwrap();
     for _ in 0..5 {
-        assert!(alive(&app).await, "others are served meanwhile");
+        assert!(app.is_alive().await, "others are served meanwhile");
     }
     for stream in [&mut stalled, &mut stalled_body] {
         let mut answer = Vec::new();
@@ -125,5 +94,5 @@ async fn a_client_stalling_mid_request_is_cut_off_while_others_are_served() {
             "a 4xx or a plain close: {text}"
         );
     }
-    assert!(alive(&app).await);
+    assert!(app.is_alive().await);
 }

@@ -1,4 +1,5 @@
-//! Operations: the home page, the OpenAPI document, and no key or token in logs or bodies.
+//! Operations: the home page, the OpenAPI document and 405 with `Allow` (none of which needs
+//! Azure), and no key or token in logs or bodies.
 
 mod support;
 
@@ -6,8 +7,7 @@ use support::*;
 
 #[tokio::test]
 async fn home_page_and_openapi_describe_the_app() {
-    let stack = start_stack().await;
-    let app = spawn_app(&main_app_env(&stack)).await;
+    let app = spawn_offline_app().await;
     let res = app.http.get(format!("{}/", app.base)).send().await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(
@@ -100,8 +100,7 @@ async fn the_key_and_tokens_never_reach_logs_or_bodies() {
 
 #[tokio::test]
 async fn undeclared_methods_get_405_with_allow_and_unknown_paths_404() {
-    let stack = start_stack().await;
-    let app = spawn_app(&main_app_env(&stack)).await;
+    let app = spawn_offline_app().await;
     for (path, method, allow) in [
         ("/api/v1/getcode", reqwest::Method::POST, "GET"),
         ("/api/v1/getcode", reqwest::Method::DELETE, "GET"),

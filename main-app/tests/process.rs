@@ -1,29 +1,19 @@
 //! The real binary refuses bad configuration by naming the variable, without starting.
 
+mod support;
+
 use std::time::Duration;
+use support::UNREACHABLE;
 
 const BIN: &str = env!("CARGO_BIN_EXE_main-app");
 
 #[tokio::test]
 async fn a_missing_or_malformed_variable_stops_start_up_with_its_name() {
-    let complete = [
-        (
-            "THIRD_PARTY_API_ENDPOINT",
-            "http://127.0.0.1:9/api/RandomNumber",
-        ),
-        ("KEY_VAULT_URL", "https://127.0.0.1:9"),
-        (
-            "STORAGE_QUEUE_URL",
-            "https://127.0.0.1:9/devstoreaccount1/code-requests",
-        ),
-        (
-            "CODE_LEDGER_URL",
-            "https://127.0.0.1:9/devstoreaccount1/codes",
-        ),
+    let complete = UNREACHABLE.into_iter().chain([
         ("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token"),
         ("IDENTITY_HEADER", "header"),
         ("PORT", "0"),
-    ];
+    ]);
     let cases = [
         ("KEY_VAULT_URL", None),
         ("STORAGE_QUEUE_URL", Some("http://insecure.example/q")),
@@ -34,7 +24,7 @@ async fn a_missing_or_malformed_variable_stops_start_up_with_its_name() {
     for (variable, value) in cases {
         let mut command = tokio::process::Command::new(BIN);
         command.env_clear();
-        for (k, v) in complete {
+        for (k, v) in complete.clone() {
             if k != variable {
                 command.env(k, v);
             }

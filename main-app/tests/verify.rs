@@ -1,50 +1,28 @@
 //! `POST /api/v1/codes/verify` against the ledger container: valid once before expiry, refused
-//! when unknown, used or expired, exactly one winner among concurrent verifies, 400 for bad input.
-//! The ledger blobs are written here as queue-worker writes them.
+//! when unknown, used or expired, exactly one winner among concurrent verifies; and, with no
+//! Azure at all, 400 for bad input and 415 for anything but JSON. The ledger records are written
+//! here through the ledger type, as queue-worker writes them.
 
 mod support;
 
-use azure_core::http::RequestContent;
-use azure_storage_blob::models::BlobClientUploadOptions;
 use codes::Code;
-use codes::ledger::{EXPIRES_AT, ISSUED_AT};
+use codes::ledger::CodeLedger;
 use devstack::stack::DevStack;
-use shared_auth::transport::azure_client_options;
-use std::collections::HashMap;
 use support::*;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-/// Records `code` in the ledger as queue-worker does, expiring in `seconds`.
-async fn record(stack: &DevStack, code: &str, seconds: i64) {
-    let blob = azure_storage_blob::BlobClient::new(
-        format!("{}/{code}", stack.urls.container).parse().unwrap(),
-        Some(stack.credential("queue-worker").unwrap()),
-        Some(azure_storage_blob::BlobClientOptions {
-            client_options: azure_client_options(stack.http()),
-            ..Default::default()
-        }),
+/// Records `code` in the ledger as queue-worker does (its identity, the ledger type), expiring
+/// in `seconds`.
+async fn record(stack: &DevStack, code: &Code, seconds: i64) {
+    let ledger = CodeLedger::new(
+        stack.urls.container.parse().unwrap(),
+        stack.credential("queue-worker").unwrap(),
+        stack.http(),
     )
     .unwrap();
     let now = OffsetDateTime::now_utc();
-    let metadata = HashMap::from([
-        (ISSUED_AT.to_owned(), now.format(&Rfc3339).unwrap()),
-        (
-            EXPIRES_AT.to_owned(),
-            (now + time::Duration::seconds(seconds))
-                .format(&Rfc3339)
-                .unwrap(),
-        ),
-    ]);
-    blob.upload(
-        RequestContent::from(b"{}".to_vec()),
-        Some(BlobClientUploadOptions {
-            metadata: Some(metadata),
-            ..Default::default()
-        }),
-    )
-    .await
-    .unwrap();
+    let expires = now + time::Duration::seconds(seconds);
+    ledger.record(code, now, expires, "test").await.unwrap();
 }
 
 fn body(code: &str) -> String {
@@ -56,7 +34,7 @@ async fn a_recorded_code_is_valid_once_and_unknown_or_expired_codes_never() {
     let stack = start_stack().await;
     let app = spawn_app(&main_app_env(&stack)).await;
     let code = Code::generate(42);
-    record(&stack, code.as_str(), 60).await;
+    record(&stack, &code, 60).await;
     assert_eq!(
         app.verify(&body(code.as_str())).await,
         (200, serde_json::json!({"valid": true}))
@@ -70,8 +48,18 @@ async fn a_recorded_code_is_valid_once_and_unknown_or_expired_codes_never() {
     assert_eq!(app.verify(&body(unknown.as_str())).await.1["valid"], false);
 
     let expired = Code::generate(9);
-    record(&stack, expired.as_str(), -1).await;
+    record(&stack, &expired, -1).await;
     assert_eq!(app.verify(&body(expired.as_str())).await.1["valid"], false);
+
+    let res = app
+        .http
+        .post(format!("{}/api/v1/codes/verify", app.base))
+        .header("content-type", "application/json; charset=utf-8")
+        .body(r#"{"code":"abc-1-DEF"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "JSON with a charset is JSON");
 }
 
 #[tokio::test]
@@ -80,7 +68,7 @@ async fn of_concurrent_verifies_of_one_code_exactly_one_wins() {
     let app = spawn_app(&main_app_env(&stack)).await;
     for n in 1..=5 {
         let code = Code::generate(n);
-        record(&stack, code.as_str(), 60).await;
+        record(&stack, &code, 60).await;
         let request = body(code.as_str());
         let verdicts = futures::future::join_all((0..8).map(|_| app.verify(&request))).await;
         let wins = verdicts
@@ -94,8 +82,7 @@ async fn of_concurrent_verifies_of_one_code_exactly_one_wins() {
 
 #[tokio::test]
 async fn malformed_bodies_and_codes_get_400_saying_why() {
-    let stack = start_stack().await;
-    let app = spawn_app(&main_app_env(&stack)).await;
+    let app = spawn_offline_app().await;
     for bad in [
         "",
         "not json",
@@ -112,5 +99,27 @@ async fn malformed_bodies_and_codes_get_400_saying_why() {
         assert_eq!(status, 400, "{bad}");
         assert_eq!(res["error"], "invalid_code");
         assert!(res["message"].as_str().unwrap().contains("AAA-N-BBB"));
+    }
+}
+
+#[tokio::test]
+async fn verify_refuses_anything_but_json_and_spends_nothing() {
+    let app = spawn_offline_app().await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/api/v1/codes/verify", app.base);
+    for content_type in [
+        Some("application/x-www-form-urlencoded"),
+        Some("text/plain"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        let mut req = client.post(&url).body(r#"{"code":"abc-1-DEF"}"#);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 415, "{content_type:?}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["error"], "unsupported_media_type");
     }
 }

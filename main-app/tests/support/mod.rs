@@ -1,12 +1,17 @@
-//! Test support: a local Azure stack (devstack) with third-party-api running, and main-app built
-//! in-process against it with the main-app identity (client-secret flavour, since a managed
-//! identity is read from the process environment; the binary path is covered by devstack).
+//! Test support: main-app built in-process, either against a local Azure stack (devstack) with
+//! third-party-api running and the main-app identity (client-secret flavour, since a managed
+//! identity is read from the process environment; the binary path is covered by devstack), or
+//! with every Azure endpoint unreachable, for what needs no Azure (routing, input checks, limits).
 #![allow(dead_code, missing_docs)]
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use codes::envelope::CodeEnvelope;
 use devstack::stack::{DevStack, Service};
-use main_app::config::Settings;
+use devstack::testing::eventually_ok;
+use devstack::testing::wire::LocalService;
+use main_app::config::{
+    CODE_LEDGER_URL, KEY_VAULT_URL, STORAGE_QUEUE_URL, Settings, THIRD_PARTY_API_ENDPOINT,
+};
 use main_app::startup::Application;
 use shared_auth::MapEnv;
 use shared_auth::secret_cache::SecretCacheOptions;
@@ -16,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use devstack::testing::TestStack as Stack;
+pub use devstack::testing::captured_logs as logs;
 
 pub async fn start_stack() -> Stack {
     devstack::testing::start_stack(&[Service::ThirdPartyApi]).await
@@ -26,6 +32,41 @@ pub fn main_app_env(stack: &DevStack) -> MapEnv {
     devstack::testing::env_as_client(stack, Service::MainApp)
 }
 
+/// main-app's four endpoints, each on a closed loopback port: valid settings, nothing answers.
+pub const UNREACHABLE: [(&str, &str); 4] = [
+    (
+        THIRD_PARTY_API_ENDPOINT,
+        "http://127.0.0.1:9/api/RandomNumber",
+    ),
+    (KEY_VAULT_URL, "https://127.0.0.1:9"),
+    (
+        STORAGE_QUEUE_URL,
+        "https://127.0.0.1:9/devstoreaccount1/code-requests",
+    ),
+    (
+        CODE_LEDGER_URL,
+        "https://127.0.0.1:9/devstoreaccount1/codes",
+    ),
+];
+
+/// An environment with no Azure behind it: [`UNREACHABLE`] endpoints and a service principal
+/// whose token endpoint is closed too. The app builds and serves; it never becomes ready.
+pub fn offline_env() -> MapEnv {
+    UNREACHABLE
+        .iter()
+        .fold(MapEnv::new(), |env, (k, v)| env.with(k, *v))
+        .with("AZURE_TENANT_ID", "00000000-0000-0000-0000-000000000001")
+        .with("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000002")
+        .with("AZURE_CLIENT_SECRET", "offline-test-secret")
+        .with("AZURE_AUTHORITY_HOST", "https://127.0.0.1:9")
+        .with("PORT", "0")
+}
+
+/// main-app with no Azure behind it ([`offline_env`]): for what it answers on its own.
+pub async fn spawn_offline_app() -> TestApp {
+    spawn_app(&offline_env()).await
+}
+
 pub fn fast_cache() -> SecretCacheOptions {
     SecretCacheOptions {
         min_retry_delay: Duration::from_millis(100),
@@ -34,9 +75,14 @@ pub fn fast_cache() -> SecretCacheOptions {
     }
 }
 
-pub struct TestApp {
-    pub base: String,
-    pub http: reqwest::Client,
+/// main-app running in this process: base URL, client, raw requests and liveness.
+pub struct TestApp(pub LocalService);
+
+impl std::ops::Deref for TestApp {
+    type Target = LocalService;
+    fn deref(&self) -> &LocalService {
+        &self.0
+    }
 }
 
 impl TestApp {
@@ -74,30 +120,23 @@ impl TestApp {
 
     /// Waits until /readyz says ready.
     pub async fn wait_ready(&self) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let (status, body) = self.readyz().await;
-            if status == 200 {
-                return;
+        eventually_ok(Duration::from_secs(20), "ready", || async {
+            match self.readyz().await {
+                (200, _) => Ok(()),
+                (_, body) => Err(body),
             }
-            assert!(std::time::Instant::now() < deadline, "never ready: {body}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 }
-
-pub use devstack::testing::captured_logs as logs;
 
 pub async fn spawn_app(env: &MapEnv) -> TestApp {
     logs();
     let settings = Settings::from_env(env).unwrap();
     let app = Application::build_with_cache_options(settings, env, fast_cache()).unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
+    let service = LocalService::on_port(app.port());
     tokio::spawn(app.run_until(std::future::pending()));
-    TestApp {
-        base,
-        http: reqwest::Client::new(),
-    }
+    TestApp(service)
 }
 
 /// Every message in the queue, received (hidden for a minute) and decoded.
