@@ -9,18 +9,20 @@ use anyhow::Context;
 use codes::ledger::CodeLedger;
 use shared_auth::http_methods::resource;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
-use shared_auth::service::{HttpService, ServerOptions, Service, listen, not_found};
+use shared_auth::service::{HttpService, ServerOptions, listen, not_found};
 use shared_auth::telemetry::RequestTelemetry;
 use shared_auth::transport::http_client_from_env;
 use shared_auth::{EnvSource, credential_from_env};
 
-/// A built application: bound, background tasks started, serving once run.
-pub struct Application(HttpService);
+/// main-app's wiring. What [`Application::build`] returns is the service itself, an
+/// [`HttpService`] (a [`Service`](shared_auth::service::Service)): bound, background tasks
+/// started, serving once run. Nothing of main-app's own is added to running it.
+pub struct Application;
 
 impl Application {
     /// Builds everything from `settings`; identity and transport variables come from `env`.
     /// Key Vault or the queue being down does not fail this: readiness reports it.
-    pub fn build(settings: Settings, env: &dyn EnvSource) -> anyhow::Result<Self> {
+    pub fn build(settings: Settings, env: &dyn EnvSource) -> anyhow::Result<HttpService> {
         let cache = SecretCacheOptions {
             ttl: settings.secret_cache_ttl,
             ..SecretCacheOptions::default()
@@ -33,7 +35,7 @@ impl Application {
         settings: Settings,
         env: &dyn EnvSource,
         cache: SecretCacheOptions,
-    ) -> anyhow::Result<Self> {
+    ) -> anyhow::Result<HttpService> {
         let http = http_client_from_env(env)?;
         let credential = credential_from_env(env, &http)?.credential;
         let secret = SecretCache::new(
@@ -83,19 +85,6 @@ impl Application {
                     .service(resource("/openapi.json").get(openapi::openapi))
                     .default_service(web::to(not_found))
             })?;
-        Ok(Self(server))
-    }
-}
-
-impl Service for Application {
-    fn port(&self) -> u16 {
-        self.0.port()
-    }
-
-    fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = std::io::Result<()>> + Send {
-        self.0.run_until(shutdown)
+        Ok(server)
     }
 }

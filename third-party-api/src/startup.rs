@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{App, web};
 use shared_auth::http_methods::resource;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
-use shared_auth::service::{HttpService, ServerOptions, Service, listen, not_found};
+use shared_auth::service::{HttpService, ServerOptions, listen, not_found};
 use shared_auth::telemetry::RequestTelemetry;
 use shared_auth::transport::http_client_from_env;
 use shared_auth::{EnvSource, RequireApiKey, credential_from_env, json_error};
@@ -15,14 +15,16 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The server, bound to its port, with its background refreshers; serving once run.
-pub struct Application(HttpService);
+/// third-party-api's wiring. What [`Application::build`] returns is the service itself, an
+/// [`HttpService`] (a [`Service`](shared_auth::service::Service)): bound to its port, with its
+/// background refreshers, serving once run.
+pub struct Application;
 
 impl Application {
     /// Opens the key store and binds the listener; fails with the reason (never a key). A blob
     /// store that cannot be parsed stops start-up; one that cannot be reached does not: the
     /// service starts not ready and keeps trying.
-    pub async fn build(settings: Settings, env: &dyn EnvSource) -> anyhow::Result<Self> {
+    pub async fn build(settings: Settings, env: &dyn EnvSource) -> anyhow::Result<HttpService> {
         let master_source = match settings.master_key_secret {
             Some(_) => MasterKeySource::KeyVault,
             None => MasterKeySource::Store,
@@ -83,20 +85,7 @@ impl Application {
             ));
         }
         let listener = listen(settings.bind_address, settings.port)?;
-        Ok(Self(serve(listener, store, settings.http, refreshers)?))
-    }
-}
-
-impl Service for Application {
-    fn port(&self) -> u16 {
-        self.0.port()
-    }
-
-    fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> impl Future<Output = std::io::Result<()>> + Send {
-        self.0.run_until(shutdown)
+        Ok(serve(listener, store, settings.http, refreshers)?)
     }
 }
 
