@@ -21,6 +21,11 @@ impl Secret {
     pub fn expose(&self) -> &str {
         self.0.as_str()
     }
+
+    /// True when the value is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl fmt::Debug for Secret {
