@@ -10,7 +10,14 @@
 //! running `serve`.
 
 use devstack::stack::{DevStack, Service, StackOptions};
-use shared_auth::telemetry::init_telemetry;
+use ops::connect::{CODE_LEDGER_URL, KEY_VAULT_URL, STORAGE_QUEUE_URL};
+use ops::rotate::THIRD_PARTY_API_ENDPOINT;
+use shared_auth::credential::{
+    AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
+    AZURE_TOKEN_CREDENTIALS,
+};
+use shared_auth::telemetry::{LOG_FORMAT, RUST_LOG, init_telemetry};
+use shared_auth::transport::EXTRA_CA_CERTS;
 use shared_auth::{EnvSource, MapEnv, ProcessEnv};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -67,16 +74,14 @@ async fn run() -> anyhow::Result<ExitCode> {
 fn log_env() -> MapEnv {
     MapEnv::new()
         .with(
-            "RUST_LOG",
+            RUST_LOG,
             ProcessEnv
-                .var("RUST_LOG")
+                .var(RUST_LOG)
                 .unwrap_or_else(|| "warn,devstack=info".into()),
         )
         .with(
-            "LOG_FORMAT",
-            ProcessEnv
-                .var("LOG_FORMAT")
-                .unwrap_or_else(|| "json".into()),
+            LOG_FORMAT,
+            ProcessEnv.var(LOG_FORMAT).unwrap_or_else(|| "json".into()),
         )
 }
 
@@ -130,12 +135,12 @@ async fn build_services(services: &[Service]) -> anyhow::Result<()> {
 
 /// What a service principal environment from `DevStack::client_env` holds.
 const CLIENT_VARIABLES: &[&str] = &[
-    "AZURE_TOKEN_CREDENTIALS",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_ID",
-    "AZURE_CLIENT_SECRET",
-    "AZURE_AUTHORITY_HOST",
-    "EXTRA_CA_CERTS",
+    AZURE_TOKEN_CREDENTIALS,
+    AZURE_TENANT_ID,
+    AZURE_CLIENT_ID,
+    AZURE_CLIENT_SECRET,
+    AZURE_AUTHORITY_HOST,
+    EXTRA_CA_CERTS,
 ];
 
 /// The `(name, value)` pairs of `names` that `env` sets, in that order.
@@ -150,11 +155,11 @@ fn pairs_of(env: &MapEnv, names: &[&str]) -> Vec<(String, String)> {
 /// script against the emulators by hand.
 fn developer_env(stack: &DevStack) -> anyhow::Result<PathBuf> {
     let mut pairs = pairs_of(&stack.client_env("developer")?, CLIENT_VARIABLES);
-    pairs.push(("KEY_VAULT_URL".into(), stack.urls.key_vault.clone()));
-    pairs.push(("STORAGE_QUEUE_URL".into(), stack.urls.queue.clone()));
-    pairs.push(("CODE_LEDGER_URL".into(), stack.urls.container.clone()));
+    pairs.push((KEY_VAULT_URL.into(), stack.urls.key_vault.clone()));
+    pairs.push((STORAGE_QUEUE_URL.into(), stack.urls.queue.clone()));
+    pairs.push((CODE_LEDGER_URL.into(), stack.urls.container.clone()));
     pairs.push((
-        "THIRD_PARTY_API_ENDPOINT".into(),
+        THIRD_PARTY_API_ENDPOINT.into(),
         stack.urls.third_party_api_endpoint.clone(),
     ));
     stack.write_env_file("developer", &pairs)

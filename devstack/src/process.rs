@@ -107,11 +107,6 @@ impl ChildProcess {
         })
     }
 
-    /// The child's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The process (and group) id.
     pub fn pid(&self) -> u32 {
         self.pgid.as_raw() as u32

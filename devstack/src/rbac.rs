@@ -207,14 +207,6 @@ impl RoleAssignments {
             .iter()
             .any(|a| a.principal == principal && a.scope.covers(resource) && grants(a.role, action))
     }
-
-    /// Every assignment, for display.
-    pub fn list(&self) -> Vec<Assignment> {
-        self.assignments
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! A running stack from start to stop: the emulators bound and served, Azurite started behind the
 //! gates, the vault and storage seeded, the services launched and awaited on `/readyz`, stopped
-//! gracefully or crashed, and Azurite stopped and restarted for outage tests.
+//! gracefully or crashed.
 
 use super::options::StackOptions;
 use super::provision::{KeyStoreWrite, provision_storage, write_key_store};
@@ -48,11 +48,11 @@ pub struct DevStack {
     pub(super) http: reqwest::Client,
     pub(super) rust_log: String,
     pub(super) telemetry_env: Vec<(String, String)>,
+    pub(super) azurite: Mutex<Option<Azurite>>,
+    pub(super) azurite_options: AzuriteOptions,
+    pub(super) stopped_azurite_ports: Mutex<Option<[u16; 3]>>,
+    pub(super) services: Vec<(Service, ChildProcess)>,
     servers: Vec<ServerHandle>,
-    azurite: Mutex<Option<Azurite>>,
-    azurite_options: AzuriteOptions,
-    stopped_azurite_ports: Mutex<Option<[u16; 3]>>,
-    services: Vec<(Service, ChildProcess)>,
     third_party_api_key: Secret,
     master_key: Secret,
     bin_dir: PathBuf,
@@ -232,61 +232,6 @@ impl DevStack {
             .collect();
         counts.sort();
         counts
-    }
-
-    /// Process ids of every child (Azurite and the services).
-    pub fn child_pids(&self) -> Vec<u32> {
-        self.azurite_pid()
-            .into_iter()
-            .chain(self.services.iter().map(|(_, p)| p.pid()))
-            .collect()
-    }
-
-    /// The process id of a running `service`, for fault injection.
-    pub fn service_pid(&self, service: Service) -> Option<u32> {
-        self.services
-            .iter()
-            .find(|(s, _)| *s == service)
-            .map(|(_, p)| p.pid())
-    }
-
-    /// Azurite's process id, for fault injection (SIGSTOP as a storage stall).
-    pub fn azurite_pid(&self) -> Option<u32> {
-        self.azurite
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|a| a.process.pid())
-    }
-
-    /// Stops Azurite (a storage outage); [`DevStack::start_azurite`] brings it back on the same
-    /// ports with the same data (when the stack persists storage).
-    pub async fn stop_azurite(&self) {
-        let azurite = self
-            .azurite
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        if let Some(azurite) = azurite {
-            let ports = azurite.stop_keeping_ports().await;
-            *self
-                .stopped_azurite_ports
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(ports);
-        }
-    }
-
-    /// Starts Azurite again after [`DevStack::stop_azurite`].
-    pub async fn start_azurite(&self) -> anyhow::Result<()> {
-        let ports = self
-            .stopped_azurite_ports
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .context("Azurite was not stopped")?;
-        let azurite = Azurite::start_on(&self.azurite_options, &self.sink, ports).await?;
-        *self.azurite.lock().unwrap_or_else(|p| p.into_inner()) = Some(azurite);
-        Ok(())
     }
 
     /// Starts `service` with its environment and waits for `/readyz`.

@@ -4,10 +4,11 @@
 //!
 //! By concern: `topology` (resource names, identities, services, ports, addresses, the role
 //! table), `options` (how a stack starts), `lifecycle` ([`DevStack`] from start to stop),
-//! `environment` (the variables each service and identity gets) and `provision` (the storage a
-//! stack needs, shared with `compose`).
+//! `faults` (process ids, an Azurite outage), `environment` (the variables each service and
+//! identity gets) and `provision` (the storage a stack needs, shared with `compose`).
 
 mod environment;
+mod faults;
 mod lifecycle;
 mod options;
 mod provision;

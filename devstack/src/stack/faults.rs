@@ -1,0 +1,64 @@
+//! What fault tests act on: the children's process ids (to stop or kill them) and an Azurite
+//! outage, stopped and started again on the same ports.
+
+use super::lifecycle::DevStack;
+use super::topology::Service;
+use crate::azurite::Azurite;
+use anyhow::Context;
+
+impl DevStack {
+    /// Process ids of every child (Azurite and the services).
+    pub fn child_pids(&self) -> Vec<u32> {
+        self.azurite_pid()
+            .into_iter()
+            .chain(self.services.iter().map(|(_, p)| p.pid()))
+            .collect()
+    }
+
+    /// The process id of a running `service`, for fault injection.
+    pub fn service_pid(&self, service: Service) -> Option<u32> {
+        self.services
+            .iter()
+            .find(|(s, _)| *s == service)
+            .map(|(_, p)| p.pid())
+    }
+
+    /// Azurite's process id, for fault injection (SIGSTOP as a storage stall).
+    pub fn azurite_pid(&self) -> Option<u32> {
+        self.azurite
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|a| a.process.pid())
+    }
+
+    /// Stops Azurite (a storage outage); [`DevStack::start_azurite`] brings it back on the same
+    /// ports with the same data (when the stack persists storage).
+    pub async fn stop_azurite(&self) {
+        let azurite = self
+            .azurite
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(azurite) = azurite {
+            let ports = azurite.stop_keeping_ports().await;
+            *self
+                .stopped_azurite_ports
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(ports);
+        }
+    }
+
+    /// Starts Azurite again after [`DevStack::stop_azurite`].
+    pub async fn start_azurite(&self) -> anyhow::Result<()> {
+        let ports = self
+            .stopped_azurite_ports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .context("Azurite was not stopped")?;
+        let azurite = Azurite::start_on(&self.azurite_options, &self.sink, ports).await?;
+        *self.azurite.lock().unwrap_or_else(|p| p.into_inner()) = Some(azurite);
+        Ok(())
+    }
+}
