@@ -89,7 +89,7 @@ async fn client_secret_credential_gets_tokens_naming_the_identity() {
         .await
         .unwrap_err();
     assert!(
-        shared_auth::credential::error_chain(&err).contains("AADSTS7000215"),
+        shared_auth::azure_error::error_chain(&err).contains("AADSTS7000215"),
         "{err}"
     );
 }
@@ -219,7 +219,7 @@ async fn workload_identity_exchanges_a_federated_token_file_for_the_services_own
             .await
             .unwrap_err();
         assert!(
-            shared_auth::credential::error_chain(&err).contains("AADSTS700213"),
+            shared_auth::azure_error::error_chain(&err).contains("AADSTS700213"),
             "{err}"
         );
     }
