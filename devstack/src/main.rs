@@ -12,12 +12,11 @@
 use devstack::stack::{DevStack, Service, StackOptions};
 use ops::connect::{CODE_LEDGER_URL, KEY_VAULT_URL, STORAGE_QUEUE_URL};
 use ops::rotate::THIRD_PARTY_API_ENDPOINT;
-use shared_auth::credential::{
+use shared_auth::telemetry::init_telemetry;
+use shared_auth::variables::{
     AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
-    AZURE_TOKEN_CREDENTIALS,
+    AZURE_TOKEN_CREDENTIALS, EXTRA_CA_CERTS, LOG_FORMAT, RUST_LOG,
 };
-use shared_auth::telemetry::{LOG_FORMAT, RUST_LOG, init_telemetry};
-use shared_auth::transport::EXTRA_CA_CERTS;
 use shared_auth::{EnvSource, MapEnv, ProcessEnv};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -16,13 +16,11 @@ use ops::connect::{
 };
 use ops::rotate::THIRD_PARTY_API_ENDPOINT;
 use shared_auth::MapEnv;
-use shared_auth::credential::{
-    AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
-    AZURE_TOKEN_CREDENTIALS, IDENTITY_ENDPOINT, IDENTITY_HEADER,
-};
 use shared_auth::service::settings::{BIND_ADDRESS, PORT};
-use shared_auth::telemetry::RUST_LOG;
-use shared_auth::transport::EXTRA_CA_CERTS;
+use shared_auth::variables::{
+    AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
+    AZURE_TOKEN_CREDENTIALS, EXTRA_CA_CERTS, IDENTITY_ENDPOINT, IDENTITY_HEADER, RUST_LOG,
+};
 use std::path::PathBuf;
 use std::sync::Arc;
 use third_party_api::config as third_party_api_config;

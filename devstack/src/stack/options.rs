@@ -3,7 +3,7 @@
 
 use super::topology::{Ports, Service};
 use crate::process::LogSink;
-use shared_auth::telemetry::LOG_FORMAT;
+use shared_auth::variables::LOG_FORMAT;
 use std::path::{Path, PathBuf};
 
 /// How to start a stack.
