@@ -10,8 +10,6 @@
 //! - [`rbac`]: the role assignments both enforce.
 //! - `caller`: who is calling and whether they may: the token and role check both share.
 //! - [`stack`]: all of it started together, seeded, and the services launched as child processes.
-//! - `emulators`: the identity and vault emulators and the gates served in this process, one set
-//!   of identities and roles for them all (the stack and `compose serve` both start them).
 //! - [`process`], [`jwt`]: child processes in their own group; the tokens' format.
 //! - [`compose`]: the same emulators in containers, for `docker-compose.yml`.
 //! - [`testing`], [`python`]: what every crate's integration tests share; on-demand Python tools.
@@ -19,7 +17,6 @@
 pub mod azurite;
 mod caller;
 pub mod compose;
-mod emulators;
 pub mod identity;
 pub mod jwt;
 pub mod keyvault;

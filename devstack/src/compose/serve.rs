@@ -4,10 +4,9 @@
 
 use super::volume::{Volume, file_owner, read_vault_seed, write_federated_tokens};
 use super::{AZURITE_PORTS, FEDERATED_TOKEN_RENEWAL, READY_PORT};
-use crate::emulators::Emulators;
 use crate::identity::IdentityProvider;
 use crate::stack::{
-    ADMIN_IDENTITY, KeyStoreWrite, Ports, SECRET_NAME, Urls, function_key_document,
+    ADMIN_IDENTITY, Emulators, KeyStoreWrite, Ports, SECRET_NAME, Urls, function_key_document,
     provision_storage, service_principal_env, write_key_store,
 };
 use crate::storage_gate::StorageService;

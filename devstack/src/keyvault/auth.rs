@@ -4,7 +4,7 @@
 //! words them (`AKV100xx`, `ForbiddenByRbac`).
 
 use super::error::VaultError;
-use super::routes::query;
+use super::model::query;
 use super::{API_VERSIONS, KeyVault, VAULT_RESOURCE};
 use crate::caller::{Need, Refusal};
 use crate::jwt::TokenError;

@@ -1,21 +1,13 @@
-//! The vault's wire model: the request bodies it reads, secret names it accepts, and secrets,
-//! versions and deleted secrets rendered as Key Vault renders them.
+//! The vault's wire model: the query parameters and request bodies it reads, the secret names it
+//! accepts, and secrets, versions and deleted secrets rendered as Key Vault renders them.
 
 use super::RECOVERABLE_DAYS;
 use super::error::VaultError;
-use super::state::{Deleted, Version};
+use super::state::{AttributesIn, Deleted, Version};
+use actix_web::HttpRequest;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use time::OffsetDateTime;
-
-/// The attributes a request may set.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct AttributesIn {
-    pub(super) enabled: Option<bool>,
-    pub(super) nbf: Option<i64>,
-    pub(super) exp: Option<i64>,
-}
+use std::collections::BTreeMap;
 
 /// The body of Set Secret.
 #[derive(Deserialize)]
@@ -36,9 +28,11 @@ pub(super) struct UpdateBody {
     pub(super) tags: Option<Map<String, Value>>,
 }
 
-/// Now, in unix seconds.
-pub(super) fn now() -> i64 {
-    OffsetDateTime::now_utc().unix_timestamp()
+/// The query parameters of `req`.
+pub(super) fn query(req: &HttpRequest) -> BTreeMap<String, String> {
+    form_urlencoded::parse(req.query_string().as_bytes())
+        .into_owned()
+        .collect()
 }
 
 /// A secret name as Key Vault accepts them: 1 to 127 letters, digits and dashes.

@@ -3,15 +3,14 @@
 
 use super::KeyVault;
 use super::error::{VaultError, VaultResult};
-use super::model::{SetBody, UpdateBody, check_name, now, parse_json, render, render_deleted};
-use super::state::Deleted;
+use super::model::{SetBody, UpdateBody, check_name, parse_json, query, render, render_deleted};
+use super::state::{Deleted, now};
 use super::{DEFAULT_PAGE, MAX_PAGE, MAX_VALUE_BYTES};
 use crate::rbac::{DataAction, Scope};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use shared_auth::Secret;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 impl KeyVault {
@@ -47,13 +46,6 @@ impl KeyVault {
                 .into_response()
             }));
     }
-}
-
-/// The query parameters of `req`.
-pub(super) fn query(req: &HttpRequest) -> BTreeMap<String, String> {
-    form_urlencoded::parse(req.query_string().as_bytes())
-        .into_owned()
-        .collect()
 }
 
 /// `scheme://host` of `req`, what ids and links start with.

@@ -3,11 +3,26 @@
 
 use super::KeyVault;
 use super::error::VaultError;
-use super::model::{AttributesIn, now};
+use serde::Deserialize;
 use serde_json::{Map, Value};
 use shared_auth::Secret;
 use std::collections::BTreeMap;
 use std::sync::{RwLockReadGuard, RwLockWriteGuard};
+use time::OffsetDateTime;
+
+/// The attributes of a version a request may set.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct AttributesIn {
+    pub(super) enabled: Option<bool>,
+    pub(super) nbf: Option<i64>,
+    pub(super) exp: Option<i64>,
+}
+
+/// Now, in unix seconds.
+pub(super) fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
 
 /// One version of a secret.
 #[derive(Clone)]

@@ -2,13 +2,13 @@
 //! gates, the vault and storage seeded, the services launched and awaited on `/readyz`, stopped
 //! gracefully or crashed.
 
+use super::emulators::Emulators;
 use super::options::StackOptions;
 use super::provision::{KeyStoreWrite, provision_storage, write_key_store};
 use super::topology::{
     ADMIN_IDENTITY, IDENTITIES, MASTER_KEY_SECRET_NAME, Ports, SECRET_NAME, Service, Urls,
 };
 use crate::azurite::{Azurite, AzuriteOptions, free_port};
-use crate::emulators::Emulators;
 use crate::identity::IdentityProvider;
 use crate::keyvault::KeyVault;
 use crate::pki::DevPki;

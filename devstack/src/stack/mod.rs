@@ -5,8 +5,10 @@
 //! By concern: `topology` (resource names, identities, services, ports, addresses, the role
 //! table), `options` (how a stack starts), `lifecycle` ([`DevStack`] from start to stop),
 //! `faults` (process ids, an Azurite outage), `environment` (the variables each service and
-//! identity gets) and `provision` (the storage a stack needs, shared with `compose`).
+//! identity gets), and what `compose serve` starts too: `emulators` (the identity and vault
+//! emulators and the gates, served in this process) and `provision` (the storage a stack needs).
 
+mod emulators;
 mod environment;
 mod faults;
 mod lifecycle;
@@ -14,12 +16,13 @@ mod options;
 mod provision;
 mod topology;
 
+pub(crate) use emulators::Emulators;
 pub(crate) use environment::service_principal_env;
 pub use lifecycle::DevStack;
 pub use options::{StackOptions, is_telemetry_variable, profile_dir, target_dir};
 pub(crate) use provision::function_key_document;
 pub use provision::{KeyStoreWrite, provision_storage, write_key_store};
-pub(crate) use topology::{ADMIN_IDENTITY, grant_role_table};
+pub(crate) use topology::ADMIN_IDENTITY;
 pub use topology::{
     CONTAINER, FUNCTION_KEY_NAME, IDENTITIES, KEY_STORE_BLOB, KEY_STORE_CONTAINER,
     MASTER_KEY_SECRET_NAME, POISON_QUEUE, Ports, QUEUE, SECRET_NAME, Service, Urls, key_store_url,

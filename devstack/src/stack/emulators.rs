@@ -2,11 +2,11 @@
 //! the Key Vault emulator and a storage gate per service, sharing one PKI, one set of identities
 //! and one role table. The in-process stack and `compose serve` both start them so.
 
+use super::topology::grant_role_table;
 use crate::identity::IdentityProvider;
 use crate::keyvault::KeyVault;
 use crate::pki::DevPki;
 use crate::rbac::RoleAssignments;
-use crate::stack::grant_role_table;
 use crate::storage_gate::{StorageGate, StorageService};
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
