@@ -81,21 +81,45 @@ pub struct AdminClient {
     master_key: Secret,
 }
 
+/// Why a function's URL (`THIRD_PARTY_API_ENDPOINT`) gives no admin URL; said after the
+/// variable's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointError {
+    /// Not `http` or `https`, or no host.
+    NotHttp,
+    /// No path segment to name the function.
+    NoFunction,
+    /// The last path segment is not a function name.
+    NotAFunctionName,
+}
+
+impl std::fmt::Display for EndpointError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::NotHttp => "must be an http or https URL with a host",
+            Self::NoFunction => "must name the function (`.../api/RandomNumber`)",
+            Self::NotAFunctionName => "its last path segment must be a function name",
+        })
+    }
+}
+
+impl std::error::Error for EndpointError {}
+
 /// The admin URL of the function keys for `endpoint` (`THIRD_PARTY_API_ENDPOINT`,
 /// `https://host[:port]/api/<Function>`): same origin, `/admin/functions/<Function>/keys`.
-pub fn keys_url(endpoint: &Url) -> Result<Url, String> {
+pub fn keys_url(endpoint: &Url) -> Result<Url, EndpointError> {
     if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
-        return Err("must be an http or https URL with a host".into());
+        return Err(EndpointError::NotHttp);
     }
     let function = endpoint
         .path_segments()
         .and_then(|mut s| s.rfind(|s| !s.is_empty()))
-        .ok_or("must name the function (`.../api/RandomNumber`)")?;
+        .ok_or(EndpointError::NoFunction)?;
     if !function
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
     {
-        return Err("its last path segment must be a function name".into());
+        return Err(EndpointError::NotAFunctionName);
     }
     let mut url = endpoint.clone();
     url.set_query(None);

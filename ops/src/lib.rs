@@ -56,6 +56,8 @@ impl std::fmt::Display for OpsError {
     }
 }
 
+impl std::error::Error for OpsError {}
+
 impl From<shared_auth::ConfigError> for OpsError {
     fn from(e: shared_auth::ConfigError) -> Self {
         Self::Usage(e.to_string())

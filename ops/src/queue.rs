@@ -10,7 +10,7 @@ use azure_storage_queue::models::{
     QueueClientPeekMessagesOptions, QueueClientReceiveMessagesOptions, QueueMessage,
     ReceivedMessage,
 };
-use codes::{Incoming, MessageEncoding};
+use codes::{EnvelopeError, Incoming, MessageEncoding};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -33,7 +33,7 @@ pub struct Peeked {
     /// The text as stored.
     pub raw: String,
     /// What it decodes to, or why it does not.
-    pub decoded: Result<Incoming, String>,
+    pub decoded: Result<Incoming, EnvelopeError>,
 }
 
 fn time_text(t: Option<OffsetDateTime>) -> String {
@@ -50,7 +50,11 @@ impl Peeked {
                 None,
             ),
             Ok(Incoming::Probe) => (serde_json::json!("probe"), None, None),
-            Err(reason) => (serde_json::json!("undecodable"), None, Some(reason)),
+            Err(reason) => (
+                serde_json::json!("undecodable"),
+                None,
+                Some(reason.to_string()),
+            ),
         };
         serde_json::json!({
             "id": self.id,
@@ -142,7 +146,7 @@ pub async fn peek(
                 inserted: m.insertion_time,
                 expires: m.expiration_time,
                 dequeue_count: m.dequeue_count.unwrap_or_default(),
-                decoded: Incoming::decode(&raw, encoding).map_err(|e| e.to_string()),
+                decoded: Incoming::decode(&raw, encoding),
                 raw,
             }
         })

@@ -34,7 +34,7 @@ mod steps;
 mod waits;
 
 pub use decide::{CACHE_MARGIN, POLL_INTERVAL, PROPAGATION_MARGIN, Used, WaitLimits};
-pub use names::{fresh_key_name, in_family, key_name, key_stamp, validate_prefix};
+pub use names::{PrefixError, fresh_key_name, in_family, key_name, key_stamp, validate_prefix};
 pub use output::{PROGRESS_INTERVAL, when};
 pub use plan::{KeyInfo, KeySource, MasterState, Observed, Plan, plan};
 
@@ -177,7 +177,7 @@ pub async fn run(
     settings: &RotateSettings,
     out: &mut (dyn Write + Send),
 ) -> Result<i32, OpsError> {
-    validate_prefix(&settings.key_prefix).map_err(OpsError::Usage)?;
+    validate_prefix(&settings.key_prefix).map_err(|e| OpsError::Usage(e.to_string()))?;
     let config = RotateConfig::from_env(env)?;
     let conn = Connection::from_env(env)?;
     let vault = Vault::new(&conn, &config.vault_url)?;

@@ -8,20 +8,48 @@ const STAMP_SUFFIX_LEN: usize = 15;
 /// Longest key name third-party-api accepts.
 const MAX_KEY_NAME_LEN: usize = 64;
 
+/// Why a `--key-prefix` is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefixError {
+    /// Empty, or too long for the stamp to fit in a key name.
+    Length {
+        /// The longest prefix allowed.
+        max: usize,
+    },
+    /// A character a key name cannot hold.
+    Characters,
+    /// Starts with `_` or `.`, which key names cannot.
+    Start,
+}
+
+impl std::fmt::Display for PrefixError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Length { max } => write!(f, "--key-prefix must have 1 to {max} characters"),
+            Self::Characters => {
+                f.write_str("--key-prefix uses only letters, digits, `.`, `_` and `-`")
+            }
+            Self::Start => f.write_str("--key-prefix does not start with `_` or `.`"),
+        }
+    }
+}
+
+impl std::error::Error for PrefixError {}
+
 /// Checks a key prefix: a key name of third-party-api once the 15-character stamp is added.
-pub fn validate_prefix(prefix: &str) -> Result<(), String> {
+pub fn validate_prefix(prefix: &str) -> Result<(), PrefixError> {
     let max = MAX_KEY_NAME_LEN - STAMP_SUFFIX_LEN;
     if prefix.is_empty() || prefix.len() > max {
-        return Err(format!("--key-prefix must have 1 to {max} characters"));
+        return Err(PrefixError::Length { max });
     }
     if !prefix
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
     {
-        return Err("--key-prefix uses only letters, digits, `.`, `_` and `-`".into());
+        return Err(PrefixError::Characters);
     }
     if prefix.starts_with('_') || prefix.starts_with('.') {
-        return Err("--key-prefix does not start with `_` or `.`".into());
+        return Err(PrefixError::Start);
     }
     Ok(())
 }
