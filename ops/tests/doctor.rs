@@ -9,20 +9,20 @@ use devstack::stack::{
     CONTAINER, DevStack, KEY_STORE_CONTAINER, MASTER_KEY_SECRET_NAME, POISON_QUEUE, QUEUE,
     SECRET_NAME, Service, local_scope,
 };
-use devstack::testing::{drain_texts, start_stack};
-use futures::TryStreamExt;
+use devstack::testing::clients::blob_names;
+use devstack::testing::{drain_texts, env_as_client, start_stack};
 use ops::roles::{Identity, Role, ScopeKind, grants_of};
 use shared_auth::MapEnv;
 use std::collections::BTreeSet;
 use std::time::Duration;
-use support::{keyless, rotation_env, service_env};
+use support::{admin_vault, keyless, rotation_env};
 
 /// The environment `identity` runs with: its service's, or the rotation job's.
 fn identity_env(stack: &DevStack, identity: Identity) -> MapEnv {
     match identity {
-        Identity::MainApp => service_env(stack, Service::MainApp),
-        Identity::QueueWorker => service_env(stack, Service::QueueWorker),
-        Identity::ThirdPartyApi => service_env(stack, Service::ThirdPartyApi),
+        Identity::MainApp => env_as_client(stack, Service::MainApp),
+        Identity::QueueWorker => env_as_client(stack, Service::QueueWorker),
+        Identity::ThirdPartyApi => env_as_client(stack, Service::ThirdPartyApi),
         Identity::Rotation => rotation_env(stack),
     }
 }
@@ -126,7 +126,7 @@ async fn doctor_names_exactly_the_missing_role_its_id_and_scope() {
 #[tokio::test(flavor = "multi_thread")]
 async fn human_output_names_role_id_scope_and_the_az_line() {
     let stack = start_stack(&[]).await;
-    let env = service_env(&stack, Service::MainApp);
+    let env = env_as_client(&stack, Service::MainApp);
     let (code, text) = keyless(&env, &["doctor"]).await;
     assert_eq!(code, 0);
     println!("{text}");
@@ -165,7 +165,7 @@ use shared_auth::EnvSource;
 async fn the_probes_never_reach_the_ledger_or_the_poison_queue() {
     let stack = start_stack(&[Service::QueueWorker]).await;
     for identity in ["main-app", "queue-worker"] {
-        let env = service_env(
+        let env = env_as_client(
             &stack,
             if identity == "main-app" {
                 Service::MainApp
@@ -187,7 +187,7 @@ async fn the_probes_never_reach_the_ledger_or_the_poison_queue() {
         Vec::<String>::new()
     );
     assert_eq!(
-        blob_names(&stack, devstack::stack::CONTAINER).await,
+        blobs_in(&stack, devstack::stack::CONTAINER).await,
         Vec::<String>::new(),
         "nothing in the ledger"
     );
@@ -226,34 +226,13 @@ async fn doctor_runs_in_a_services_own_environment_with_its_managed_identity() {
 }
 
 /// The blob names in `container` as the stack's admin sees them.
-async fn blob_names(stack: &DevStack, container: &str) -> Vec<String> {
-    let container = azure_storage_blob::BlobContainerClient::new(
-        format!("{}/{container}", stack.urls.blob_service)
-            .parse()
-            .unwrap(),
-        Some(stack.credential("devstack").unwrap()),
-        Some(azure_storage_blob::BlobContainerClientOptions {
-            client_options: shared_auth::transport::azure_client_options(stack.http()),
-            ..Default::default()
-        }),
-    )
-    .unwrap();
-    let mut blobs = container.list_blobs(None).unwrap();
-    let mut names = Vec::new();
-    while let Some(blob) = blobs.try_next().await.unwrap() {
-        names.push(blob.name.unwrap_or_default());
-    }
-    names
+async fn blobs_in(stack: &DevStack, container: &str) -> Vec<String> {
+    blob_names(stack, &format!("{}/{container}", stack.urls.blob_service)).await
 }
 
 /// (version, created, expires, value) of the latest version of `name`, read as the stack's admin.
 async fn latest(stack: &DevStack, name: &str) -> (String, String, String, String) {
-    let admin = stack
-        .client_env("devstack")
-        .unwrap()
-        .with("KEY_VAULT_URL", &stack.urls.key_vault);
-    let conn = ops::connect::Connection::from_env(&admin).unwrap();
-    let vault = ops::vault::Vault::new(&conn, &stack.urls.key_vault.parse().unwrap()).unwrap();
+    let vault = admin_vault(stack);
     let v = vault.latest(name).await.unwrap().unwrap();
     let versions = vault.versions(name).await.unwrap();
     assert_eq!(versions.last().map(|l| &l.version), Some(&v.version));
@@ -271,7 +250,7 @@ async fn the_rotation_and_key_store_probes_change_nothing() {
     let before = (
         latest(&stack, SECRET_NAME).await,
         latest(&stack, MASTER_KEY_SECRET_NAME).await,
-        blob_names(&stack, KEY_STORE_CONTAINER).await,
+        blobs_in(&stack, KEY_STORE_CONTAINER).await,
     );
     let (code, text) = keyless(&rotation_env(&stack), &["doctor"]).await;
     assert_eq!(code, 0, "{text}");
@@ -281,7 +260,7 @@ async fn the_rotation_and_key_store_probes_change_nothing() {
         text.contains("ok    write secret third-party-api-master-key: writable"),
         "{text}"
     );
-    let env = service_env(&stack, Service::ThirdPartyApi);
+    let env = env_as_client(&stack, Service::ThirdPartyApi);
     let (code, text) = keyless(&env, &["doctor"]).await;
     assert_eq!(code, 0, "{text}");
     println!("{text}");
@@ -296,7 +275,7 @@ async fn the_rotation_and_key_store_probes_change_nothing() {
     let after = (
         latest(&stack, SECRET_NAME).await,
         latest(&stack, MASTER_KEY_SECRET_NAME).await,
-        blob_names(&stack, KEY_STORE_CONTAINER).await,
+        blobs_in(&stack, KEY_STORE_CONTAINER).await,
     );
     assert_eq!(before, after, "same versions, values, expiry and blobs");
 

@@ -16,14 +16,15 @@ use codes::{Incoming, MessageEncoding};
 use devstack::stack::{
     FUNCTION_KEY_NAME, MASTER_KEY_SECRET_NAME, SECRET_NAME, Service, local_scope,
 };
-use devstack::testing::{TestStack, drain_texts, start_stack};
+use devstack::testing::{TestStack, drain_texts, eventually, start_stack};
 use ops::admin_client::{AdminClient, FunctionKey};
 use ops::roles::{Role, ScopeKind};
-use ops::vault::{PLACEHOLDER, Vault, VersionInfo};
+use ops::vault::{PLACEHOLDER, VersionInfo};
 use shared_auth::{EnvSource, MapEnv, Secret};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::admin_vault;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::watch;
 
@@ -59,11 +60,9 @@ async fn system() -> TestStack {
     stack
 }
 
+/// The rotation job's environment, told how often third-party-api reloads its keys.
 fn rotation_env(stack: &TestStack) -> MapEnv {
-    stack
-        .rotation_env()
-        .expect("a rotation identity")
-        .with("THIRD_PARTY_API_KEYS_REFRESH_SECONDS", KEYS_REFRESH)
+    support::rotation_env(stack).with("THIRD_PARTY_API_KEYS_REFRESH_SECONDS", KEYS_REFRESH)
 }
 
 /// What one `keyless rotate` process did.
@@ -144,16 +143,6 @@ async fn rotate(env: &MapEnv, args: &[&str], kill_after: Option<usize>) -> Run {
     }
 }
 
-/// The vault as the stack's admin sees it.
-fn admin_vault(stack: &TestStack) -> Vault {
-    let env = stack
-        .client_env("devstack")
-        .unwrap()
-        .with("KEY_VAULT_URL", &stack.urls.key_vault);
-    let conn = ops::connect::Connection::from_env(&env).unwrap();
-    Vault::new(&conn, &stack.urls.key_vault.parse().unwrap()).unwrap()
-}
-
 /// The latest value of `name`.
 async fn vault_value(stack: &TestStack, name: &str) -> Secret {
     admin_vault(stack)
@@ -221,11 +210,12 @@ async fn assert_rotated(stack: &TestStack, revoked: &[Secret]) -> String {
     for old in revoked {
         assert!(*old != current.value);
         // Revoked on the replica that answered the DELETE at once, on others within a refresh.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while accepted(stack, old).await {
-            assert!(Instant::now() < deadline, "a revoked key is still accepted");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        eventually(
+            Duration::from_secs(5),
+            "a revoked key is refused",
+            || async { !accepted(stack, old).await },
+        )
+        .await;
     }
     family[0].name.clone()
 }
@@ -665,11 +655,10 @@ async fn from_the_provisioning_placeholders_it_generates_the_master_key_then_rot
         old_master.clone(),
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while admin.list().await.is_ok() {
-        assert!(Instant::now() < deadline, "the admin API stays open");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    eventually(Duration::from_secs(10), "the admin API closes", || async {
+        admin.list().await.is_err()
+    })
+    .await;
     // Light traffic, so main-app uses the key once it is in the vault (it fails before).
     let load = Load::start(&stack, 5);
     let run = rotate(&rotation_env(&stack), &["--grace-seconds", GRACE], None).await;

@@ -1,10 +1,10 @@
-//! What the ops tests share: running `keyless` in-process against a local stack, and the
-//! environments of the identities it checks as.
+//! What the ops tests share: running `keyless` in-process against a local stack, the
+//! environments of the identities it checks as, and the vault as the stack's admin sees it.
 
 #![allow(dead_code)]
 
-use devstack::stack::{DevStack, Service};
-use devstack::testing::env_as_client;
+use devstack::stack::DevStack;
+use ops::vault::Vault;
 use shared_auth::MapEnv;
 
 /// Runs `keyless args...` with `env`; returns the exit code and stdout.
@@ -13,11 +13,6 @@ pub async fn keyless(env: &MapEnv, args: &[&str]) -> (i32, String) {
     let argv = std::iter::once("keyless").chain(args.iter().copied());
     let code = ops::cli::run(argv, env, &mut out).await;
     (code, String::from_utf8(out).expect("UTF-8 output"))
-}
-
-/// `service`'s production environment as a service principal.
-pub fn service_env(stack: &DevStack, service: Service) -> MapEnv {
-    env_as_client(stack, service)
 }
 
 /// The rotation job's environment (`target/devstack/rotation.env`): its identity, the vault,
@@ -34,4 +29,14 @@ pub fn developer_env(stack: &DevStack) -> MapEnv {
         .with("STORAGE_QUEUE_URL", &stack.urls.queue)
         .with("POISON_QUEUE_URL", &stack.urls.poison_queue)
         .with("CODE_LEDGER_URL", &stack.urls.container)
+}
+
+/// The vault as the stack's admin (`devstack`) sees it, through ops' own client.
+pub fn admin_vault(stack: &DevStack) -> Vault {
+    let env = stack
+        .client_env("devstack")
+        .expect("the admin identity")
+        .with("KEY_VAULT_URL", &stack.urls.key_vault);
+    let conn = ops::connect::Connection::from_env(&env).expect("a connection as the admin");
+    Vault::new(&conn, &stack.urls.key_vault.parse().expect("a vault URL")).expect("a vault client")
 }
