@@ -10,14 +10,13 @@
 
 mod choice;
 
-// Re-exported for devstack, which still names it here; new code takes it from `azure_error`.
-pub use crate::azure_error::error_chain;
 pub use crate::variables::{
     AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_FEDERATED_TOKEN_FILE,
     AZURE_TENANT_ID, AZURE_TOKEN_CREDENTIALS, IDENTITY_ENDPOINT, IDENTITY_HEADER,
 };
 pub use choice::choose_credential;
 
+use crate::azure_error::error_chain;
 use crate::config::{ConfigError, EnvSource};
 use crate::transport::azure_client_options;
 use azure_core::cloud::{CloudConfiguration, CustomConfiguration};
