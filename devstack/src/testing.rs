@@ -14,7 +14,7 @@ pub mod clients;
 pub mod strategies;
 pub mod wire;
 
-pub use clients::{drain_texts, queue_client};
+pub use clients::{drain_texts, ledger_codes, ledger_record, queue_client};
 
 use crate::stack::{DevStack, Service, StackOptions};
 use shared_auth::{EnvSource, MapEnv};

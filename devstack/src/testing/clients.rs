@@ -2,7 +2,9 @@
 //! builds them, and what tests read through them as the stack's admin (`devstack`).
 
 use crate::stack::DevStack;
+use azure_core::http::StatusCode;
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+use azure_storage_blob::models::BlobClientGetPropertiesResultHeaders;
 use azure_storage_blob::{
     BlobClient, BlobClientOptions, BlobContainerClient, BlobContainerClientOptions,
 };
@@ -10,6 +12,7 @@ use azure_storage_queue::models::QueueClientReceiveMessagesOptions;
 use azure_storage_queue::{QueueClient, QueueClientOptions};
 use futures::TryStreamExt;
 use shared_auth::transport::azure_client_options;
+use std::collections::HashMap;
 
 /// The identity every admin read of the kit acts as (Contributor on the whole account).
 const ADMIN: &str = "devstack";
@@ -98,4 +101,19 @@ pub async fn blob_names(stack: &DevStack, url: &str) -> Vec<String> {
         names.extend(blob.name);
     }
     names
+}
+
+/// The name of every record in the code ledger, listed as the stack's admin.
+pub async fn ledger_codes(stack: &DevStack) -> Vec<String> {
+    blob_names(stack, &stack.urls.container).await
+}
+
+/// The metadata of the ledger record of `code`, read as the stack's admin; None when there is
+/// no record.
+pub async fn ledger_record(stack: &DevStack, code: &str) -> Option<HashMap<String, String>> {
+    match blob_client(stack, code, ADMIN).get_properties(None).await {
+        Ok(properties) => Some(properties.metadata().expect("the record's metadata")),
+        Err(e) if e.http_status() == Some(StatusCode::NotFound) => None,
+        Err(e) => panic!("the ledger record of {code}: {e}"),
+    }
 }
