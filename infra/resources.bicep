@@ -242,6 +242,8 @@ module queueWorker 'modules/container-app.bicep' = {
       { name: 'STORAGE_QUEUE_URL', value: queueUrl }
       { name: 'POISON_QUEUE_URL', value: '${queueUrl}-poison' }
       { name: 'CODE_LEDGER_URL', value: ledgerUrl }
+      // The storage account's lifecycle rule deletes expired records: no sweep here.
+      { name: 'WORKER_SWEEP_INTERVAL_SECONDS', value: '0' }
       { name: 'QUEUE_MESSAGE_ENCODING', value: 'base64' }
       { name: 'AZURE_TOKEN_CREDENTIALS', value: 'ManagedIdentityCredential' }
       { name: 'AZURE_CLIENT_ID', value: queueWorkerIdentity.properties.clientId }

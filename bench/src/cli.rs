@@ -17,8 +17,14 @@ pub enum SuiteName {
     Randomnumber,
     /// main-app's getcode at each concurrency, CPU per process.
     Getcode,
+    /// queue-worker draining a backlog against a bare receive-record-delete loop.
+    Drain,
     /// Storage operations per issued code, by operation.
     StorageOps,
+    /// Issued to verifiable, with the worker busy and after it idled.
+    Latency,
+    /// Start to ready and idle memory of each service; Key Vault round trips on their own.
+    Startup,
     /// Internal: serve the bare actix-web baseline (started by the randomnumber suite).
     #[value(hide = true)]
     BaselineServer,
@@ -49,6 +55,12 @@ pub struct Cli {
     /// main-app's CODE_TTL_SECONDS in storage-ops.
     #[arg(long, default_value_t = 15)]
     pub code_ttl: u32,
+    /// Envelopes queue-worker drains in the drain suite.
+    #[arg(long, default_value_t = 2000)]
+    pub drain_messages: usize,
+    /// Seconds the stack idles before the idle samples of the latency suite.
+    #[arg(long, default_value_t = 300)]
+    pub idle_seconds: u64,
     /// RUST_LOG of the services (their logs are kept in memory during the run).
     #[arg(long, default_value = "warn")]
     pub rust_log: String,
@@ -76,6 +88,8 @@ impl Cli {
             concurrencies: self.concurrencies.clone(),
             codes: self.codes,
             code_ttl_seconds: self.code_ttl,
+            drain_messages: self.drain_messages,
+            idle: Duration::from_secs(self.idle_seconds),
             rust_log: self.rust_log.clone(),
         };
         let now = OffsetDateTime::now_utc();
@@ -83,9 +97,12 @@ impl Cli {
         let all = self.suites.contains(&SuiteName::All);
         let mut results = Vec::new();
         for suite in [
+            SuiteName::Startup,
             SuiteName::Randomnumber,
             SuiteName::Getcode,
+            SuiteName::Drain,
             SuiteName::StorageOps,
+            SuiteName::Latency,
         ] {
             if !all && !self.suites.contains(&suite) {
                 continue;
@@ -94,6 +111,9 @@ impl Cli {
             let result = match suite {
                 SuiteName::Randomnumber => suites::randomnumber::run(&settings).await,
                 SuiteName::Getcode => suites::getcode::run(&settings).await,
+                SuiteName::Drain => suites::drain::run(&settings).await,
+                SuiteName::Latency => suites::latency::run(&settings).await,
+                SuiteName::Startup => suites::startup::run(&settings).await,
                 _ => suites::storage_ops::run(&settings).await,
             };
             results.push(result.with_context(|| format!("suite {suite:?} failed"))?);
@@ -121,6 +141,12 @@ impl Cli {
         ))?;
         let path = dir.join(format!("{stamp}.json"));
         std::fs::write(&path, &json).with_context(|| format!("cannot write {}", path.display()))?;
+        if let Some(chart) = crate::chart::getcode_svg(&report) {
+            let svg = dir.join(format!("{stamp}-getcode.svg"));
+            std::fs::write(&svg, chart)
+                .with_context(|| format!("cannot write {}", svg.display()))?;
+            eprintln!("bench: getcode chart in {}", svg.display());
+        }
         if self.json {
             println!("{json}");
         } else {

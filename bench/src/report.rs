@@ -3,6 +3,8 @@
 //! `target/bench/<timestamp>.json`.
 
 use crate::cpu::CpuUse;
+use crate::memory::MemoryRow;
+use crate::suites::timing::TimingRow;
 use crate::wrk::LoadResult;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -54,6 +56,12 @@ pub struct SuiteResult {
     /// Storage operations counted at the gate.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub operations: Vec<OperationRow>,
+    /// Timed events (start to ready, issued to verifiable).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub timings: Vec<TimingRow>,
+    /// Resident memory of the services.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub memory: Vec<MemoryRow>,
     /// What a reader needs to read the numbers right.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -187,6 +195,23 @@ impl Report {
                     out,
                     "{:<18} {:<24} {:>7} {:>9.2}",
                     op.caller, op.operation, op.count, op.per_code
+                );
+            }
+            for t in &suite.timings {
+                let _ = writeln!(
+                    out,
+                    "{:<72} n={:<4} p50 {:>9.1} ms  p99 {:>9.1} ms  max {:>9.1} ms",
+                    t.label, t.samples, t.p50_ms, t.p99_ms, t.max_ms
+                );
+            }
+            for m in &suite.memory {
+                let _ = writeln!(
+                    out,
+                    "{:<16} {:<44} resident {:>7.1} MiB  peak {:>7.1} MiB",
+                    m.process,
+                    m.when,
+                    m.rss_kib as f64 / 1024.0,
+                    m.peak_kib as f64 / 1024.0
                 );
             }
             for note in &suite.notes {

@@ -40,7 +40,7 @@ pub struct WrkRun {
 }
 
 /// What one load run measured; latencies in milliseconds.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LoadResult {
     /// Completed requests.
     pub requests: u64,

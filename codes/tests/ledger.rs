@@ -1,26 +1,45 @@
 //! The ledger against the local stack's Blob Storage (Azurite behind the RBAC gate), as the
 //! identities that use it: record once, consume once, remove and sweep only what has expired.
 
-use codes::ledger::{CodeLedger, LedgerError, Recorded, Removal, Swept};
 use codes::Code;
-use devstack::testing::{TestStack, ledger_codes, ledger_record, start_stack};
+use codes::ledger::{CodeLedger, LedgerError, RecordState, Recorded, Removal, Swept};
+use devstack::testing::{TestStack, start_stack};
 use std::time::Duration;
 use time::OffsetDateTime;
 
 fn ledger_as(stack: &TestStack, identity: &str) -> CodeLedger {
     let credential = stack.credential(identity).unwrap();
-    CodeLedger::new(stack.urls.container.parse().unwrap(), credential, stack.http()).unwrap()
+    CodeLedger::new(
+        stack.urls.container.parse().unwrap(),
+        credential,
+        stack.http(),
+    )
+    .unwrap()
 }
 
 fn code(text: &str) -> Code {
-    text.parse().unwrap()
+    Code::parse(text).unwrap()
+}
+
+/// The state of `code`'s record, as `reader` sees it.
+async fn state(reader: &CodeLedger, code: &Code) -> Option<RecordState> {
+    reader
+        .lookup(code)
+        .await
+        .unwrap()
+        .map(|record| record.state)
 }
 
 /// Records `code` valid from an hour ago until `now + valid_for` (negative: already expired).
 async fn record(ledger: &CodeLedger, code: &Code, valid_for: time::Duration) -> Recorded {
     let now = OffsetDateTime::now_utc();
     ledger
-        .record(code, now - time::Duration::hours(1), now + valid_for, "message-1")
+        .record(
+            code,
+            now - time::Duration::hours(1),
+            now + valid_for,
+            "message-1",
+        )
         .await
         .unwrap()
 }
@@ -32,28 +51,45 @@ async fn records_once_consumes_once_and_never_accepts_an_expired_code() {
     let main_app = ledger_as(&stack, "main-app");
 
     let live = code("LiV-1-ReC");
-    assert_eq!(record(&worker, &live, time::Duration::hours(1)).await, Recorded::Created);
+    assert_eq!(
+        record(&worker, &live, time::Duration::hours(1)).await,
+        Recorded::Created
+    );
     assert_eq!(
         record(&worker, &live, time::Duration::hours(1)).await,
         Recorded::AlreadyRecorded,
         "a duplicate delivery changes nothing"
     );
-    assert_eq!(ledger_record(&stack, live.as_str()).await.unwrap()["state"], "issued");
+    assert_eq!(state(&main_app, &live).await, Some(RecordState::Issued));
     assert!(main_app.consume(&live).await.unwrap(), "valid once");
     assert!(!main_app.consume(&live).await.unwrap(), "then not valid");
-    assert_eq!(ledger_record(&stack, live.as_str()).await.unwrap()["state"], "used");
+    let used = main_app.lookup(&live).await.unwrap().unwrap();
+    assert_eq!(used.state, RecordState::Used);
+    assert!(used.used_at.is_some() && !used.usable_at(OffsetDateTime::now_utc()));
 
     let stale = code("StA-2-LeE");
     record(&worker, &stale, time::Duration::seconds(-1)).await;
-    assert!(!main_app.consume(&stale).await.unwrap(), "expired: not valid");
-    assert!(!main_app.consume(&code("NoT-3-HeR")).await.unwrap(), "unknown: not valid");
+    assert!(
+        !main_app.consume(&stale).await.unwrap(),
+        "expired: not valid"
+    );
+    assert!(
+        !main_app.consume(&code("NoT-3-HeR")).await.unwrap(),
+        "unknown: not valid"
+    );
 
     assert!(matches!(
         worker.remove_expired(&live).await.unwrap(),
         Removal::NotYetExpired(_)
     ));
-    assert_eq!(worker.remove_expired(&stale).await.unwrap(), Removal::Removed);
-    assert_eq!(worker.remove_expired(&stale).await.unwrap(), Removal::Absent);
+    assert_eq!(
+        worker.remove_expired(&stale).await.unwrap(),
+        Removal::Removed
+    );
+    assert_eq!(
+        worker.remove_expired(&stale).await.unwrap(),
+        Removal::Absent
+    );
 }
 
 #[tokio::test]
@@ -88,20 +124,31 @@ async fn the_sweep_removes_expired_records_used_or_not_and_nothing_else() {
     let now = OffsetDateTime::now_utc();
     assert_eq!(
         worker.sweep_expired(now).await.unwrap(),
-        Swept { scanned: 3, removed: 1 },
+        Swept {
+            scanned: 3,
+            removed: 1
+        },
         "only the expired one goes; the used one is not expired yet"
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let later = OffsetDateTime::now_utc();
     assert_eq!(
         worker.sweep_expired(later).await.unwrap(),
-        Swept { scanned: 2, removed: 1 },
+        Swept {
+            scanned: 2,
+            removed: 1
+        },
         "the used record goes at its expiry too"
     );
-    assert_eq!(ledger_codes(&stack).await, vec![live.as_str().to_owned()]);
+    assert_eq!(state(&worker, &live).await, Some(RecordState::Issued));
+    assert_eq!(state(&worker, &expired_used).await, None);
+    assert_eq!(state(&worker, &expired_unused).await, None);
     assert_eq!(
         worker.sweep_expired(later).await.unwrap(),
-        Swept { scanned: 1, removed: 0 },
+        Swept {
+            scanned: 1,
+            removed: 0
+        },
         "a second sweep finds nothing to do"
     );
 }
@@ -113,7 +160,9 @@ async fn the_sweep_leaves_blobs_that_are_not_records_alone() {
     let far_future = OffsetDateTime::now_utc() + time::Duration::days(3650);
     // Something else in the container (an operator's file, a doctor probe): no expiry metadata.
     let blob = azure_storage_blob::BlobClient::new(
-        format!("{}/not-a-record", stack.urls.container).parse().unwrap(),
+        format!("{}/not-a-record", stack.urls.container)
+            .parse()
+            .unwrap(),
         Some(stack.credential("queue-worker").unwrap()),
         Some(azure_storage_blob::BlobClientOptions {
             client_options: shared_auth::transport::azure_client_options(stack.http()),
@@ -126,9 +175,12 @@ async fn the_sweep_leaves_blobs_that_are_not_records_alone() {
         .unwrap();
     assert_eq!(
         worker.sweep_expired(far_future).await.unwrap(),
-        Swept { scanned: 1, removed: 0 }
+        Swept {
+            scanned: 1,
+            removed: 0
+        }
     );
-    assert_eq!(ledger_codes(&stack).await, vec!["not-a-record".to_owned()]);
+    assert!(blob.get_properties(None).await.is_ok(), "still there");
 }
 
 #[tokio::test]

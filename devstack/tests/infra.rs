@@ -1768,3 +1768,31 @@ fn the_postdeploy_hook_runs_the_rotation_once_until_it_succeeded() {
     assert!(ok, "{out}");
     assert!(out.contains("az containerapp job execution show"), "{out}");
 }
+
+#[test]
+fn expired_codes_go_by_a_lifecycle_rule_in_azure_not_by_the_worker_sweep() {
+    let rules = resource_blocks("Microsoft.Storage/storageAccounts/managementPolicies");
+    assert_eq!(rules.len(), 1, "one lifecycle policy");
+    let (file, rule) = &rules[0];
+    assert!(file.ends_with("modules/storage.bicep"));
+    assert!(rule.contains("  parent: account\n  name: 'default'\n"));
+    assert!(rule.contains("blobTypes: [ 'blockBlob' ]"));
+    assert!(rule.contains("prefixMatch: [ '${containerName}/' ]"), "the ledger only");
+    let days: u64 = Regex::new(r"daysAfterModificationGreaterThan: (\d+)")
+        .unwrap()
+        .captures(rule)
+        .expect("a delete after some days")[1]
+        .parse()
+        .unwrap();
+    let longest_code_days = main_app::config::MAX_CODE_TTL.as_secs().div_ceil(86_400);
+    assert!(
+        days > longest_code_days,
+        "the rule must never delete a record that can still be valid ({days} days)"
+    );
+    let worker = bicep_env_entries("queue-worker");
+    let sweep = worker
+        .iter()
+        .find(|(name, _)| name == queue_worker::config::WORKER_SWEEP_INTERVAL_SECONDS)
+        .expect("the worker's sweep is set in Azure");
+    assert_eq!(sweep.1, "'0'", "the rule deletes, not the worker");
+}

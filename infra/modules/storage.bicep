@@ -80,6 +80,37 @@ resource container 'Microsoft.Storage/storageAccounts/blobServices/containers@20
   properties: { publicAccess: 'None' }
 }
 
+// Expired ledger records go by this rule in Azure, not by the worker's sweep (the apps set
+// WORKER_SWEEP_INTERVAL_SECONDS to 0): a lifecycle delete costs no transaction. Verify checks each
+// record's own expiry, so the rule only bounds the container's growth; a code lives at most 7
+// days, so a record unchanged for more than 8 has expired.
+resource ledgerLifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
+  parent: account
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        {
+          name: 'expired-codes'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [ 'blockBlob' ]
+              prefixMatch: [ '${containerName}/' ]
+            }
+            actions: {
+              baseBlob: {
+                delete: { daysAfterModificationGreaterThan: 8 }
+              }
+            }
+          }
+        }
+      ]
+    }
+  }
+}
+
 resource keyStoreContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobService
   name: keyStoreContainerName

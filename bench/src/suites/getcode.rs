@@ -5,19 +5,22 @@
 
 use super::getcode_baseline::CodeLoop;
 use super::{Settings, measure};
+use crate::memory::{self, MemoryRow};
 use crate::report::{Ratio, Row, SuiteResult};
 use crate::stack::BenchStack;
 use devstack::stack::Service;
 use std::time::Instant;
 
-/// Runs the suite: every row on a fresh stack, so no run inherits the queue the one before left
-/// (Azurite slows down as a queue grows: each code leaves a delayed expiry message).
+/// Runs the suite: every row on a fresh stack, so no run inherits the queue and the ledger the
+/// one before left (Azurite slows down as they grow).
 pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
     let mut rows = Vec::new();
     let mut ratios = Vec::new();
+    let mut memory = Vec::new();
     for &connections in &settings.concurrencies {
-        let service = measure_on_fresh_stack(settings, connections, false).await?;
-        let baseline = measure_on_fresh_stack(settings, connections, true).await?;
+        let (service, peaks) = measure_on_fresh_stack(settings, connections, false).await?;
+        let (baseline, _) = measure_on_fresh_stack(settings, connections, true).await?;
+        memory.extend(peaks);
         ratios.push(Ratio::of(
             &format!("getcode / baseline at {connections} connections"),
             &service,
@@ -30,6 +33,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
         suite: "getcode".into(),
         rows,
         ratios,
+        memory,
         notes: vec![
             "the baseline loop runs inside the bench process: its CPU shows under \
              `bench + devstack`, with the emulators' and the storage gates'"
@@ -41,12 +45,13 @@ pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
     })
 }
 
-/// One row: main-app's getcode with wrk, or the baseline loop, on a stack of its own.
+/// One row: main-app's getcode with wrk, or the baseline loop, on a stack of its own; with the
+/// services' memory after it (resident, and peak since their start).
 async fn measure_on_fresh_stack(
     settings: &Settings,
     connections: u32,
     baseline: bool,
-) -> anyhow::Result<Row> {
+) -> anyhow::Result<(Row, Vec<MemoryRow>)> {
     let services: Vec<(Service, Vec<(&str, &str)>)> =
         Service::ALL.iter().map(|s| (*s, Vec::new())).collect();
     let stack = BenchStack::start(&services, &settings.rust_log).await?;
@@ -77,6 +82,11 @@ async fn measure_on_fresh_stack(
         )
         .await?
     };
+    let when = format!("after getcode at {connections} connections");
+    let memory = Service::ALL
+        .iter()
+        .filter_map(|s| memory::read(s.name(), stack.stack.service_pid(*s)?, &when))
+        .collect();
     stack.stop().await;
-    Ok(row)
+    Ok((row, memory))
 }

@@ -3,6 +3,7 @@
 //! (`ThirdPartyApi` with its Key Vault key cache, `CodeQueue`), as main-app's identity, over the
 //! same TLS, in this process (its CPU shows under `bench + devstack`).
 
+use super::timing::percentile_ms;
 use crate::wrk::LoadResult;
 use anyhow::Context;
 use codes::{Code, CodeEnvelope};
@@ -68,6 +69,33 @@ impl CodeLoop {
         self.queue.send(&envelope, deadline).await.is_ok()
     }
 
+    /// Sends `n` `code-issued` envelopes (valid for an hour), `senders` at a time: a backlog.
+    pub async fn enqueue(&self, n: usize, senders: usize) -> anyhow::Result<()> {
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..senders {
+            let (this, next) = (self.clone(), next.clone());
+            tasks.spawn(async move {
+                while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
+                    let number = rand::random_range(1..=999);
+                    let envelope = CodeEnvelope::issued(
+                        Code::generate(number),
+                        OffsetDateTime::now_utc(),
+                        Duration::from_secs(3600),
+                        None,
+                    );
+                    let deadline = tokio::time::Instant::now() + this.request_timeout;
+                    this.queue.send(&envelope, deadline).await?;
+                }
+                anyhow::Ok(())
+            });
+        }
+        while let Some(sent) = tasks.join_next().await {
+            sent??;
+        }
+        Ok(())
+    }
+
     /// `concurrency` loops issuing codes for `duration`.
     pub async fn run(&self, concurrency: u32, duration: Duration) -> LoadResult {
         let started = Instant::now();
@@ -102,18 +130,14 @@ impl CodeLoop {
 /// Percentiles (nearest rank) of `latencies` of successful requests over `wall` time.
 pub fn from_samples(mut latencies: Vec<Duration>, failures: u64, wall: Duration) -> LoadResult {
     latencies.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    let rank = |p: f64| {
-        let i = ((p / 100.0) * latencies.len() as f64).ceil() as usize;
-        latencies.get(i.saturating_sub(1)).copied().map_or(0.0, ms)
-    };
+    let rank = |p: f64| percentile_ms(&latencies, p);
     LoadResult {
         requests: latencies.len() as u64 + failures,
         rps: latencies.len() as f64 / wall.as_secs_f64().max(f64::EPSILON),
         p50_ms: rank(50.0),
         p90_ms: rank(90.0),
         p99_ms: rank(99.0),
-        max_ms: latencies.last().copied().map_or(0.0, ms),
+        max_ms: rank(100.0),
         non_2xx: failures,
         socket_errors: 0,
     }

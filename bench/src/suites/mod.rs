@@ -1,9 +1,13 @@
 //! The suites; each starts its own stack, measures, and stops it.
 
+pub mod drain;
 pub mod getcode;
 pub mod getcode_baseline;
+pub mod latency;
 pub mod randomnumber;
+pub mod startup;
 pub mod storage_ops;
+pub mod timing;
 
 use crate::cpu::CpuWatch;
 use crate::report::Row;
@@ -23,6 +27,10 @@ pub struct Settings {
     pub codes: u32,
     /// `CODE_TTL_SECONDS` of main-app in `storage-ops`, so expiry happens within the run.
     pub code_ttl_seconds: u32,
+    /// Envelopes the worker drains in `drain`.
+    pub drain_messages: usize,
+    /// How long the stack idles before the idle samples of `latency`.
+    pub idle: Duration,
     /// `RUST_LOG` of the services.
     pub rust_log: String,
 }

@@ -78,6 +78,58 @@ pub enum Recorded {
     AlreadyRecorded,
 }
 
+/// A record's state as stored in its metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordState {
+    /// Recorded, not used yet.
+    Issued,
+    /// Consumed by a verify.
+    Used,
+}
+
+/// What the ledger holds about one code; a time it cannot read is `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Issued or used.
+    pub state: RecordState,
+    /// When the code was issued.
+    pub issued_at: Option<OffsetDateTime>,
+    /// When it stops being valid.
+    pub expires_at: Option<OffsetDateTime>,
+    /// When it was used.
+    pub used_at: Option<OffsetDateTime>,
+}
+
+impl Record {
+    /// The record its blob's metadata describes.
+    fn from_metadata(metadata: &HashMap<String, String>) -> Self {
+        let time = |key: &str| {
+            metadata
+                .get(key)
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        };
+        Self {
+            state: match metadata.get(STATE).map(String::as_str) {
+                Some("used") => RecordState::Used,
+                _ => RecordState::Issued,
+            },
+            issued_at: time(ISSUED_AT),
+            expires_at: time(EXPIRES_AT),
+            used_at: time(USED_AT),
+        }
+    }
+
+    /// Whether a verify at `now` may use the code: not used, and before a readable expiry.
+    pub fn usable_at(&self, now: OffsetDateTime) -> bool {
+        self.state == RecordState::Issued && self.expires_at.is_some_and(|expires| now < expires)
+    }
+
+    /// Whether the record's own expiry is at or before `now` (unreadable: never).
+    pub fn expired_at(&self, now: OffsetDateTime) -> bool {
+        self.expires_at.is_some_and(|expires| now >= expires)
+    }
+}
+
 /// The ledger container.
 #[derive(Clone)]
 pub struct CodeLedger {
@@ -185,6 +237,24 @@ impl CodeLedger {
             .map_err(|_| LedgerError::Unavailable(self.call(CONSUME).timed_out(budget)))?
     }
 
+    /// What the ledger holds about `code` (one Get Blob Properties), or `None` when nothing.
+    #[tracing::instrument(name = "ledger.lookup", skip_all, fields(otel.kind = "client"))]
+    pub async fn lookup(&self, code: &Code) -> Result<Option<Record>, LedgerError> {
+        match self
+            .container
+            .blob_client(code.as_str())
+            .get_properties(None)
+            .await
+        {
+            Ok(properties) => {
+                let metadata = properties.metadata().map_err(|e| self.failure(READ, &e))?;
+                Ok(Some(Record::from_metadata(&metadata)))
+            }
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(None),
+            Err(e) => Err(self.failure(READ, &e)),
+        }
+    }
+
     /// True once for a recorded, unused, unexpired code; false when unknown, used or expired.
     #[tracing::instrument(name = "ledger.consume", skip_all, fields(otel.kind = "client"))]
     pub async fn consume(&self, code: &Code) -> Result<bool, LedgerError> {
@@ -197,12 +267,7 @@ impl CodeLedger {
         let etag = properties.etag().map_err(|e| self.failure(READ, &e))?;
         let mut metadata = properties.metadata().map_err(|e| self.failure(READ, &e))?;
         let now = OffsetDateTime::now_utc();
-        let expired = metadata
-            .get(EXPIRES_AT)
-            .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-            .is_none_or(|expires| now >= expires);
-        let used = metadata.get(STATE).is_some_and(|s| s == "used");
-        if expired || used {
+        if !Record::from_metadata(&metadata).usable_at(now) {
             return Ok(false);
         }
         let Some(etag) = etag else {
@@ -249,10 +314,7 @@ impl CodeLedger {
             };
             let etag = properties.etag().map_err(|e| self.failure(READ, &e))?;
             let metadata = properties.metadata().map_err(|e| self.failure(READ, &e))?;
-            let expires = metadata
-                .get(EXPIRES_AT)
-                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
-            if let Some(expires) = expires
+            if let Some(expires) = Record::from_metadata(&metadata).expires_at
                 && OffsetDateTime::now_utc() < expires
             {
                 return Ok(Removal::NotYetExpired(expires));

@@ -3,14 +3,13 @@
 //! code) with one list per interval and one delete per expired record; in Azure a Storage
 //! lifecycle rule can do the deleting instead, at no transaction cost.
 
-use super::{CodeLedger, EXPIRES_AT, LedgerError};
+use super::{CodeLedger, LedgerError, Record};
 use azure_core::http::StatusCode;
 use azure_storage_blob::models::{
     BlobClientDeleteOptions, BlobContainerClientListBlobsOptions, BlobItem, ListBlobsIncludeItem,
 };
 use futures::TryStreamExt;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 const LIST: &str = "list the records in";
 const SWEEP: &str = "remove an expired record from";
@@ -24,11 +23,11 @@ pub struct Swept {
     pub removed: usize,
 }
 
-/// When a listed record expires, if it says so in a form this version reads; `None` for
-/// anything else (a probe blob, a record written by hand): the sweep leaves those alone.
-fn expiry(item: &BlobItem) -> Option<OffsetDateTime> {
-    let values = item.metadata.as_ref()?.values.as_ref()?;
-    OffsetDateTime::parse(values.get(EXPIRES_AT)?, &Rfc3339).ok()
+/// Whether a listed blob is a record whose own expiry is at or before `now`; anything without a
+/// readable expiry (a probe blob, a file put there by hand) is left alone.
+fn expired(item: &BlobItem, now: OffsetDateTime) -> bool {
+    let metadata = item.metadata.as_ref().and_then(|m| m.values.as_ref());
+    metadata.is_some_and(|values| Record::from_metadata(values).expired_at(now))
 }
 
 impl CodeLedger {
@@ -51,12 +50,9 @@ impl CodeLedger {
             let page = page.into_model().map_err(|e| self.failure(LIST, &e))?;
             for item in page.blob_items {
                 swept.scanned += 1;
-                let (Some(name), Some(expires)) = (item.name.as_deref(), expiry(&item)) else {
+                let Some(name) = item.name.as_deref().filter(|_| expired(&item, now)) else {
                     continue;
                 };
-                if now < expires {
-                    continue;
-                }
                 // Without the listed ETag the delete could not be conditional: next sweep.
                 let Some(etag) = item.properties.and_then(|p| p.etag) else {
                     continue;
