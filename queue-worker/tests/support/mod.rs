@@ -18,7 +18,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 pub use devstack::testing::{
-    TestStack as Stack, drain_texts, eventually, queue_client as queue_as,
+    TestStack as Stack, drain_texts, eventually, ledger_codes, ledger_record,
+    queue_client as queue_as,
 };
 
 pub async fn start_stack(services: &[Service]) -> Stack {
@@ -123,45 +124,3 @@ pub async fn send(stack: &DevStack, envelope: &CodeEnvelope) {
     send_text(stack, &envelope.encode(Default::default())).await;
 }
 
-/// The ledger record's metadata of `code`, or None.
-pub async fn ledger_record(stack: &DevStack, code: &str) -> Option<HashMap<String, String>> {
-    let blob = azure_storage_blob::BlobClient::new(
-        format!("{}/{code}", stack.urls.container).parse().unwrap(),
-        Some(stack.credential("devstack").unwrap()),
-        Some(azure_storage_blob::BlobClientOptions {
-            client_options: azure_client_options(stack.http()),
-            ..Default::default()
-        }),
-    )
-    .unwrap();
-    match blob.get_properties(None).await {
-        Ok(p) => Some(p.metadata().unwrap()),
-        Err(e) if e.http_status() == Some(StatusCode::NotFound) => None,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// The names of every blob in the ledger.
-pub async fn ledger_codes(stack: &DevStack) -> Vec<String> {
-    use futures::TryStreamExt;
-    let container = azure_storage_blob::BlobContainerClient::new(
-        stack.urls.container.parse().unwrap(),
-        Some(stack.credential("devstack").unwrap()),
-        Some(azure_storage_blob::BlobContainerClientOptions {
-            client_options: azure_client_options(stack.http()),
-            ..Default::default()
-        }),
-    )
-    .unwrap();
-    let mut names = Vec::new();
-    let mut pages = container.list_blobs(None).unwrap().into_pages();
-    while let Some(page) = pages.try_next().await.unwrap() {
-        let page = page.into_model().unwrap();
-        for blob in page.blob_items {
-            if let Some(name) = blob.name {
-                names.push(name);
-            }
-        }
-    }
-    names
-}
