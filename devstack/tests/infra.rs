@@ -1777,7 +1777,10 @@ fn expired_codes_go_by_a_lifecycle_rule_in_azure_not_by_the_worker_sweep() {
     assert!(file.ends_with("modules/storage.bicep"));
     assert!(rule.contains("  parent: account\n  name: 'default'\n"));
     assert!(rule.contains("blobTypes: [ 'blockBlob' ]"));
-    assert!(rule.contains("prefixMatch: [ '${containerName}/' ]"), "the ledger only");
+    assert!(
+        rule.contains("prefixMatch: [ '${containerName}/' ]"),
+        "the ledger only"
+    );
     let days: u64 = Regex::new(r"daysAfterModificationGreaterThan: (\d+)")
         .unwrap()
         .captures(rule)

@@ -50,7 +50,9 @@ impl Application {
         );
         let ledger = CodeLedger::new(settings.ledger_url.clone(), credential, &http)
             .context("the ledger client cannot be built")?;
-        let sweep = settings.sweep_interval.map(|interval| (ledger.clone(), interval));
+        let sweep = settings
+            .sweep_interval
+            .map(|interval| (ledger.clone(), interval));
         let handler = CodeHandler::new(ledger);
         let listener = listen(settings.bind_address, settings.port)?;
         let worker = Worker::new(queue, poison, handler, settings);

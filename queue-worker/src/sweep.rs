@@ -25,7 +25,9 @@ pub async fn sweep_until(
         }
         match ledger.sweep_expired(OffsetDateTime::now_utc()).await {
             Ok(swept) => {
-                stats.swept.fetch_add(swept.removed as u64, Ordering::Relaxed);
+                stats
+                    .swept
+                    .fetch_add(swept.removed as u64, Ordering::Relaxed);
                 if swept.removed > 0 {
                     tracing::info!(
                         removed = swept.removed,

@@ -123,4 +123,3 @@ pub async fn send_text(stack: &DevStack, text: &str) {
 pub async fn send(stack: &DevStack, envelope: &CodeEnvelope) {
     send_text(stack, &envelope.encode(Default::default())).await;
 }
-
