@@ -8,6 +8,7 @@ use azure_storage_queue::models::{QueueClientSendMessageOptions, QueueMessage};
 use azure_storage_queue::{QueueClient, QueueClientOptions};
 use codes::envelope::{CodeEnvelope, MessageEncoding, probe_text};
 use shared_auth::azure_error::{AzureCall, AzureError, resource_name};
+use shared_auth::service::CheckState;
 use shared_auth::transport::azure_client_options;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -39,20 +40,11 @@ pub enum QueueError {
     Timeout(AzureError),
 }
 
-/// Whether this app can send to the queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum QueueHealth {
-    /// Nothing known yet.
-    Unknown,
-    /// The last send or probe succeeded.
-    CanSend,
-    /// The last send or probe failed; why, naming the missing role when that is the cause.
-    CannotSend(String),
-}
-
 #[derive(Debug)]
 struct Health {
-    state: QueueHealth,
+    /// Pending until a send or probe answers; passing while the last one succeeded; failing with
+    /// why (naming the missing role when that is the cause) after it failed.
+    state: CheckState,
     last_success: Option<Instant>,
 }
 
@@ -84,7 +76,7 @@ impl CodeQueue {
             client: Arc::new(client),
             encoding,
             health: Arc::new(RwLock::new(Health {
-                state: QueueHealth::Unknown,
+                state: CheckState::Pending,
                 last_success: None,
             })),
         })
@@ -131,13 +123,13 @@ impl CodeQueue {
         let next = match outcome {
             Ok(()) => {
                 health.last_success = Some(Instant::now());
-                QueueHealth::CanSend
+                CheckState::Passing
             }
-            Err(e) => QueueHealth::CannotSend(e.to_string()),
+            Err(e) => CheckState::Failing(e.to_string()),
         };
         if next != health.state {
             match &next {
-                QueueHealth::CannotSend(reason) => {
+                CheckState::Failing(reason) => {
                     tracing::warn!(reason = %reason, "readiness: cannot send to the queue");
                 }
                 _ => tracing::info!("readiness: the queue takes messages"),
@@ -148,7 +140,7 @@ impl CodeQueue {
 
     /// Sends one readiness probe (hidden until its last second, then expired), bounded by
     /// [`PROBE_TIMEOUT`]; the outcome updates [`CodeQueue::health`].
-    pub async fn probe(&self) -> QueueHealth {
+    pub async fn probe(&self) -> CheckState {
         let options = QueueClientSendMessageOptions {
             visibility_timeout: Some(PROBE_TTL_SECONDS - 1),
             message_time_to_live: Some(PROBE_TTL_SECONDS),
@@ -165,7 +157,7 @@ impl CodeQueue {
     }
 
     /// What the last send or probe showed.
-    pub fn health(&self) -> QueueHealth {
+    pub fn health(&self) -> CheckState {
         self.health
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -175,7 +167,7 @@ impl CodeQueue {
 
     fn probe_due(&self) -> bool {
         let health = self.health.read().unwrap_or_else(|p| p.into_inner());
-        health.state != QueueHealth::CanSend
+        health.state != CheckState::Passing
             || health.last_success.is_none_or(|t| t.elapsed() >= FRESHNESS)
     }
 
@@ -189,7 +181,7 @@ impl CodeQueue {
                     queue.probe().await;
                 }
                 let wait = match queue.health() {
-                    QueueHealth::CanSend => PROBE_INTERVAL,
+                    CheckState::Passing => PROBE_INTERVAL,
                     _ => RETRY_INTERVAL,
                 };
                 tokio::time::sleep(wait).await;

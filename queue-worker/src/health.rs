@@ -1,7 +1,7 @@
 //! The worker's small HTTP port: `/healthz`, `/readyz` (receiving works; why not is logged), and
 //! `/metrics` (processed, retried, poisoned, swept, in Prometheus text format).
 
-use crate::worker::{ReceiveStatus, Worker, describe_status};
+use crate::worker::Worker;
 use actix_web::{HttpResponse, web};
 use shared_auth::service::{Readiness, healthz};
 use std::sync::atomic::Ordering;
@@ -15,11 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 
 /// Readiness: check `queue`, receiving works; why not goes to the log.
 async fn readyz(worker: web::Data<Worker>) -> Readiness {
-    let queue = match worker.status() {
-        ReceiveStatus::Ok => Ok(()),
-        status => Err(describe_status(&status)),
-    };
-    Readiness::new().check("queue", queue)
+    Readiness::new().state("queue", &worker.status(), "not received yet")
 }
 
 async fn metrics(worker: web::Data<Worker>) -> HttpResponse {

@@ -14,6 +14,7 @@ use azure_storage_queue::models::{
 };
 use codes::Incoming;
 use rand::Rng;
+use shared_auth::service::CheckState;
 use shared_auth::telemetry::{continue_trace, trace_id};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -36,17 +37,6 @@ pub struct Stats {
     pub swept: AtomicU64,
 }
 
-/// Whether receiving works.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ReceiveStatus {
-    /// Not tried yet.
-    Starting,
-    /// The last receive succeeded.
-    Ok,
-    /// The last receive failed; why.
-    Failing(String),
-}
-
 /// The worker: the queue, the poison queue, the handler, the settings.
 #[derive(Clone)]
 pub struct Worker {
@@ -56,7 +46,8 @@ pub struct Worker {
     settings: Arc<Settings>,
     /// Counters.
     pub stats: Arc<Stats>,
-    status: Arc<RwLock<ReceiveStatus>>,
+    /// Whether receiving works: pending until the first receive answers.
+    status: Arc<RwLock<CheckState>>,
 }
 
 const POP_RECEIPT: HeaderName = HeaderName::from_static("x-ms-popreceipt");
@@ -75,19 +66,19 @@ impl Worker {
             handler,
             settings: Arc::new(settings),
             stats: Arc::default(),
-            status: Arc::new(RwLock::new(ReceiveStatus::Starting)),
+            status: Arc::new(RwLock::new(CheckState::Pending)),
         }
     }
 
     /// Whether receiving works (for `/readyz`).
-    pub fn status(&self) -> ReceiveStatus {
+    pub fn status(&self) -> CheckState {
         self.status
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
 
-    fn set_status(&self, status: ReceiveStatus) {
+    fn set_status(&self, status: CheckState) {
         *self.status.write().unwrap_or_else(|p| p.into_inner()) = status;
     }
 
@@ -122,17 +113,17 @@ impl Worker {
                 .and_then(|r| r.into_model());
             let messages = match received {
                 Ok(list) => {
-                    self.set_status(ReceiveStatus::Ok);
+                    self.set_status(CheckState::Passing);
                     list.items.unwrap_or_default()
                 }
                 Err(e) => {
                     let reason = queue_call(&self.queue, "receive messages from", PROCESSOR_ROLE)
                         .failed(&e)
                         .to_string();
-                    if self.status() != ReceiveStatus::Failing(reason.clone()) {
+                    if self.status() != CheckState::Failing(reason.clone()) {
                         tracing::error!(reason = %reason, "receiving from the queue failed");
                     }
-                    self.set_status(ReceiveStatus::Failing(reason));
+                    self.set_status(CheckState::Failing(reason));
                     Vec::new()
                 }
             };
@@ -351,15 +342,6 @@ pub fn next_idle(current: Duration, max: Duration) -> Duration {
 /// poll more often than the interval allows.
 pub fn jittered(interval: Duration) -> Duration {
     interval.mul_f64(rand::rng().random_range(1.0..1.25))
-}
-
-/// The receive status in words, for `/readyz`.
-pub fn describe_status(status: &ReceiveStatus) -> String {
-    match status {
-        ReceiveStatus::Starting => "not received yet".into(),
-        ReceiveStatus::Ok => "receiving".into(),
-        ReceiveStatus::Failing(reason) => reason.clone(),
-    }
 }
 
 #[cfg(test)]

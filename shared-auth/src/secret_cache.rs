@@ -5,6 +5,7 @@
 
 use crate::azure_error::AzureCall;
 use crate::secret::Secret;
+use crate::service::CheckState;
 use crate::transport::azure_client_options;
 use azure_core::credentials::TokenCredential;
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
@@ -64,21 +65,6 @@ pub struct SecretUnavailable {
     pub name: String,
     /// Why, in words an operator can act on (never the value).
     pub reason: String,
-}
-
-/// Whether the cache holds a value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretReadiness {
-    /// A value is loaded; `last_error` is set while refreshes fail and the old value is served.
-    Ready {
-        /// The last refresh failure, if the value is being served stale.
-        last_error: Option<String>,
-    },
-    /// Nothing loaded yet.
-    NotReady {
-        /// Why.
-        reason: String,
-    },
 }
 
 struct Loaded {
@@ -305,18 +291,20 @@ impl SecretCache {
         }
     }
 
-    /// Loaded or not, and why.
-    pub fn readiness(&self) -> SecretReadiness {
+    /// Passing once a value is loaded (stale or not); failing, and why, while nothing is loaded
+    /// and the last fetch failed; pending before any fetch answered.
+    pub fn readiness(&self) -> CheckState {
         let state = self.read();
         match (&state.loaded, &state.last_error) {
-            (Some(_), last_error) => SecretReadiness::Ready {
-                last_error: last_error.clone(),
-            },
-            (None, Some(e)) => SecretReadiness::NotReady { reason: e.clone() },
-            (None, None) => SecretReadiness::NotReady {
-                reason: "not loaded yet".into(),
-            },
+            (Some(_), _) => CheckState::Passing,
+            (None, Some(e)) => CheckState::Failing(e.clone()),
+            (None, None) => CheckState::Pending,
         }
+    }
+
+    /// The last fetch failure, while a loaded value is served stale or nothing is loaded yet.
+    pub fn last_error(&self) -> Option<String> {
+        self.read().last_error.clone()
     }
 
     /// Reading the secret, for errors: a 403 names Key Vault Secrets User on it (a disabled

@@ -6,7 +6,8 @@ use devstack::rbac::{Role, Scope};
 use devstack::stack::SECRET_NAME;
 use devstack::testing::clients::secret_client;
 use devstack::testing::{TestStack, eventually, start_stack};
-use shared_auth::secret_cache::{SecretCache, SecretCacheOptions, SecretReadiness};
+use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
+use shared_auth::service::CheckState;
 use std::time::Duration;
 
 fn cache(stack: &TestStack, ttl: Duration) -> SecretCache {
@@ -103,13 +104,10 @@ async fn the_last_good_value_is_served_while_key_vault_refuses_then_it_recovers(
 
     let stale = cache.get().await.unwrap();
     assert_eq!(stale.value.expose(), good.value.expose());
-    match cache.readiness() {
-        SecretReadiness::Ready {
-            last_error: Some(e),
-        } => {
-            assert!(e.contains("Secrets User"), "{e}")
-        }
-        other => panic!("expected ready with an error, got {other:?}"),
+    assert_eq!(cache.readiness(), CheckState::Passing, "ready while stale");
+    match cache.last_error() {
+        Some(e) => assert!(e.contains("Secrets User"), "{e}"),
+        None => panic!("expected the refresh failure kept while stale"),
     }
 
     stack.roles.grant(&oid, Role::KeyVaultSecretsUser, scope);
@@ -117,10 +115,8 @@ async fn the_last_good_value_is_served_while_key_vault_refuses_then_it_recovers(
     tokio::time::sleep(Duration::from_millis(300)).await;
     let fresh = cache.get().await.unwrap();
     assert_eq!(fresh.value.expose(), "fresh-after-recovery-0123");
-    assert_eq!(
-        cache.readiness(),
-        SecretReadiness::Ready { last_error: None }
-    );
+    assert_eq!(cache.readiness(), CheckState::Passing);
+    assert_eq!(cache.last_error(), None);
 }
 
 #[tokio::test]
@@ -141,16 +137,13 @@ async fn never_loaded_is_not_ready_and_the_refresher_recovers_without_restart() 
         !err.to_string()
             .contains(stack.third_party_api_key().expose())
     );
-    assert!(matches!(
-        cache.readiness(),
-        SecretReadiness::NotReady { .. }
-    ));
+    assert!(matches!(cache.readiness(), CheckState::Failing(_)));
 
     stack.roles.grant(&oid, Role::KeyVaultSecretsUser, scope);
     eventually(
         Duration::from_secs(10),
         "the refresher recovers",
-        || async { matches!(cache.readiness(), SecretReadiness::Ready { .. }) },
+        || async { cache.readiness() == CheckState::Passing },
     )
     .await;
     refresher.abort();

@@ -3,9 +3,7 @@
 //! the log (vault host, identity URL and Azure's error text are for operators, not the internet).
 
 use super::AppState;
-use crate::queue::QueueHealth;
 use actix_web::web;
-use shared_auth::secret_cache::SecretReadiness;
 use shared_auth::service::Readiness;
 
 pub use shared_auth::service::healthz;
@@ -13,16 +11,11 @@ pub use shared_auth::service::healthz;
 /// Readiness: 200 `{"status":"ready"}`, or 503 `{"status":"not_ready","failing":[...]}` naming
 /// the checks that fail (`secret`, `queue`).
 pub async fn readyz(state: web::Data<AppState>) -> Readiness {
-    let secret = match state.secret.readiness() {
-        SecretReadiness::Ready { .. } => Ok(()),
-        SecretReadiness::NotReady { reason } => Err(reason),
-    };
-    let queue = match state.queue.health() {
-        QueueHealth::CanSend => Ok(()),
-        QueueHealth::CannotSend(reason) => Err(reason),
-        QueueHealth::Unknown => Err("no send or probe has answered yet".to_owned()),
-    };
     Readiness::new()
-        .check("secret", secret)
-        .check("queue", queue)
+        .state("secret", &state.secret.readiness(), "not loaded yet")
+        .state(
+            "queue",
+            &state.queue.health(),
+            "no send or probe has answered yet",
+        )
 }

@@ -1,7 +1,7 @@
 //! The skeleton every service binary shares: one entry point ([`main`]), one stop signal
 //! ([`shutdown_signal`]) and grace ([`SHUTDOWN_GRACE`]), one HTTP server set-up
-//! ([`HttpService`]), one `/readyz` vocabulary ([`Readiness`]) and the settings every service
-//! reads ([`settings`]).
+//! ([`HttpService`]), one `/readyz` vocabulary ([`Readiness`], [`CheckState`]) and the
+//! settings every service reads ([`settings`]).
 //!
 //! A service is a library with `Application::build(settings, env)` returning a [`Service`]; its
 //! `main.rs` is one call to [`main`]. Tests build the same application on port 0 and stop it
@@ -12,7 +12,7 @@ mod readiness;
 pub mod settings;
 
 pub use http::{HttpService, ServerOptions, listen, not_found};
-pub use readiness::{RETRY_AFTER_SECONDS, Readiness, healthz, response_builder};
+pub use readiness::{CheckState, RETRY_AFTER_SECONDS, Readiness, healthz, response_builder};
 
 use crate::config::{EnvSource, ProcessEnv};
 use crate::telemetry::init_telemetry;

@@ -23,6 +23,30 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "alive" }))
 }
 
+/// The state of one dependency check (a secret loaded, a queue that takes or gives messages), the
+/// one vocabulary every service's `/readyz` is rendered from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckState {
+    /// Nothing has answered yet; the words for it are the service's own, given when rendered.
+    Pending,
+    /// The last attempt succeeded.
+    Passing,
+    /// The last attempt failed; why, in an operator's words (logged, never answered).
+    Failing(String),
+}
+
+impl CheckState {
+    /// What [`Readiness::check`] takes: `Ok` when passing, otherwise `Err` with why, `pending`
+    /// standing for the reason while nothing has answered yet.
+    pub fn outcome<'a>(&'a self, pending: &'a str) -> Result<(), &'a str> {
+        match self {
+            Self::Passing => Ok(()),
+            Self::Pending => Err(pending),
+            Self::Failing(reason) => Err(reason),
+        }
+    }
+}
+
 /// A service's readiness: the names of its failing checks. Answered as 200
 /// `{"status":"ready"}` or 503 `{"status":"not_ready","failing":[...]}` with `Retry-After`; why a
 /// check fails (hosts, roles, Azure's words) goes to the log only, never to the caller.
@@ -46,6 +70,11 @@ impl Readiness {
             self.failing.push(name);
         }
         self
+    }
+
+    /// Adds the check `name` in `state`; while pending, `pending` is the reason logged.
+    pub fn state(self, name: &'static str, state: &CheckState, pending: &str) -> Self {
+        self.check(name, state.outcome(pending))
     }
 
     /// The failing checks' names, in the order they were added.
@@ -115,6 +144,19 @@ mod tests {
             json!({ "status": "not_ready", "failing": ["secret", "key_store"] })
         );
         assert!(!body.to_string().contains("vault.example"));
+    }
+
+    #[test]
+    fn a_check_state_passes_only_when_passing_and_carries_why_otherwise() {
+        assert_eq!(CheckState::Passing.outcome("not yet"), Ok(()));
+        assert_eq!(CheckState::Pending.outcome("not yet"), Err("not yet"));
+        let failing = CheckState::Failing("refused".into());
+        assert_eq!(failing.outcome("not yet"), Err("refused"));
+        let readiness = Readiness::new()
+            .state("secret", &CheckState::Passing, "not loaded yet")
+            .state("queue", &CheckState::Pending, "not received yet")
+            .state("key_store", &failing, "not loaded yet");
+        assert_eq!(readiness.failing(), ["queue", "key_store"]);
     }
 
     #[test]
