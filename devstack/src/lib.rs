@@ -12,7 +12,8 @@
 //! - [`stack`]: all of it started together, seeded, and the services launched as child processes.
 //! - [`process`], [`jwt`]: child processes in their own group; the tokens' format.
 //! - [`compose`]: the same emulators in containers, for `docker-compose.yml`.
-//! - [`testing`], [`python`]: what every crate's integration tests share; on-demand Python tools.
+//! - `testing` (the `testing` feature), [`python`]: what every crate's integration tests share;
+//!   on-demand Python tools.
 
 pub mod azurite;
 mod caller;

@@ -1,6 +1,7 @@
 //! Property tests of queue-worker's configuration parser: a complete environment with any one
 //! variable set to anything is accepted or refused naming exactly that variable; never a panic.
 
+use devstack::testing::strategies::env_value;
 use proptest::prelude::*;
 use queue_worker::config::{CODE_LEDGER_URL, STORAGE_QUEUE_URL, Settings, VARIABLES};
 use shared_auth::MapEnv;
@@ -14,21 +15,11 @@ fn complete() -> MapEnv {
         .with(CODE_LEDGER_URL, "https://acct.blob.core.windows.net/codes")
 }
 
-fn value() -> impl Strategy<Value = String> {
-    prop_oneof![
-        any::<String>(),
-        "[0-9]{0,12}",
-        "-?[0-9]{1,4}",
-        "https?://[a-z0-9.:/_-]{0,40}",
-        Just(String::new()),
-    ]
-}
-
 proptest! {
     #[test]
     fn one_bad_variable_is_named_and_nothing_panics(
         index in 0..VARIABLES.len(),
-        value in value(),
+        value in env_value(),
     ) {
         let variable = VARIABLES[index];
         let env = complete().with(variable, value.clone());
