@@ -10,4 +10,6 @@ pub mod ledger;
 
 pub use code::{Code, CodeError};
 pub use envelope::{CodeEnvelope, EnvelopeError, Incoming, MessageEncoding, MessageType};
-pub use ledger::{CodeLedger, LedgerError, Record, RecordState, Recorded, Removal, Swept};
+pub use ledger::{
+    CodeLedger, CodeLedgerOptions, LedgerError, Record, RecordState, Recorded, Removal, Swept,
+};

@@ -12,7 +12,9 @@ fn ledger_as(stack: &TestStack, identity: &str) -> CodeLedger {
     CodeLedger::new(
         stack.urls.container.parse().unwrap(),
         credential,
-        stack.http(),
+        Some(codes::CodeLedgerOptions {
+            http: Some(stack.http().clone()),
+        }),
     )
     .unwrap()
 }

@@ -48,6 +48,16 @@ struct Health {
     last_success: Option<Instant>,
 }
 
+/// Options of a [`CodeQueue`].
+#[derive(Debug, Clone, Default)]
+pub struct CodeQueueOptions {
+    /// The shared HTTP client (the project's timeouts and trusted CAs, with its Azure retry
+    /// policy); `None`: the Azure SDK's own transport and retry policy.
+    pub http: Option<reqwest::Client>,
+    /// How envelopes are written to the queue (base64 unless told otherwise).
+    pub encoding: MessageEncoding,
+}
+
 /// The outgoing queue.
 #[derive(Clone)]
 pub struct CodeQueue {
@@ -57,24 +67,28 @@ pub struct CodeQueue {
 }
 
 impl CodeQueue {
-    /// A sender to `url` with `credential` through the shared `http` client.
+    /// A sender to `url` with `credential`.
     pub fn new(
         url: reqwest::Url,
         credential: Arc<dyn TokenCredential>,
-        http: &reqwest::Client,
-        encoding: MessageEncoding,
+        options: Option<CodeQueueOptions>,
     ) -> azure_core::Result<Self> {
+        let options = options.unwrap_or_default();
         let client = QueueClient::new(
             url,
             Some(credential),
             Some(QueueClientOptions {
-                client_options: azure_client_options(http),
+                client_options: options
+                    .http
+                    .as_ref()
+                    .map(azure_client_options)
+                    .unwrap_or_default(),
                 ..Default::default()
             }),
         )?;
         Ok(Self {
             client: Arc::new(client),
-            encoding,
+            encoding: options.encoding,
             health: Arc::new(RwLock::new(Health {
                 state: CheckState::Pending,
                 last_success: None,

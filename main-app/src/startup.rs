@@ -1,12 +1,13 @@
 //! Building and running main-app: credential, secret cache, clients, HTTP server.
 
 use crate::config::Settings;
-use crate::queue::CodeQueue;
+use crate::queue::{CodeQueue, CodeQueueOptions};
 use crate::routes::{AppState, getcode, health, home, openapi, verify};
 use crate::third_party::ThirdPartyApi;
 use actix_web::{App, web};
 use anyhow::Context;
-use codes::ledger::CodeLedger;
+use azure_core::http::Url;
+use codes::ledger::{CodeLedger, CodeLedgerOptions};
 use shared_auth::http_methods::resource;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
 use shared_auth::service::{HttpService, ServerOptions, listen, not_found};
@@ -38,23 +39,40 @@ impl Application {
     ) -> anyhow::Result<HttpService> {
         let http = http_client_from_env(env)?;
         let credential = credential_from_env(env, &http)?.credential;
-        let secret = SecretCache::new(
-            &settings.key_vault_url,
-            &settings.secret_name,
-            credential.clone(),
-            &http,
-            cache,
-        )
-        .context("the Key Vault client cannot be built")?;
+        let secret = Url::parse(&settings.key_vault_url)
+            .map_err(azure_core::Error::from)
+            .and_then(|url| {
+                let options = SecretCacheOptions {
+                    http: Some(http.clone()),
+                    ..cache
+                };
+                SecretCache::new(
+                    url,
+                    credential.clone(),
+                    &settings.secret_name,
+                    Some(options),
+                )
+            })
+            .context("the Key Vault client cannot be built")?;
+        let queue_options = CodeQueueOptions {
+            http: Some(http.clone()),
+            encoding: settings.encoding,
+        };
         let queue = CodeQueue::new(
             settings.queue_url.clone(),
             credential.clone(),
-            &http,
-            settings.encoding,
+            Some(queue_options),
         )
         .context("the queue client cannot be built")?;
-        let ledger = CodeLedger::new(settings.ledger_url.clone(), credential, &http)
-            .context("the ledger client cannot be built")?;
+        let ledger_options = CodeLedgerOptions {
+            http: Some(http.clone()),
+        };
+        let ledger = CodeLedger::new(
+            settings.ledger_url.clone(),
+            credential,
+            Some(ledger_options),
+        )
+        .context("the ledger client cannot be built")?;
         let third_party = ThirdPartyApi::new(
             http,
             settings.third_party_api_endpoint.clone(),

@@ -17,7 +17,9 @@ async fn record(stack: &DevStack, code: &Code, seconds: i64) {
     let ledger = CodeLedger::new(
         stack.urls.container.parse().unwrap(),
         stack.credential("queue-worker").unwrap(),
-        stack.http(),
+        Some(codes::CodeLedgerOptions {
+            http: Some(stack.http().clone()),
+        }),
     )
     .unwrap();
     let now = OffsetDateTime::now_utc();

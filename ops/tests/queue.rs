@@ -165,7 +165,9 @@ async fn code_status_reads_the_ledger() {
     let ledger = codes::CodeLedger::new(
         stack.urls.container.parse().unwrap(),
         stack.credential("devstack").unwrap(),
-        stack.http(),
+        Some(codes::CodeLedgerOptions {
+            http: Some(stack.http().clone()),
+        }),
     )
     .unwrap();
     let now = time::OffsetDateTime::now_utc();

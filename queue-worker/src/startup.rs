@@ -7,7 +7,7 @@ use crate::worker::Worker;
 use actix_web::{App, web};
 use anyhow::Context;
 use azure_storage_queue::{QueueClient, QueueClientOptions};
-use codes::ledger::CodeLedger;
+use codes::ledger::{CodeLedger, CodeLedgerOptions};
 use shared_auth::service::{HttpService, ServerOptions, Service, listen};
 use shared_auth::telemetry::RequestTelemetry;
 use shared_auth::transport::{azure_client_options, http_client_from_env};
@@ -48,8 +48,13 @@ impl Application {
             )
             .context("the poison queue client cannot be built")?,
         );
-        let ledger = CodeLedger::new(settings.ledger_url.clone(), credential, &http)
-            .context("the ledger client cannot be built")?;
+        let ledger_options = CodeLedgerOptions { http: Some(http) };
+        let ledger = CodeLedger::new(
+            settings.ledger_url.clone(),
+            credential,
+            Some(ledger_options),
+        )
+        .context("the ledger client cannot be built")?;
         let sweep = settings
             .sweep_interval
             .map(|interval| (ledger.clone(), interval));

@@ -30,7 +30,9 @@ async fn a_duplicate_delivery_records_once_and_a_used_code_stays_used() {
     let ledger = codes::ledger::CodeLedger::new(
         stack.urls.container.parse().unwrap(),
         stack.credential("main-app").unwrap(),
-        stack.http(),
+        Some(codes::CodeLedgerOptions {
+            http: Some(stack.http().clone()),
+        }),
     )
     .unwrap();
     assert!(ledger.consume(&message.code).await.unwrap());

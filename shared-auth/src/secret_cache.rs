@@ -8,6 +8,7 @@ use crate::secret::Secret;
 use crate::service::CheckState;
 use crate::transport::azure_client_options;
 use azure_core::credentials::TokenCredential;
+use azure_core::http::Url;
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -24,9 +25,12 @@ const AZURE_VAULT_DOMAINS: &[&str] = &[
     ".managedhsm.usgovcloudapi.net",
 ];
 
-/// Timing of the cache.
-#[derive(Debug, Clone, Copy)]
+/// Options of a [`SecretCache`]: its HTTP client and its timing.
+#[derive(Debug, Clone)]
 pub struct SecretCacheOptions {
+    /// The shared HTTP client (the project's timeouts and trusted CAs, with its Azure retry
+    /// policy); `None`: the Azure SDK's own transport and retry policy.
+    pub http: Option<reqwest::Client>,
     /// How long a fetched value is fresh.
     pub ttl: Duration,
     /// Fraction of the TTL after which the background task refreshes (before anyone waits).
@@ -40,6 +44,7 @@ pub struct SecretCacheOptions {
 impl Default for SecretCacheOptions {
     fn default() -> Self {
         Self {
+            http: None,
             ttl: Duration::from_secs(300),
             refresh_at: 0.8,
             min_retry_delay: Duration::from_millis(500),
@@ -108,7 +113,7 @@ impl std::fmt::Debug for SecretCache {
 
 /// Whether the client must check that a challenge's resource matches the vault's domain: yes for
 /// Azure's vault domains, no for any other host (local emulators), which is logged.
-pub fn verify_challenge_resource(vault_url: &azure_core::http::Url) -> bool {
+pub fn verify_challenge_resource(vault_url: &Url) -> bool {
     let host = vault_url
         .host_str()
         .unwrap_or_default()
@@ -124,22 +129,25 @@ pub fn verify_challenge_resource(vault_url: &azure_core::http::Url) -> bool {
 }
 
 impl SecretCache {
-    /// A cache of secret `name` in the vault at `vault_url`, fetched with `credential` through
-    /// the shared `http` client.
+    /// A cache of secret `name` in the vault at `vault_url`, fetched with `credential`. The
+    /// secret's name has no default, so it is a required argument after the credential.
     pub fn new(
-        vault_url: &str,
-        name: &str,
+        vault_url: Url,
         credential: Arc<dyn TokenCredential>,
-        http: &reqwest::Client,
-        options: SecretCacheOptions,
+        name: &str,
+        options: Option<SecretCacheOptions>,
     ) -> azure_core::Result<Self> {
-        let url = azure_core::http::Url::parse(vault_url)?;
+        let options = options.unwrap_or_default();
         let client = SecretClient::new(
-            vault_url,
+            vault_url.as_str(),
             credential,
             Some(SecretClientOptions {
-                client_options: azure_client_options(http),
-                verify_challenge_resource: Some(verify_challenge_resource(&url)),
+                client_options: options
+                    .http
+                    .as_ref()
+                    .map(azure_client_options)
+                    .unwrap_or_default(),
+                verify_challenge_resource: Some(verify_challenge_resource(&vault_url)),
                 ..Default::default()
             }),
         )?;

@@ -12,16 +12,16 @@ use std::time::Duration;
 
 fn cache(stack: &TestStack, ttl: Duration) -> SecretCache {
     SecretCache::new(
-        &stack.urls.key_vault,
-        SECRET_NAME,
+        stack.urls.key_vault.parse().unwrap(),
         stack.credential("main-app").unwrap(),
-        stack.http(),
-        SecretCacheOptions {
+        SECRET_NAME,
+        Some(SecretCacheOptions {
+            http: Some(stack.http().clone()),
             ttl,
             min_retry_delay: Duration::from_millis(50),
             max_retry_delay: Duration::from_millis(200),
             ..Default::default()
-        },
+        }),
     )
     .unwrap()
 }

@@ -1,10 +1,13 @@
 //! Building and running the HTTP server.
 
 use crate::config::{HttpLimits, KeyStoreLocation, Settings};
-use crate::key_store::{BlobKeyStore, KeyStore, KeyStoreError, KeyValue, MasterKeySource};
+use crate::key_store::{
+    BlobKeyStore, BlobKeyStoreOptions, KeyStore, KeyStoreError, KeyValue, MasterKeySource,
+};
 use crate::routes::{admin, health, openapi, random_number};
 use actix_web::http::StatusCode;
 use actix_web::{App, web};
+use azure_core::http::Url;
 use shared_auth::http_methods::resource;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
 use shared_auth::service::{HttpService, ServerOptions, listen, not_found};
@@ -50,7 +53,10 @@ impl Application {
                 if !settings.seed_function_keys.is_empty() || settings.seed_master_key.is_some() {
                     tracing::warn!("the seed variables apply to a file store only; ignored");
                 }
-                let blob = BlobKeyStore::new(url.clone(), credential.clone(), http)?;
+                let options = BlobKeyStoreOptions {
+                    http: Some(http.clone()),
+                };
+                let blob = BlobKeyStore::new(url.clone(), credential.clone(), Some(options))?;
                 KeyStore::blob(blob, master_source)
             }
         };
@@ -68,15 +74,16 @@ impl Application {
         }
         if let Some(secret) = &settings.master_key_secret {
             let (http, credential) = azure.as_ref().expect("built for Key Vault");
+            let options = SecretCacheOptions {
+                http: Some(http.clone()),
+                ttl: settings.keys_refresh,
+                ..SecretCacheOptions::default()
+            };
             let cache = SecretCache::new(
-                &secret.vault_url,
-                &secret.secret_name,
+                Url::parse(&secret.vault_url).map_err(azure_core::Error::from)?,
                 credential.clone(),
-                http,
-                SecretCacheOptions {
-                    ttl: settings.keys_refresh,
-                    ..SecretCacheOptions::default()
-                },
+                &secret.secret_name,
+                Some(options),
             )?;
             refreshers.push(spawn_master_key_refresher(
                 store.clone(),

@@ -12,7 +12,7 @@ use crate::wrk::LoadResult;
 use anyhow::bail;
 use azure_storage_queue::models::QueueClientReceiveMessagesOptions;
 use azure_storage_queue::{QueueClient, QueueClientOptions};
-use codes::{CodeLedger, Incoming};
+use codes::{CodeLedger, CodeLedgerOptions, Incoming};
 use devstack::stack::{DevStack, Service};
 use shared_auth::transport::azure_client_options;
 use std::time::{Duration, Instant};
@@ -118,7 +118,14 @@ async fn baseline_drain(stack: &DevStack, n: usize) -> anyhow::Result<()> {
             ..Default::default()
         }),
     )?;
-    let ledger = CodeLedger::new(settings.ledger_url.clone(), credential, &http)?;
+    let ledger_options = CodeLedgerOptions {
+        http: Some(http.clone()),
+    };
+    let ledger = CodeLedger::new(
+        settings.ledger_url.clone(),
+        credential,
+        Some(ledger_options),
+    )?;
     let mut handled = 0;
     while handled < n {
         let received = queue

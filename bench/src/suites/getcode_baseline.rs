@@ -9,7 +9,7 @@ use anyhow::Context;
 use codes::{Code, CodeEnvelope};
 use devstack::stack::{DevStack, Service};
 use main_app::config::Settings;
-use main_app::queue::CodeQueue;
+use main_app::queue::{CodeQueue, CodeQueueOptions};
 use main_app::third_party::ThirdPartyApi;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
 use std::time::{Duration, Instant};
@@ -31,15 +31,22 @@ impl CodeLoop {
         let settings = Settings::from_env(&env)?;
         let http = shared_auth::transport::http_client_from_env(&env)?;
         let credential = shared_auth::credential_from_env(&env, &http)?.credential;
+        let cache_options = SecretCacheOptions {
+            http: Some(http.clone()),
+            ..SecretCacheOptions::default()
+        };
         let secrets = SecretCache::new(
-            &settings.key_vault_url,
-            &settings.secret_name,
+            settings.key_vault_url.parse()?,
             credential.clone(),
-            &http,
-            SecretCacheOptions::default(),
+            &settings.secret_name,
+            Some(cache_options),
         )
         .context("the Key Vault client cannot be built")?;
-        let queue = CodeQueue::new(settings.queue_url, credential, &http, settings.encoding)?;
+        let queue_options = CodeQueueOptions {
+            http: Some(http.clone()),
+            encoding: settings.encoding,
+        };
+        let queue = CodeQueue::new(settings.queue_url, credential, Some(queue_options))?;
         let third_party = ThirdPartyApi::new(
             http,
             settings.third_party_api_endpoint,

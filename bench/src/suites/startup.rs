@@ -120,12 +120,15 @@ async fn key_vault_round_trips(stack: &DevStack) -> anyhow::Result<Vec<TimingRow
     let (mut cold, mut warm) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
         let credential = shared_auth::credential_from_env(&env, stack.http())?.credential;
+        let options = SecretCacheOptions {
+            http: Some(stack.http().clone()),
+            ..SecretCacheOptions::default()
+        };
         let cache = SecretCache::new(
-            &settings.key_vault_url,
-            &settings.secret_name,
+            settings.key_vault_url.parse()?,
             credential,
-            stack.http(),
-            SecretCacheOptions::default(),
+            &settings.secret_name,
+            Some(options),
         )?;
         let t = Instant::now();
         cache.refresh().await?;

@@ -130,6 +130,14 @@ impl Record {
     }
 }
 
+/// Options of a [`CodeLedger`].
+#[derive(Debug, Clone, Default)]
+pub struct CodeLedgerOptions {
+    /// The shared HTTP client (the project's timeouts and trusted CAs, with its Azure retry
+    /// policy); `None`: the Azure SDK's own transport and retry policy.
+    pub http: Option<reqwest::Client>,
+}
+
 /// The ledger container.
 #[derive(Clone)]
 pub struct CodeLedger {
@@ -160,17 +168,22 @@ impl CodeLedger {
         self.call(action).failed(error).into()
     }
 
-    /// The ledger at `url` with `credential` through the shared `http` client.
+    /// The ledger at `url` with `credential`.
     pub fn new(
         url: azure_core::http::Url,
         credential: Arc<dyn TokenCredential>,
-        http: &reqwest::Client,
+        options: Option<CodeLedgerOptions>,
     ) -> azure_core::Result<Self> {
+        let options = options.unwrap_or_default();
         let container = BlobContainerClient::new(
             url,
             Some(credential),
             Some(BlobContainerClientOptions {
-                client_options: azure_client_options(http),
+                client_options: options
+                    .http
+                    .as_ref()
+                    .map(azure_client_options)
+                    .unwrap_or_default(),
                 ..Default::default()
             }),
         )?;

@@ -19,7 +19,9 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use third_party_api::key_store::{BlobKeyStore, KeyDocument, KeyScope, KeyValue, WriteCondition};
+use third_party_api::key_store::{
+    BlobKeyStore, BlobKeyStoreOptions, KeyDocument, KeyScope, KeyValue, WriteCondition,
+};
 
 /// `compose serve`: the emulators on their documented ports on every interface, gates in front
 /// of Azurite at `azurite_host`, storage and third-party-api's key store provisioned as soon as
@@ -204,7 +206,13 @@ async fn provision(
         KeyStoreWrite::KeepExisting,
     )
     .await?;
-    let store = BlobKeyStore::new(url.parse()?, credential, http)?;
+    let store = BlobKeyStore::new(
+        url.parse()?,
+        credential,
+        Some(BlobKeyStoreOptions {
+            http: Some(http.clone()),
+        }),
+    )?;
     let (bytes, etag) = store
         .read()
         .await

@@ -8,7 +8,9 @@ use azure_core::credentials::TokenCredential;
 use shared_auth::Secret;
 use shared_auth::transport::azure_client_options;
 use std::sync::Arc;
-use third_party_api::key_store::{BlobKeyStore, KeyDocument, KeyName, KeyValue, WriteCondition};
+use third_party_api::key_store::{
+    BlobKeyStore, BlobKeyStoreOptions, KeyDocument, KeyName, KeyValue, WriteCondition,
+};
 
 /// Creates the queues and the ledger container (an existing one is fine) through the storage
 /// endpoints `queue_service` and `blob_service` (`https://host:port/<account>`).
@@ -102,7 +104,13 @@ pub async fn write_key_store(
         .await
         .context("cannot create the key store container")?;
     let document = function_key_document(None, key)?;
-    let store = BlobKeyStore::new(blob_url, credential, http)?;
+    let store = BlobKeyStore::new(
+        blob_url,
+        credential,
+        Some(BlobKeyStoreOptions {
+            http: Some(http.clone()),
+        }),
+    )?;
     let condition = match (mode, store.read().await.map_err(anyhow::Error::msg)?) {
         (KeyStoreWrite::KeepExisting, Some(_)) => return Ok(()),
         (_, Some((_, etag))) => WriteCondition::Matches(etag),

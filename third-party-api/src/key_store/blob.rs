@@ -16,6 +16,14 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The role reading and writing the key store needs on its container.
 const KEY_STORE_ROLE: &str = "Storage Blob Data Contributor";
 
+/// Options of a [`BlobKeyStore`].
+#[derive(Debug, Clone, Default)]
+pub struct BlobKeyStoreOptions {
+    /// The shared HTTP client (the project's timeouts and trusted CAs, with its Azure retry
+    /// policy); `None`: the Azure SDK's own transport and retry policy.
+    pub http: Option<reqwest::Client>,
+}
+
 /// The blob holding the key document.
 pub struct BlobKeyStore {
     client: BlobClient,
@@ -67,13 +75,18 @@ impl BlobKeyStore {
     pub fn new(
         url: Url,
         credential: Arc<dyn TokenCredential>,
-        http: &reqwest::Client,
+        options: Option<BlobKeyStoreOptions>,
     ) -> azure_core::Result<Self> {
+        let options = options.unwrap_or_default();
         let client = BlobClient::new(
             url.clone(),
             Some(credential),
             Some(BlobClientOptions {
-                client_options: azure_client_options(http),
+                client_options: options
+                    .http
+                    .as_ref()
+                    .map(azure_client_options)
+                    .unwrap_or_default(),
                 ..Default::default()
             }),
         )?;

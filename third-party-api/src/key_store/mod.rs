@@ -17,7 +17,7 @@ mod key;
 mod rings;
 mod sync;
 
-pub use blob::{BlobError, BlobKeyStore, BlobWriteError, WriteCondition};
+pub use blob::{BlobError, BlobKeyStore, BlobKeyStoreOptions, BlobWriteError, WriteCondition};
 pub use document::{DocumentError, KeyDocument, RedactedJsonError, redact_json_error};
 pub use error::{KeyStoreError, LoadError, PersistError};
 pub use key::{

@@ -5,7 +5,7 @@ use super::provision;
 use crate::stack::{FUNCTION_KEY_NAME, key_store_url};
 use shared_auth::Secret;
 use third_party_api::key_store::{
-    BlobKeyStore, KeyDocument, KeyName, KeyScope, KeyValue, WriteCondition,
+    BlobKeyStore, BlobKeyStoreOptions, KeyDocument, KeyName, KeyScope, KeyValue, WriteCondition,
 };
 
 #[tokio::test]
@@ -15,8 +15,14 @@ async fn provisioning_writes_the_key_store_once_keeps_a_rotated_one_and_fills_an
     let credential = stack.credential("devstack").unwrap();
     let urls = &stack.urls;
     assert_eq!(key_store_url(&urls.blob_service), urls.key_store);
-    let store =
-        BlobKeyStore::new(urls.key_store.parse().unwrap(), credential.clone(), &http).unwrap();
+    let store = BlobKeyStore::new(
+        urls.key_store.parse().unwrap(),
+        credential.clone(),
+        Some(BlobKeyStoreOptions {
+            http: Some(http.clone()),
+        }),
+    )
+    .unwrap();
     let read = || async { store.read().await.unwrap() };
     let key = Secret::new(KeyValue::generate().expose());
     let run = || {
