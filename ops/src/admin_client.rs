@@ -36,17 +36,22 @@ struct KeyList {
 }
 
 /// Why an admin call did not succeed; never quotes a key or a body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdminError {
     /// The master key was refused (401 or 403).
+    #[error("the admin API refused the master key ({0})")]
     Refused(u16),
     /// No such key or route (404).
+    #[error("the admin API answered 404 Not Found")]
     NotFound,
     /// Another unexpected status.
+    #[error("the admin API answered {0}")]
     Status(u16),
     /// No answer (connection, TLS or timeout), with the transport's reason.
+    #[error("the admin API could not be reached: {0}")]
     Unreachable(String),
     /// The answer could not be read as the admin API's JSON.
+    #[error("the admin API's answer could not be read: {0}")]
     Malformed(String),
 }
 
@@ -61,18 +66,6 @@ impl AdminError {
     }
 }
 
-impl std::fmt::Display for AdminError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Refused(status) => write!(f, "the admin API refused the master key ({status})"),
-            Self::NotFound => f.write_str("the admin API answered 404 Not Found"),
-            Self::Status(status) => write!(f, "the admin API answered {status}"),
-            Self::Unreachable(why) => write!(f, "the admin API could not be reached: {why}"),
-            Self::Malformed(why) => write!(f, "the admin API's answer could not be read: {why}"),
-        }
-    }
-}
-
 /// A client of one third-party-api's admin API, holding the master key.
 #[derive(Debug, Clone)]
 pub struct AdminClient {
@@ -83,27 +76,18 @@ pub struct AdminClient {
 
 /// Why a function's URL (`THIRD_PARTY_API_ENDPOINT`) gives no admin URL; said after the
 /// variable's name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
     /// Not `http` or `https`, or no host.
+    #[error("must be an http or https URL with a host")]
     NotHttp,
     /// No path segment to name the function.
+    #[error("must name the function (`.../api/RandomNumber`)")]
     NoFunction,
     /// The last path segment is not a function name.
+    #[error("its last path segment must be a function name")]
     NotAFunctionName,
 }
-
-impl std::fmt::Display for EndpointError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::NotHttp => "must be an http or https URL with a host",
-            Self::NoFunction => "must name the function (`.../api/RandomNumber`)",
-            Self::NotAFunctionName => "its last path segment must be a function name",
-        })
-    }
-}
-
-impl std::error::Error for EndpointError {}
 
 /// The admin URL of the function keys for `endpoint` (`THIRD_PARTY_API_ENDPOINT`,
 /// `https://host[:port]/api/<Function>`): same origin, `/admin/functions/<Function>/keys`.

@@ -30,11 +30,13 @@ pub const EXIT_FAILED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 
 /// Why a command did not succeed; the text is one line and never holds a secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OpsError {
     /// Bad input (exit 2).
+    #[error("{0}")]
     Usage(String),
     /// The operation failed (exit 1).
+    #[error("{0}")]
     Failed(String),
 }
 
@@ -47,16 +49,6 @@ impl OpsError {
         }
     }
 }
-
-impl std::fmt::Display for OpsError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Usage(m) | Self::Failed(m) => f.write_str(m),
-        }
-    }
-}
-
-impl std::error::Error for OpsError {}
 
 impl From<shared_auth::ConfigError> for OpsError {
     fn from(e: shared_auth::ConfigError) -> Self {

@@ -9,32 +9,21 @@ const STAMP_SUFFIX_LEN: usize = 15;
 const MAX_KEY_NAME_LEN: usize = 64;
 
 /// Why a `--key-prefix` is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PrefixError {
     /// Empty, or too long for the stamp to fit in a key name.
+    #[error("--key-prefix must have 1 to {max} characters")]
     Length {
         /// The longest prefix allowed.
         max: usize,
     },
     /// A character a key name cannot hold.
+    #[error("--key-prefix uses only letters, digits, `.`, `_` and `-`")]
     Characters,
     /// Starts with `_` or `.`, which key names cannot.
+    #[error("--key-prefix does not start with `_` or `.`")]
     Start,
 }
-
-impl std::fmt::Display for PrefixError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Length { max } => write!(f, "--key-prefix must have 1 to {max} characters"),
-            Self::Characters => {
-                f.write_str("--key-prefix uses only letters, digits, `.`, `_` and `-`")
-            }
-            Self::Start => f.write_str("--key-prefix does not start with `_` or `.`"),
-        }
-    }
-}
-
-impl std::error::Error for PrefixError {}
 
 /// Checks a key prefix: a key name of third-party-api once the 15-character stamp is added.
 pub fn validate_prefix(prefix: &str) -> Result<(), PrefixError> {
