@@ -8,6 +8,7 @@
 
 use crate::OpsError;
 use crate::connect::{self, Connection};
+use azure_core::credentials::TokenCredential;
 use azure_core::http::{RequestContent, StatusCode, Url};
 use azure_security_keyvault_secrets::models::{
     Secret as SecretModel, SecretAttributes, SecretClientGetSecretOptions,
@@ -18,6 +19,7 @@ use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOpt
 use futures::TryStreamExt;
 use shared_auth::Secret;
 use shared_auth::transport::azure_client_options;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// The value provisioning gives a secret before the first rotation: never a key (`:` is outside
@@ -92,6 +94,23 @@ pub enum WriteCheck {
     Failed(String),
 }
 
+/// Options of a [`Vault`].
+#[derive(Debug, Clone, Default)]
+pub struct VaultOptions {
+    /// The shared HTTP client (a [`Connection`]'s, with the project's Azure retry policy);
+    /// `None`: the Azure SDK's own transport and retry policy.
+    pub http: Option<reqwest::Client>,
+}
+
+impl From<&Connection> for VaultOptions {
+    /// The connection's HTTP client.
+    fn from(conn: &Connection) -> Self {
+        Self {
+            http: Some(conn.http.clone()),
+        }
+    }
+}
+
 /// A vault, reached with the identity of a [`Connection`].
 pub struct Vault {
     client: SecretClient,
@@ -107,24 +126,30 @@ impl std::fmt::Debug for Vault {
 }
 
 impl Vault {
-    /// A client of the vault at `url` (`KEY_VAULT_URL`) with `conn`'s credential and HTTP client.
-    pub fn new(conn: &Connection, url: &Url) -> Result<Self, OpsError> {
+    /// A client of the vault at `url` (`KEY_VAULT_URL`) with `credential`.
+    pub fn new(
+        url: Url,
+        credential: Arc<dyn TokenCredential>,
+        options: Option<VaultOptions>,
+    ) -> Result<Self, OpsError> {
+        let options = options.unwrap_or_default();
         let client = SecretClient::new(
             url.as_str(),
-            conn.credential.credential.clone(),
+            credential,
             Some(SecretClientOptions {
-                client_options: azure_client_options(&conn.http),
+                client_options: options
+                    .http
+                    .as_ref()
+                    .map(azure_client_options)
+                    .unwrap_or_default(),
                 verify_challenge_resource: Some(
-                    shared_auth::secret_cache::verify_challenge_resource(url),
+                    shared_auth::secret_cache::verify_challenge_resource(&url),
                 ),
                 ..Default::default()
             }),
         )
         .map_err(|e| OpsError::Usage(format!("cannot use KEY_VAULT_URL {url}: {e}")))?;
-        Ok(Self {
-            client,
-            url: url.clone(),
-        })
+        Ok(Self { client, url })
     }
 
     /// The vault's URL.

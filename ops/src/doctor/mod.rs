@@ -19,7 +19,7 @@ use crate::connect::{
 };
 use crate::roles::{Identity, Role, ScopeKind};
 use crate::rotate::THIRD_PARTY_API_ENDPOINT;
-use crate::vault::Vault;
+use crate::vault::{Vault, VaultOptions};
 use azure_core::http::Url;
 use checks::{Checks, call, timed_out};
 use probes::{probe_container, probe_queue, read_and_write_secret, read_secret};
@@ -109,7 +109,11 @@ pub async fn run(env: &dyn EnvSource, identity: Identity) -> Result<Report, OpsE
     );
     check_tokens(&mut checks, &conn, identity).await;
     if let Some(vault) = &targets.vault {
-        let vault = Vault::new(&conn, vault)?;
+        let vault = Vault::new(
+            vault.clone(),
+            conn.credential.credential.clone(),
+            Some(VaultOptions::from(&conn)),
+        )?;
         check_secrets(&mut checks, &vault, env, identity).await;
     }
     if let Some(queue) = &targets.queue {

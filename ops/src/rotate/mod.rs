@@ -40,7 +40,7 @@ pub use plan::{KeyInfo, KeySource, MasterState, Observed, Plan, plan};
 
 use crate::admin_client::{AdminClient, AdminError};
 use crate::connect::{self, Connection, KEY_VAULT_URL};
-use crate::vault::Vault;
+use crate::vault::{Vault, VaultOptions};
 use crate::{EXIT_FAILED, EXIT_OK, OpsError};
 use azure_core::http::Url;
 use output::Reporter;
@@ -180,7 +180,11 @@ pub async fn run(
     validate_prefix(&settings.key_prefix).map_err(|e| OpsError::Usage(e.to_string()))?;
     let config = RotateConfig::from_env(env)?;
     let conn = Connection::from_env(env)?;
-    let vault = Vault::new(&conn, &config.vault_url)?;
+    let vault = Vault::new(
+        config.vault_url.clone(),
+        conn.credential.credential.clone(),
+        Some(VaultOptions::from(&conn)),
+    )?;
     let limits = settings.limits(&config);
     let mut report = Reporter::new(out, settings.json);
 

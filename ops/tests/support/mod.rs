@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use devstack::stack::DevStack;
-use ops::vault::Vault;
+use ops::vault::{Vault, VaultOptions};
 use shared_auth::MapEnv;
 
 /// Runs `keyless args...` with `env`; returns the exit code and stdout.
@@ -38,5 +38,11 @@ pub fn admin_vault(stack: &DevStack) -> Vault {
         .expect("the admin identity")
         .with("KEY_VAULT_URL", &stack.urls.key_vault);
     let conn = ops::connect::Connection::from_env(&env).expect("a connection as the admin");
-    Vault::new(&conn, &stack.urls.key_vault.parse().expect("a vault URL")).expect("a vault client")
+    let url = stack.urls.key_vault.parse().expect("a vault URL");
+    Vault::new(
+        url,
+        conn.credential.credential.clone(),
+        Some(VaultOptions::from(&conn)),
+    )
+    .expect("a vault client")
 }
