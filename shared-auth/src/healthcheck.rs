@@ -18,10 +18,11 @@ pub fn probe(port: u16, path: &str) -> std::io::Result<u16> {
     let mut stream = TcpStream::connect_timeout(&address, PROBE_TIMEOUT)?;
     stream.set_read_timeout(Some(PROBE_TIMEOUT))?;
     stream.set_write_timeout(Some(PROBE_TIMEOUT))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )?;
+    // One write, so the request leaves as one segment (`write!` on a bare stream writes piece by
+    // piece, and a server answering at the first piece then closes on unread data: a reset).
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     let mut head = [0u8; 32];
     let mut read = 0;
     while read < 12 {
@@ -81,8 +82,15 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         std::thread::spawn(move || {
             let (mut stream, _) = listener.accept().unwrap();
-            let mut request = [0u8; 512];
-            let _ = stream.read(&mut request);
+            // The whole request head first: closing on unread data would reset the connection.
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 512];
+            while !request.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&chunk[..n]),
+                }
+            }
             let _ = stream.write_all(answer.as_bytes());
         });
         port
