@@ -17,7 +17,7 @@ pub mod wire;
 pub use clients::{drain_texts, ledger_codes, ledger_record, queue_client};
 
 use crate::stack::{DevStack, Service, StackOptions};
-use shared_auth::{EnvSource, MapEnv};
+use shared_auth::MapEnv;
 use std::time::{Duration, Instant};
 
 /// A stack and its state directory, removed when dropped.
@@ -60,33 +60,11 @@ pub async fn start_stack_with(configure: impl FnOnce(&mut StackOptions)) -> Test
 }
 
 /// `service`'s production environment from `stack`, its identity as a service principal, on a
-/// free port.
+/// free port ([`DevStack::service_env_as_client`]).
 pub fn env_as_client(stack: &DevStack, service: Service) -> MapEnv {
-    let managed = [
-        "IDENTITY_ENDPOINT",
-        "IDENTITY_HEADER",
-        "AZURE_TOKEN_CREDENTIALS",
-    ];
-    let mut env: MapEnv = stack
-        .service_env(service)
-        .into_iter()
-        .filter(|(k, _)| !managed.contains(&k.as_str()))
-        .collect();
-    let client = stack
-        .client_env(service.name())
-        .expect("every service has an identity");
-    for var in [
-        "AZURE_TOKEN_CREDENTIALS",
-        "AZURE_TENANT_ID",
-        "AZURE_CLIENT_ID",
-        "AZURE_CLIENT_SECRET",
-        "AZURE_AUTHORITY_HOST",
-    ] {
-        if let Some(value) = client.var(var) {
-            env = env.with(var, value);
-        }
-    }
-    env.with("PORT", "0")
+    stack
+        .service_env_as_client(service)
+        .expect("every service has an identity")
 }
 
 /// How often [`eventually`] and [`eventually_ok`] ask again.

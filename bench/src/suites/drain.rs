@@ -106,7 +106,7 @@ async fn wait_until(done: impl Fn() -> bool) -> anyhow::Result<()> {
 
 /// The baseline: the worker's storage operations per message with nothing around them.
 async fn baseline_drain(stack: &DevStack, n: usize) -> anyhow::Result<()> {
-    let env = devstack::testing::env_as_client(stack, Service::QueueWorker);
+    let env = stack.service_env_as_client(Service::QueueWorker)?;
     let settings = queue_worker::config::Settings::from_env(&env)?;
     let http = shared_auth::transport::http_client_from_env(&env)?;
     let credential = shared_auth::credential_from_env(&env, &http)?.credential;

@@ -27,7 +27,7 @@ pub struct CodeLoop {
 impl CodeLoop {
     /// The clients for main-app's environment in `stack`, its identity as a service principal.
     pub fn new(stack: &DevStack) -> anyhow::Result<Self> {
-        let env = devstack::testing::env_as_client(stack, Service::MainApp);
+        let env = stack.service_env_as_client(Service::MainApp)?;
         let settings = Settings::from_env(&env)?;
         let http = shared_auth::transport::http_client_from_env(&env)?;
         let credential = shared_auth::credential_from_env(&env, &http)?.credential;

@@ -113,10 +113,8 @@ async fn start_once(
 /// first) and a warm one (token cached), each `RUNS` times.
 async fn key_vault_round_trips(stack: &DevStack) -> anyhow::Result<Vec<TimingRow>> {
     let env = stack.client_env(Service::MainApp.name())?;
-    let settings = main_app::config::Settings::from_env(&devstack::testing::env_as_client(
-        stack,
-        Service::MainApp,
-    ))?;
+    let settings =
+        main_app::config::Settings::from_env(&stack.service_env_as_client(Service::MainApp)?)?;
     let (mut cold, mut warm) = (Vec::new(), Vec::new());
     for _ in 0..RUNS {
         let credential = shared_auth::credential_from_env(&env, stack.http())?.credential;

@@ -15,12 +15,12 @@ use ops::connect::{
     THIRD_PARTY_API_MASTER_KEY_SECRET_NAME, THIRD_PARTY_API_SECRET_NAME,
 };
 use ops::rotate::THIRD_PARTY_API_ENDPOINT;
-use shared_auth::MapEnv;
 use shared_auth::service::settings::{BIND_ADDRESS, PORT};
 use shared_auth::variables::{
     AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
     AZURE_TOKEN_CREDENTIALS, EXTRA_CA_CERTS, IDENTITY_ENDPOINT, IDENTITY_HEADER, RUST_LOG,
 };
+use shared_auth::{EnvSource, MapEnv};
 use std::path::PathBuf;
 use std::sync::Arc;
 use third_party_api::config as third_party_api_config;
@@ -104,6 +104,31 @@ impl DevStack {
             .with_context(|| format!("no identity named {identity}"))?;
         Ok(service_principal_env(&id, &self.urls.identity)
             .with(EXTRA_CA_CERTS, self.pki.ca_cert.display().to_string()))
+    }
+
+    /// `service`'s production environment with its identity as a service principal instead of a
+    /// managed identity (which is read from the process environment, so an in-process client
+    /// uses the service's identity this way), on a free port.
+    pub fn service_env_as_client(&self, service: Service) -> anyhow::Result<MapEnv> {
+        let managed = [IDENTITY_ENDPOINT, IDENTITY_HEADER, AZURE_TOKEN_CREDENTIALS];
+        let mut env: MapEnv = self
+            .service_env(service)
+            .into_iter()
+            .filter(|(k, _)| !managed.contains(&k.as_str()))
+            .collect();
+        let client = self.client_env(service.name())?;
+        for var in [
+            AZURE_TOKEN_CREDENTIALS,
+            AZURE_TENANT_ID,
+            AZURE_CLIENT_ID,
+            AZURE_CLIENT_SECRET,
+            AZURE_AUTHORITY_HOST,
+        ] {
+            if let Some(value) = client.var(var) {
+                env = env.with(var, value);
+            }
+        }
+        Ok(env.with(PORT, "0"))
     }
 
     /// What `keyless rotate` runs with: the rotation identity as a service principal, the
