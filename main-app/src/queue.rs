@@ -9,7 +9,7 @@ use azure_storage_queue::{QueueClient, QueueClientOptions};
 use codes::envelope::{CodeEnvelope, MessageEncoding, probe_text};
 use shared_auth::azure_error::{AzureCall, AzureError, resource_name};
 use shared_auth::service::CheckState;
-use shared_auth::transport::azure_client_options;
+use shared_auth::transport::client_options_or_default;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -78,11 +78,7 @@ impl CodeQueue {
             url,
             Some(credential),
             Some(QueueClientOptions {
-                client_options: options
-                    .http
-                    .as_ref()
-                    .map(azure_client_options)
-                    .unwrap_or_default(),
+                client_options: client_options_or_default(options.http.as_ref()),
                 ..Default::default()
             }),
         )?;

@@ -18,7 +18,7 @@ use azure_security_keyvault_secrets::models::{
 use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
 use futures::TryStreamExt;
 use shared_auth::Secret;
-use shared_auth::transport::azure_client_options;
+use shared_auth::transport::client_options_or_default;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -137,11 +137,7 @@ impl Vault {
             url.as_str(),
             credential,
             Some(SecretClientOptions {
-                client_options: options
-                    .http
-                    .as_ref()
-                    .map(azure_client_options)
-                    .unwrap_or_default(),
+                client_options: client_options_or_default(options.http.as_ref()),
                 verify_challenge_resource: Some(
                     shared_auth::secret_cache::verify_challenge_resource(&url),
                 ),

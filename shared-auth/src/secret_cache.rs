@@ -6,7 +6,7 @@
 use crate::azure_error::AzureCall;
 use crate::secret::Secret;
 use crate::service::CheckState;
-use crate::transport::azure_client_options;
+use crate::transport::client_options_or_default;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::Url;
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
@@ -142,11 +142,7 @@ impl SecretCache {
             vault_url.as_str(),
             credential,
             Some(SecretClientOptions {
-                client_options: options
-                    .http
-                    .as_ref()
-                    .map(azure_client_options)
-                    .unwrap_or_default(),
+                client_options: client_options_or_default(options.http.as_ref()),
                 verify_challenge_resource: Some(verify_challenge_resource(&vault_url)),
                 ..Default::default()
             }),

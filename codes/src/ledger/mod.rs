@@ -18,7 +18,7 @@ use azure_storage_blob::models::{
 };
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use shared_auth::azure_error::{AzureCall, AzureError, resource_name};
-use shared_auth::transport::azure_client_options;
+use shared_auth::transport::client_options_or_default;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -179,11 +179,7 @@ impl CodeLedger {
             url,
             Some(credential),
             Some(BlobContainerClientOptions {
-                client_options: options
-                    .http
-                    .as_ref()
-                    .map(azure_client_options)
-                    .unwrap_or_default(),
+                client_options: client_options_or_default(options.http.as_ref()),
                 ..Default::default()
             }),
         )?;

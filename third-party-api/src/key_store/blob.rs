@@ -7,7 +7,7 @@ use azure_core::http::{Etag, RequestContent, StatusCode, Url};
 use azure_storage_blob::models::{BlobClientDownloadOptions, BlobClientUploadOptions};
 use azure_storage_blob::{BlobClient, BlobClientOptions};
 use shared_auth::azure_error::{AzureCall, AzureError, blob_container_name, resource_name};
-use shared_auth::transport::azure_client_options;
+use shared_auth::transport::client_options_or_default;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -82,11 +82,7 @@ impl BlobKeyStore {
             url.clone(),
             Some(credential),
             Some(BlobClientOptions {
-                client_options: options
-                    .http
-                    .as_ref()
-                    .map(azure_client_options)
-                    .unwrap_or_default(),
+                client_options: client_options_or_default(options.http.as_ref()),
                 ..Default::default()
             }),
         )?;
