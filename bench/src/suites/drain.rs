@@ -6,6 +6,7 @@
 
 use super::Settings;
 use super::getcode_baseline::CodeLoop;
+use crate::cpu::{CpuReading, CpuWatch};
 use crate::report::{Ratio, Row, SuiteResult};
 use crate::stack::BenchStack;
 use crate::wrk::LoadResult;
@@ -50,26 +51,20 @@ pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
         gate_count(&bench.stack, "queue-worker", "Delete Message") - deleted_before >= n as u64
     })
     .await?;
-    let wall = started.elapsed();
-    let worker = Row {
-        label: "queue-worker drain".into(),
-        connections: BATCH as u32,
-        load: drained(n, wall),
-        cpu: watch.used(&before, &watch.read(), wall.as_secs_f64()),
-    };
+    let worker = drained("queue-worker drain", n, started, &watch, &before);
     bench.stack.stop_service(Service::QueueWorker, false).await;
 
     producer.enqueue(n, SENDERS).await?;
     let before = watch.read();
     let started = Instant::now();
     baseline_drain(&bench.stack, n).await?;
-    let wall = started.elapsed();
-    let baseline = Row {
-        label: "baseline: receive, record, delete loop".into(),
-        connections: BATCH as u32,
-        load: drained(n, wall),
-        cpu: watch.used(&before, &watch.read(), wall.as_secs_f64()),
-    };
+    let baseline = drained(
+        "baseline: receive, record, delete loop",
+        n,
+        started,
+        &watch,
+        &before,
+    );
     bench.stop().await;
     Ok(SuiteResult {
         suite: "drain".into(),
@@ -83,12 +78,19 @@ pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
     })
 }
 
-/// `n` messages handled in `wall`, as a load result (no per-message latencies).
-fn drained(n: usize, wall: Duration) -> LoadResult {
-    LoadResult {
-        requests: n as u64,
-        rps: n as f64 / wall.as_secs_f64().max(f64::EPSILON),
-        ..Default::default()
+/// The row of a drain of `n` messages that started at `started` (no per-message latencies),
+/// with the CPU used since `before`.
+fn drained(label: &str, n: usize, started: Instant, watch: &CpuWatch, before: &CpuReading) -> Row {
+    let wall = started.elapsed();
+    Row {
+        label: label.to_owned(),
+        connections: BATCH as u32,
+        load: LoadResult {
+            requests: n as u64,
+            rps: n as f64 / wall.as_secs_f64().max(f64::EPSILON),
+            ..Default::default()
+        },
+        cpu: watch.used(before, &watch.read(), wall.as_secs_f64()),
     }
 }
 

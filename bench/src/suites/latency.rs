@@ -10,7 +10,7 @@ use super::Settings;
 use super::timing::TimingRow;
 use crate::report::SuiteResult;
 use crate::stack::BenchStack;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use devstack::stack::{DevStack, Service};
 use std::time::{Duration, Instant};
 
@@ -77,16 +77,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
 /// One code: getcode, then verify every 10 ms until it is valid; the time from the 200.
 async fn issued_to_verifiable(stack: &DevStack) -> anyhow::Result<Duration> {
     let http = stack.http();
-    let answer: serde_json::Value = http
-        .get(format!("{}/api/v1/getcode", stack.urls.main_app))
-        .send()
-        .await?
-        .error_for_status()
-        .context("getcode failed")?
-        .json()
-        .await?;
+    let code = super::get_code(stack).await?;
     let issued = Instant::now();
-    let code = answer["code"].as_str().context("no code")?.to_owned();
     loop {
         let answer = http
             .post(format!("{}/api/v1/codes/verify", stack.urls.main_app))

@@ -73,3 +73,21 @@ pub async fn measure(
         cpu: watch.used(&before, &after, wall),
     })
 }
+
+/// One `GET /api/v1/getcode` on the stack's main-app: the code it handed out.
+pub(crate) async fn get_code(stack: &devstack::stack::DevStack) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let answer: serde_json::Value = stack
+        .http()
+        .get(format!("{}/api/v1/getcode", stack.urls.main_app))
+        .send()
+        .await?
+        .error_for_status()
+        .context("getcode failed")?
+        .json()
+        .await?;
+    Ok(answer["code"]
+        .as_str()
+        .context("no code in the answer")?
+        .to_owned())
+}

@@ -7,7 +7,7 @@
 use super::Settings;
 use crate::report::{OperationRow, SuiteResult};
 use crate::stack::BenchStack;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use devstack::stack::{DevStack, Service};
 use devstack::storage_gate::OperationCount;
 use std::collections::BTreeMap;
@@ -102,20 +102,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
 
     let mut codes = Vec::new();
     for _ in 0..n {
-        let answer: serde_json::Value = http
-            .get(format!("{}/api/v1/getcode", stack.urls.main_app))
-            .send()
-            .await?
-            .error_for_status()
-            .context("getcode failed")?
-            .json()
-            .await?;
-        codes.push(
-            answer["code"]
-                .as_str()
-                .context("no code in the answer")?
-                .to_owned(),
-        );
+        codes.push(super::get_code(stack).await?);
     }
     let ttl = Duration::from_secs(settings.code_ttl_seconds.into());
     // Verified only once the worker has recorded every code, so no verify finds nothing.
