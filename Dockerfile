@@ -10,6 +10,9 @@ ARG RUNTIME_IMAGE=gcr.io/distroless/cc-debian12:nonroot
 
 # cargo-chef: dependencies build in their own layer, reused until Cargo.toml or Cargo.lock change.
 FROM ${RUST_IMAGE} AS chef
+# As .cargo/config.toml: aws-lc seeds from the OS only (no CPU jitter entropy: faster start-up).
+# Set here too, so the dependency layer cargo-chef cooks is built exactly as the final build.
+ENV AWS_LC_SYS_NO_JITTER_ENTROPY=1
 ARG CARGO_CHEF_VERSION=0.1.73
 RUN cargo install cargo-chef --locked --version "${CARGO_CHEF_VERSION}"
 WORKDIR /src
