@@ -8,9 +8,11 @@
 //!   flow), polling until a condition holds, and the test process's captured logs.
 //! - [`clients`]: the official SDK clients acting as one of the stack's identities.
 //! - [`wire`]: HTTP requests sent byte for byte, and liveness.
+//! - [`otlp`]: an OTLP/HTTP receiver for what services export.
 //! - [`strategies`]: proptest strategies the configuration property tests share.
 
 pub mod clients;
+pub mod otlp;
 pub mod strategies;
 pub mod wire;
 
@@ -26,6 +28,13 @@ pub struct TestStack {
     pub stack: DevStack,
     /// Its state directory.
     pub dir: tempfile::TempDir,
+}
+
+impl TestStack {
+    /// Stops the stack as [`DevStack::stop`] does, then removes its state directory.
+    pub async fn stop(self) {
+        self.stack.stop().await;
+    }
 }
 
 impl std::ops::Deref for TestStack {

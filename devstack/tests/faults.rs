@@ -8,7 +8,8 @@
 //!
 //! Rerun one: `cargo build --workspace && cargo test -p devstack --test faults <name> -- --nocapture`.
 
-use devstack::stack::{DevStack, Service, StackOptions};
+use devstack::stack::{Service, StackOptions};
+use devstack::testing::{TestStack, start_stack_with};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,29 +33,23 @@ struct Answer {
 
 /// The stack with every service, and what the scenario saw.
 struct System {
-    stack: DevStack,
-    _dir: tempfile::TempDir,
+    stack: TestStack,
     http: reqwest::Client,
     bodies: Arc<Mutex<Vec<String>>>,
 }
 
 impl System {
     async fn start(persist_storage: bool, before: impl FnOnce(&mut StackOptions)) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut options = StackOptions::for_tests(dir.path());
-        options.services = Service::ALL.to_vec();
-        options.persist_storage = persist_storage;
-        options.rust_log = "trace".into();
-        before(&mut options);
-        let sink = options.sink.clone();
-        let stack = match DevStack::start(options).await {
-            Ok(stack) => stack,
-            Err(e) => panic!("the stack failed to start: {e:?}\n{}", sink.captured()),
-        };
+        let stack = start_stack_with(|options| {
+            options.services = Service::ALL.to_vec();
+            options.persist_storage = persist_storage;
+            options.rust_log = "trace".into();
+            before(options);
+        })
+        .await;
         devstack::testing::captured_logs();
         Self {
             stack,
-            _dir: dir,
             http: reqwest::Client::builder()
                 .timeout(BUDGET + SLACK * 2)
                 .build()

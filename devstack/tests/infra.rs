@@ -13,7 +13,8 @@
 //! an identity that holds Secrets Officer on the two secrets and nothing else, and the postdeploy
 //! hook runs it once after the first deployment.
 
-use devstack::stack::{DevStack, Service, StackOptions};
+use devstack::stack::Service;
+use devstack::testing::start_stack;
 use regex_lite::Regex;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -940,10 +941,7 @@ fn reads(service: Service) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn every_variable_set_in_azure_and_locally_is_one_the_service_reads() {
-    let dir = tempfile::tempdir().unwrap();
-    let stack = DevStack::start(StackOptions::for_tests(dir.path()))
-        .await
-        .unwrap();
+    let stack = start_stack(&[]).await;
     let required = |service| -> &[&str] {
         match service {
             Service::ThirdPartyApi => &["PORT"],

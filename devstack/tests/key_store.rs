@@ -4,8 +4,10 @@
 //! interval; concurrent admin writes on both lose nothing; a blob that cannot be parsed stops a
 //! new replica (naming the blob, never quoting it) while a running one keeps its last good keys.
 
+use devstack::azurite::free_port;
 use devstack::process::ChildProcess;
 use devstack::stack::{DevStack, Service};
+use devstack::testing::clients::blob_client_at;
 use devstack::testing::{TestStack, eventually, start_stack};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -22,16 +24,8 @@ struct Replica {
     process: ChildProcess,
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn replica(stack: &DevStack) -> Replica {
-    let port = free_port().to_string();
+    let port = free_port().unwrap().to_string();
     let base = format!("http://127.0.0.1:{port}");
     let process = stack
         .spawn_instance(
@@ -104,18 +98,6 @@ impl Replica {
             .map(|k| k["name"].as_str().unwrap().to_owned())
             .collect()
     }
-}
-
-async fn blob_client(stack: &DevStack) -> azure_storage_blob::BlobClient {
-    azure_storage_blob::BlobClient::new(
-        stack.urls.key_store.parse().unwrap(),
-        Some(stack.credential("devstack").unwrap()),
-        Some(azure_storage_blob::BlobClientOptions {
-            client_options: shared_auth::transport::azure_client_options(stack.http()),
-            ..Default::default()
-        }),
-    )
-    .unwrap()
 }
 
 async fn stack() -> TestStack {
@@ -219,8 +201,7 @@ async fn an_unparsable_blob_stops_a_new_replica_and_a_running_one_keeps_its_keys
     let running = replica(&stack).await;
     let seeded = stack.third_party_api_key().expose().to_owned();
     let garbage = r#"{"version": 1, "functionKeys": {"x": "GARBAGE-SECRET-should-never-print"#;
-    blob_client(&stack)
-        .await
+    blob_client_at(&stack, &stack.urls.key_store, "devstack")
         .upload(
             azure_core::http::RequestContent::from(garbage.as_bytes().to_vec()),
             None,
@@ -237,7 +218,7 @@ async fn an_unparsable_blob_stops_a_new_replica_and_a_running_one_keeps_its_keys
         "the failure is logged naming the blob"
     );
 
-    let port = free_port().to_string();
+    let port = free_port().unwrap().to_string();
     let started = stack
         .spawn_instance(
             Service::ThirdPartyApi,

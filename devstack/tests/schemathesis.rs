@@ -4,26 +4,12 @@
 //! admin API is exercised with the master key, which never appears in the output (every key of
 //! the store is redacted from it).
 
-use devstack::stack::{DevStack, Service, StackOptions};
+use devstack::stack::{DevStack, Service};
+use devstack::testing::start_stack;
 use std::process::Command;
 
 /// The pinned release (its Hypothesis stack generates bodies for `additionalProperties: false`).
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
-
-async fn stack() -> (DevStack, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = StackOptions::for_tests(dir.path());
-    options.services = vec![
-        Service::ThirdPartyApi,
-        Service::MainApp,
-        Service::QueueWorker,
-    ];
-    let sink = options.sink.clone();
-    match DevStack::start(options).await {
-        Ok(stack) => (stack, dir),
-        Err(e) => panic!("the stack failed to start: {e:?}\n{}", sink.captured()),
-    }
-}
 
 /// Every key of third-party-api: main-app's function key (the only one its blob store is seeded
 /// with) and the master key (in the vault).
@@ -77,7 +63,7 @@ async fn run(base: &str, header: Option<String>, secrets: Vec<String>) -> (bool,
 
 #[tokio::test]
 async fn both_services_conform_to_their_openapi_documents_under_every_check() {
-    let (stack, _dir) = stack().await;
+    let stack = start_stack(Service::ALL).await;
     let (main_ok, main_out) = run(&stack.urls.main_app, None, Vec::new()).await;
 
     let third_party = stack

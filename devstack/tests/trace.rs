@@ -4,93 +4,26 @@
 //! its third-party call and enqueue, third-party-api's handling, and queue-worker's processing and
 //! ledger write.
 
-use actix_web::{App, HttpResponse, HttpServer, web};
-use devstack::stack::{DevStack, Service, StackOptions};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use prost::Message;
+use devstack::stack::Service;
+use devstack::testing::otlp::OtlpReceiver;
+use devstack::testing::start_stack_with;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// One exported span: which service, its name, its trace.
-#[derive(Debug, Clone)]
-struct Exported {
-    service: String,
-    name: String,
-    trace_id: String,
-}
-
-type Received = Arc<Mutex<Vec<Exported>>>;
-
-async fn receive(received: web::Data<Mutex<Vec<Exported>>>, body: web::Bytes) -> HttpResponse {
-    let Ok(request) = ExportTraceServiceRequest::decode(body) else {
-        return HttpResponse::BadRequest().finish();
-    };
-    let mut received = received.lock().unwrap();
-    for resource in request.resource_spans {
-        let service = resource
-            .resource
-            .iter()
-            .flat_map(|r| &r.attributes)
-            .find(|a| a.key == "service.name")
-            .and_then(|a| a.value.as_ref()?.value.as_ref())
-            .map(|v| match v {
-                Value::StringValue(name) => name.clone(),
-                other => format!("{other:?}"),
-            })
-            .unwrap_or_default();
-        for scope in resource.scope_spans {
-            for span in scope.spans {
-                received.push(Exported {
-                    service: service.clone(),
-                    name: span.name,
-                    trace_id: span.trace_id.iter().map(|b| format!("{b:02x}")).collect(),
-                });
-            }
-        }
-    }
-    HttpResponse::Ok()
-        .content_type("application/x-protobuf")
-        .body(Vec::new())
-}
-
-/// An OTLP/HTTP (protobuf) trace receiver on a free loopback port.
-fn start_receiver() -> (String, Received) {
-    let received: Received = Arc::default();
-    let data = web::Data::from(received.clone());
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .app_data(web::PayloadConfig::new(16 * 1024 * 1024))
-            .route("/v1/traces", web::post().to(receive))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
-    (format!("http://127.0.0.1:{port}"), received)
-}
 
 #[tokio::test]
 async fn each_getcode_is_one_trace_across_the_three_services() {
-    let (endpoint, received) = start_receiver();
-    let dir = tempfile::tempdir().unwrap();
-    let mut options = StackOptions::for_tests(dir.path());
-    options.services = Service::ALL.to_vec();
-    options.telemetry_env = vec![
-        ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint),
-        ("OTEL_BSP_SCHEDULE_DELAY".into(), "200".into()),
-    ];
-    let sink = options.sink.clone();
-    let stack = match DevStack::start(options).await {
-        Ok(stack) => stack,
-        Err(e) => panic!("the stack failed to start: {e:?}\n{}", sink.captured()),
-    };
+    let receiver = OtlpReceiver::start();
+    let stack = start_stack_with(|options| {
+        options.services = Service::ALL.to_vec();
+        options.telemetry_env = vec![
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
+                receiver.endpoint().into(),
+            ),
+            ("OTEL_BSP_SCHEDULE_DELAY".into(), "200".into()),
+        ];
+    })
+    .await;
     let http = reqwest::Client::new();
     const CODES: usize = 3;
     for _ in 0..CODES {
@@ -115,11 +48,11 @@ async fn each_getcode_is_one_trace_across_the_three_services() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let complete = loop {
         let mut traces: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
-        for span in received.lock().unwrap().iter() {
+        for span in receiver.spans() {
             traces
-                .entry(span.trace_id.clone())
+                .entry(span.trace_id)
                 .or_default()
-                .insert((span.service.clone(), span.name.clone()));
+                .insert((span.service, span.name));
         }
         let issued: Vec<_> = traces
             .values()
@@ -143,7 +76,7 @@ async fn each_getcode_is_one_trace_across_the_three_services() {
         complete,
         CODES,
         "every getcode's trace holds {wanted:?}: {:#?}",
-        received.lock().unwrap()
+        receiver.spans()
     );
     stack.stop().await;
 }

@@ -1,6 +1,7 @@
 //! The real binary: refuses bad configuration by name, keeps keys across a restart, stops on
 //! SIGTERM, and its logs name keys but never show their values.
 
+use devstack::testing::otlp::OtlpReceiver;
 use reqwest::StatusCode;
 use std::process::Stdio;
 use std::time::Duration;
@@ -185,65 +186,12 @@ async fn bad_configuration_stops_start_up_naming_the_variable() {
     );
 }
 
-/// What the collector received: (path, body) of each POST.
-type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
-
-/// A minimal OTLP/HTTP collector: records the path and body of every POST, answers 200.
-async fn otlp_collector() -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>,
-) {
-    use tokio::io::AsyncWriteExt;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let received = Received::default();
-    let sink = received.clone();
-    tokio::spawn(async move {
-        loop {
-            let (socket, _) = listener.accept().await.unwrap();
-            let sink = sink.clone();
-            tokio::spawn(async move {
-                let mut reader = BufReader::new(socket);
-                loop {
-                    let mut request_line = String::new();
-                    if reader.read_line(&mut request_line).await.unwrap_or(0) == 0 {
-                        return;
-                    }
-                    let path = request_line.split(' ').nth(1).unwrap_or("").to_owned();
-                    let mut length = 0usize;
-                    loop {
-                        let mut header = String::new();
-                        reader.read_line(&mut header).await.unwrap();
-                        if header == "\r\n" {
-                            break;
-                        }
-                        if let Some((name, value)) = header.split_once(':')
-                            && name.eq_ignore_ascii_case("content-length")
-                        {
-                            length = value.trim().parse().unwrap();
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    reader.read_exact(&mut body).await.unwrap();
-                    sink.lock().unwrap().push((path, body));
-                    reader
-                        .get_mut()
-                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                        .await
-                        .unwrap();
-                }
-            });
-        }
-    });
-    (url, received)
-}
-
 #[tokio::test]
 async fn spans_are_exported_over_otlp_and_continue_the_callers_trace() {
-    let (collector, received) = otlp_collector().await;
+    let receiver = OtlpReceiver::start();
     let dir = tempfile::tempdir().unwrap();
     let mut command = command(&dir.path().join("keys.json"));
-    command.env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector);
+    command.env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint());
     let mut child = command.spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut port = 0;
@@ -273,23 +221,17 @@ async fn spans_are_exported_over_otlp_and_continue_the_callers_trace() {
     .await;
     assert!(status.success());
 
-    let received = received.lock().unwrap();
-    let traces: Vec<&Vec<u8>> = received
-        .iter()
-        .filter(|(path, _)| path == "/v1/traces")
-        .map(|(_, body)| body)
-        .collect();
-    assert!(!traces.is_empty(), "no export reached the collector");
-    let all: Vec<u8> = traces.into_iter().flatten().copied().collect();
-    let contains = |needle: &[u8]| all.windows(needle.len()).any(|w| w == needle);
-    assert!(contains(b"third-party-api"), "service name exported");
-    assert!(contains(b"GET /api/RandomNumber"), "server span exported");
-    let trace_bytes: Vec<u8> = (0..16)
-        .map(|i| u8::from_str_radix(&trace_id[2 * i..2 * i + 2], 16).unwrap())
-        .collect();
+    // The batch exporter flushes at shutdown: everything is in by now.
+    let spans = receiver.spans();
+    assert!(!spans.is_empty(), "no export reached the receiver");
     assert!(
-        contains(&trace_bytes),
-        "the caller's trace id was continued"
+        spans.iter().any(|s| s.service == "third-party-api"
+            && s.name == "GET /api/RandomNumber"
+            && s.trace_id == trace_id),
+        "the server span continues the caller's trace: {spans:#?}"
     );
-    assert!(!contains(SEEDED.as_bytes()), "no key in the spans");
+    assert!(
+        !receiver.bodies_contain(SEEDED.as_bytes()),
+        "no key in the spans"
+    );
 }

@@ -32,10 +32,13 @@ pub fn queue_client(stack: &DevStack, url: &str, identity: &str) -> QueueClient 
 
 /// A client for the blob `name` in the code ledger's container, acting as `identity`.
 pub fn blob_client(stack: &DevStack, name: &str, identity: &str) -> BlobClient {
+    blob_client_at(stack, &format!("{}/{name}", stack.urls.container), identity)
+}
+
+/// A client for the blob at `url` (any container of the stack), acting as `identity`.
+pub fn blob_client_at(stack: &DevStack, url: &str, identity: &str) -> BlobClient {
     BlobClient::new(
-        format!("{}/{name}", stack.urls.container)
-            .parse()
-            .expect("a blob URL"),
+        url.parse().expect("a blob URL"),
         Some(stack.credential(identity).expect("a known identity")),
         Some(BlobClientOptions {
             client_options: azure_client_options(stack.http()),
