@@ -2,15 +2,14 @@
 
 use crate::config::Settings;
 use crate::queue::{CodeQueue, CodeQueueOptions};
-use crate::routes::{AppState, getcode, health, home, openapi, verify};
+use crate::routes::{self, AppState};
 use crate::third_party::ThirdPartyApi;
 use actix_web::{App, web};
 use anyhow::Context;
 use azure_core::http::Url;
 use codes::ledger::{CodeLedger, CodeLedgerOptions};
-use shared_auth::http_methods::resource;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
-use shared_auth::service::{HttpService, ServerOptions, listen, not_found};
+use shared_auth::service::{HttpService, ServerOptions, listen};
 use shared_auth::telemetry::RequestTelemetry;
 use shared_auth::transport::http_client_from_env;
 use shared_auth::{EnvSource, credential_from_env};
@@ -37,6 +36,27 @@ impl Application {
         env: &dyn EnvSource,
         cache: SecretCacheOptions,
     ) -> anyhow::Result<HttpService> {
+        let state = Self::state(&settings, env, cache)?;
+        let background = vec![state.secret.spawn_refresher(), state.queue.spawn_prober()];
+        let listener = listen(settings.bind_address, settings.port)?;
+        let state = web::Data::new(state);
+        let server =
+            HttpService::start(listener, ServerOptions::default(), background, move || {
+                App::new()
+                    .wrap(RequestTelemetry)
+                    .app_data(state.clone())
+                    .configure(routes::configure)
+            })?;
+        Ok(server)
+    }
+
+    /// The clients the handlers share, built from `settings` and `env` without contacting
+    /// anything and without starting the background refresh and probe.
+    pub fn state(
+        settings: &Settings,
+        env: &dyn EnvSource,
+        cache: SecretCacheOptions,
+    ) -> anyhow::Result<AppState> {
         let http = http_client_from_env(env)?;
         let credential = credential_from_env(env, &http)?.credential;
         let secret = Url::parse(&settings.key_vault_url)
@@ -79,30 +99,13 @@ impl Application {
             settings.third_party_timeout,
             secret.clone(),
         );
-        let background = vec![secret.spawn_refresher(), queue.spawn_prober()];
-        let state = AppState {
+        Ok(AppState {
             third_party,
             queue,
             ledger,
             secret,
             code_ttl: settings.code_ttl,
             request_timeout: settings.request_timeout,
-        };
-        let listener = listen(settings.bind_address, settings.port)?;
-        let state = web::Data::new(state);
-        let server =
-            HttpService::start(listener, ServerOptions::default(), background, move || {
-                App::new()
-                    .wrap(RequestTelemetry)
-                    .app_data(state.clone())
-                    .service(resource("/").get(home::home))
-                    .service(resource("/api/v1/getcode").get(getcode::get_code))
-                    .service(resource("/api/v1/codes/verify").post(verify::verify))
-                    .service(resource("/healthz").get(health::healthz))
-                    .service(resource("/readyz").get(health::readyz))
-                    .service(resource("/openapi.json").get(openapi::openapi))
-                    .default_service(web::to(not_found))
-            })?;
-        Ok(server)
+        })
     }
 }

@@ -1,22 +1,19 @@
 //! Operations: the home page, the OpenAPI document and 405 with `Allow` (none of which needs
-//! Azure), and no key or token in logs or bodies.
+//! Azure: they go through the routes with `actix_web::test`), and no key or token in logs or
+//! bodies.
 
 mod support;
 
+use actix_web::http::Method;
+use actix_web::test::TestRequest;
 use support::*;
 
-#[tokio::test]
+#[actix_web::test]
 async fn home_page_and_openapi_describe_the_app() {
-    let app = spawn_offline_app().await;
-    let res = app.http.get(format!("{}/", app.base)).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    assert!(
-        res.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
-    let page = res.text().await.unwrap();
+    let home = call_offline(TestRequest::get().uri("/")).await;
+    assert_eq!(home.status, 200);
+    assert!(home.header("content-type").starts_with("text/html"));
+    let page = String::from_utf8(home.body.to_vec()).unwrap();
     for needle in [
         "/api/v1/getcode",
         "/api/v1/codes/verify",
@@ -31,15 +28,9 @@ async fn home_page_and_openapi_describe_the_app() {
         "no external assets"
     );
 
-    let doc: serde_json::Value = app
-        .http
-        .get(format!("{}/openapi.json", app.base))
-        .send()
+    let doc = call_offline(TestRequest::get().uri("/openapi.json"))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json();
     for path in [
         "/",
         "/api/v1/getcode",
@@ -50,13 +41,8 @@ async fn home_page_and_openapi_describe_the_app() {
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path}");
     }
-    let res = app
-        .http
-        .get(format!("{}/healthz", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    let health = call_offline(TestRequest::get().uri("/healthz")).await;
+    assert_eq!(health.status, 200);
 }
 
 #[tokio::test]
@@ -98,34 +84,22 @@ async fn the_key_and_tokens_never_reach_logs_or_bodies() {
     }
 }
 
-#[tokio::test]
+#[actix_web::test]
 async fn undeclared_methods_get_405_with_allow_and_unknown_paths_404() {
-    let app = spawn_offline_app().await;
     for (path, method, allow) in [
-        ("/api/v1/getcode", reqwest::Method::POST, "GET"),
-        ("/api/v1/getcode", reqwest::Method::DELETE, "GET"),
-        ("/api/v1/codes/verify", reqwest::Method::GET, "POST"),
-        ("/api/v1/codes/verify", reqwest::Method::PUT, "POST"),
-        ("/", reqwest::Method::POST, "GET"),
-        ("/readyz", reqwest::Method::PATCH, "GET"),
-        ("/openapi.json", reqwest::Method::DELETE, "GET"),
+        ("/api/v1/getcode", Method::POST, "GET"),
+        ("/api/v1/getcode", Method::DELETE, "GET"),
+        ("/api/v1/codes/verify", Method::GET, "POST"),
+        ("/api/v1/codes/verify", Method::PUT, "POST"),
+        ("/", Method::POST, "GET"),
+        ("/readyz", Method::PATCH, "GET"),
+        ("/openapi.json", Method::DELETE, "GET"),
     ] {
-        let res = app
-            .http
-            .request(method.clone(), format!("{}{path}", app.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 405, "{method} {path}");
-        assert_eq!(res.headers()["allow"], allow, "{method} {path}");
-        let body: serde_json::Value = res.json().await.unwrap();
-        assert_eq!(body["error"], "method_not_allowed");
+        let res = call_offline(TestRequest::default().method(method.clone()).uri(path)).await;
+        assert_eq!(res.status, 405, "{method} {path}");
+        assert_eq!(res.header("allow"), allow, "{method} {path}");
+        assert_eq!(res.json()["error"], "method_not_allowed");
     }
-    let res = app
-        .http
-        .get(format!("{}/no/such/route", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
+    let res = call_offline(TestRequest::get().uri("/no/such/route")).await;
+    assert_eq!(res.status, 404);
 }

@@ -8,9 +8,23 @@ pub mod verify;
 
 use crate::queue::CodeQueue;
 use crate::third_party::ThirdPartyApi;
+use actix_web::web;
 use codes::ledger::CodeLedger;
+use shared_auth::http_methods::resource;
 use shared_auth::secret_cache::SecretCache;
+use shared_auth::service::not_found;
 use std::time::Duration;
+
+/// Every route of main-app; the handlers read a `web::Data<AppState>` from the app.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/").get(home::home))
+        .service(resource("/api/v1/getcode").get(getcode::get_code))
+        .service(resource("/api/v1/codes/verify").post(verify::verify))
+        .service(resource("/healthz").get(health::healthz))
+        .service(resource("/readyz").get(health::readyz))
+        .service(resource("/openapi.json").get(openapi::openapi))
+        .default_service(web::to(not_found));
+}
 
 /// What the handlers share.
 #[derive(Clone)]

@@ -62,7 +62,50 @@ pub fn offline_env() -> MapEnv {
         .with("PORT", "0")
 }
 
-/// main-app with no Azure behind it ([`offline_env`]): for what it answers on its own.
+/// An answer of [`call_offline`]: status, headers, body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: actix_web::http::header::HeaderMap,
+    pub body: actix_web::web::Bytes,
+}
+
+impl Answer {
+    /// The body as JSON (`Null` when it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_default()
+    }
+
+    /// The value of header `name`, or "" when absent.
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// `request` through main-app's routes with `actix_web::test`: no socket, no background task,
+/// no Azure behind them ([`offline_env`]); for what the routes answer on their own.
+pub async fn call_offline(request: actix_web::test::TestRequest) -> Answer {
+    let env = offline_env();
+    let settings = Settings::from_env(&env).unwrap();
+    let state = Application::state(&settings, &env, fast_cache()).unwrap();
+    let app = actix_web::test::init_service(
+        App::new()
+            .app_data(web::Data::new(state))
+            .configure(main_app::routes::configure),
+    )
+    .await;
+    let res = actix_web::test::call_service(&app, request.to_request()).await;
+    Answer {
+        status: res.status().as_u16(),
+        headers: res.headers().clone(),
+        body: actix_web::test::read_body(res).await,
+    }
+}
+
+/// main-app with no Azure behind it ([`offline_env`]) on a real socket: for what its server
+/// does with hostile connections.
 pub async fn spawn_offline_app() -> TestApp {
     spawn_app(&offline_env()).await
 }
