@@ -9,10 +9,12 @@
 //! - [`clients`]: the official SDK clients acting as one of the stack's identities.
 //! - [`wire`]: HTTP requests sent byte for byte, and liveness.
 //! - [`otlp`]: an OTLP/HTTP receiver for what services export.
+//! - [`servers`]: a CA of one test's own, and routes served over HTTP or HTTPS.
 //! - [`strategies`]: proptest strategies the configuration property tests share.
 
 pub mod clients;
 pub mod otlp;
+pub mod servers;
 pub mod strategies;
 pub mod wire;
 

@@ -4,17 +4,7 @@
 #   FIRST_ROTATION_WAIT_SECONDS (default 1800): how long to wait; the run goes on after that.
 $ErrorActionPreference = 'Stop'
 
-function Get-AzdValue([string] $name) {
-  $v = azd env get-value $name 2>$null
-  if ($LASTEXITCODE -ne 0) { $global:LASTEXITCODE = 0; return '' }
-  return "$v".Trim()
-}
-
-function Invoke-Az {
-  $out = & az @args
-  if ($LASTEXITCODE -ne 0) { throw "az $($args -join ' ') failed" }
-  return $out
-}
+. (Join-Path $PSScriptRoot 'azd-helpers.ps1')
 
 $job = Get-AzdValue KEY_ROTATION_JOB_NAME
 $group = Get-AzdValue AZURE_RESOURCE_GROUP

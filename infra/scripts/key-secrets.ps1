@@ -5,22 +5,12 @@
 $ErrorActionPreference = 'Stop'
 $apiVersion = '2023-07-01'
 
-function Get-AzdValue([string] $name) {
-  $v = azd env get-value $name 2>$null
-  if ($LASTEXITCODE -ne 0) { $global:LASTEXITCODE = 0; return '' }
-  return "$v".Trim()
-}
+. (Join-Path $PSScriptRoot 'azd-helpers.ps1')
 
 function Set-Answer([string] $key, [string] $master) {
   azd env set THIRD_PARTY_API_KEY_EXISTS $key
   azd env set THIRD_PARTY_API_MASTER_KEY_EXISTS $master
   Write-Output "THIRD_PARTY_API_KEY_EXISTS=$key THIRD_PARTY_API_MASTER_KEY_EXISTS=$master"
-}
-
-function Invoke-Az {
-  $out = & az @args
-  if ($LASTEXITCODE -ne 0) { throw "az $($args -join ' ') failed" }
-  return $out
 }
 
 $vault = Get-AzdValue AZURE_KEY_VAULT_NAME

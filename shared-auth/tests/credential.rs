@@ -1,7 +1,7 @@
 //! Credential selection: the decision table in-process, and real tokens through `azure_identity`
 //! in a child process (`auth-check`) whose environment is exactly what each case sets.
 
-mod support;
+use devstack::testing::servers::{TestCa, serve};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
@@ -243,7 +243,7 @@ fn app_service_identity_endpoint(
     token: &'static str,
     calls: Calls,
 ) -> String {
-    support::serve(None, move |cfg| {
+    serve(None, move |cfg| {
         let calls = calls.clone();
         cfg.route(
             "/msi/token",
@@ -330,8 +330,8 @@ async fn managed_identity_gets_a_real_token_from_an_app_service_endpoint() {
 }
 
 /// An Entra token endpoint (client credentials, with a secret or a federated assertion), HTTPS.
-fn entra_token_endpoint(ca: &support::TestCa, token: &'static str, calls: Calls) -> String {
-    support::serve(Some(ca.server_config()), move |cfg| {
+fn entra_token_endpoint(ca: &TestCa, token: &'static str, calls: Calls) -> String {
+    serve(Some(ca), move |cfg| {
         let calls = calls.clone();
         cfg.route(
             "/{tenant}/oauth2/v2.0/token",
@@ -359,12 +359,12 @@ async fn service_principal_and_workload_identity_get_tokens_over_trusted_https()
     const TOKEN: &str = "eyJ0eXAiOiJKV1QifQ.entra-token.sig";
     const SECRET: &str = "client-secret-value-never-printed";
     const ASSERTION: &str = "federated-assertion-jwt-value";
-    let ca = support::TestCa::new("credential test CA");
+    let ca = TestCa::new();
     let calls = Calls::default();
     let authority = entra_token_endpoint(&ca, TOKEN, calls.clone());
     let empty = tempfile::tempdir().unwrap();
     let path = path_of(empty.path());
-    let ca_path = ca.pem_path.to_str().unwrap();
+    let ca_path = ca.pem_path().to_str().unwrap();
 
     let (ok, out, _) = auth_check(&[
         ("PATH", &path),

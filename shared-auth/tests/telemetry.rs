@@ -1,7 +1,7 @@
 //! Telemetry: trace context in and out, the access log, and no secret in any log line even at
 //! `trace` level, while a real credential fetches a token and requests carry API keys.
 
-mod support;
+use devstack::testing::servers::{TestCa, serve};
 
 use actix_web::{App, HttpResponse, test as actix_test, web};
 use shared_auth::telemetry::{
@@ -56,8 +56,8 @@ async fn no_key_secret_or_token_reaches_the_logs() {
     const API_KEY: &str = "api-key-that-must-not-be-logged-0123";
 
     // A real ClientSecretCredential against an HTTPS token endpoint.
-    let ca = support::TestCa::new("telemetry CA");
-    let authority = support::serve(Some(ca.server_config()), |cfg| {
+    let ca = TestCa::new();
+    let authority = serve(Some(&ca), |cfg| {
         cfg.route(
             "/{tenant}/oauth2/v2.0/token",
             web::post().to(|| async {
@@ -69,7 +69,7 @@ async fn no_key_secret_or_token_reaches_the_logs() {
         );
     });
     let env = MapEnv::new()
-        .with("EXTRA_CA_CERTS", ca.pem_path.to_str().unwrap())
+        .with("EXTRA_CA_CERTS", ca.pem_path().to_str().unwrap())
         .with("AZURE_AUTHORITY_HOST", &authority)
         .with("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47")
         .with("AZURE_CLIENT_ID", "11111111-2222-3333-4444-555555555555")

@@ -1,7 +1,7 @@
 //! The shared transport: an extra CA is trusted on top of the system roots, connections are
 //! reused, and a slow server hits the request timeout.
 
-mod support;
+use devstack::testing::servers::{TestCa, serve};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use shared_auth::MapEnv;
@@ -12,8 +12,8 @@ use std::time::Duration;
 
 const AUTH_CHECK: &str = env!("CARGO_BIN_EXE_auth-check");
 
-fn hello_server(ca: &support::TestCa) -> String {
-    support::serve(Some(ca.server_config()), |cfg| {
+fn hello_server(ca: &TestCa) -> String {
+    serve(Some(ca), |cfg| {
         cfg.route(
             "/",
             web::get().to(|| async { HttpResponse::Ok().body("hello") }),
@@ -23,12 +23,13 @@ fn hello_server(ca: &support::TestCa) -> String {
 
 #[actix_web::test]
 async fn extra_ca_is_trusted_only_when_given() {
-    let ca = support::TestCa::new("extra CA");
+    let ca = TestCa::new();
     let url = hello_server(&ca);
 
-    let trusting =
-        http_client_from_env(&MapEnv::new().with("EXTRA_CA_CERTS", ca.pem_path.to_str().unwrap()))
-            .unwrap();
+    let trusting = http_client_from_env(
+        &MapEnv::new().with("EXTRA_CA_CERTS", ca.pem_path().to_str().unwrap()),
+    )
+    .unwrap();
     let response = trusting.get(&url).send().await.unwrap();
     assert_eq!(response.text().await.unwrap(), "hello");
 
@@ -61,12 +62,12 @@ async fn get_status(url: &str, system_ca: &str, extra_ca: Option<&str>) -> Optio
 
 #[actix_web::test]
 async fn extra_ca_is_added_to_the_system_roots_not_replacing_them() {
-    let system = support::TestCa::new("stand-in system root");
-    let extra = support::TestCa::new("extra CA");
+    let system = TestCa::new();
+    let extra = TestCa::new();
     let system_url = hello_server(&system);
     let extra_url = hello_server(&extra);
-    let system_pem = system.pem_path.to_str().unwrap();
-    let extra_pem = extra.pem_path.to_str().unwrap();
+    let system_pem = system.pem_path().to_str().unwrap();
+    let extra_pem = extra.pem_path().to_str().unwrap();
 
     assert_eq!(get_status(&system_url, system_pem, None).await, Some(200));
     assert_eq!(get_status(&extra_url, system_pem, None).await, None);
@@ -82,10 +83,10 @@ async fn extra_ca_is_added_to_the_system_roots_not_replacing_them() {
 
 #[actix_web::test]
 async fn sequential_requests_reuse_one_connection() {
-    let ca = support::TestCa::new("pool CA");
+    let ca = TestCa::new();
     let peers: Arc<Mutex<HashSet<u16>>> = Arc::default();
     let seen = peers.clone();
-    let url = support::serve(Some(ca.server_config()), move |cfg| {
+    let url = serve(Some(&ca), move |cfg| {
         let seen = seen.clone();
         cfg.route(
             "/",
@@ -99,7 +100,7 @@ async fn sequential_requests_reuse_one_connection() {
         );
     });
     let client = http_client(&TransportOptions {
-        extra_ca_certs: Some(ca.pem_path.clone()),
+        extra_ca_certs: Some(ca.pem_path().to_path_buf()),
         ..Default::default()
     })
     .unwrap();
@@ -111,8 +112,8 @@ async fn sequential_requests_reuse_one_connection() {
 
 #[actix_web::test]
 async fn a_slow_server_hits_the_request_timeout() {
-    let ca = support::TestCa::new("slow CA");
-    let url = support::serve(Some(ca.server_config()), |cfg| {
+    let ca = TestCa::new();
+    let url = serve(Some(&ca), |cfg| {
         cfg.route(
             "/",
             web::get().to(|| async {
@@ -122,7 +123,7 @@ async fn a_slow_server_hits_the_request_timeout() {
         );
     });
     let client = http_client(&TransportOptions {
-        extra_ca_certs: Some(ca.pem_path.clone()),
+        extra_ca_certs: Some(ca.pem_path().to_path_buf()),
         request_timeout: Duration::from_millis(300),
         ..Default::default()
     })

@@ -120,13 +120,12 @@ async fn baseline_drain(stack: &DevStack, n: usize) -> anyhow::Result<()> {
             ..Default::default()
         }),
     )?;
-    let ledger_options = CodeLedgerOptions {
-        http: Some(http.clone()),
-    };
     let ledger = CodeLedger::new(
         settings.ledger_url.clone(),
         credential,
-        Some(ledger_options),
+        Some(CodeLedgerOptions {
+            http: Some(http.clone()),
+        }),
     )?;
     let mut handled = 0;
     while handled < n {

@@ -2,7 +2,8 @@
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` points at it, decoded span by span, with every body kept as
 //! sent so tests can also search the raw bytes (for a secret that must not be there).
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use super::servers::serve;
+use actix_web::{HttpResponse, web};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use prost::Message;
@@ -40,20 +41,11 @@ impl OtlpReceiver {
     pub fn start() -> Self {
         let received: Arc<Mutex<Received>> = Arc::default();
         let data = web::Data::from(received.clone());
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        let endpoint = format!("http://{}", listener.local_addr().expect("a bound address"));
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(data.clone())
+        let endpoint = serve(None, move |cfg| {
+            cfg.app_data(data.clone())
                 .app_data(web::PayloadConfig::new(BODY_LIMIT))
-                .route("/v1/traces", web::post().to(receive))
-        })
-        .workers(1)
-        .disable_signals()
-        .listen(listener)
-        .expect("a listening receiver")
-        .run();
-        tokio::spawn(server);
+                .route("/v1/traces", web::post().to(receive));
+        });
         Self { endpoint, received }
     }
 

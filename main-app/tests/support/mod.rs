@@ -4,10 +4,11 @@
 //! with every Azure endpoint unreachable, for what needs no Azure (routing, input checks, limits).
 #![allow(dead_code, missing_docs)]
 
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, web};
 use codes::envelope::CodeEnvelope;
 use devstack::stack::{DevStack, Service};
 use devstack::testing::eventually_ok;
+use devstack::testing::servers::serve;
 use devstack::testing::wire::LocalService;
 use main_app::config::{
     CODE_LEDGER_URL, KEY_VAULT_URL, STORAGE_QUEUE_URL, Settings, THIRD_PARTY_API_ENDPOINT,
@@ -213,12 +214,10 @@ pub fn fake_upstream(behaviour: Behaviour) -> FakeUpstream {
     let calls = Arc::new(AtomicUsize::new(0));
     let keys_seen = Arc::new(Mutex::new(Vec::new()));
     let traceparents = Arc::new(Mutex::new(Vec::new()));
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/api/RandomNumber", listener.local_addr().unwrap());
     let (c, k, t) = (calls.clone(), keys_seen.clone(), traceparents.clone());
-    let server = HttpServer::new(move || {
+    let base = serve(None, move |cfg| {
         let (c, k, t) = (c.clone(), k.clone(), t.clone());
-        App::new().default_service(web::to(move |req: actix_web::HttpRequest| {
+        cfg.default_service(web::to(move |req: actix_web::HttpRequest| {
             let (c, k, t) = (c.clone(), k.clone(), t.clone());
             async move {
                 c.fetch_add(1, Ordering::SeqCst);
@@ -246,14 +245,9 @@ pub fn fake_upstream(behaviour: Behaviour) -> FakeUpstream {
                     }
                 }
             }
-        }))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
+        }));
+    });
+    let url = format!("{base}/api/RandomNumber");
     FakeUpstream {
         url,
         calls,
