@@ -1,6 +1,6 @@
 //! The `devstack` binary: start, wait for ready, fetch the seeded key from the vault as the
-//! developer, call third-party-api with it, refuse a second instance, stop on SIGTERM, and leave
-//! no process behind.
+//! developer, call third-party-api with it, dry-run the key rotation from `rotation.env`, refuse a
+//! second instance, stop on SIGTERM, and leave no process behind.
 
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use devstack::stack::SECRET_NAME;
@@ -166,6 +166,16 @@ async fn runs_the_system_and_stops_without_leaving_a_process() {
         !service_env.contains(&key),
         "the key is never in an env file"
     );
+
+    // As an operator would: the rotation job's environment file, a dry run of the rotation
+    // (its preflight reads both secrets and proves write access; the plan reads the key store).
+    let rotation = read_env_file(Path::new(ready["rotation_env"].as_str().unwrap()));
+    let mut out = Vec::new();
+    let exit = ops::cli::run(["keyless", "rotate", "--dry-run"], &rotation, &mut out).await;
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(exit, 0, "{out}");
+    assert!(out.contains("nothing changed"), "{out}");
+    assert!(!out.contains(&key), "the key is never printed");
 
     // A second instance on the same state refuses at once.
     let second = devstack(dir.path()).output().await.unwrap();
