@@ -51,7 +51,8 @@ var updaterRoleName = 'Storage Queue Data Message Updater'
 
 // principal, role, scope: the whole table, read by the tests. Scopes are single resources (one
 // secret, one queue, one container, the registry), never a vault, an account or the group. The
-// worker only sends to the poison queue; whoever requeues poison uses an operator identity
+// worker only sends to the poison queue (the messages it receives are completed or retried, never
+// sent again); whoever requeues poison uses an operator identity
 // (infra/scripts/grant-developer-access.sh). third-party-api reads only its master key and keeps
 // its keys in its own container; main-app reads only its key. The rotation job's identity writes
 // the two secrets and nothing else (no Storage: it changes keys through third-party-api's admin
@@ -62,7 +63,6 @@ var assignments = [
   { principal: 'main-app', role: 'Storage Blob Data Contributor', scope: 'container' }
   { principal: 'main-app', role: 'AcrPull', scope: 'registry' }
   { principal: 'queue-worker', role: 'Storage Queue Data Message Processor', scope: 'queue' }
-  { principal: 'queue-worker', role: 'Storage Queue Data Message Sender', scope: 'queue' }
   { principal: 'queue-worker', role: 'Storage Queue Data Message Updater', scope: 'queue' }
   { principal: 'queue-worker', role: 'Storage Queue Data Reader', scope: 'queue' }
   { principal: 'queue-worker', role: 'Storage Queue Data Message Sender', scope: 'poison-queue' }

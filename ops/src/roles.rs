@@ -189,11 +189,6 @@ pub const GRANTS: &[Grant] = &[
     ),
     grant(
         Identity::QueueWorker,
-        Role::StorageQueueDataMessageSender,
-        ScopeKind::Queue,
-    ),
-    grant(
-        Identity::QueueWorker,
         Role::StorageQueueDataMessageUpdater,
         ScopeKind::Queue,
     ),

@@ -112,10 +112,17 @@ pub(super) async fn probe_queue(
         Ok(model.items.unwrap_or_default().into_iter().next())
     })
     .await;
+    // The worker sends nothing to its queue, so it holds no Sender there: its probe goes in
+    // through `messages/write`, which its Updater role grants and which Put Message accepts.
+    let send_role = if worker {
+        Role::StorageQueueDataMessageUpdater
+    } else {
+        Role::StorageQueueDataMessageSender
+    };
     let sent = checks.record(
         format!("send to queue {queue}"),
         sent,
-        (Role::StorageQueueDataMessageSender, scope),
+        (send_role, scope),
         if scope == ScopeKind::PoisonQueue {
             "a hidden probe message was accepted (it expires unseen in 30 s)"
         } else {
