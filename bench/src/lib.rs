@@ -9,6 +9,7 @@
 //! - [`memory`]: resident memory now and at its peak, from `/proc/<pid>/status`.
 //! - [`baseline`]: the bare actix-web server RandomNumber is compared with.
 //! - [`suites`]: `randomnumber`, `getcode`, `drain`, `storage-ops`, `latency`, `startup`.
+//! - [`timing`]: percentiles (nearest rank) of measured durations.
 //! - [`report`]: the human table and the JSON file; [`chart`]: getcode's SVG chart.
 
 pub mod baseline;
@@ -19,4 +20,5 @@ pub mod memory;
 pub mod report;
 pub mod stack;
 pub mod suites;
+pub mod timing;
 pub mod wrk;

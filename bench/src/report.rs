@@ -4,7 +4,7 @@
 
 use crate::cpu::CpuUse;
 use crate::memory::MemoryRow;
-use crate::suites::timing::TimingRow;
+use crate::timing::TimingRow;
 use crate::wrk::LoadResult;
 use serde::Serialize;
 use std::fmt::Write as _;

@@ -3,6 +3,9 @@
 //! - [`code`]: [`Code`], `AAA-N-BBB`, parsed once wherever a code enters (a request, a message).
 //! - [`envelope`]: the versioned queue message that carries a code from main-app to the worker.
 //! - [`ledger`]: the code ledger in Blob Storage (record, consume once, sweep after expiry).
+//!
+//! The flows these serve, the envelope's fields and why expiry rides on the record:
+//! `docs/ARCHITECTURE.md` at the repository's root.
 
 pub mod code;
 pub mod envelope;

@@ -12,8 +12,8 @@
 //! - [`stack`]: all of it started together, seeded, and the services launched as child processes.
 //! - [`process`], [`jwt`]: child processes in their own group; the tokens' format.
 //! - [`compose`]: the same emulators in containers, for `docker-compose.yml`.
-//! - `testing` (the `testing` feature), [`python`]: what every crate's integration tests share;
-//!   on-demand Python tools.
+//! - `testing` and `python` (both behind the `testing` feature): what every crate's integration
+//!   tests share; on-demand Python tools (venvs of pinned PyPI packages) for the tests.
 
 pub mod azurite;
 mod caller;
@@ -23,6 +23,7 @@ pub mod jwt;
 pub mod keyvault;
 pub mod pki;
 pub mod process;
+#[cfg(feature = "testing")]
 pub mod python;
 pub mod rbac;
 pub mod stack;

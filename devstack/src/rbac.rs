@@ -1,5 +1,6 @@
 //! Role assignments as Azure RBAC has them: a role, for a principal (object id), at a scope. The
 //! Key Vault emulator and the storage gate ask the same table whether a data action is allowed.
+//! Who holds which role where is `ops::roles`, explained in `docs/ARCHITECTURE.md` (Identity and least privilege).
 
 use std::sync::RwLock;
 

@@ -55,6 +55,7 @@ impl CheckedPath {
     }
 
     /// Whether the path ended in one `/` (kept when forwarded).
+    #[cfg(test)]
     pub fn has_trailing_slash(&self) -> bool {
         self.trailing_slash
     }

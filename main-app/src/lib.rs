@@ -4,7 +4,8 @@
 //! A request's path: [`routes::getcode`] asks [`third_party::ThirdPartyApi`] for a number (key
 //! from [`shared_auth::secret_cache::SecretCache`]), builds a [`codes::Code`], sends a
 //! `code-issued` envelope with [`queue::CodeQueue`], then answers. [`routes::verify`] consumes a
-//! code from [`codes::ledger::CodeLedger`].
+//! code from [`codes::ledger::CodeLedger`]. The whole flow, end to end: `docs/ARCHITECTURE.md`
+//! at the repository's root.
 
 pub mod config;
 pub mod queue;

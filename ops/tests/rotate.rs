@@ -253,7 +253,7 @@ async fn secrets(stack: &TestStack) -> Vec<Secret> {
             .var("AZURE_CLIENT_SECRET")
             .unwrap(),
     ));
-    all.retain(|s| !s.is_empty() && s.expose() != PLACEHOLDER);
+    all.retain(|s| !s.expose().is_empty() && s.expose() != PLACEHOLDER);
     all
 }
 

@@ -1,6 +1,6 @@
 //! queue-worker: consumes `code-requests`. It records each issued code in the ledger, sweeps
-//! expired records away, and moves what it cannot handle to `code-requests-poison` with the
-//! reason.
+//! expired records away, and moves what it cannot handle to `code-requests-poison` unchanged (the
+//! reason goes to its log). The message flow: `docs/ARCHITECTURE.md` at the repository's root.
 //!
 //! Layout: [`worker::Worker`] is the consumer loop (batches, back-off, visibility renewal,
 //! retries, poison, drain on shutdown); [`handler::CodeHandler`] is what a message means;

@@ -1,4 +1,5 @@
-//! Keyless Azure authentication shared by every service of this workspace.
+//! Keyless Azure authentication shared by every service of this workspace (how the services use
+//! it, and the role each identity holds: `docs/ARCHITECTURE.md` at the repository's root).
 //!
 //! - [`credential`]: which Azure credential a process uses, chosen once from the environment.
 //! - [`azure_error`]: a failed Azure call in an operator's words (status and Azure's error code,

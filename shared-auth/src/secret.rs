@@ -21,11 +21,6 @@ impl Secret {
     pub fn expose(&self) -> &str {
         self.0.as_str()
     }
-
-    /// True when the value is empty.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl fmt::Debug for Secret {
@@ -61,8 +56,8 @@ impl serde::Serialize for Secret {
 }
 
 /// Reads the value itself, unlike [`Serialize`](serde::Serialize): the two are asymmetric on
-/// purpose. A secret arrives as JSON where it is meant to be used (the keys third-party-api's
-/// admin API lists to the operator tool), so reading must keep it; a secret leaves only through
+/// purpose. A secret arrives as JSON where it is meant to be used (an admin API listing keys to
+/// an operator tool), so reading must keep it; a secret leaves only through
 /// [`Secret::expose`], so writing one by accident must not. A serialised `Secret` therefore
 /// never reads back as itself: nothing here stores secrets through serde.
 impl<'de> serde::Deserialize<'de> for Secret {

@@ -1,6 +1,6 @@
 //! Settings of third-party-api, read once from the environment.
 
-use crate::key_store::{DEFAULT_KEY_NAME, KeyError, KeyName, KeyValue};
+use crate::key_store::{KeyError, KeyName, KeyValue};
 use shared_auth::service::settings::{bind_address, https_url, port, seconds};
 use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
@@ -17,8 +17,6 @@ pub const THIRD_PARTY_API_MASTER_KEY: &str = "THIRD_PARTY_API_MASTER_KEY";
 pub const THIRD_PARTY_API_FUNCTION_KEYS: &str = "THIRD_PARTY_API_FUNCTION_KEYS";
 /// One function key value for a new store, named `default` (what a Key Vault reference gives).
 pub const THIRD_PARTY_API_FUNCTION_KEY: &str = "THIRD_PARTY_API_FUNCTION_KEY";
-/// Name of the key [`THIRD_PARTY_API_FUNCTION_KEY`] seeds.
-pub const SINGLE_KEY_NAME: &str = DEFAULT_KEY_NAME;
 /// The key store as one blob shared by every replica (instead of [`THIRD_PARTY_API_KEYS_FILE`]).
 pub const THIRD_PARTY_API_KEYS_URL: &str = "THIRD_PARTY_API_KEYS_URL";
 /// Seconds between two reads of the blob store (and of the master key in Key Vault).

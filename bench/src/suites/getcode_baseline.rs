@@ -3,7 +3,7 @@
 //! (`ThirdPartyApi` with its Key Vault key cache, `CodeQueue`), as main-app's identity, over the
 //! same TLS, in this process (its CPU shows under `bench + devstack`).
 
-use super::timing::percentile_ms;
+use crate::timing::percentile_ms;
 use crate::wrk::LoadResult;
 use anyhow::Context;
 use codes::{Code, CodeEnvelope};

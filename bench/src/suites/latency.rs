@@ -7,7 +7,7 @@
 //! budget under load) is asked again.
 
 use super::Settings;
-use super::timing::TimingRow;
+use crate::timing::TimingRow;
 use crate::report::SuiteResult;
 use crate::stack::BenchStack;
 use anyhow::bail;

@@ -7,7 +7,6 @@ pub mod latency;
 pub mod randomnumber;
 pub mod startup;
 pub mod storage_ops;
-pub mod timing;
 
 use crate::cpu::CpuWatch;
 use crate::report::Row;

@@ -6,7 +6,7 @@
 //! its own, as main-app's identity from a cold start (token, then secret) and warm (secret only).
 
 use super::Settings;
-use super::timing::TimingRow;
+use crate::timing::TimingRow;
 use crate::memory::{self, MemoryRow};
 use crate::report::SuiteResult;
 use crate::stack::BenchStack;

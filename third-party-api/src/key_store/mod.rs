@@ -139,11 +139,6 @@ impl KeyStore {
         }
     }
 
-    /// Where the master key comes from.
-    pub fn master_key_source(&self) -> MasterKeySource {
-        self.master_source
-    }
-
     /// True once the keys are loaded (always for a file store).
     pub fn is_loaded(&self) -> bool {
         self.loaded.load(Ordering::Acquire)
