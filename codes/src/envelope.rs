@@ -89,6 +89,9 @@ pub enum EnvelopeError {
     /// The times are impossible: expiry before issue, or a lifetime over [`MAX_CODE_TTL`].
     #[error("the code's lifetime is impossible (expiry before issue, or longer than {} days)", MAX_CODE_TTL.as_secs() / 86400)]
     Lifetime,
+    /// A readiness probe where a code envelope was expected.
+    #[error("message is a readiness probe, not a code")]
+    Probe,
     /// A version this build does not understand.
     #[error("envelope version {0} is not supported (this build reads version {ENVELOPE_VERSION})")]
     UnsupportedVersion(u64),
@@ -141,7 +144,7 @@ impl CodeEnvelope {
     pub fn decode(text: &str, encoding: MessageEncoding) -> Result<Self, EnvelopeError> {
         match Incoming::decode(text, encoding)? {
             Incoming::Code(envelope) => Ok(envelope),
-            Incoming::Probe => Err(EnvelopeError::Json("a readiness probe, not a code".into())),
+            Incoming::Probe => Err(EnvelopeError::Probe),
         }
     }
 }
@@ -265,7 +268,10 @@ mod tests {
         for encoding in [MessageEncoding::Base64, MessageEncoding::None] {
             let text = probe_text(encoding);
             assert_eq!(Incoming::decode(&text, encoding), Ok(Incoming::Probe));
-            assert!(CodeEnvelope::decode(&text, encoding).is_err());
+            assert_eq!(
+                CodeEnvelope::decode(&text, encoding),
+                Err(EnvelopeError::Probe)
+            );
             let code = sample().encode(encoding);
             assert_eq!(
                 Incoming::decode(&code, encoding),

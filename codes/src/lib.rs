@@ -3,6 +3,7 @@
 //! - [`code`]: [`Code`], `AAA-N-BBB`, parsed once wherever a code enters (a request, a message).
 //! - [`envelope`]: the versioned queue message that carries a code from main-app to the worker.
 //! - [`ledger`]: the code ledger in Blob Storage (record, consume once, sweep after expiry).
+//! - [`variables`]: the names of the variables that point every crate at the queue and ledger.
 //!
 //! The flows these serve, the envelope's fields and why expiry rides on the record:
 //! `docs/ARCHITECTURE.md` at the repository's root.
@@ -10,6 +11,7 @@
 pub mod code;
 pub mod envelope;
 pub mod ledger;
+pub mod variables;
 
 pub use code::{Code, CodeError};
 pub use envelope::{CodeEnvelope, EnvelopeError, Incoming, MessageEncoding, MessageType};

@@ -3,21 +3,10 @@
 
 use codes::Code;
 use codes::ledger::{CodeLedger, LedgerError, RecordState, Recorded, Removal, Swept};
-use devstack::testing::{TestStack, start_stack};
+use devstack::testing::clients::{blob_client, ledger};
+use devstack::testing::start_stack;
 use std::time::Duration;
 use time::OffsetDateTime;
-
-fn ledger_as(stack: &TestStack, identity: &str) -> CodeLedger {
-    let credential = stack.credential(identity).unwrap();
-    CodeLedger::new(
-        stack.urls.container.parse().unwrap(),
-        credential,
-        Some(codes::CodeLedgerOptions {
-            http: Some(stack.http().clone()),
-        }),
-    )
-    .unwrap()
-}
 
 fn code(text: &str) -> Code {
     Code::parse(text).unwrap()
@@ -49,8 +38,8 @@ async fn record(ledger: &CodeLedger, code: &Code, valid_for: time::Duration) -> 
 #[tokio::test]
 async fn records_once_consumes_once_and_never_accepts_an_expired_code() {
     let stack = start_stack(&[]).await;
-    let worker = ledger_as(&stack, "queue-worker");
-    let main_app = ledger_as(&stack, "main-app");
+    let worker = ledger(&stack, "queue-worker");
+    let main_app = ledger(&stack, "main-app");
 
     let live = code("LiV-1-ReC");
     assert_eq!(
@@ -97,8 +86,8 @@ async fn records_once_consumes_once_and_never_accepts_an_expired_code() {
 #[tokio::test]
 async fn concurrent_consumes_of_one_code_have_exactly_one_winner() {
     let stack = start_stack(&[]).await;
-    let worker = ledger_as(&stack, "queue-worker");
-    let main_app = ledger_as(&stack, "main-app");
+    let worker = ledger(&stack, "queue-worker");
+    let main_app = ledger(&stack, "main-app");
     let contested = code("OnE-4-WiN");
     record(&worker, &contested, time::Duration::hours(1)).await;
     let attempts = (0..8).map(|_| main_app.consume(&contested));
@@ -113,8 +102,8 @@ async fn concurrent_consumes_of_one_code_have_exactly_one_winner() {
 #[tokio::test]
 async fn the_sweep_removes_expired_records_used_or_not_and_nothing_else() {
     let stack = start_stack(&[]).await;
-    let worker = ledger_as(&stack, "queue-worker");
-    let main_app = ledger_as(&stack, "main-app");
+    let worker = ledger(&stack, "queue-worker");
+    let main_app = ledger(&stack, "main-app");
     let expired_unused = code("ExP-5-UnU");
     let expired_used = code("ExP-6-UsE");
     let live = code("LiV-7-KeP");
@@ -158,20 +147,10 @@ async fn the_sweep_removes_expired_records_used_or_not_and_nothing_else() {
 #[tokio::test]
 async fn the_sweep_leaves_blobs_that_are_not_records_alone() {
     let stack = start_stack(&[]).await;
-    let worker = ledger_as(&stack, "queue-worker");
+    let worker = ledger(&stack, "queue-worker");
     let far_future = OffsetDateTime::now_utc() + time::Duration::days(3650);
     // Something else in the container (an operator's file, a doctor probe): no expiry metadata.
-    let blob = azure_storage_blob::BlobClient::new(
-        format!("{}/not-a-record", stack.urls.container)
-            .parse()
-            .unwrap(),
-        Some(stack.credential("queue-worker").unwrap()),
-        Some(azure_storage_blob::BlobClientOptions {
-            client_options: shared_auth::transport::azure_client_options(stack.http()),
-            ..Default::default()
-        }),
-    )
-    .unwrap();
+    let blob = blob_client(&stack, "not-a-record", "queue-worker");
     blob.upload(azure_core::http::RequestContent::from(b"{}".to_vec()), None)
         .await
         .unwrap();
@@ -188,7 +167,7 @@ async fn the_sweep_leaves_blobs_that_are_not_records_alone() {
 #[tokio::test]
 async fn without_the_role_the_sweep_is_forbidden_and_names_it() {
     let stack = start_stack(&[]).await;
-    let outsider = ledger_as(&stack, "third-party-api");
+    let outsider = ledger(&stack, "third-party-api");
     let err = outsider
         .sweep_expired(OffsetDateTime::now_utc())
         .await

@@ -103,11 +103,7 @@ async fn serve(options: StackOptions, build: bool) -> anyhow::Result<ExitCode> {
     let rotation_env = rotation_env(&stack)?;
     print_summary(&stack, &developer_env, &rotation_env);
 
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
-    }
+    shared_auth::service::shutdown_signal().await;
     eprintln!("devstack: stopping");
     stack.stop().await;
     eprintln!("devstack: stopped");

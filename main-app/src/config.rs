@@ -6,18 +6,14 @@ use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
 use std::time::Duration;
 
+pub use codes::variables::{CODE_LEDGER_URL, STORAGE_QUEUE_URL};
 pub use shared_auth::service::settings::{BIND_ADDRESS, PORT};
+pub use shared_auth::variables::KEY_VAULT_URL;
 
 /// URL of the third-party function (`.../api/RandomNumber`).
 pub const THIRD_PARTY_API_ENDPOINT: &str = "THIRD_PARTY_API_ENDPOINT";
-/// The vault holding the third-party key.
-pub const KEY_VAULT_URL: &str = "KEY_VAULT_URL";
 /// The secret's name.
 pub const THIRD_PARTY_API_SECRET_NAME: &str = "THIRD_PARTY_API_SECRET_NAME";
-/// The queue `code-issued` messages go to.
-pub const STORAGE_QUEUE_URL: &str = "STORAGE_QUEUE_URL";
-/// The ledger container (one blob per code).
-pub const CODE_LEDGER_URL: &str = "CODE_LEDGER_URL";
 /// Seconds a code stays valid.
 pub const CODE_TTL_SECONDS: &str = "CODE_TTL_SECONDS";
 /// Total time allowed for one call to the third-party API.
@@ -76,7 +72,7 @@ pub struct Settings {
     /// The most one request may take.
     pub request_timeout: Duration,
     /// The vault URL.
-    pub key_vault_url: String,
+    pub key_vault_url: reqwest::Url,
     /// The secret's name.
     pub secret_name: String,
     /// The queue URL.
@@ -105,7 +101,7 @@ impl Settings {
                 DEFAULT_THIRD_PARTY_TIMEOUT,
             )?,
             request_timeout: positive(REQUEST_TIMEOUT_SECONDS, DEFAULT_REQUEST_TIMEOUT)?,
-            key_vault_url: https_url(env, KEY_VAULT_URL)?.to_string(),
+            key_vault_url: https_url(env, KEY_VAULT_URL)?,
             secret_name: env
                 .var(THIRD_PARTY_API_SECRET_NAME)
                 .unwrap_or_else(|| DEFAULT_SECRET_NAME.to_owned()),

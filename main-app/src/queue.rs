@@ -27,7 +27,7 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 const PROBE_TTL_SECONDS: i32 = 30;
 
 /// The role this app needs on the queue to send.
-pub const SENDER_ROLE: &str = "Storage Queue Data Message Sender";
+pub const SENDER_ROLE: &str = shared_auth::role_names::QUEUE_MESSAGE_SENDER;
 
 /// Why a message was not sent; the Display is the operator's text (never a secret).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -6,7 +6,6 @@ use crate::routes::{self, AppState};
 use crate::third_party::ThirdPartyApi;
 use actix_web::{App, web};
 use anyhow::Context;
-use azure_core::http::Url;
 use codes::ledger::{CodeLedger, CodeLedgerOptions};
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
 use shared_auth::service::{HttpService, ServerOptions, listen};
@@ -59,21 +58,17 @@ impl Application {
     ) -> anyhow::Result<AppState> {
         let http = http_client_from_env(env)?;
         let credential = credential_from_env(env, &http)?.credential;
-        let secret = Url::parse(&settings.key_vault_url)
-            .map_err(azure_core::Error::from)
-            .and_then(|url| {
-                let options = SecretCacheOptions {
-                    http: Some(http.clone()),
-                    ..cache
-                };
-                SecretCache::new(
-                    url,
-                    credential.clone(),
-                    &settings.secret_name,
-                    Some(options),
-                )
-            })
-            .context("the Key Vault client cannot be built")?;
+        let options = SecretCacheOptions {
+            http: Some(http.clone()),
+            ..cache
+        };
+        let secret = SecretCache::new(
+            settings.key_vault_url.clone(),
+            credential.clone(),
+            &settings.secret_name,
+            Some(options),
+        )
+        .context("the Key Vault client cannot be built")?;
         let queue_options = CodeQueueOptions {
             http: Some(http.clone()),
             encoding: settings.encoding,

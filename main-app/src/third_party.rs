@@ -26,7 +26,7 @@ pub enum UpstreamError {
     Auth,
     /// The API failed (5xx after retries, unreachable, or an invalid answer).
     #[error("the third-party API failed: {0}")]
-    Failed(String),
+    Failed(Failure),
     /// The API did not answer within the timeout.
     #[error("the third-party API timed out")]
     Timeout,
@@ -35,12 +35,32 @@ pub enum UpstreamError {
     Secret(#[from] SecretUnavailable),
 }
 
+/// Why a call that was answered, or not, gave no number.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The key cannot be sent as a header value.
+    #[error("the key is not a valid header value")]
+    InvalidKey,
+    /// No connection, or it broke before an answer.
+    #[error("unreachable: {}", error_chain(.0))]
+    Unreachable(reqwest::Error),
+    /// An answer with a status that carries no number.
+    #[error("answered {0}")]
+    Status(reqwest::StatusCode),
+    /// A 2xx whose body could not be read.
+    #[error("body unreadable: {}", error_chain(.0))]
+    Body(reqwest::Error),
+    /// A 2xx whose body is not `{"value": 1..999}`.
+    #[error("answered something other than {{\"value\": 1..999}}")]
+    InvalidAnswer,
+}
+
 /// Outcome of one HTTP call.
 enum Attempt {
     Rejected,
     Timeout,
-    Retryable(String),
-    Fatal(String),
+    Retryable(Failure),
+    Fatal(Failure),
 }
 
 #[derive(Deserialize)]
@@ -113,8 +133,8 @@ impl ThirdPartyApi {
         );
         let mut headers = HeaderMap::new();
         inject_traceparent(&span, &mut headers);
-        let mut value = HeaderValue::from_str(key.expose())
-            .map_err(|_| Attempt::Fatal("the key is not a valid header value".into()))?;
+        let mut value =
+            HeaderValue::from_str(key.expose()).map_err(|_| Attempt::Fatal(Failure::InvalidKey))?;
         value.set_sensitive(true);
         headers.insert(shared_auth::api_key::KEY_HEADER, value);
         let response = self
@@ -128,34 +148,27 @@ impl ThirdPartyApi {
         let response = match response {
             Ok(r) => r,
             Err(e) if e.is_timeout() => return Err(Attempt::Timeout),
-            Err(e) => {
-                return Err(Attempt::Retryable(format!(
-                    "unreachable: {}",
-                    error_chain(&e)
-                )));
-            }
+            Err(e) => return Err(Attempt::Retryable(Failure::Unreachable(e))),
         };
         let status = response.status();
         span.record("http.response.status_code", status.as_u16());
         match status.as_u16() {
             401 | 403 => Err(Attempt::Rejected),
-            500..=599 => Err(Attempt::Retryable(format!("answered {status}"))),
+            500..=599 => Err(Attempt::Retryable(Failure::Status(status))),
             200..=299 => {
                 let body = response.bytes().await.map_err(|e| {
                     if e.is_timeout() {
                         Attempt::Timeout
                     } else {
-                        Attempt::Retryable(format!("body unreadable: {e}"))
+                        Attempt::Retryable(Failure::Body(e))
                     }
                 })?;
                 match serde_json::from_slice::<RandomNumber>(&body) {
                     Ok(n) if (1..=999).contains(&n.value) => Ok(n.value),
-                    _ => Err(Attempt::Fatal(
-                        "answered something other than {\"value\": 1..999}".into(),
-                    )),
+                    _ => Err(Attempt::Fatal(Failure::InvalidAnswer)),
                 }
             }
-            _ => Err(Attempt::Fatal(format!("answered {status}"))),
+            _ => Err(Attempt::Fatal(Failure::Status(status))),
         }
     }
 }

@@ -7,7 +7,6 @@ mod support;
 
 use actix_web::test::TestRequest;
 use codes::Code;
-use codes::ledger::CodeLedger;
 use devstack::stack::DevStack;
 use support::*;
 use time::OffsetDateTime;
@@ -15,14 +14,7 @@ use time::OffsetDateTime;
 /// Records `code` in the ledger as queue-worker does (its identity, the ledger type), expiring
 /// in `seconds`.
 async fn record(stack: &DevStack, code: &Code, seconds: i64) {
-    let ledger = CodeLedger::new(
-        stack.urls.container.parse().unwrap(),
-        stack.credential("queue-worker").unwrap(),
-        Some(codes::CodeLedgerOptions {
-            http: Some(stack.http().clone()),
-        }),
-    )
-    .unwrap();
+    let ledger = devstack::testing::clients::ledger(stack, "queue-worker");
     let now = OffsetDateTime::now_utc();
     let expires = now + time::Duration::seconds(seconds);
     ledger.record(code, now, expires, "test").await.unwrap();

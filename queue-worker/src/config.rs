@@ -7,14 +7,9 @@ use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
 use std::time::Duration;
 
+pub use codes::variables::{CODE_LEDGER_URL, POISON_QUEUE_URL, STORAGE_QUEUE_URL};
 pub use shared_auth::service::settings::{BIND_ADDRESS, PORT};
 
-/// The queue to consume.
-pub const STORAGE_QUEUE_URL: &str = "STORAGE_QUEUE_URL";
-/// The poison queue; default `<STORAGE_QUEUE_URL>-poison`.
-pub const POISON_QUEUE_URL: &str = "POISON_QUEUE_URL";
-/// The ledger container.
-pub const CODE_LEDGER_URL: &str = "CODE_LEDGER_URL";
 /// Messages per receive, 1 to 32 (default 16); also the number handled at once.
 pub const WORKER_BATCH_SIZE: &str = "WORKER_BATCH_SIZE";
 /// Deliveries before a failing message goes to poison (default 5).

@@ -8,6 +8,7 @@
 
 use azure_storage_queue::QueueClient;
 use shared_auth::azure_error::{AzureCall, resource_name};
+use shared_auth::role_names;
 
 pub mod config;
 pub mod handler;
@@ -17,11 +18,11 @@ pub mod sweep;
 pub mod worker;
 
 /// The role receiving and deleting messages needs on the queue.
-pub const PROCESSOR_ROLE: &str = "Storage Queue Data Message Processor";
+pub const PROCESSOR_ROLE: &str = role_names::QUEUE_MESSAGE_PROCESSOR;
 /// The role moving a message to the poison queue needs on it.
-pub const SENDER_ROLE: &str = "Storage Queue Data Message Sender";
+pub const SENDER_ROLE: &str = role_names::QUEUE_MESSAGE_SENDER;
 /// The custom role Update Message (visibility renewal, early retry) needs on the queue.
-pub const UPDATER_ROLE: &str = "Storage Queue Data Message Updater";
+pub const UPDATER_ROLE: &str = role_names::QUEUE_MESSAGE_UPDATER;
 
 /// Doing `action` to the queue `client` reaches, for errors: a 403 names `role` on that queue.
 pub fn queue_call(client: &QueueClient, action: &str, role: &str) -> AzureCall {

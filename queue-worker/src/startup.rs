@@ -28,26 +28,17 @@ impl Application {
     pub fn build(settings: Settings, env: &dyn EnvSource) -> anyhow::Result<Self> {
         let http = http_client_from_env(env)?;
         let credential = credential_from_env(env, &http)?.credential;
-        let options = || QueueClientOptions {
-            client_options: azure_client_options(&http),
-            ..Default::default()
+        let queue_client = |url: &reqwest::Url, which: &str| {
+            let options = QueueClientOptions {
+                client_options: azure_client_options(&http),
+                ..Default::default()
+            };
+            QueueClient::new(url.clone(), Some(credential.clone()), Some(options))
+                .map(Arc::new)
+                .with_context(|| format!("the {which} client cannot be built"))
         };
-        let queue = Arc::new(
-            QueueClient::new(
-                settings.queue_url.clone(),
-                Some(credential.clone()),
-                Some(options()),
-            )
-            .context("the queue client cannot be built")?,
-        );
-        let poison = Arc::new(
-            QueueClient::new(
-                settings.poison_queue_url.clone(),
-                Some(credential.clone()),
-                Some(options()),
-            )
-            .context("the poison queue client cannot be built")?,
-        );
+        let queue = queue_client(&settings.queue_url, "queue")?;
+        let poison = queue_client(&settings.poison_queue_url, "poison queue")?;
         let ledger_options = CodeLedgerOptions { http: Some(http) };
         let ledger = CodeLedger::new(
             settings.ledger_url.clone(),

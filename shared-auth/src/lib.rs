@@ -16,6 +16,7 @@
 //! - [`secret`], [`config`], [`error_body`]: secrets that never print, configuration errors that
 //!   name the variable, the JSON error body.
 //! - [`variables`]: the name of every environment variable this crate reads.
+//! - [`role_names`]: the Azure role names errors name, one spelling for every crate.
 //!
 //! This crate knows nothing of the services that use it.
 
@@ -27,6 +28,7 @@ pub mod error_body;
 pub mod healthcheck;
 pub mod http_methods;
 pub mod request_body;
+pub mod role_names;
 pub mod secret;
 pub mod secret_cache;
 pub mod service;

@@ -316,7 +316,7 @@ impl SecretCache {
     fn read_call(&self) -> AzureCall {
         let name = &self.inner.name;
         AzureCall::new("read", format!("secret {name} from Key Vault")).needs_role(
-            "Key Vault Secrets User",
+            crate::role_names::KEY_VAULT_SECRETS_USER,
             format!("secret {name}, and the secret must be enabled"),
         )
     }

@@ -1,6 +1,7 @@
 //! The names of the environment variables this crate reads, in one place that depends on
 //! nothing: the modules that read them ([`crate::credential`], [`crate::transport`],
-//! [`crate::telemetry`]) re-export their own, and [`COMMON_VARIABLES`] lists them all.
+//! [`crate::telemetry`]) re-export their own, and [`COMMON_VARIABLES`] lists them all. Also
+//! [`KEY_VAULT_URL`], which only the services with a vault read, so it is not common.
 
 /// Chooses the credential: `dev`, `prod`, or one credential's name.
 pub const AZURE_TOKEN_CREDENTIALS: &str = "AZURE_TOKEN_CREDENTIALS";
@@ -18,6 +19,10 @@ pub const AZURE_AUTHORITY_HOST: &str = "AZURE_AUTHORITY_HOST";
 pub const IDENTITY_ENDPOINT: &str = "IDENTITY_ENDPOINT";
 /// Shared secret header value for `IDENTITY_ENDPOINT`.
 pub const IDENTITY_HEADER: &str = "IDENTITY_HEADER";
+
+/// The Key Vault a service reads its secrets from (read by the services that have one, through
+/// [`crate::secret_cache`]; named here once).
+pub const KEY_VAULT_URL: &str = "KEY_VAULT_URL";
 
 /// PEM file of CA certificates added to (not replacing) the system roots: local emulators only.
 pub const EXTRA_CA_CERTS: &str = "EXTRA_CA_CERTS";

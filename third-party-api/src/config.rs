@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use shared_auth::service::settings::{BIND_ADDRESS, PORT};
+pub use shared_auth::variables::KEY_VAULT_URL;
 
 /// The JSON key store.
 pub const THIRD_PARTY_API_KEYS_FILE: &str = "THIRD_PARTY_API_KEYS_FILE";
@@ -21,8 +22,6 @@ pub const THIRD_PARTY_API_FUNCTION_KEY: &str = "THIRD_PARTY_API_FUNCTION_KEY";
 pub const THIRD_PARTY_API_KEYS_URL: &str = "THIRD_PARTY_API_KEYS_URL";
 /// Seconds between two reads of the blob store (and of the master key in Key Vault).
 pub const THIRD_PARTY_API_KEYS_REFRESH_SECONDS: &str = "THIRD_PARTY_API_KEYS_REFRESH_SECONDS";
-/// The vault holding the master key; unset, the master key is the store's own.
-pub const KEY_VAULT_URL: &str = "KEY_VAULT_URL";
 /// The master key's secret in that vault.
 pub const THIRD_PARTY_API_MASTER_KEY_SECRET_NAME: &str = "THIRD_PARTY_API_MASTER_KEY_SECRET_NAME";
 /// The master key's secret name when [`THIRD_PARTY_API_MASTER_KEY_SECRET_NAME`] is unset.

@@ -36,7 +36,7 @@ impl CodeLoop {
             ..SecretCacheOptions::default()
         };
         let secrets = SecretCache::new(
-            settings.key_vault_url.parse()?,
+            settings.key_vault_url.clone(),
             credential.clone(),
             &settings.secret_name,
             Some(cache_options),

@@ -7,9 +7,9 @@
 //! budget under load) is asked again.
 
 use super::Settings;
-use crate::timing::TimingRow;
 use crate::report::SuiteResult;
 use crate::stack::BenchStack;
+use crate::timing::TimingRow;
 use anyhow::bail;
 use devstack::stack::{DevStack, Service};
 use std::time::{Duration, Instant};

@@ -6,10 +6,10 @@
 //! its own, as main-app's identity from a cold start (token, then secret) and warm (secret only).
 
 use super::Settings;
-use crate::timing::TimingRow;
 use crate::memory::{self, MemoryRow};
 use crate::report::SuiteResult;
 use crate::stack::BenchStack;
+use crate::timing::TimingRow;
 use anyhow::{Context, bail};
 use devstack::process::{ChildProcess, LogSink};
 use devstack::stack::{DevStack, Service, profile_dir};
@@ -123,7 +123,7 @@ async fn key_vault_round_trips(stack: &DevStack) -> anyhow::Result<Vec<TimingRow
             ..SecretCacheOptions::default()
         };
         let cache = SecretCache::new(
-            settings.key_vault_url.parse()?,
+            settings.key_vault_url.clone(),
             credential,
             &settings.secret_name,
             Some(options),

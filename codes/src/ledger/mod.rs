@@ -40,7 +40,7 @@ pub const USED_AT: &str = "used_at";
 pub const MESSAGE_ID: &str = "message_id";
 
 /// The role the ledger's users need on its container.
-pub const LEDGER_ROLE: &str = "Storage Blob Data Contributor";
+pub const LEDGER_ROLE: &str = shared_auth::role_names::BLOB_DATA_CONTRIBUTOR;
 
 /// Why the ledger could not answer; the Display is the operator's text (never a secret).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

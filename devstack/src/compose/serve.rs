@@ -82,12 +82,12 @@ pub async fn serve(volume: &Volume, azurite_host: &str) -> anyhow::Result<()> {
         ready,
     );
     tokio::pin!(provision);
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let shutdown = shared_auth::service::shutdown_signal();
+    tokio::pin!(shutdown);
     let mut provisioned = false;
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
-            _ = terminate.recv() => break,
+            _ = &mut shutdown => break,
             result = &mut provision, if !provisioned => {
                 result?;
                 provisioned = true;

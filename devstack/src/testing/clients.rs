@@ -10,6 +10,7 @@ use azure_storage_blob::{
 };
 use azure_storage_queue::models::QueueClientReceiveMessagesOptions;
 use azure_storage_queue::{QueueClient, QueueClientOptions};
+use codes::ledger::{CodeLedger, CodeLedgerOptions};
 use futures::TryStreamExt;
 use shared_auth::transport::azure_client_options;
 use std::collections::HashMap;
@@ -46,6 +47,19 @@ pub fn blob_client_at(stack: &DevStack, url: &str, identity: &str) -> BlobClient
         }),
     )
     .expect("a blob client")
+}
+
+/// The code ledger as `identity` uses it: the ledger type on the stack's container, through the
+/// stack's transport, exactly as main-app and queue-worker build it.
+pub fn ledger(stack: &DevStack, identity: &str) -> CodeLedger {
+    CodeLedger::new(
+        stack.urls.container.parse().expect("a container URL"),
+        stack.credential(identity).expect("a known identity"),
+        Some(CodeLedgerOptions {
+            http: Some(stack.http().clone()),
+        }),
+    )
+    .expect("a ledger client")
 }
 
 /// A Key Vault client acting as `identity`.

@@ -136,12 +136,19 @@ pub async fn container_exists(stack: &DevStack, name: &str) -> bool {
 /// it prints once it listens.
 pub async fn azurite_blob_endpoint(stack: &DevStack) -> String {
     let marker = "Azurite Blob service is successfully listening at ";
-    for _ in 0..100 {
-        if let Some(line) = stack.sink.captured().lines().find(|l| l.contains(marker)) {
-            let url = line.split(marker).nth(1).unwrap().trim();
-            return url.trim_end_matches('/').to_owned();
+    let limit = std::time::Duration::from_secs(10);
+    devstack::testing::eventually_ok(limit, "Azurite says where it listens", || async {
+        let logs = stack.sink.captured();
+        match logs.lines().find(|l| l.contains(marker)) {
+            Some(line) => Ok(line
+                .split(marker)
+                .nth(1)
+                .unwrap()
+                .trim()
+                .trim_end_matches('/')
+                .to_owned()),
+            None => Err("not in the logs yet"),
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("Azurite never said where it listens")
+    })
+    .await
 }

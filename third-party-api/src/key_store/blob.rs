@@ -14,7 +14,7 @@ use std::time::Duration;
 /// How long one read or write of the blob may take before it counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The role reading and writing the key store needs on its container.
-const KEY_STORE_ROLE: &str = "Storage Blob Data Contributor";
+const KEY_STORE_ROLE: &str = shared_auth::role_names::BLOB_DATA_CONTRIBUTOR;
 
 /// Options of a [`BlobKeyStore`].
 #[derive(Debug, Clone, Default)]
