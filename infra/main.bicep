@@ -26,7 +26,7 @@ param queueWorkerImage string = ''
 param thirdPartyApiImage string = ''
 param keyRotationImage string = ''
 
-@description('When the key-rotation job runs: a cron expression, UTC (KEY_ROTATION_SCHEDULE). Empty: weekly, Monday 03:00. Keep it well under 90 days, the expiry each rotation gives the key.')
+@description('When the key-rotation job runs: a cron expression, UTC (KEY_ROTATION_SCHEDULE). Empty: weekly, Monday 03:00. It must run at least weekly, "<minute> <hour> * * <days of the week>" (any day of the month, any month), so the key, which each rotation gives 90 days, is never near its expiry; any other schedule fails the deployment.')
 param keyRotationSchedule string = ''
 
 @maxLength(6)
@@ -43,6 +43,17 @@ var tags = { 'azd-env-name': environmentName }
 var suffix = empty(deploymentSuffix) ? take(uniqueString(subscription().id, environmentName, deployedAt), 6) : toLower(deploymentSuffix)
 var developerIps = filter(split(developerIpAddresses, ','), ip => !empty(trim(ip)))
 var weekly = '0 3 * * 1'
+// The schedule runs at least weekly: five fields, the day of the month and the month '*', so the
+// job runs on every day the days-of-the-week field names, one a week at least. Each rotation's key
+// expires after 90 days, so the key in use outlives a dozen runs (failed ones included). Any
+// other schedule (monthly, yearly, a 31st of February) stops the deployment, whoever deploys:
+// ARM evaluates only the branch of `?:` taken, and on the other one reading a property of an
+// empty object fails with the property's name, the message below. (Bicep's fail() would say it
+// plainly, but checkov's Bicep parser cannot read it, and a file it cannot parse goes unchecked.)
+var rotationSchedule = empty(trim(keyRotationSchedule)) ? weekly : trim(keyRotationSchedule)
+var rotationFields = filter(split(rotationSchedule, ' '), f => !empty(f))
+var rotationAtLeastWeekly = length(rotationFields) == 5 && join(take(skip(rotationFields, 2), 2), ' ') == '* *'
+var refused = {}
 
 resource group 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   name: 'rg-${environmentName}'
@@ -63,7 +74,7 @@ module resources 'resources.bicep' = {
     queueWorkerImage: queueWorkerImage
     thirdPartyApiImage: thirdPartyApiImage
     keyRotationImage: keyRotationImage
-    keyRotationSchedule: empty(trim(keyRotationSchedule)) ? weekly : keyRotationSchedule
+    keyRotationSchedule: rotationAtLeastWeekly ? join(rotationFields, ' ') : any(refused)['KEY_ROTATION_SCHEDULE must run at least weekly, "<minute> <hour> * * <days of the week>" (each rotation\'s key expires after 90 days), not "${keyRotationSchedule}"']
     deploymentSuffix: suffix
     // As a rotation's versions: 90 days, later than the job's next run.
     secretExpiresOn: dateTimeToEpoch(dateTimeAdd(deployedAt, 'P90D'))

@@ -13,11 +13,39 @@
 set -euo pipefail
 
 eval "$(azd env get-values)"
-: "${AZURE_RESOURCE_GROUP:?run azd up first}" "${AZURE_KEY_VAULT_NAME:?}" "${AZURE_STORAGE_ACCOUNT:?}"
+for name in AZURE_SUBSCRIPTION_ID AZURE_RESOURCE_GROUP AZURE_KEY_VAULT_NAME AZURE_STORAGE_ACCOUNT \
+  KEY_VAULT_URL STORAGE_QUEUE_URL CODE_LEDGER_URL; do
+  if [ -z "${!name:-}" ]; then
+    echo "$name is not set in the azd environment: run azd up first (nothing was changed)" >&2
+    exit 1
+  fi
+done
+command -v az >/dev/null 2>&1 || {
+  echo "the Azure CLI (az) is needed to grant the roles: install it and run az login (nothing was changed)" >&2
+  exit 1
+}
+# Who you are, asked before anything changes: signed out, the script stops with the firewalls as
+# they were. The scopes are in the azd environment's subscription (AZURE_SUBSCRIPTION_ID), not
+# in whichever one az defaults to.
+me=$(az ad signed-in-user show --query id -o tsv) || me=
+if [ -z "$me" ]; then
+  echo "az could not say who is signed in: run az login (nothing was changed)" >&2
+  exit 1
+fi
+sub=$AZURE_SUBSCRIPTION_ID
 
-ip=${1:-$(curl -fsS --max-time 10 https://api.ipify.org)}
-if ! [[ "$ip" =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]]; then
-  echo "not a single IPv4 address: '$ip' (ranges are never opened)" >&2
+if [ $# -gt 0 ]; then
+  ip=$1
+else
+  ip=$(curl -fsS --max-time 10 https://api.ipify.org) || {
+    echo "could not ask api.ipify.org for your public IPv4 address: pass it as the argument (nothing was changed)" >&2
+    exit 2
+  }
+fi
+if ! [[ "$ip" =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]] ||
+  [ "${BASH_REMATCH[1]}" -gt 255 ] || [ "${BASH_REMATCH[2]}" -gt 255 ] ||
+  [ "${BASH_REMATCH[3]}" -gt 255 ] || [ "${BASH_REMATCH[4]}" -gt 255 ]; then
+  echo "not a single IPv4 address: '$ip' (ranges are never opened; nothing was changed)" >&2
   exit 2
 fi
 allowed=${DEVELOPER_IP_ADDRESSES:-}
@@ -31,8 +59,6 @@ case ",$allowed," in
     ;;
 esac
 
-me=$(az ad signed-in-user show --query id -o tsv)
-sub=$(az account show --query id -o tsv)
 rg="/subscriptions/$sub/resourceGroups/$AZURE_RESOURCE_GROUP"
 vault="$rg/providers/Microsoft.KeyVault/vaults/$AZURE_KEY_VAULT_NAME"
 account="$rg/providers/Microsoft.Storage/storageAccounts/$AZURE_STORAGE_ACCOUNT"
