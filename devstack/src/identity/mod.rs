@@ -16,8 +16,9 @@ use base64::Engine;
 use rand::RngCore;
 use shared_auth::{ApiKeyRing, Secret};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use time::OffsetDateTime;
+use tokio::sync::watch;
 
 /// The managed-identity protocol version Container Apps and App Service speak.
 pub const MSI_API_VERSION: &str = "2019-08-01";
@@ -102,6 +103,10 @@ pub struct IdentityProvider {
     headers: ApiKeyRing,
     client_secrets: ApiKeyRing,
     available: AtomicBool,
+    /// True simulates a hang of the token endpoints: requests wait until it is false again.
+    stalled: watch::Sender<bool>,
+    /// Token requests that arrived while stalled (tests check the hang was felt).
+    held: AtomicU64,
     token_lifetime: AtomicI64,
 }
 
@@ -141,6 +146,8 @@ impl IdentityProvider {
             headers,
             client_secrets,
             available: AtomicBool::new(true),
+            stalled: watch::Sender::new(false),
+            held: AtomicU64::new(0),
             token_lifetime: AtomicI64::new(TOKEN_LIFETIME_SECONDS),
         }
     }
@@ -209,9 +216,67 @@ impl IdentityProvider {
         self.available.store(available, Ordering::SeqCst);
     }
 
+    /// Simulates a hang of the token endpoints (`true`: every token request waits, unanswered,
+    /// until the stall ends or the client gives up) or ends it, releasing the held requests. The
+    /// signing keys' discovery, `/healthz` and the control methods keep answering.
+    pub fn set_stalled(&self, stalled: bool) {
+        self.stalled.send_replace(stalled);
+    }
+
+    /// How many token requests arrived while the endpoints were stalled.
+    pub fn held_requests(&self) -> u64 {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    /// Waits while the token endpoints are stalled (at once when they are not).
+    async fn wait_while_stalled(&self) {
+        let mut stalled = self.stalled.subscribe();
+        if *stalled.borrow_and_update() {
+            self.held.fetch_add(1, Ordering::SeqCst);
+            // The sender lives as long as the provider, so this only returns once un-stalled.
+            let _ = stalled.wait_for(|s| !*s).await;
+        }
+    }
+
     /// Sets the lifetime of the access tokens issued from now on; under five minutes, the
     /// Azure SDK credentials try to refresh on every use (fault tests make them do so).
     pub fn set_token_lifetime(&self, seconds: i64) {
         self.token_lifetime.store(seconds, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::{App, test};
+    use std::time::Duration;
+
+    /// Stalled token endpoints hold a request while the key discovery and the control methods
+    /// keep answering, and answer it once un-stalled.
+    #[actix_web::test]
+    async fn stalled_token_endpoints_hold_requests_until_unstalled() {
+        let provider = Arc::new(IdentityProvider::new(&["main-app"]).unwrap());
+        let app = test::init_service(App::new().configure(|cfg| provider.configure(cfg))).await;
+        let token = || {
+            test::TestRequest::get()
+                .uri(&format!("{MSI_PATH}?api-version={MSI_API_VERSION}"))
+                .to_request()
+        };
+        provider.set_stalled(true);
+        let mut held = std::pin::pin!(test::call_service(&app, token()));
+        let waited = tokio::time::timeout(Duration::from_millis(300), held.as_mut()).await;
+        assert!(waited.is_err(), "answered while stalled");
+        assert_eq!(provider.held_requests(), 1);
+        provider.set_token_lifetime(600);
+        let keys = test::TestRequest::get()
+            .uri(&format!("/{TENANT_ID}/discovery/v2.0/keys"))
+            .to_request();
+        assert_eq!(test::call_service(&app, keys).await.status(), 200);
+        provider.set_stalled(false);
+        let res = tokio::time::timeout(Duration::from_secs(5), held)
+            .await
+            .expect("answered once un-stalled");
+        assert_eq!(res.status(), 401, "no identity header, as without a stall");
+        assert_eq!(provider.held_requests(), 1, "nothing held after the stall");
     }
 }

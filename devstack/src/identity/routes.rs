@@ -1,5 +1,6 @@
 //! The identity emulator's endpoints: the managed-identity endpoint (App Service protocol), the
 //! Entra token endpoint (client secret or federated token), and the signing keys' discovery.
+//! While stalled, the two token endpoints hold each request until the stall ends.
 
 use super::{
     FEDERATION_ISSUER, IdentityProvider, JWT_BEARER_ASSERTION, MSI_API_VERSION, MSI_PATH,
@@ -54,6 +55,7 @@ async fn managed_identity_token(
     provider: web::Data<IdentityProvider>,
     req: HttpRequest,
 ) -> HttpResponse {
+    provider.wait_while_stalled().await;
     if let Some(outage) = provider.unavailable() {
         return outage;
     }
@@ -118,6 +120,7 @@ async fn entra_token(
     tenant: web::Path<String>,
     form: web::Bytes,
 ) -> HttpResponse {
+    provider.wait_while_stalled().await;
     if let Some(outage) = provider.unavailable() {
         return outage;
     }

@@ -17,8 +17,9 @@ use crate::rbac::RoleAssignments;
 use shared_auth::Secret;
 use state::{AttributesIn, Deleted, SecretEntry};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use tokio::sync::watch;
 
 /// The audience of Key Vault tokens.
 pub const VAULT_RESOURCE: &str = "https://vault.azure.net";
@@ -49,6 +50,10 @@ pub struct KeyVault {
     reads: RwLock<BTreeMap<String, u64>>,
     /// False simulates an outage: every request gets 503.
     available: AtomicBool,
+    /// True simulates a hang: requests wait, unanswered, until it is false again.
+    stalled: watch::Sender<bool>,
+    /// Requests that arrived while stalled (tests check the hang was felt).
+    held: AtomicU64,
     deleted: RwLock<BTreeMap<String, Deleted>>,
     access: AccessCheck,
 }
@@ -60,6 +65,8 @@ impl KeyVault {
             secrets: RwLock::default(),
             reads: RwLock::default(),
             available: AtomicBool::new(true),
+            stalled: watch::Sender::new(false),
+            held: AtomicU64::new(0),
             deleted: RwLock::default(),
             access: AccessCheck::new(identities, roles),
         }
@@ -83,5 +90,65 @@ impl KeyVault {
     /// Simulates an outage (`false`: every request is answered 503) or ends it.
     pub fn set_available(&self, available: bool) {
         self.available.store(available, Ordering::SeqCst);
+    }
+
+    /// Simulates a hang (`true`: every secrets request waits, unanswered, until the stall ends
+    /// or the client gives up) or ends it, releasing the held requests. Only the secrets API is
+    /// held: `/healthz` and the control methods (`seed`, `set_available`, ...) keep answering.
+    pub fn set_stalled(&self, stalled: bool) {
+        self.stalled.send_replace(stalled);
+    }
+
+    /// How many requests arrived while the vault was stalled.
+    pub fn held_requests(&self) -> u64 {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    /// Waits while the vault is stalled (at once when it is not).
+    async fn wait_while_stalled(&self) {
+        let mut stalled = self.stalled.subscribe();
+        if *stalled.borrow_and_update() {
+            self.held.fetch_add(1, Ordering::SeqCst);
+            // The sender lives as long as the vault, so this only returns once un-stalled.
+            let _ = stalled.wait_for(|s| !*s).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::{App, test};
+    use std::time::Duration;
+
+    /// A stalled vault holds a request (no answer, not even the 401 challenge) while its control
+    /// methods keep answering, and answers it once un-stalled.
+    #[actix_web::test]
+    async fn a_stalled_vault_holds_requests_until_unstalled() {
+        let identities = Arc::new(IdentityProvider::new(&["main-app"]).unwrap());
+        let vault = Arc::new(KeyVault::new(identities, Arc::default()));
+        let app = test::init_service(App::new().configure(|cfg| vault.configure(cfg))).await;
+        let get = || {
+            test::TestRequest::get()
+                .uri("/secrets/key?api-version=7.6")
+                .to_request()
+        };
+        vault.set_stalled(true);
+        let mut held = std::pin::pin!(test::call_service(&app, get()));
+        let waited = tokio::time::timeout(Duration::from_millis(300), held.as_mut()).await;
+        assert!(waited.is_err(), "answered while stalled");
+        assert_eq!(vault.held_requests(), 1);
+        // Control calls are not held.
+        vault.seed("key", &Secret::new("value"));
+        vault.set_available(true);
+        let health = test::TestRequest::get().uri("/healthz").to_request();
+        assert_eq!(test::call_service(&app, health).await.status(), 200);
+        vault.set_stalled(false);
+        let res = tokio::time::timeout(Duration::from_secs(5), held)
+            .await
+            .expect("answered once un-stalled");
+        assert_eq!(res.status(), 401, "the challenge, as without a stall");
+        assert_eq!(test::call_service(&app, get()).await.status(), 401);
+        assert_eq!(vault.held_requests(), 1, "nothing held after the stall");
     }
 }

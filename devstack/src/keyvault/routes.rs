@@ -1,5 +1,5 @@
 //! The vault's routes: the secrets REST API (get, set, update, list, delete, recover, purge)
-//! over the state, each authorized first.
+//! over the state, each held first while the vault is stalled, then authorized.
 
 use super::KeyVault;
 use super::error::{VaultError, VaultResult};
@@ -64,6 +64,7 @@ async fn set_secret(
     name: web::Path<String>,
     body: web::Bytes,
 ) -> VaultResult {
+    vault.wait_while_stalled().await;
     check_name(&name)?;
     vault.authorize_secret(&req, DataAction::SecretSet, &name)?;
     if vault.deleted().contains_key(name.as_str()) {
@@ -117,6 +118,7 @@ async fn get_latest(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
+    vault.wait_while_stalled().await;
     get(&vault, &req, &name, None)
 }
 
@@ -125,6 +127,7 @@ async fn get_version(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> VaultResult {
+    vault.wait_while_stalled().await;
     let (name, version) = path.into_inner();
     get(
         &vault,
@@ -173,6 +176,7 @@ fn page(req: &HttpRequest, items: Vec<Value>) -> VaultResult {
 }
 
 async fn list_secrets(vault: web::Data<KeyVault>, req: HttpRequest) -> VaultResult {
+    vault.wait_while_stalled().await;
     vault.authorize(&req, DataAction::SecretReadMetadata, &Scope::Vault)?;
     let base = base_url(&req);
     let items = vault
@@ -192,6 +196,7 @@ async fn list_versions(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
+    vault.wait_while_stalled().await;
     check_name(&name)?;
     vault.authorize_secret(&req, DataAction::SecretReadMetadata, &name)?;
     let base = base_url(&req);
@@ -214,6 +219,7 @@ async fn update_latest(
     name: web::Path<String>,
     body: web::Bytes,
 ) -> VaultResult {
+    vault.wait_while_stalled().await;
     update(&vault, &req, name.into_inner(), String::new(), &body)
 }
 
@@ -223,6 +229,7 @@ async fn update_secret(
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> VaultResult {
+    vault.wait_while_stalled().await;
     let (name, version) = path.into_inner();
     update(&vault, &req, name, version, &body)
 }
@@ -274,6 +281,7 @@ async fn delete_secret(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
+    vault.wait_while_stalled().await;
     check_name(&name)?;
     vault.authorize_secret(&req, DataAction::SecretDelete, &name)?;
     let entry = vault
@@ -302,6 +310,7 @@ async fn get_deleted(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
+    vault.wait_while_stalled().await;
     vault.authorize_secret(&req, DataAction::SecretReadMetadata, &name)?;
     let deleted = vault.deleted();
     let d = deleted
@@ -315,6 +324,7 @@ async fn purge_deleted(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
+    vault.wait_while_stalled().await;
     vault.authorize_secret(&req, DataAction::SecretPurge, &name)?;
     vault
         .deleted_mut()
@@ -328,6 +338,7 @@ async fn recover_deleted(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
+    vault.wait_while_stalled().await;
     vault.authorize_secret(&req, DataAction::SecretRecover, &name)?;
     let d = vault
         .deleted_mut()
