@@ -1,5 +1,7 @@
 //! `GET /api/v1/getcode` against the local Azure stack with real SDK clients: the end-to-end
-//! path, rotation without restart, each error mapping, start-up with Key Vault down, a burst.
+//! path, rotation without restart, each error mapping, start-up with Key Vault down, a burst,
+//! and one deadline per request whatever hangs (Key Vault, the identity endpoint, the
+//! third-party API, Storage), each followed by recovery without a restart.
 
 mod support;
 
@@ -8,7 +10,12 @@ use codes::envelope::{ENVELOPE_VERSION, MessageType};
 use devstack::rbac::{Role, Scope};
 use devstack::stack::{FUNCTION_KEY_NAME, QUEUE, SECRET_NAME};
 use devstack::testing::eventually;
+use devstack::testing::wire::LocalService;
+use main_app::config::{REQUEST_TIMEOUT_SECONDS, SECRET_CACHE_TTL_SECONDS, Settings};
+use main_app::startup::Application;
 use serde_json::json;
+use shared_auth::MapEnv;
+use shared_auth::service::Service as _;
 use shared_auth::telemetry::is_valid_traceparent;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -123,12 +130,29 @@ async fn upstream_down_slow_failing_or_refusing_maps_to_502_or_504() {
         .with("THIRD_PARTY_API_TIMEOUT_SECONDS", "1");
     let app = spawn_app(&env).await;
     app.wait_ready().await;
-    assert_mapped(&stack, app.get_code().await, 504, "upstream_timeout").await;
+    let (res, took) = timed(app.get_code()).await;
+    println!("third-party API hung, 1 s timeout: 504 after {took:?}");
+    assert_mapped(&stack, res, 504, "upstream_timeout").await;
+    // Within the configured third-party timeout (1 s), not the 5 s the upstream takes.
+    assert!(took < Duration::from_secs(1) + MARGIN, "504 after {took:?}");
     assert_eq!(
         slow.calls.load(Ordering::SeqCst),
         1,
         "no retry after a timeout"
     );
+
+    // A third-party timeout longer than the request budget: the budget answers first.
+    let hung = fake_upstream(Behaviour::Slow(Duration::from_secs(10)));
+    let env = main_app_env(&stack)
+        .with("THIRD_PARTY_API_ENDPOINT", &hung.url)
+        .with("THIRD_PARTY_API_TIMEOUT_SECONDS", "5")
+        .with(REQUEST_TIMEOUT_SECONDS, "1");
+    let app = spawn_app(&env).await;
+    app.wait_ready().await;
+    let (res, took) = timed(app.get_code()).await;
+    println!("third-party API hung, 5 s timeout, 1 s budget: 503 after {took:?}");
+    assert_mapped(&stack, res, 503, "deadline_exceeded").await;
+    assert!(took < Duration::from_secs(1) + MARGIN, "503 after {took:?}");
 
     let failing = fake_upstream(Behaviour::Status(500));
     let app = spawn_app(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &failing.url)).await;
@@ -414,4 +438,188 @@ async fn a_stalled_storage_gets_503_within_the_budget_readiness_follows_and_both
         200,
         "recovers without restart"
     );
+}
+
+/// Room on top of a time bound under test, for a loaded 2-core machine.
+const MARGIN: Duration = Duration::from_secs(2);
+
+/// `request`'s answer and how long it took; a request unanswered after 60 s fails the test.
+async fn timed(
+    request: impl std::future::Future<Output = reqwest::Response>,
+) -> (reqwest::Response, Duration) {
+    let started = std::time::Instant::now();
+    let res = tokio::time::timeout(Duration::from_secs(60), request)
+        .await
+        .expect("main-app answers");
+    (res, started.elapsed())
+}
+
+/// One getcode under a fault: within `budget` + [`MARGIN`], and 200 or 503 with `Retry-After`
+/// (never 200 without a code). Returns the status and the error code ("" on 200), and prints
+/// them with the time taken (`--nocapture` shows the timings).
+async fn within_budget(app: &TestApp, budget: Duration) -> (u16, String) {
+    let (res, took) = timed(app.get_code()).await;
+    let status = res.status().as_u16();
+    let retry_after = res.headers().contains_key("retry-after");
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    let error = body["error"].as_str().unwrap_or_default().to_owned();
+    println!("getcode under a fault: {status} {error} after {took:?} (budget {budget:?})");
+    assert!(took < budget + MARGIN, "answered {status} after {took:?}");
+    match status {
+        200 => assert!(
+            body["code"]
+                .as_str()
+                .is_some_and(|c| Code::parse(c).is_ok())
+        ),
+        503 => assert!(retry_after, "503 without Retry-After: {body}"),
+        _ => panic!("answered {status}: {body}"),
+    }
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+/// Runs `f` when dropped: a failed assertion never leaves an emulator stalled.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
+/// main-app built as its binary builds it (`Application::build`: the secret cache timed by
+/// `SECRET_CACHE_TTL_SECONDS`, production retry delays), running in this process.
+async fn spawn_production_app(env: &MapEnv) -> TestApp {
+    logs();
+    let settings = Settings::from_env(env).unwrap();
+    let app = Application::build(settings, env).unwrap();
+    let service = LocalService::on_port(app.port());
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp(service)
+}
+
+#[tokio::test]
+async fn a_hung_key_vault_with_nothing_cached_gets_503_within_the_budget_then_recovers() {
+    let stack = start_stack().await;
+    let budget = Duration::from_secs(2);
+    stack.vault.set_stalled(true);
+    let _unstall = OnDrop(|| stack.vault.set_stalled(false));
+    // Started during the hang: its first fetch of the key never answers.
+    let app = spawn_app(&main_app_env(&stack).with(REQUEST_TIMEOUT_SECONDS, "2")).await;
+    let answers = futures::future::join_all((0..3).map(|_| within_budget(&app, budget))).await;
+    for answer in answers {
+        assert_eq!(answer, (503, "deadline_exceeded".to_owned()));
+    }
+    assert!(stack.vault.held_requests() >= 1, "the hang was felt");
+    eventually(
+        Duration::from_secs(10),
+        "not ready, only the secret check failing",
+        || async {
+            app.readyz().await == (503, json!({"status": "not_ready", "failing": ["secret"]}))
+        },
+    )
+    .await;
+    assert!(drain_queue(&stack).await.is_empty(), "nothing enqueued");
+
+    stack.vault.set_stalled(false);
+    app.wait_ready().await;
+    assert_eq!(
+        app.get_code().await.status(),
+        200,
+        "recovers without restart"
+    );
+}
+
+#[tokio::test]
+async fn a_hung_key_vault_with_a_stale_key_answers_within_the_budget_then_recovers() {
+    let stack = start_stack().await;
+    let budget = Duration::from_secs(2);
+    let env = main_app_env(&stack)
+        .with(REQUEST_TIMEOUT_SECONDS, "2")
+        .with(SECRET_CACHE_TTL_SECONDS, "1");
+    let app = spawn_production_app(&env).await;
+    app.wait_ready().await;
+    assert_eq!(app.get_code().await.status(), 200);
+
+    stack.vault.set_stalled(true);
+    let _unstall = OnDrop(|| stack.vault.set_stalled(false));
+    // Past the key's 1 s lifetime: every getcode needs a fetch, and every fetch hangs.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(within_budget(&app, budget).await);
+    }
+    assert!(stack.vault.held_requests() >= 1, "the hang was felt");
+    println!("Key Vault hung, key stale: {statuses:?}");
+
+    stack.vault.set_stalled(false);
+    app.wait_ready().await;
+    eventually(
+        Duration::from_secs(10),
+        "200 again without restart",
+        || async { app.get_code().await.status() == 200 },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_hung_identity_endpoint_with_tokens_to_refresh_answers_within_the_budget_then_recovers() {
+    let stack = start_stack().await;
+    let logs = logs();
+    // Four-minute tokens: inside the SDK's refresh window, so every use asks for a new one; a
+    // 1 s key: every getcode fetches it from Key Vault with a Key Vault token.
+    stack.identities.set_token_lifetime(240);
+    let env = main_app_env(&stack).with(SECRET_CACHE_TTL_SECONDS, "1");
+    // The production budget (10 s) leaves room for the last good token to be served after a
+    // refresh has waited its patience (shared-auth's REFRESH_PATIENCE, 3 s); a 2 s budget
+    // does not.
+    let default_budget = main_app::config::DEFAULT_REQUEST_TIMEOUT;
+    let app = spawn_production_app(&env).await;
+    let short_budget = Duration::from_secs(2);
+    let short_env = env.clone().with(REQUEST_TIMEOUT_SECONDS, "2");
+    let short = spawn_production_app(&short_env).await;
+    for app in [&app, &short] {
+        app.wait_ready().await;
+        assert_eq!(app.get_code().await.status(), 200);
+    }
+    drain_queue(&stack).await;
+
+    stack.identities.set_stalled(true);
+    let _unstall = OnDrop(|| stack.identities.set_stalled(false));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(within_budget(&app, default_budget).await);
+    }
+    println!("identity endpoint hung, tokens to refresh, 10 s budget: {statuses:?}");
+    assert!(
+        statuses.iter().all(|(status, _)| *status == 200),
+        "the last good tokens keep serving: {statuses:?}"
+    );
+    assert!(logs.text().contains("serving the last good token"));
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(within_budget(&short, short_budget).await);
+    }
+    println!("identity endpoint hung, tokens to refresh, 2 s budget: {statuses:?}");
+    // A replica started during the hang holds no token at all.
+    let fresh = spawn_production_app(&short_env).await;
+    assert_eq!(
+        within_budget(&fresh, short_budget).await,
+        (503, "deadline_exceeded".to_owned())
+    );
+    assert!(stack.identities.held_requests() >= 2, "the hang was felt");
+
+    stack.identities.set_stalled(false);
+    for app in [&app, &short, &fresh] {
+        app.wait_ready().await;
+        eventually(
+            Duration::from_secs(10),
+            "200 again without restart",
+            || async { app.get_code().await.status() == 200 },
+        )
+        .await;
+    }
 }
