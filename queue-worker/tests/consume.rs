@@ -1,8 +1,10 @@
 //! The worker in-process against the local stack: duplicates, poison after exactly the allowed
-//! attempts, garbage poisoned at once while good messages flow, missing roles and recovery.
+//! attempts, garbage poisoned at once while good messages flow, producers' readiness probes
+//! deleted unread, missing roles and recovery.
 
 mod support;
 
+use azure_storage_queue::models::QueueClientGetPropertiesResultHeaders;
 use base64::Engine;
 use devstack::rbac::{Role, Scope};
 use devstack::stack::{CONTAINER, QUEUE};
@@ -314,6 +316,49 @@ async fn an_early_code_expire_keeps_the_unexpired_record() {
         record.expect("kept")["state"],
         "issued",
         "the record outlives a forged expiry"
+    );
+    worker.shutdown().await;
+}
+
+/// Messages in the queue at `url`, hidden ones included (what Azure's approximate count holds).
+async fn messages_in(stack: &Stack, url: &str) -> i64 {
+    queue_as(stack, url, "devstack")
+        .get_properties(None)
+        .await
+        .unwrap()
+        .approximate_messages_count()
+        .unwrap()
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_readiness_probe_is_deleted_unread_never_recorded_nor_poisoned() {
+    let stack = start_stack(&[]).await;
+    // main-app's probe, byte for byte as its prober writes it (there hidden until its last
+    // second; sent visible here so the worker meets it at once), then a code behind it.
+    let probe = codes::envelope::probe_text(Default::default());
+    send_text(&stack, &probe).await;
+    let code = envelope("pRo-1-BeS", 300);
+    send(&stack, &code).await;
+    assert_eq!(messages_in(&stack, &stack.urls.queue).await, 2);
+    let worker = spawn_worker(&worker_env(&stack));
+    eventually(Duration::from_secs(20), "the code handled", || async {
+        worker.processed() >= 1
+    })
+    .await;
+    // A probe left behind would still be counted (hidden or not) until its TTL of 7 days.
+    eventually(Duration::from_secs(20), "the main queue empty", || async {
+        messages_in(&stack, &stack.urls.queue).await == 0
+    })
+    .await;
+    assert_eq!(worker.processed(), 1, "the probe is not counted as handled");
+    assert_eq!(worker.retried(), 0, "nor retried");
+    assert_eq!(worker.poisoned(), 0, "nor poisoned");
+    assert_eq!(messages_in(&stack, &stack.urls.poison_queue).await, 0);
+    assert_eq!(
+        ledger_codes(&stack).await,
+        [code.code.to_string()],
+        "only the code is in the ledger"
     );
     worker.shutdown().await;
 }
