@@ -35,6 +35,16 @@ pub fn is_telemetry_variable(name: &str) -> bool {
     name.starts_with("OTEL_") || name == LOG_FORMAT
 }
 
+/// The telemetry variables among `vars` (`OTEL_*` and `LOG_FORMAT`, values as they are), what
+/// [`StackOptions::for_development`] passes to the services from devstack's own environment.
+pub fn telemetry_env_from(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Vec<(String, String)> {
+    vars.into_iter()
+        .filter(|(name, _)| is_telemetry_variable(name))
+        .collect()
+}
+
 /// `target/` of this workspace (or `CARGO_TARGET_DIR`).
 pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
@@ -67,9 +77,7 @@ impl StackOptions {
             persist_storage: true,
             sink: LogSink::Stdout,
             rust_log: "info".into(),
-            telemetry_env: std::env::vars()
-                .filter(|(name, _)| is_telemetry_variable(name))
-                .collect(),
+            telemetry_env: telemetry_env_from(std::env::vars()),
         }
     }
 
@@ -86,5 +94,63 @@ impl StackOptions {
             rust_log: "info".into(),
             telemetry_env: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn only_otel_variables_and_log_format_pass_to_the_services_unchanged() {
+        let shell = pairs(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+            ("PATH", "/usr/bin"),
+            ("LOG_FORMAT", "json"),
+            ("AZURE_CLIENT_SECRET", "not-for-the-services"),
+            ("OTEL_SERVICE_NAME", "with spaces = and, commas"),
+            ("RUST_LOG", "trace"),
+            ("IDENTITY_HEADER", "x"),
+            (
+                "otel_exporter_otlp_endpoint",
+                "lower case is another variable",
+            ),
+            ("MY_OTEL_ENDPOINT", "OTEL_ only as a prefix"),
+            ("LOG_FORMAT_EXTRA", "LOG_FORMAT only exactly"),
+            ("OTEL_", ""),
+        ]);
+        assert_eq!(
+            telemetry_env_from(shell),
+            pairs(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"),
+                ("LOG_FORMAT", "json"),
+                ("OTEL_SERVICE_NAME", "with spaces = and, commas"),
+                ("OTEL_", ""),
+            ])
+        );
+        assert!(telemetry_env_from(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn for_development_takes_only_telemetry_from_the_environment() {
+        // Whatever this process's environment holds, nothing else is passed.
+        let options = StackOptions::for_development();
+        assert!(
+            options
+                .telemetry_env
+                .iter()
+                .all(|(name, _)| is_telemetry_variable(name))
+        );
+        assert_eq!(
+            options.telemetry_env,
+            telemetry_env_from(std::env::vars()),
+            "for_development passes what telemetry_env_from keeps"
+        );
     }
 }
