@@ -3,8 +3,14 @@
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` is), and each getcode gives one trace holding main-app's request,
 //! its third-party call and enqueue, third-party-api's handling, and queue-worker's processing and
 //! ledger write.
+//!
+//! main-app's Key Vault fetch (`keyvault.get_secret`, shared-auth's secret cache) is in a
+//! request's trace only when that request fetches the key: after the key was refused (a
+//! rotation) or when it is stale. Otherwise the key comes from the cache, loaded at start and
+//! refreshed in the background before it goes stale, in traces of their own; so the fetch is
+//! asserted in the trace of a getcode right after a rotation, not in the others.
 
-use devstack::stack::Service;
+use devstack::stack::{FUNCTION_KEY_NAME, SECRET_NAME, Service};
 use devstack::testing::otlp::OtlpReceiver;
 use devstack::testing::start_stack_with;
 use std::collections::{BTreeMap, BTreeSet};
@@ -34,6 +40,35 @@ async fn each_getcode_is_one_trace_across_the_three_services() {
             .unwrap();
         assert_eq!(res.status(), 200);
     }
+    // A rotation: the new key in the vault, then in third-party-api (the old one revoked). The
+    // next getcode is refused with the cached key and fetches the new one in its own trace.
+    let new_key = "rotated-key-value-for-the-trace-test-0123";
+    stack
+        .vault
+        .seed(SECRET_NAME, &shared_auth::Secret::new(new_key));
+    let res = stack
+        .http()
+        .put(format!(
+            "{}/admin/functions/RandomNumber/keys/{FUNCTION_KEY_NAME}",
+            stack.urls.third_party_api
+        ))
+        .header("x-functions-key", stack.master_key().expose())
+        .json(&serde_json::json!({ "value": new_key }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "key replaced");
+    let rotated_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let res = http
+        .get(format!("{}/api/v1/getcode", stack.urls.main_app))
+        .header(
+            "traceparent",
+            format!("00-{rotated_trace}-00f067aa0ba902b7-01"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
 
     // Per trace: the (service, span) pairs seen, for the traces main-app started with a code.
     let wanted: BTreeSet<(&str, &str)> = [
@@ -45,8 +80,14 @@ async fn each_getcode_is_one_trace_across_the_three_services() {
         ("queue-worker", "ledger.record"),
     ]
     .into();
+    let key_vault = ("main-app".to_owned(), "keyvault.get_secret".to_owned());
+    let holds_wanted = |spans: &BTreeSet<(String, String)>| {
+        wanted
+            .iter()
+            .all(|(s, n)| spans.contains(&(s.to_string(), n.to_string())))
+    };
     let deadline = Instant::now() + Duration::from_secs(30);
-    let complete = loop {
+    let (complete, rotated) = loop {
         let mut traces: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
         for span in receiver.spans() {
             traces
@@ -54,29 +95,32 @@ async fn each_getcode_is_one_trace_across_the_three_services() {
                 .or_default()
                 .insert((span.service, span.name));
         }
+        let rotated = traces.get(rotated_trace).cloned().unwrap_or_default();
         let issued: Vec<_> = traces
             .values()
             .filter(|spans| spans.iter().any(|(_, n)| n == "issue_code"))
             .collect();
-        let complete = issued
-            .iter()
-            .filter(|spans| {
-                wanted
-                    .iter()
-                    .all(|(s, n)| spans.contains(&(s.to_string(), n.to_string())))
-            })
-            .count();
-        if complete == CODES || Instant::now() > deadline {
-            assert_eq!(issued.len(), CODES, "one trace per getcode: {issued:#?}");
-            break complete;
+        let complete = issued.iter().filter(|spans| holds_wanted(spans)).count();
+        let rotated_complete = holds_wanted(&rotated) && rotated.contains(&key_vault);
+        if (complete == CODES + 1 && rotated_complete) || Instant::now() > deadline {
+            assert_eq!(
+                issued.len(),
+                CODES + 1,
+                "one trace per getcode: {issued:#?}"
+            );
+            break (complete, rotated);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     assert_eq!(
         complete,
-        CODES,
+        CODES + 1,
         "every getcode's trace holds {wanted:?}: {:#?}",
         receiver.spans()
+    );
+    assert!(
+        rotated.contains(&key_vault),
+        "the getcode after the rotation fetched the key from Key Vault in its trace: {rotated:#?}"
     );
     stack.stop().await;
 }
