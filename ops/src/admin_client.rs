@@ -9,6 +9,7 @@ use crate::OpsError;
 use azure_core::http::Url;
 use serde::Deserialize;
 use shared_auth::Secret;
+use shared_auth::azure_error::{error_chain, one_line};
 use time::OffsetDateTime;
 
 /// The header that carries a Functions key.
@@ -208,14 +209,7 @@ async fn expect(response: reqwest::Response, ok: &[u16]) -> Result<Vec<u8>, Admi
 /// The transport's reason in one line: reqwest's chain names the URL (no secret in it) and the
 /// cause (connection refused, TLS, timeout); headers are never part of it.
 fn transport_reason(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    crate::connect::one_line(&text)
+    one_line(&error_chain(error))
 }
 
 #[cfg(test)]
@@ -265,6 +259,32 @@ mod tests {
         assert_eq!(list.keys[2].last_accepted, None);
         let shown = format!("{:?}", list.keys);
         assert!(!shown.contains("aaaaaaaa"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn a_transport_failure_is_its_whole_chain_on_one_line() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let error = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/admin"))
+            .send()
+            .await
+            .unwrap_err();
+        let reason = transport_reason(&error);
+        assert!(
+            reason.starts_with(&format!(
+                "error sending request for url (http://127.0.0.1:{port}/admin): "
+            )),
+            "{reason}"
+        );
+        assert!(
+            reason.to_lowercase().contains("connection refused"),
+            "{reason}"
+        );
+        assert!(!reason.contains('\n'), "{reason}");
     }
 
     #[test]

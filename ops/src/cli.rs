@@ -1,5 +1,6 @@
 //! The command line: parsing (`clap`), the exit codes (0 all fine, 1 something failed, 2 bad
-//! input with one line on stderr) and human or `--json` output on stdout.
+//! input with one line on stderr) and human or `--json` output on stdout; progress and errors go
+//! to stderr, so `--json` output stays one document.
 
 use crate::connect::{self, CODE_LEDGER_URL, Connection, STORAGE_QUEUE_URL};
 use crate::roles::Identity;
@@ -166,34 +167,40 @@ pub enum CodeCommand {
     },
 }
 
-/// Parses `args`, runs the command with `env`, writes its output to `out` and diagnostics to
-/// stderr; returns the exit code.
+/// Parses `args`, runs the command with `env`, writes its output to `out` and its errors and
+/// progress lines to `err` (stdout and stderr in the binary); returns the exit code. (`rotate`
+/// still prints its waits' progress to the process's stderr; the confirmation prompt of `queue
+/// clear` is on the terminal.)
 pub async fn run(
     args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
     env: &dyn EnvSource,
     out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
 ) -> i32 {
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(e) => return parse_error(&e, out),
+        Err(e) => return parse_error(&e, out, err),
     };
-    match execute(&cli, env, out).await {
+    match execute(&cli, env, out, err).await {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("keyless: {}", connect::one_line(&e.to_string()));
+            let _ = writeln!(err, "keyless: {}", connect::one_line(&e.to_string()));
             e.exit_code()
         }
     }
 }
 
-fn parse_error(e: &clap::Error, out: &mut (dyn Write + Send)) -> i32 {
+fn parse_error(e: &clap::Error, out: &mut (dyn Write + Send), err: &mut (dyn Write + Send)) -> i32 {
     match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = write!(out, "{}", e.render());
             EXIT_OK
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
-            eprintln!("keyless: error: a subcommand is required (see `keyless --help`)");
+            let _ = writeln!(
+                err,
+                "keyless: error: a subcommand is required (see `keyless --help`)"
+            );
             EXIT_USAGE
         }
         _ => {
@@ -202,7 +209,7 @@ fn parse_error(e: &clap::Error, out: &mut (dyn Write + Send)) -> i32 {
                 .lines()
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("error: bad command line");
-            eprintln!("keyless: {} (see `keyless --help`)", line.trim());
+            let _ = writeln!(err, "keyless: {} (see `keyless --help`)", line.trim());
             EXIT_USAGE
         }
     }
@@ -220,6 +227,7 @@ async fn execute(
     cli: &Cli,
     env: &dyn EnvSource,
     out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
 ) -> Result<i32, OpsError> {
     match &cli.command {
         Command::Doctor(args) => {
@@ -238,7 +246,7 @@ async fn execute(
             emit(out, cli.json, report.to_json(), report.render());
             Ok(if report.ok() { EXIT_OK } else { EXIT_FAILED })
         }
-        Command::Queue(command) => queue_command(command, cli.json, env, out).await,
+        Command::Queue(command) => queue_command(command, cli.json, env, out, err).await,
         Command::Code(CodeCommand::Status { code }) => {
             let code = code::parse_code(code)?;
             let ledger = connect::https_url(env, CODE_LEDGER_URL)?;
@@ -270,8 +278,11 @@ fn queue_url(env: &dyn EnvSource, poison: bool) -> Result<azure_core::http::Url,
     }
 }
 
-fn progress(verb: &'static str) -> impl FnMut(usize) {
-    move |n| eprintln!("keyless: {verb} {n} so far ...")
+/// The progress line of a long queue operation, `keyless: deleted 32 so far ...`, on `err`.
+fn progress<'a>(verb: &'static str, err: &'a mut (dyn Write + Send)) -> impl FnMut(usize) + 'a {
+    move |n| {
+        let _ = writeln!(err, "keyless: {verb} {n} so far ...");
+    }
 }
 
 async fn queue_command(
@@ -279,13 +290,14 @@ async fn queue_command(
     json: bool,
     env: &dyn EnvSource,
     out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
 ) -> Result<i32, OpsError> {
     match command {
         QueueCommand::Peek { poison, max } => {
             let url = queue_url(env, *poison)?;
             let encoding = connect::encoding(env)?;
             let conn = Connection::from_env(env)?;
-            let messages = queue::peek(&conn, &url, encoding, *max).await?;
+            let messages = queue::peek(&conn, &url, *poison, encoding, *max).await?;
             let name = connect::resource_name(&url);
             let mut text = format!("queue {name}: {} message(s) at the front\n", messages.len());
             for m in &messages {
@@ -302,11 +314,11 @@ async fn queue_command(
             let url = queue_url(env, *poison)?;
             let name = connect::resource_name(&url);
             if !yes && !confirm(&name)? {
-                eprintln!("keyless: nothing deleted");
+                let _ = writeln!(err, "keyless: nothing deleted");
                 return Ok(EXIT_FAILED);
             }
             let conn = Connection::from_env(env)?;
-            let cleared = queue::clear(&conn, &url, &mut progress("deleted")).await?;
+            let cleared = queue::clear(&conn, &url, &mut progress("deleted", err)).await?;
             let value = serde_json::json!({ "queue": name, "deleted": cleared });
             let text = format!("queue {name}: deleted {cleared} message(s)\n");
             emit(out, json, value, text);
@@ -316,9 +328,14 @@ async fn queue_command(
             let poison = connect::poison_queue_url(env)?;
             let target = connect::https_url(env, STORAGE_QUEUE_URL)?;
             let conn = Connection::from_env(env)?;
-            let moved =
-                queue::requeue_poison(&conn, &poison, &target, *max, &mut progress("requeued"))
-                    .await?;
+            let moved = queue::requeue_poison(
+                &conn,
+                &poison,
+                &target,
+                *max,
+                &mut progress("requeued", err),
+            )
+            .await?;
             let (from, to) = (
                 connect::resource_name(&poison),
                 connect::resource_name(&target),

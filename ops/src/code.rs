@@ -2,14 +2,15 @@
 //! Properties on the code's record).
 
 use crate::OpsError;
-use crate::connect::{self, Connection};
+use crate::connect::Connection;
 use crate::roles::Role;
-use azure_core::http::{StatusCode, Url};
-use azure_storage_blob::models::BlobClientGetPropertiesResultHeaders;
-use codes::Code;
-use codes::ledger::{EXPIRES_AT, ISSUED_AT, STATE, USED_AT};
+use azure_core::http::Url;
+use codes::{Code, LedgerError, Record, RecordState};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+/// The role the ledger's users need on its container ([`codes::ledger::LEDGER_ROLE`]).
+const LEDGER_ROLE: Role = Role::StorageBlobDataContributor;
 
 /// What the ledger says about a code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,23 @@ pub struct CodeStatus {
 }
 
 impl CodeStatus {
+    /// What `record` (`None`: no record) says about `code` at `now`.
+    pub fn of(code: &Code, record: Option<&Record>, now: OffsetDateTime) -> Self {
+        let time = |t: Option<OffsetDateTime>| t.and_then(|t| t.format(&Rfc3339).ok());
+        Self {
+            code: code.as_str().to_owned(),
+            state: match record {
+                None => "unknown",
+                Some(r) if r.state == RecordState::Used => "used",
+                Some(r) if r.expired_at(now) => "expired",
+                Some(_) => "issued",
+            },
+            issued_at: record.and_then(|r| time(r.issued_at)),
+            expires_at: record.and_then(|r| time(r.expires_at)),
+            used_at: record.and_then(|r| time(r.used_at)),
+        }
+    }
+
     /// The status for `--json`.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
@@ -65,52 +83,60 @@ pub fn parse_code(text: &str) -> Result<Code, OpsError> {
     })
 }
 
-/// Reads the record of `code` in the ledger at `ledger`.
+/// Reads the record of `code` in the ledger at `ledger` ([`codes::CodeLedger::lookup`]: one Get Blob
+/// Properties, nothing written).
 pub async fn status(conn: &Connection, ledger: &Url, code: &Code) -> Result<CodeStatus, OpsError> {
-    let container = conn.ledger(ledger)?;
-    let mut status = CodeStatus {
-        code: code.as_str().to_owned(),
-        state: "unknown",
-        issued_at: None,
-        expires_at: None,
-        used_at: None,
-    };
-    let properties = match container
-        .blob_client(code.as_str())
-        .get_properties(None)
-        .await
-    {
-        Ok(p) => p,
-        Err(e) if e.http_status() == Some(StatusCode::NotFound) => return Ok(status),
-        Err(e) => {
-            let mut text = format!("cannot read the ledger: {}", connect::describe(&e));
-            if connect::is_forbidden(&e) {
-                let role = Role::StorageBlobDataContributor;
-                text.push_str(&format!(
-                    "; it needs {} ({}) on container {} (run `keyless doctor`)",
-                    role.name(),
-                    role.id().unwrap_or_default(),
-                    connect::resource_name(ledger)
-                ));
-            }
-            return Err(OpsError::Failed(text));
-        }
-    };
-    let metadata = properties
-        .metadata()
-        .map_err(|e| OpsError::Failed(format!("the ledger record is unreadable: {e}")))?;
-    status.issued_at = metadata.get(ISSUED_AT).cloned();
-    status.expires_at = metadata.get(EXPIRES_AT).cloned();
-    status.used_at = metadata.get(USED_AT).cloned();
-    let expired = status
-        .expires_at
-        .as_deref()
-        .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-        .is_some_and(|t| t <= OffsetDateTime::now_utc());
-    status.state = match metadata.get(STATE).map(String::as_str) {
-        Some("used") => "used",
-        _ if expired => "expired",
-        _ => "issued",
-    };
-    Ok(status)
+    let client = conn.ledger(ledger)?;
+    let record = client.lookup(code).await.map_err(|e| match e {
+        LedgerError::Forbidden(e) | LedgerError::Unavailable(e) => OpsError::azure(&e, LEDGER_ROLE),
+        other => OpsError::Failed(other.to_string()),
+    })?;
+    Ok(CodeStatus::of(
+        code,
+        record.as_ref(),
+        OffsetDateTime::now_utc(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+
+    #[test]
+    fn the_ledger_role_is_the_one_the_ledger_names() {
+        assert_eq!(LEDGER_ROLE.name(), codes::ledger::LEDGER_ROLE);
+    }
+
+    #[test]
+    fn a_record_reads_as_issued_used_expired_or_unknown() {
+        let code = Code::parse("AbC-1-xYz").unwrap();
+        let now = OffsetDateTime::parse("2026-11-01T12:00:00Z", &Rfc3339).unwrap();
+        let issued = Record {
+            state: RecordState::Issued,
+            issued_at: Some(now - Duration::minutes(1)),
+            expires_at: Some(now + Duration::minutes(9)),
+            used_at: None,
+        };
+        let used = Record {
+            state: RecordState::Used,
+            used_at: Some(now + Duration::minutes(10)),
+            ..issued.clone()
+        };
+        let state = |record: Option<&Record>, at| CodeStatus::of(&code, record, at).state;
+        assert_eq!(state(Some(&issued), now), "issued");
+        assert_eq!(state(Some(&issued), now + Duration::minutes(9)), "expired");
+        assert_eq!(state(Some(&used), now + Duration::hours(1)), "used");
+        assert_eq!(state(None, now), "unknown");
+        let status = CodeStatus::of(&code, Some(&used), now);
+        assert_eq!(
+            status.render(),
+            "AbC-1-xYz: used, issued 2026-11-01T11:59:00Z, expires 2026-11-01T12:09:00Z, \
+             used 2026-11-01T12:10:00Z\n"
+        );
+        assert_eq!(
+            CodeStatus::of(&code, None, now).render(),
+            "AbC-1-xYz: unknown\n"
+        );
+    }
 }

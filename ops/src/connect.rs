@@ -6,9 +6,9 @@ use crate::OpsError;
 use azure_core::http::{StatusCode, Url};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use azure_storage_queue::{QueueClient, QueueClientOptions};
-use codes::MessageEncoding;
+use codes::{CodeLedger, CodeLedgerOptions, MessageEncoding};
 use shared_auth::azure_error::Failure;
-pub use shared_auth::azure_error::{blob_container_name, resource_name};
+pub use shared_auth::azure_error::{blob_container_name, one_line, resource_name};
 use shared_auth::transport::azure_client_options;
 use shared_auth::{EnvSource, SelectedCredential};
 
@@ -63,9 +63,17 @@ impl Connection {
         .map_err(|e| OpsError::Usage(format!("cannot use queue URL {url}: {e}")))
     }
 
-    /// A client of the ledger container at `url` with this identity.
-    pub fn ledger(&self, url: &Url) -> Result<BlobContainerClient, OpsError> {
-        self.container(url, CODE_LEDGER_URL)
+    /// The code ledger at `url` with this identity.
+    pub fn ledger(&self, url: &Url) -> Result<CodeLedger, OpsError> {
+        let options = CodeLedgerOptions {
+            http: Some(self.http.clone()),
+        };
+        CodeLedger::new(
+            url.clone(),
+            self.credential.credential.clone(),
+            Some(options),
+        )
+        .map_err(|e| OpsError::Usage(format!("cannot use {CODE_LEDGER_URL}: {e}")))
     }
 
     /// A client of the blob container at `url` (read from `variable`) with this identity.
@@ -161,9 +169,4 @@ pub fn describe(error: &azure_core::Error) -> String {
 /// Whether `error` is Azure's "you lack a role" answer.
 pub fn is_forbidden(error: &azure_core::Error) -> bool {
     error.http_status() == Some(StatusCode::Forbidden)
-}
-
-/// `text` on one line.
-pub fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

@@ -22,6 +22,9 @@ pub mod roles;
 pub mod rotate;
 pub mod vault;
 
+use roles::Role;
+use shared_auth::azure_error::AzureError;
+
 /// Exit code when everything asked for is fine.
 pub const EXIT_OK: i32 = 0;
 /// Exit code when a check or an operation failed.
@@ -41,6 +44,20 @@ pub enum OpsError {
 }
 
 impl OpsError {
+    /// A failed Azure call, in shared-auth's words (`could not peek queue code-requests: 403
+    /// AuthorizationPermissionMismatch; the identity needs the role ... on queue code-requests`);
+    /// after a 403 it adds `role`'s id and points to `keyless doctor`.
+    pub fn azure(error: &AzureError, role: Role) -> Self {
+        let mut text = error.to_string();
+        if error.is_forbidden() {
+            match role.id() {
+                Some(id) => text.push_str(&format!(" (role id {id}; run `keyless doctor`)")),
+                None => text.push_str(" (a custom role; run `keyless doctor`)"),
+            }
+        }
+        Self::Failed(text)
+    }
+
     /// The process exit code for this error.
     pub fn exit_code(&self) -> i32 {
         match self {
@@ -53,5 +70,47 @@ impl OpsError {
 impl From<shared_auth::ConfigError> for OpsError {
     fn from(e: shared_auth::ConfigError) -> Self {
         Self::Usage(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use azure_core::error::ErrorKind;
+    use shared_auth::azure_error::AzureCall;
+
+    fn failed(status: u16) -> AzureError {
+        let error = azure_core::Error::with_message(
+            ErrorKind::HttpResponse {
+                status: status.into(),
+                error_code: Some("AuthorizationPermissionMismatch".into()),
+                raw_response: None,
+            },
+            "the body",
+        );
+        AzureCall::new("peek", "queue q")
+            .needs_role("R", "queue q")
+            .failed(&error)
+    }
+
+    #[test]
+    fn a_403_adds_the_roles_id_and_doctor_anything_else_is_shared_auths_sentence() {
+        let sentence = "could not peek queue q: 403 AuthorizationPermissionMismatch; the identity \
+                        needs the role R on queue q";
+        assert_eq!(
+            OpsError::azure(&failed(403), Role::StorageQueueDataMessageSender),
+            OpsError::Failed(format!(
+                "{sentence} (role id c6a89b2d-59bc-44d0-9896-0f6e12d7b80a; run `keyless doctor`)"
+            ))
+        );
+        assert_eq!(
+            OpsError::azure(&failed(403), Role::StorageQueueDataMessageUpdater),
+            OpsError::Failed(format!("{sentence} (a custom role; run `keyless doctor`)"))
+        );
+        assert_eq!(
+            OpsError::azure(&failed(503), Role::StorageQueueDataMessageSender),
+            OpsError::Failed(failed(503).to_string())
+        );
+        assert!(!failed(503).to_string().contains("doctor"));
     }
 }

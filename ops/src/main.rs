@@ -6,6 +6,7 @@ async fn main() {
         std::env::args_os(),
         &shared_auth::ProcessEnv,
         &mut std::io::stdout(),
+        &mut std::io::stderr(),
     )
     .await;
     std::process::exit(code);

@@ -11,6 +11,7 @@ use azure_storage_queue::models::{
     ReceivedMessage,
 };
 use codes::{EnvelopeError, Incoming, MessageEncoding};
+use shared_auth::azure_error::AzureCall;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -18,6 +19,16 @@ use time::format_description::well_known::Rfc3339;
 pub const MAX_BATCH: u32 = 32;
 /// How long a message received for clearing or requeueing stays hidden from others.
 const HOLD_SECONDS: i32 = 60;
+
+/// Why a code envelope that decodes is in the poison queue. The worker moves a message there
+/// unchanged (Azure queue messages carry no metadata, so its reason is only in its log): an
+/// undecodable one on its first delivery, a decodable one only once handling it failed on the
+/// last delivery it allows.
+pub const RETRIES_EXHAUSTED: &str = "delivered and failed the worker's maximum number of times \
+    (its setting WORKER_MAX_DEQUEUE_COUNT, default 5), then moved here unchanged; the worker's \
+    log holds each failure and the last error under the id the message had in the code queue \
+    (this copy has a new id), the last one as \"message moved to the poison queue unchanged\" at \
+    about this copy's insertion time";
 
 /// One message seen by peek, decoded as the worker would.
 #[derive(Debug, Clone)]
@@ -34,6 +45,8 @@ pub struct Peeked {
     pub raw: String,
     /// What it decodes to, or why it does not.
     pub decoded: Result<Incoming, EnvelopeError>,
+    /// Whether it was read from the poison queue.
+    pub poisoned: bool,
 }
 
 fn time_text(t: Option<OffsetDateTime>) -> String {
@@ -41,20 +54,27 @@ fn time_text(t: Option<OffsetDateTime>) -> String {
 }
 
 impl Peeked {
+    /// Why it cannot be, or (in the poison queue) was not, handled, as far as the message itself
+    /// tells: why it does not decode (bad encoding, not an envelope, not a valid code, ...), or
+    /// for a code envelope in the poison queue [`RETRIES_EXHAUSTED`]. `None` for a message the
+    /// worker would handle, and for a readiness probe (the worker never poisons one).
+    pub fn reason(&self) -> Option<String> {
+        match &self.decoded {
+            Err(reason) => Some(reason.to_string()),
+            Ok(Incoming::Code(_)) if self.poisoned => Some(RETRIES_EXHAUSTED.to_owned()),
+            Ok(_) => None,
+        }
+    }
+
     /// The message for `--json`.
     pub fn to_json(&self) -> serde_json::Value {
-        let (kind, envelope, reason) = match &self.decoded {
+        let (kind, envelope) = match &self.decoded {
             Ok(Incoming::Code(e)) => (
                 serde_json::to_value(e.kind).unwrap_or_default(),
                 serde_json::to_value(e).ok(),
-                None,
             ),
-            Ok(Incoming::Probe) => (serde_json::json!("probe"), None, None),
-            Err(reason) => (
-                serde_json::json!("undecodable"),
-                None,
-                Some(reason.to_string()),
-            ),
+            Ok(Incoming::Probe) => (serde_json::json!("probe"), None),
+            Err(_) => (serde_json::json!("undecodable"), None),
         };
         serde_json::json!({
             "id": self.id,
@@ -63,12 +83,13 @@ impl Peeked {
             "dequeue_count": self.dequeue_count,
             "kind": kind,
             "envelope": envelope,
-            "reason": reason,
+            "reason": self.reason(),
             "raw": self.raw,
         })
     }
 
-    /// The message for people, one line and, when undecodable, the raw text under it.
+    /// The message for people: one line, then what it holds; when undecodable the raw text,
+    /// when poisoned the reason.
     pub fn render(&self) -> String {
         let head = format!(
             "{}  dequeued {}  inserted {}",
@@ -77,17 +98,23 @@ impl Peeked {
             time_text(self.inserted)
         );
         match &self.decoded {
-            Ok(Incoming::Code(e)) => format!(
-                "{head}\n    {} {} issued {} expires {} (message id {})\n",
-                serde_json::to_value(e.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                e.code.as_str(),
-                time_text(Some(e.issued_at)),
-                time_text(Some(e.expires_at)),
-                e.id
-            ),
+            Ok(Incoming::Code(e)) => {
+                let mut text = format!(
+                    "{head}\n    {} {} issued {} expires {} (message id {})\n",
+                    serde_json::to_value(e.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    e.code.as_str(),
+                    time_text(Some(e.issued_at)),
+                    time_text(Some(e.expires_at)),
+                    e.id
+                );
+                if let Some(reason) = self.reason() {
+                    text.push_str(&format!("    poisoned: {reason}\n"));
+                }
+                text
+            }
             Ok(Incoming::Probe) => format!("{head}\n    readiness probe\n"),
             Err(reason) => format!(
                 "{head}\n    undecodable: {reason}\n    raw: {}\n",
@@ -97,24 +124,20 @@ impl Peeked {
     }
 }
 
-fn refused(error: &azure_core::Error, what: &str, url: &Url, role: Role) -> OpsError {
-    let queue = connect::resource_name(url);
-    let mut text = format!("{what} queue {queue}: {}", connect::describe(error));
-    if connect::is_forbidden(error) {
-        text.push_str(&format!(
-            "; it needs {} ({}) on queue {queue} (run `keyless doctor`)",
-            role.name(),
-            role.id().unwrap_or("custom")
-        ));
-    }
-    OpsError::Failed(text)
+/// Doing `action` ("peek", "send to") to the queue at `url` failed with `error`; a 403 names
+/// `role` on the queue.
+fn refused(error: &azure_core::Error, action: &str, url: &Url, role: Role) -> OpsError {
+    let queue = format!("queue {}", connect::resource_name(url));
+    let call = AzureCall::new(action, &queue).needs_role(role.name(), &queue);
+    OpsError::azure(&call.failed(error), role)
 }
 
-/// Up to `max` messages at the front of the queue at `url`, without changing them (Peek
-/// Messages: no dequeue count, no visibility change).
+/// Up to `max` messages at the front of the queue at `url` (the poison queue when `poisoned`),
+/// without changing them (Peek Messages: no dequeue count, no visibility change).
 pub async fn peek(
     conn: &Connection,
     url: &Url,
+    poisoned: bool,
     encoding: MessageEncoding,
     max: u32,
 ) -> Result<Vec<Peeked>, OpsError> {
@@ -127,14 +150,7 @@ pub async fn peek(
         .peek_messages(Some(options))
         .await
         .and_then(|r| r.into_model())
-        .map_err(|e| {
-            refused(
-                &e,
-                "cannot peek",
-                url,
-                Role::StorageQueueDataMessageProcessor,
-            )
-        })?;
+        .map_err(|e| refused(&e, "peek", url, Role::StorageQueueDataMessageProcessor))?;
     Ok(peeked
         .items
         .unwrap_or_default()
@@ -148,6 +164,7 @@ pub async fn peek(
                 dequeue_count: m.dequeue_count.unwrap_or_default(),
                 decoded: Incoming::decode(&raw, encoding),
                 raw,
+                poisoned,
             }
         })
         .collect())
@@ -171,7 +188,7 @@ async fn receive(
         .map_err(|e| {
             refused(
                 &e,
-                "cannot receive from",
+                "receive from",
                 url,
                 Role::StorageQueueDataMessageProcessor,
             )
@@ -193,7 +210,7 @@ async fn delete(
         .map_err(|e| {
             refused(
                 &e,
-                "cannot delete from",
+                "delete from",
                 url,
                 Role::StorageQueueDataMessageProcessor,
             )
@@ -250,14 +267,9 @@ pub async fn requeue_poison(
             }
             .try_into()
             .map_err(|e: azure_core::Error| OpsError::Failed(e.to_string()))?;
-            to.send_message(content, None).await.map_err(|e| {
-                refused(
-                    &e,
-                    "cannot send to",
-                    queue,
-                    Role::StorageQueueDataMessageSender,
-                )
-            })?;
+            to.send_message(content, None)
+                .await
+                .map_err(|e| refused(&e, "send to", queue, Role::StorageQueueDataMessageSender))?;
             delete(&from, poison, message).await?;
             moved += 1;
         }

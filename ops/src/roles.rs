@@ -103,11 +103,6 @@ impl Identity {
             Self::Rotation => "rotation",
         }
     }
-
-    /// The identity called `name`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|i| i.name() == name)
-    }
 }
 
 /// The kind of resource a role is assigned on (always one resource, never a group).

@@ -1,5 +1,7 @@
 //! `keyless queue` against the local stack, as the developer (an operator): peek changes
-//! nothing, clear empties, requeue-poison moves garbage and valid messages back intact.
+//! nothing, clear empties (reporting progress per batch), requeue-poison moves garbage and valid
+//! messages back intact, peek --poison says why each poison message is there; without the role,
+//! the error names it.
 
 mod support;
 
@@ -7,10 +9,10 @@ use azure_storage_queue::models::{
     QueueClientGetPropertiesResultHeaders, QueueClientPeekMessagesOptions, QueueMessage,
 };
 use codes::{Code, CodeEnvelope, MessageEncoding};
-use devstack::stack::DevStack;
-use devstack::testing::{drain_texts, queue_client, start_stack};
+use devstack::stack::{CONTAINER, DevStack, QUEUE, Service};
+use devstack::testing::{drain_texts, env_as_client, queue_client, start_stack};
 use std::collections::BTreeSet;
-use support::{developer_env, keyless};
+use support::{developer_env, keyless, keyless_with_stderr};
 
 async fn put(stack: &DevStack, url: &str, text: &str) {
     let content = QueueMessage {
@@ -63,6 +65,28 @@ fn envelope() -> String {
     .encode(MessageEncoding::Base64)
 }
 
+/// A well-formed envelope whose code is not a code (a path), base64-encoded.
+fn envelope_with_bad_code() -> String {
+    use base64::Engine;
+    let envelope = CodeEnvelope::decode(&envelope(), MessageEncoding::Base64).unwrap();
+    let mut value = serde_json::to_value(envelope).unwrap();
+    value["code"] = "../ledger".into();
+    base64::engine::general_purpose::STANDARD.encode(value.to_string())
+}
+
+/// The counts of `keyless: <verb> N so far ...` lines in `stderr`; panics on any other line.
+fn progress(stderr: &str, verb: &str) -> Vec<usize> {
+    stderr
+        .lines()
+        .map(|line| {
+            line.strip_prefix(&format!("keyless: {verb} "))
+                .and_then(|rest| rest.strip_suffix(" so far ..."))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("not a progress line: {line:?}"))
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn peek_changes_nothing_and_clear_empties() {
     let stack = start_stack(&[]).await;
@@ -90,21 +114,60 @@ async fn peek_changes_nothing_and_clear_empties() {
         .collect();
     assert_eq!(kinds, ["code-issued", "undecodable", "probe"]);
     assert_eq!(peeked["messages"][0]["envelope"]["code"], "AbC-417-xYz");
+    assert_eq!(
+        peeked["messages"][0]["reason"],
+        serde_json::Value::Null,
+        "a valid message in the code queue has nothing wrong with it"
+    );
     assert_eq!(peeked["messages"][1]["raw"], "not base64 at all %%%");
     let (code, text) = keyless(&env, &["queue", "peek", "--max", "2"]).await;
     assert_eq!(code, 0);
     println!("{text}");
     assert!(text.contains("code-issued AbC-417-xYz"), "{text}");
     assert!(text.contains("undecodable: "), "{text}");
+    assert!(!text.contains("poisoned: "), "{text}");
     assert_eq!(
         state(&stack, &stack.urls.queue).await,
         before,
         "peek changed the queue"
     );
 
+    // main-app only sends: peeking needs Message Processor, and the error says so.
+    let main_app = env_as_client(&stack, Service::MainApp);
+    let (code, out, err) = keyless_with_stderr(&main_app, &["queue", "peek"]).await;
+    assert_eq!((code, out.as_str()), (1, ""), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("keyless: could not peek queue {QUEUE}: 403 ")),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(&format!(
+            "; the identity needs the role Storage Queue Data Message Processor on queue \
+             {QUEUE} (role id 8a0f0c08-91a1-4084-bc3d-661d67233fed; run `keyless doctor`)\n"
+        )),
+        "{err}"
+    );
+
     let (code, out) = keyless(&env, &["queue", "clear", "--yes"]).await;
     assert_eq!(code, 0);
     assert_eq!(out, "queue code-requests: deleted 3 message(s)\n");
+    assert_eq!(state(&stack, &stack.urls.queue).await.0, 0);
+
+    // More than one batch (32): a progress line per batch on stderr, stdout one JSON document.
+    for i in 0..40 {
+        put(&stack, &stack.urls.queue, &format!("message {i}")).await;
+    }
+    let (code, out, err) = keyless_with_stderr(&env, &["queue", "clear", "--yes", "--json"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+        serde_json::json!({ "queue": QUEUE, "deleted": 40 })
+    );
+    let counts = progress(&err, "deleted");
+    assert!(counts.len() >= 2, "one line per batch: {err}");
+    assert!(counts.windows(2).all(|w| w[0] < w[1]), "{err}");
+    assert_eq!(counts.last(), Some(&40), "{err}");
     assert_eq!(state(&stack, &stack.urls.queue).await.0, 0);
 }
 
@@ -112,8 +175,10 @@ async fn peek_changes_nothing_and_clear_empties() {
 async fn requeue_poison_moves_garbage_and_valid_messages_back_intact() {
     let stack = start_stack(&[]).await;
     let env = developer_env(&stack);
+    let (valid, bad_code) = (envelope(), envelope_with_bad_code());
     let originals: BTreeSet<String> = [
-        envelope(),
+        valid.clone(),
+        bad_code.clone(),
         "{\"garbage\": true".to_owned(),
         "%%%".to_owned(),
     ]
@@ -126,9 +191,57 @@ async fn requeue_poison_moves_garbage_and_valid_messages_back_intact() {
     assert_eq!(code, 0);
     let peeked: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(peeked["queue"], "code-requests-poison");
-    assert_eq!(peeked["messages"].as_array().unwrap().len(), 3);
+    let messages = peeked["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 4);
+    let reason = |raw: &str| -> String {
+        let m = messages.iter().find(|m| m["raw"] == raw).unwrap();
+        m["reason"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no reason: {m}"))
+            .to_owned()
+    };
+    assert_eq!(reason(&valid), ops::queue::RETRIES_EXHAUSTED);
+    assert!(
+        reason(&valid).starts_with(
+            "delivered and failed the worker's maximum number of times (its setting \
+             WORKER_MAX_DEQUEUE_COUNT, default 5), then moved here unchanged; the worker's log \
+             holds each failure"
+        ),
+        "{}",
+        reason(&valid)
+    );
+    assert!(
+        reason(&bad_code).starts_with("message is not a valid envelope: "),
+        "{}",
+        reason(&bad_code)
+    );
+    assert_eq!(reason("%%%"), "message is not valid base64");
+    assert_eq!(reason("{\"garbage\": true"), "message is not valid base64");
+    let (code, text) = keyless(&env, &["queue", "peek", "--poison"]).await;
+    assert_eq!(code, 0);
+    println!("{text}");
+    assert!(text.contains("code-issued AbC-417-xYz issued "), "{text}");
+    assert!(
+        text.contains(&format!(
+            "    poisoned: {}\n",
+            ops::queue::RETRIES_EXHAUSTED
+        )),
+        "{text}"
+    );
+    assert_eq!(text.matches("    poisoned: ").count(), 1, "{text}");
+    assert!(
+        text.contains("    undecodable: message is not a valid envelope: "),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("    undecodable: message is not valid base64\n")
+            .count(),
+        2,
+        "{text}"
+    );
 
-    let (code, out) = keyless(&env, &["queue", "requeue-poison", "--max", "2"]).await;
+    let (code, out, err) =
+        keyless_with_stderr(&env, &["queue", "requeue-poison", "--max", "2"]).await;
     assert_eq!(
         (code, out.as_str()),
         (
@@ -136,11 +249,12 @@ async fn requeue_poison_moves_garbage_and_valid_messages_back_intact() {
             "requeued 2 message(s) from code-requests-poison to code-requests\n"
         )
     );
+    assert_eq!(progress(&err, "requeued"), [2], "{err}");
     let (code, out) = keyless(&env, &["queue", "requeue-poison", "--json"]).await;
     assert_eq!(code, 0);
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&out).unwrap()["requeued"],
-        1
+        2
     );
 
     assert_eq!(state(&stack, &stack.urls.poison_queue).await.0, 0);
@@ -182,6 +296,10 @@ async fn code_status_reads_the_ledger() {
         .record(&expired, now - ten, now - time::Duration::minutes(1), "m3")
         .await
         .unwrap();
+    let rfc3339 = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
     for (code, state) in [
         ("AbC-1-xYz", "issued"),
         ("AbC-2-xYz", "used"),
@@ -192,7 +310,32 @@ async fn code_status_reads_the_ledger() {
         assert_eq!(exit, 0, "{out}");
         let status: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(status["state"], state, "{code}: {out}");
+        if code == "AbC-1-xYz" {
+            assert_eq!(status["issued_at"], rfc3339(now), "{out}");
+            assert_eq!(status["expires_at"], rfc3339(now + ten), "{out}");
+            assert_eq!(status["used_at"], serde_json::Value::Null, "{out}");
+        }
     }
     let (_, text) = keyless(&env, &["code", "status", "AbC-2-xYz"]).await;
     assert!(text.starts_with("AbC-2-xYz: used, issued "), "{text}");
+    assert!(text.contains(", used "), "{text}");
+
+    // third-party-api holds no role on the ledger: the error names the one it lacks.
+    let outsider = env_as_client(&stack, Service::ThirdPartyApi)
+        .with("CODE_LEDGER_URL", &stack.urls.container);
+    let (exit, out, err) = keyless_with_stderr(&outsider, &["code", "status", "AbC-1-xYz"]).await;
+    assert_eq!((exit, out.as_str()), (1, ""), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "keyless: could not read a code's record in ledger container {CONTAINER}: 403 "
+        )),
+        "{err}"
+    );
+    assert!(
+        err.ends_with(&format!(
+            "; the identity needs the role Storage Blob Data Contributor on container \
+             {CONTAINER} (role id ba92f5b4-2d11-453d-a403-e96b0029c9fe; run `keyless doctor`)\n"
+        )),
+        "{err}"
+    );
 }

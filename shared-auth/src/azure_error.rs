@@ -228,8 +228,8 @@ fn is_error_code(code: &str, status: StatusCode) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-/// `text` on one line.
-fn one_line(text: &str) -> String {
+/// `text` on one line: every run of whitespace, line breaks included, becomes one space.
+pub fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -239,5 +239,19 @@ fn seconds(duration: Duration) -> String {
         duration.as_secs().to_string()
     } else {
         format!("{:.1}", duration.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn one_line_joins_lines_and_collapses_whitespace() {
+        assert_eq!(
+            one_line("  could not\n\tread  the\r\nsecret \n"),
+            "could not read the secret"
+        );
+        assert_eq!(one_line(""), "");
     }
 }

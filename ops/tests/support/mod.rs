@@ -7,12 +7,21 @@ use devstack::stack::DevStack;
 use ops::vault::{Vault, VaultOptions};
 use shared_auth::MapEnv;
 
-/// Runs `keyless args...` with `env`; returns the exit code and stdout.
+/// Runs `keyless args...` with `env`; returns the exit code and stdout (stderr is printed, to
+/// show with a failing test's output).
 pub async fn keyless(env: &MapEnv, args: &[&str]) -> (i32, String) {
-    let mut out = Vec::new();
+    let (code, out, err) = keyless_with_stderr(env, args).await;
+    eprint!("{err}");
+    (code, out)
+}
+
+/// Runs `keyless args...` with `env`; returns the exit code, stdout and stderr.
+pub async fn keyless_with_stderr(env: &MapEnv, args: &[&str]) -> (i32, String, String) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
     let argv = std::iter::once("keyless").chain(args.iter().copied());
-    let code = ops::cli::run(argv, env, &mut out).await;
-    (code, String::from_utf8(out).expect("UTF-8 output"))
+    let code = ops::cli::run(argv, env, &mut out, &mut err).await;
+    let text = |bytes: Vec<u8>| String::from_utf8(bytes).expect("UTF-8 output");
+    (code, text(out), text(err))
 }
 
 /// The rotation job's environment (`target/devstack/rotation.env`): its identity, the vault,
