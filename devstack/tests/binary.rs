@@ -4,11 +4,12 @@
 
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use devstack::stack::SECRET_NAME;
+use devstack::testing::{eventually, eventually_ok};
 use shared_auth::transport::{azure_client_options, http_client_from_env};
 use shared_auth::{MapEnv, credential_from_env};
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
@@ -139,14 +140,11 @@ async fn runs_the_system_and_stops_without_leaving_a_process() {
         }),
     )
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ledger.get_properties(None).await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "queue-worker never recorded {code}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let recorded = format!("queue-worker records {code}");
+    eventually_ok(Duration::from_secs(30), &recorded, || {
+        ledger.get_properties(None)
+    })
+    .await;
     for expected in [true, false] {
         let verdict: serde_json::Value = http
             .post(format!("{main_app}/api/v1/codes/verify"))
@@ -170,9 +168,10 @@ async fn runs_the_system_and_stops_without_leaving_a_process() {
     // As an operator would: the rotation job's environment file, a dry run of the rotation
     // (its preflight reads both secrets and proves write access; the plan reads the key store).
     let rotation = read_env_file(Path::new(ready["rotation_env"].as_str().unwrap()));
-    let mut out = Vec::new();
-    let exit = ops::cli::run(["keyless", "rotate", "--dry-run"], &rotation, &mut out).await;
-    let out = String::from_utf8(out).unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let args = ["keyless", "rotate", "--dry-run"];
+    let exit = ops::cli::run(args, &rotation, &mut out, &mut err).await;
+    let out = String::from_utf8(out).unwrap() + &String::from_utf8(err).unwrap();
     assert_eq!(exit, 0, "{out}");
     assert!(out.contains("nothing changed"), "{out}");
     assert!(!out.contains(&key), "the key is never printed");
@@ -196,11 +195,12 @@ async fn runs_the_system_and_stops_without_leaving_a_process() {
         .expect("stops within its grace period")
         .unwrap();
     assert!(status.success(), "{status:?}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!pids.iter().any(|p| alive(*p)), "a child outlived devstack");
+    eventually(
+        Duration::from_secs(10),
+        "no child outlives devstack",
+        || async { !pids.iter().any(|p| alive(*p)) },
+    )
+    .await;
     assert!(!dir.path().join("devstack.pid").exists());
 }
 

@@ -39,6 +39,9 @@ pub struct SecretCacheOptions {
     pub min_retry_delay: Duration,
     /// Longest retry delay.
     pub max_retry_delay: Duration,
+    /// With a stale value in hand, how long a caller waits for Key Vault before it is served
+    /// that value (a hanging vault then costs a request this, not its whole budget).
+    pub stale_patience: Duration,
 }
 
 impl Default for SecretCacheOptions {
@@ -49,6 +52,7 @@ impl Default for SecretCacheOptions {
             refresh_at: 0.8,
             min_retry_delay: Duration::from_millis(500),
             max_retry_delay: Duration::from_secs(30),
+            stale_patience: Duration::from_secs(1),
         }
     }
 }
@@ -187,18 +191,34 @@ impl SecretCache {
     }
 
     /// The secret: cached while fresh; otherwise fetched once for all waiting callers; the last
-    /// good value when Key Vault fails (stale while error); an error only if none was ever loaded.
+    /// good value when Key Vault fails or hangs (stale while error: a caller with a stale value
+    /// never queues behind a fetch in flight, and waits at most `stale_patience` for its own);
+    /// an error only if none was ever loaded.
     pub async fn get(&self) -> Result<CachedSecret, SecretUnavailable> {
         if let Some(fresh) = self.fresh() {
             return Ok(fresh);
         }
-        let _flight = self.inner.single_flight.lock().await;
+        let stale = self.last();
+        let _flight = match (stale.as_ref(), self.inner.single_flight.try_lock()) {
+            (_, Ok(flight)) => flight,
+            (Some(stale), Err(_)) => return Ok(stale.clone()),
+            (None, Err(_)) => self.inner.single_flight.lock().await,
+        };
         if let Some(fresh) = self.fresh() {
             return Ok(fresh);
         }
         let backing_off = self.read().retry_after.is_some_and(|t| Instant::now() < t);
         if !backing_off {
-            match self.fetch().await {
+            let patience = self.inner.options.stale_patience;
+            let fetched = match stale {
+                None => self.fetch().await,
+                Some(_) => tokio::time::timeout(patience, self.fetch())
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(self.failed(format!("Key Vault did not answer within {patience:?}")))
+                    }),
+            };
+            match fetched {
                 Ok(fetched) => return Ok(fetched),
                 Err(e) => {
                     tracing::warn!(secret = %self.inner.name, reason = %e.reason, "secret refresh failed")
@@ -247,9 +267,9 @@ impl SecretCache {
                     .value
                     .ok_or_else(|| "Key Vault returned the secret without a value".to_owned())
             });
-        let mut state = self.write();
         match secret {
             Ok(value) => {
+                let mut state = self.write();
                 state.generation += 1;
                 state.loaded = Some(Loaded {
                     value: Secret::new(value),
@@ -263,15 +283,20 @@ impl SecretCache {
                     generation: state.generation,
                 })
             }
-            Err(reason) => {
-                state.failures = state.failures.saturating_add(1);
-                state.retry_after = Some(Instant::now() + self.retry_delay(state.failures));
-                state.last_error = Some(reason.clone());
-                Err(SecretUnavailable {
-                    name: self.inner.name.clone(),
-                    reason,
-                })
-            }
+            Err(reason) => Err(self.failed(reason)),
+        }
+    }
+
+    /// Records a failed fetch (no fetch on the request path until the back-off ends) and says
+    /// why.
+    fn failed(&self, reason: String) -> SecretUnavailable {
+        let mut state = self.write();
+        state.failures = state.failures.saturating_add(1);
+        state.retry_after = Some(Instant::now() + self.retry_delay(state.failures));
+        state.last_error = Some(reason.clone());
+        SecretUnavailable {
+            name: self.inner.name.clone(),
+            reason,
         }
     }
 

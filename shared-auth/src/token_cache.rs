@@ -5,33 +5,40 @@
 //! token in hand is good for minutes more. [`LastGoodToken`] wraps any credential: a refresh
 //! that fails, or that takes longer than [`REFRESH_PATIENCE`] while a valid token is held,
 //! yields that token and a warning instead of failing the caller's request; for
-//! [`RETRY_REFRESH_AFTER`] after such a failure the held token is served without asking again,
-//! so an outage costs no request any latency and the endpoint is not hammered.
+//! [`RETRY_REFRESH_AFTER`] after a refresh started (or failed) the held token is served without
+//! asking again, so an outage costs no request more than the patience and the endpoint is not
+//! hammered. The refresh runs as its own task: a caller that gives up (its request's deadline)
+//! does not cancel it, and its outcome is recorded for the next callers.
 
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
+use tokio::time::Instant;
 
 /// How long a refresh may take while a still-valid token could be served instead.
-pub const REFRESH_PATIENCE: Duration = Duration::from_secs(3);
-/// After a failed refresh, the held token is served without a new attempt for this long.
+pub const REFRESH_PATIENCE: Duration = Duration::from_secs(1);
+/// After a refresh started or failed, the held token is served without a new attempt this long.
 pub const RETRY_REFRESH_AFTER: Duration = Duration::from_secs(5);
 /// A cached token is served only while it has at least this much life left.
 pub const MIN_REMAINING: Duration = Duration::from_secs(30);
+
+/// Tokens held, per scope set.
+type Tokens = Arc<Mutex<HashMap<Vec<String>, Held>>>;
 
 /// A credential that falls back to its last good, unexpired token when a refresh fails.
 #[derive(Debug)]
 pub struct LastGoodToken {
     inner: Arc<dyn TokenCredential>,
-    tokens: Mutex<HashMap<Vec<String>, Held>>,
+    tokens: Tokens,
 }
 
 #[derive(Debug, Clone)]
 struct Held {
     token: AccessToken,
-    failed_at: Option<tokio::time::Instant>,
+    /// When the last refresh started or failed; `None` once one succeeded.
+    attempted_at: Option<Instant>,
 }
 
 impl LastGoodToken {
@@ -39,7 +46,7 @@ impl LastGoodToken {
     pub fn new(inner: Arc<dyn TokenCredential>) -> Self {
         Self {
             inner,
-            tokens: Mutex::default(),
+            tokens: Tokens::default(),
         }
     }
 
@@ -51,11 +58,46 @@ impl LastGoodToken {
             .cloned()
     }
 
-    fn store(&self, key: Vec<String>, token: AccessToken, failed_at: Option<tokio::time::Instant>) {
-        self.tokens
+    /// Stores `token` as the one to serve for `key`, a refresh having just succeeded.
+    fn store(tokens: &Tokens, key: Vec<String>, token: AccessToken) {
+        let held = Held {
+            token,
+            attempted_at: None,
+        };
+        tokens
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(key, Held { token, failed_at });
+            .insert(key, held);
+    }
+
+    /// Marks a refresh of `key` as started or failed now: the held token is served meanwhile.
+    fn mark_attempt(tokens: &Tokens, key: &[String]) {
+        if let Some(held) = tokens.lock().unwrap_or_else(|p| p.into_inner()).get_mut(key) {
+            held.attempted_at = Some(Instant::now());
+        }
+    }
+
+    /// Refreshes `key` in a task of its own, recording the outcome whoever waits for it.
+    fn spawn_refresh(&self, key: Vec<String>) -> tokio::task::JoinHandle<azure_core::Result<()>> {
+        let (inner, tokens) = (self.inner.clone(), self.tokens.clone());
+        tokio::spawn(async move {
+            let scopes: Vec<&str> = key.iter().map(String::as_str).collect();
+            match inner.get_token(&scopes, None).await {
+                Ok(token) => {
+                    Self::store(&tokens, key, token);
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        scopes = ?scopes,
+                        error = %crate::azure_error::error_chain(&e),
+                        "token refresh failed; serving the last good token while it is valid"
+                    );
+                    Self::mark_attempt(&tokens, &key);
+                    Err(e)
+                }
+            }
+        })
     }
 }
 
@@ -67,41 +109,38 @@ impl TokenCredential for LastGoodToken {
         options: Option<TokenRequestOptions<'_>>,
     ) -> azure_core::Result<AccessToken> {
         let key: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
-        let held = self.usable(&key);
-        if let Some(held) = &held
-            && held
-                .failed_at
-                .is_some_and(|t| t.elapsed() < RETRY_REFRESH_AFTER)
-        {
-            return Ok(held.token.clone());
-        }
-        let fetch = self.inner.get_token(scopes, options);
-        let fetched = match &held {
-            Some(_) => match tokio::time::timeout(REFRESH_PATIENCE, fetch).await {
-                Ok(result) => result,
-                Err(_) => Err(azure_core::Error::with_message(
-                    azure_core::error::ErrorKind::Credential,
-                    format!("the token refresh took longer than {REFRESH_PATIENCE:?}"),
-                )),
-            },
-            None => fetch.await,
+        let Some(held) = self.usable(&key) else {
+            // Nothing to fall back on: the caller waits for the credential itself.
+            let token = self.inner.get_token(scopes, options).await?;
+            Self::store(&self.tokens, key, token.clone());
+            return Ok(token);
         };
-        match (fetched, held) {
-            (Ok(token), _) => {
-                self.store(key, token.clone(), None);
-                Ok(token)
+        if held
+            .attempted_at
+            .is_some_and(|t| t.elapsed() < RETRY_REFRESH_AFTER)
+        {
+            return Ok(held.token);
+        }
+        // Marked before it starts: callers meanwhile, and after this one gives up, are served
+        // the held token instead of waiting in turn.
+        Self::mark_attempt(&self.tokens, &key);
+        let refresh = self.spawn_refresh(key.clone());
+        match tokio::time::timeout(REFRESH_PATIENCE, refresh).await {
+            Ok(Ok(Ok(()))) => Ok(self.usable(&key).map_or(held.token, |h| h.token)),
+            // The failure is logged by the refresh itself.
+            Ok(Ok(Err(_))) => Ok(held.token),
+            Ok(Err(join)) => {
+                tracing::warn!(error = %join, "token refresh task failed; serving the last good token");
+                Ok(held.token)
             }
-            (Err(e), Some(held)) => {
+            Err(_) => {
                 tracing::warn!(
                     scopes = ?scopes,
                     expires_on = %held.token.expires_on,
-                    error = %crate::azure_error::error_chain(&e),
-                    "token refresh failed; serving the last good token while it is valid"
+                    "token refresh is taking longer than {REFRESH_PATIENCE:?}; serving the last good token while it is valid"
                 );
-                self.store(key, held.token.clone(), Some(tokio::time::Instant::now()));
                 Ok(held.token)
             }
-            (Err(e), None) => Err(e),
         }
     }
 }
@@ -194,5 +233,43 @@ mod tests {
         let served = credential.get_token(SCOPE, None).await.unwrap();
         assert_eq!(served.token.secret(), first.token.secret());
         assert_eq!(started.elapsed(), REFRESH_PATIENCE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_that_gives_up_leaves_the_next_ones_served_at_once() {
+        // Every refresh after the first token hangs; each caller allows itself less than the
+        // patience, as a request with a short budget does.
+        let credential = scripted(vec![Some(time::Duration::minutes(4))]);
+        let first = credential.get_token(SCOPE, None).await.unwrap();
+        let short = REFRESH_PATIENCE / 2;
+        let gave_up = tokio::time::timeout(short, credential.get_token(SCOPE, None)).await;
+        assert!(gave_up.is_err(), "the first caller waits on the refresh");
+        let started = tokio::time::Instant::now();
+        let next = tokio::time::timeout(short, credential.get_token(SCOPE, None))
+            .await
+            .expect("served without waiting")
+            .unwrap();
+        assert_eq!(next.token.secret(), first.token.secret());
+        assert_eq!(started.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_callers_during_a_refresh_start_only_one() {
+        let inner = Arc::new(Scripted {
+            outcomes: Mutex::new(vec![
+                Some(time::Duration::minutes(4)),
+                Some(time::Duration::hours(1)),
+            ]),
+            calls: AtomicUsize::new(0),
+        });
+        let credential = LastGoodToken::new(inner.clone());
+        credential.get_token(SCOPE, None).await.unwrap();
+        let (a, b) = tokio::join!(
+            credential.get_token(SCOPE, None),
+            credential.get_token(SCOPE, None)
+        );
+        let secrets = [a.unwrap(), b.unwrap()].map(|t| t.token.secret().to_owned());
+        assert!(secrets.contains(&"token-1".to_owned()), "{secrets:?}");
+        assert_eq!(inner.calls.load(Ordering::SeqCst), 2, "one refresh, not two");
     }
 }

@@ -1,5 +1,6 @@
 //! The Key Vault secret cache against devstack's Key Vault emulator: TTL, forced refresh, single
-//! flight under 100 concurrent callers, stale-while-error, recovery without restart.
+//! flight under 100 concurrent callers, stale-while-error and while Key Vault hangs, recovery
+//! without restart.
 
 use azure_security_keyvault_secrets::models::SetSecretParameters;
 use devstack::rbac::{Role, Scope};
@@ -117,6 +118,48 @@ async fn the_last_good_value_is_served_while_key_vault_refuses_then_it_recovers(
     assert_eq!(fresh.value.expose(), "fresh-after-recovery-0123");
     assert_eq!(cache.readiness(), CheckState::Passing);
     assert_eq!(cache.last_error(), None);
+}
+
+#[tokio::test]
+async fn a_hanging_key_vault_costs_a_caller_with_a_stale_value_at_most_the_patience() {
+    let stack = start_stack(&[]).await;
+    let cache = cache(&stack, Duration::from_millis(200));
+    let good = cache.get().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stack.vault.set_stalled(true);
+    let patience = SecretCacheOptions::default().stale_patience;
+
+    // The first caller fetches, waits its patience, is served the stale value.
+    let started = std::time::Instant::now();
+    let (first, second) = tokio::join!(cache.get(), async {
+        // Asks while the first one's fetch hangs: served at once, not queued behind it.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let asked = std::time::Instant::now();
+        (cache.get().await, asked.elapsed())
+    });
+    let waited = started.elapsed();
+    assert_eq!(first.unwrap().value.expose(), good.value.expose());
+    assert!(waited >= patience, "{waited:?}");
+    assert!(waited < patience + Duration::from_secs(1), "{waited:?}");
+    let (second, second_waited) = second;
+    assert_eq!(second.unwrap().value.expose(), good.value.expose());
+    assert!(second_waited < Duration::from_millis(200), "{second_waited:?}");
+    assert!(stack.vault.held_requests() >= 1, "the vault did hang");
+    match cache.last_error() {
+        Some(e) => assert!(e.contains("did not answer"), "{e}"),
+        None => panic!("the hang is recorded"),
+    }
+    // Within the back-off the stale value is served without asking the hanging vault again.
+    let again = std::time::Instant::now();
+    cache.get().await.unwrap();
+    assert!(again.elapsed() < Duration::from_millis(200));
+
+    stack.vault.set_stalled(false);
+    rotate(&stack, "fresh-after-the-hang-0123").await;
+    eventually(Duration::from_secs(5), "a fresh value after the hang", || async {
+        cache.get().await.unwrap().value.expose() == "fresh-after-the-hang-0123"
+    })
+    .await;
 }
 
 #[tokio::test]
