@@ -72,7 +72,11 @@ impl LastGoodToken {
 
     /// Marks a refresh of `key` as started or failed now: the held token is served meanwhile.
     fn mark_attempt(tokens: &Tokens, key: &[String]) {
-        if let Some(held) = tokens.lock().unwrap_or_else(|p| p.into_inner()).get_mut(key) {
+        if let Some(held) = tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(key)
+        {
             held.attempted_at = Some(Instant::now());
         }
     }
@@ -270,6 +274,10 @@ mod tests {
         );
         let secrets = [a.unwrap(), b.unwrap()].map(|t| t.token.secret().to_owned());
         assert!(secrets.contains(&"token-1".to_owned()), "{secrets:?}");
-        assert_eq!(inner.calls.load(Ordering::SeqCst), 2, "one refresh, not two");
+        assert_eq!(
+            inner.calls.load(Ordering::SeqCst),
+            2,
+            "one refresh, not two"
+        );
     }
 }

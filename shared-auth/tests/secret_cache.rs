@@ -143,7 +143,10 @@ async fn a_hanging_key_vault_costs_a_caller_with_a_stale_value_at_most_the_patie
     assert!(waited < patience + Duration::from_secs(1), "{waited:?}");
     let (second, second_waited) = second;
     assert_eq!(second.unwrap().value.expose(), good.value.expose());
-    assert!(second_waited < Duration::from_millis(200), "{second_waited:?}");
+    assert!(
+        second_waited < Duration::from_millis(200),
+        "{second_waited:?}"
+    );
     assert!(stack.vault.held_requests() >= 1, "the vault did hang");
     match cache.last_error() {
         Some(e) => assert!(e.contains("did not answer"), "{e}"),
@@ -156,9 +159,11 @@ async fn a_hanging_key_vault_costs_a_caller_with_a_stale_value_at_most_the_patie
 
     stack.vault.set_stalled(false);
     rotate(&stack, "fresh-after-the-hang-0123").await;
-    eventually(Duration::from_secs(5), "a fresh value after the hang", || async {
-        cache.get().await.unwrap().value.expose() == "fresh-after-the-hang-0123"
-    })
+    eventually(
+        Duration::from_secs(5),
+        "a fresh value after the hang",
+        || async { cache.get().await.unwrap().value.expose() == "fresh-after-the-hang-0123" },
+    )
     .await;
 }
 
