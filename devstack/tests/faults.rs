@@ -9,7 +9,7 @@
 //! Rerun one: `cargo build --workspace && cargo test -p devstack --test faults <name> -- --nocapture`.
 
 use devstack::stack::{Service, StackOptions};
-use devstack::testing::{TestStack, start_stack_with};
+use devstack::testing::{TestStack, eventually_ok, start_stack_with};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -96,18 +96,13 @@ impl System {
     }
 
     async fn wait_ready(&self, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            let (status, body) = self.ready().await;
-            if status == 200 {
-                return;
+        eventually_ok(within, "main-app ready again", || async {
+            match self.ready().await {
+                (200, _) => Ok(()),
+                (_, body) => Err(body),
             }
-            assert!(
-                Instant::now() < deadline,
-                "main-app not ready again within {within:?}: {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await
     }
 
     /// Two clients asking for codes back to back until stopped.

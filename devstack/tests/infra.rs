@@ -1590,6 +1590,7 @@ fn third_party_api_keeps_its_keys_in_its_container_and_its_master_key_in_the_vau
     assert!(
         master
             .vault_url
+            .as_str()
             .starts_with("https://kl-kv-example.vault.azure.net")
     );
     // main-app keeps reading its key from the vault (Secrets User on that secret alone).

@@ -12,9 +12,9 @@
 
 use devstack::stack::{FUNCTION_KEY_NAME, SECRET_NAME, Service};
 use devstack::testing::otlp::OtlpReceiver;
-use devstack::testing::start_stack_with;
+use devstack::testing::{eventually_ok, start_stack_with};
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[tokio::test]
 async fn each_getcode_is_one_trace_across_the_three_services() {
@@ -86,8 +86,8 @@ async fn each_getcode_is_one_trace_across_the_three_services() {
             .iter()
             .all(|(s, n)| spans.contains(&(s.to_string(), n.to_string())))
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let (complete, rotated) = loop {
+    let traced = "each getcode one trace holding every wanted span, the rotated one the fetch";
+    eventually_ok(Duration::from_secs(30), traced, || async {
         let mut traces: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
         for span in receiver.spans() {
             traces
@@ -101,26 +101,21 @@ async fn each_getcode_is_one_trace_across_the_three_services() {
             .filter(|spans| spans.iter().any(|(_, n)| n == "issue_code"))
             .collect();
         let complete = issued.iter().filter(|spans| holds_wanted(spans)).count();
-        let rotated_complete = holds_wanted(&rotated) && rotated.contains(&key_vault);
-        if (complete == CODES + 1 && rotated_complete) || Instant::now() > deadline {
-            assert_eq!(
+        if issued.len() == CODES + 1
+            && complete == CODES + 1
+            && holds_wanted(&rotated)
+            && rotated.contains(&key_vault)
+        {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} traces with a code, {complete} complete, of {}; wanted {wanted:?}, and \
+                 {key_vault:?} in the rotated one: {traces:#?}",
                 issued.len(),
-                CODES + 1,
-                "one trace per getcode: {issued:#?}"
-            );
-            break (complete, rotated);
+                CODES + 1
+            ))
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    assert_eq!(
-        complete,
-        CODES + 1,
-        "every getcode's trace holds {wanted:?}: {:#?}",
-        receiver.spans()
-    );
-    assert!(
-        rotated.contains(&key_vault),
-        "the getcode after the rotation fetched the key from Key Vault in its trace: {rotated:#?}"
-    );
+    })
+    .await;
     stack.stop().await;
 }

@@ -6,20 +6,14 @@ use crate::OpsError;
 use azure_core::http::{StatusCode, Url};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use azure_storage_queue::{QueueClient, QueueClientOptions};
+pub use codes::variables::{CODE_LEDGER_URL, POISON_QUEUE_URL, STORAGE_QUEUE_URL};
 use codes::{CodeLedger, CodeLedgerOptions, MessageEncoding};
 use shared_auth::azure_error::Failure;
 pub use shared_auth::azure_error::{blob_container_name, one_line, resource_name};
 use shared_auth::transport::azure_client_options;
+pub use shared_auth::variables::KEY_VAULT_URL;
 use shared_auth::{EnvSource, SelectedCredential};
 
-/// The code queue.
-pub const STORAGE_QUEUE_URL: &str = "STORAGE_QUEUE_URL";
-/// The poison queue (default: `<STORAGE_QUEUE_URL>-poison`).
-pub const POISON_QUEUE_URL: &str = "POISON_QUEUE_URL";
-/// The ledger container.
-pub const CODE_LEDGER_URL: &str = "CODE_LEDGER_URL";
-/// The vault.
-pub const KEY_VAULT_URL: &str = "KEY_VAULT_URL";
 /// The secret the apps read.
 pub const THIRD_PARTY_API_SECRET_NAME: &str = "THIRD_PARTY_API_SECRET_NAME";
 /// The secret name when [`THIRD_PARTY_API_SECRET_NAME`] is unset.

@@ -26,9 +26,9 @@ const HOLD_SECONDS: i32 = 60;
 /// last delivery it allows.
 pub const RETRIES_EXHAUSTED: &str = "delivered and failed the worker's maximum number of times \
     (its setting WORKER_MAX_DEQUEUE_COUNT, default 5), then moved here unchanged; the worker's \
-    log holds each failure and the last error under the id the message had in the code queue \
-    (this copy has a new id), the last one as \"message moved to the poison queue unchanged\" at \
-    about this copy's insertion time";
+    log holds each failure and the last error under this envelope's id (`envelope.id`; the \
+    queue's message id changed with the move), the last one as \"message moved to the poison \
+    queue unchanged\"";
 
 /// One message seen by peek, decoded as the worker would.
 #[derive(Debug, Clone)]

@@ -2,6 +2,8 @@
 //! and ids. `doctor` names missing roles from it, devstack seeds its emulators from it, and the
 //! infra tests check `infra/modules/roles.bicep` against it, so the three cannot disagree.
 
+use shared_auth::role_names;
+
 /// The roles this system grants (built-in, except the one custom role).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
@@ -43,15 +45,15 @@ impl Role {
     /// The role's name in Azure (the custom role's base name; infra suffixes the resource group).
     pub fn name(self) -> &'static str {
         match self {
-            Self::KeyVaultSecretsUser => "Key Vault Secrets User",
-            Self::KeyVaultSecretsOfficer => "Key Vault Secrets Officer",
-            Self::StorageQueueDataMessageSender => "Storage Queue Data Message Sender",
-            Self::StorageQueueDataMessageProcessor => "Storage Queue Data Message Processor",
-            Self::StorageQueueDataReader => "Storage Queue Data Reader",
-            Self::StorageQueueDataContributor => "Storage Queue Data Contributor",
-            Self::StorageBlobDataContributor => "Storage Blob Data Contributor",
-            Self::AcrPull => "AcrPull",
-            Self::StorageQueueDataMessageUpdater => "Storage Queue Data Message Updater",
+            Self::KeyVaultSecretsUser => role_names::KEY_VAULT_SECRETS_USER,
+            Self::KeyVaultSecretsOfficer => role_names::KEY_VAULT_SECRETS_OFFICER,
+            Self::StorageQueueDataMessageSender => role_names::QUEUE_MESSAGE_SENDER,
+            Self::StorageQueueDataMessageProcessor => role_names::QUEUE_MESSAGE_PROCESSOR,
+            Self::StorageQueueDataReader => role_names::QUEUE_DATA_READER,
+            Self::StorageQueueDataContributor => role_names::QUEUE_DATA_CONTRIBUTOR,
+            Self::StorageBlobDataContributor => role_names::BLOB_DATA_CONTRIBUTOR,
+            Self::AcrPull => role_names::ACR_PULL,
+            Self::StorageQueueDataMessageUpdater => role_names::QUEUE_MESSAGE_UPDATER,
         }
     }
 

@@ -276,14 +276,7 @@ async fn requeue_poison_moves_garbage_and_valid_messages_back_intact() {
 async fn code_status_reads_the_ledger() {
     let stack = start_stack(&[]).await;
     let env = developer_env(&stack);
-    let ledger = codes::CodeLedger::new(
-        stack.urls.container.parse().unwrap(),
-        stack.credential("devstack").unwrap(),
-        Some(codes::CodeLedgerOptions {
-            http: Some(stack.http().clone()),
-        }),
-    )
-    .unwrap();
+    let ledger = devstack::testing::clients::ledger(&stack, "devstack");
     let now = time::OffsetDateTime::now_utc();
     let issued = Code::parse("AbC-1-xYz").unwrap();
     let used = Code::parse("AbC-2-xYz").unwrap();

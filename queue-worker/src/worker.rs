@@ -12,7 +12,7 @@ use azure_storage_queue::QueueClient;
 use azure_storage_queue::models::{
     QueueClientReceiveMessagesOptions, QueueClientSendMessageOptions, QueueMessage, ReceivedMessage,
 };
-use codes::Incoming;
+use codes::{CodeEnvelope, Incoming};
 use rand::Rng;
 use shared_auth::service::CheckState;
 use shared_auth::telemetry::{continue_trace, trace_id};
@@ -177,6 +177,7 @@ impl Worker {
             message.id = %id,
             message.dequeue_count = dequeue_count,
             message.kind = tracing::field::Empty,
+            envelope.id = tracing::field::Empty,
             trace_id = tracing::field::Empty,
         );
         let envelope = match Incoming::decode(&text, self.settings.encoding) {
@@ -215,6 +216,9 @@ impl Worker {
             span.record("trace_id", trace.as_str());
         }
         span.record("message.kind", format!("{:?}", envelope.kind).as_str());
+        // The envelope's id outlives the queue's: a poisoned copy gets a new message id, so the
+        // operator finds this message's log lines by this one (`keyless queue peek --poison`).
+        span.record("envelope.id", envelope.id.to_string().as_str());
         async {
             let outcome = tokio::select! {
                 outcome = self.handler.handle(&envelope) => outcome,
@@ -323,10 +327,14 @@ impl Worker {
             tracing::warn!(reason = %reason, "poisoned but not deleted");
         }
         self.stats.poisoned.fetch_add(1, Ordering::Relaxed);
+        let envelope_id = CodeEnvelope::decode(text, self.settings.encoding)
+            .map(|e| e.id.to_string())
+            .unwrap_or_default();
         tracing::warn!(
             reason = %reason,
             dequeue_count,
             message.id = %id,
+            envelope.id = %envelope_id,
             poison_queue = %self.poison.url().path(),
             "message moved to the poison queue unchanged"
         );

@@ -29,14 +29,7 @@ async fn a_duplicate_delivery_records_once_and_a_used_code_stays_used() {
     assert_eq!(record["state"], "issued");
 
     // Consumed, then delivered once more: still used (the record is a tombstone, not deleted).
-    let ledger = codes::ledger::CodeLedger::new(
-        stack.urls.container.parse().unwrap(),
-        stack.credential("main-app").unwrap(),
-        Some(codes::CodeLedgerOptions {
-            http: Some(stack.http().clone()),
-        }),
-    )
-    .unwrap();
+    let ledger = devstack::testing::clients::ledger(&stack, "main-app");
     assert!(ledger.consume(&message.code).await.unwrap());
     send(&stack, &message).await;
     eventually(
@@ -95,6 +88,15 @@ async fn a_failing_handler_is_tried_exactly_five_times_then_poisoned_with_the_re
         .unwrap_or_else(|| panic!("the reason is logged:\n{log}"));
     assert!(line.contains("Blob Data Contributor"), "{line}");
     assert!(line.contains("\"dequeue_count\":5"), "{line}");
+    // The envelope's id is the operator's key to the poisoned copy (its queue id is new), on the
+    // poison line and on each failed attempt's line.
+    let envelope_id = message.id.to_string();
+    assert!(line.contains(&envelope_id), "{line}");
+    let attempts = log
+        .lines()
+        .filter(|l| l.contains("handling failed") && l.contains(&envelope_id))
+        .count();
+    assert_eq!(attempts, 4, "each retried failure names the envelope");
     assert!(
         drain_texts(&stack, &stack.urls.queue).await.is_empty(),
         "gone from the main queue"

@@ -101,7 +101,7 @@ pub enum KeyStoreLocation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MasterKeySecret {
     /// The vault (`https://<name>.vault.azure.net/`).
-    pub vault_url: String,
+    pub vault_url: reqwest::Url,
     /// The secret's name.
     pub secret_name: String,
 }
@@ -207,10 +207,10 @@ fn key_store_location(env: &dyn EnvSource) -> Result<KeyStoreLocation, ConfigErr
 
 /// The master key's secret when [`KEY_VAULT_URL`] is set; then no master key seed is allowed.
 fn master_key_secret(env: &dyn EnvSource) -> Result<Option<MasterKeySecret>, ConfigError> {
-    let Some(vault_url) = env.var(KEY_VAULT_URL) else {
+    if env.var(KEY_VAULT_URL).is_none() {
         return Ok(None);
-    };
-    https_url(env, KEY_VAULT_URL)?;
+    }
+    let vault_url = https_url(env, KEY_VAULT_URL)?;
     if env.var(THIRD_PARTY_API_MASTER_KEY).is_some() {
         return Err(ConfigError::new(
             THIRD_PARTY_API_MASTER_KEY,
@@ -232,7 +232,7 @@ fn master_key_secret(env: &dyn EnvSource) -> Result<Option<MasterKeySecret>, Con
         ));
     }
     Ok(Some(MasterKeySecret {
-        vault_url: vault_url.trim().to_owned(),
+        vault_url,
         secret_name,
     }))
 }

@@ -7,7 +7,6 @@ use crate::key_store::{
 use crate::routes::{admin, health, openapi, random_number};
 use actix_web::http::StatusCode;
 use actix_web::{App, web};
-use azure_core::http::Url;
 use shared_auth::http_methods::resource;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
 use shared_auth::service::{HttpService, ServerOptions, listen, not_found};
@@ -80,7 +79,7 @@ impl Application {
                 ..SecretCacheOptions::default()
             };
             let cache = SecretCache::new(
-                Url::parse(&secret.vault_url).map_err(azure_core::Error::from)?,
+                secret.vault_url.clone(),
                 credential.clone(),
                 &secret.secret_name,
                 Some(options),

@@ -83,7 +83,7 @@ pub fn spawn_worker(env: &MapEnv) -> RunningWorker {
     let settings = Settings::from_env(env).unwrap();
     let app = Application::build(settings, env).unwrap();
     let worker = app.worker().clone();
-    let base = format!("http://127.0.0.1:{}", app.port());
+    let base = devstack::testing::wire::LocalService::on_port(app.port()).base;
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let done = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
