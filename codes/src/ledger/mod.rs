@@ -29,15 +29,15 @@ pub mod sweep;
 pub use sweep::Swept;
 
 /// Metadata: when the code was issued (RFC 3339).
-pub const ISSUED_AT: &str = "issued_at";
+pub(crate) const ISSUED_AT: &str = "issued_at";
 /// Metadata: when the code stops being valid (RFC 3339).
-pub const EXPIRES_AT: &str = "expires_at";
+pub(crate) const EXPIRES_AT: &str = "expires_at";
 /// Metadata: `issued` or `used`.
-pub const STATE: &str = "state";
+pub(crate) const STATE: &str = "state";
 /// Metadata: when the code was used (RFC 3339).
-pub const USED_AT: &str = "used_at";
+pub(crate) const USED_AT: &str = "used_at";
 /// Metadata: the id of the message that recorded the code.
-pub const MESSAGE_ID: &str = "message_id";
+pub(crate) const MESSAGE_ID: &str = "message_id";
 
 /// The role the ledger's users need on its container.
 pub const LEDGER_ROLE: &str = shared_auth::role_names::BLOB_DATA_CONTRIBUTOR;
