@@ -12,13 +12,13 @@
 mod routes;
 
 use crate::jwt::{Claims, TENANT_ID, TokenSigner, TokenVerifier, issuer};
+use crate::stall::Stall;
 use base64::Engine;
 use rand::RngCore;
 use shared_auth::{ApiKeyRing, Secret};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use time::OffsetDateTime;
-use tokio::sync::watch;
 
 /// The managed-identity protocol version Container Apps and App Service speak.
 pub const MSI_API_VERSION: &str = "2019-08-01";
@@ -103,10 +103,8 @@ pub struct IdentityProvider {
     headers: ApiKeyRing,
     client_secrets: ApiKeyRing,
     available: AtomicBool,
-    /// True simulates a hang of the token endpoints: requests wait until it is false again.
-    stalled: watch::Sender<bool>,
-    /// Token requests that arrived while stalled (tests check the hang was felt).
-    held: AtomicU64,
+    /// The simulated hang ([`Self::set_stalled`]).
+    stall: Stall,
     token_lifetime: AtomicI64,
 }
 
@@ -146,8 +144,7 @@ impl IdentityProvider {
             headers,
             client_secrets,
             available: AtomicBool::new(true),
-            stalled: watch::Sender::new(false),
-            held: AtomicU64::new(0),
+            stall: Stall::default(),
             token_lifetime: AtomicI64::new(TOKEN_LIFETIME_SECONDS),
         }
     }
@@ -220,22 +217,17 @@ impl IdentityProvider {
     /// until the stall ends or the client gives up) or ends it, releasing the held requests. The
     /// signing keys' discovery, `/healthz` and the control methods keep answering.
     pub fn set_stalled(&self, stalled: bool) {
-        self.stalled.send_replace(stalled);
+        self.stall.set(stalled);
     }
 
     /// How many token requests arrived while the endpoints were stalled.
     pub fn held_requests(&self) -> u64 {
-        self.held.load(Ordering::SeqCst)
+        self.stall.held()
     }
 
     /// Waits while the token endpoints are stalled (at once when they are not).
     async fn wait_while_stalled(&self) {
-        let mut stalled = self.stalled.subscribe();
-        if *stalled.borrow_and_update() {
-            self.held.fetch_add(1, Ordering::SeqCst);
-            // The sender lives as long as the provider, so this only returns once un-stalled.
-            let _ = stalled.wait_for(|s| !*s).await;
-        }
+        self.stall.wait().await;
     }
 
     /// Sets the lifetime of the access tokens issued from now on; under five minutes, the

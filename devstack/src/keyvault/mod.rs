@@ -14,12 +14,12 @@ mod state;
 use crate::caller::AccessCheck;
 use crate::identity::IdentityProvider;
 use crate::rbac::RoleAssignments;
+use crate::stall::Stall;
 use shared_auth::Secret;
 use state::{AttributesIn, Deleted, SecretEntry};
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use tokio::sync::watch;
 
 /// The audience of Key Vault tokens.
 pub const VAULT_RESOURCE: &str = "https://vault.azure.net";
@@ -50,10 +50,8 @@ pub struct KeyVault {
     reads: RwLock<BTreeMap<String, u64>>,
     /// False simulates an outage: every request gets 503.
     available: AtomicBool,
-    /// True simulates a hang: requests wait, unanswered, until it is false again.
-    stalled: watch::Sender<bool>,
-    /// Requests that arrived while stalled (tests check the hang was felt).
-    held: AtomicU64,
+    /// The simulated hang ([`Self::set_stalled`]).
+    stall: Stall,
     deleted: RwLock<BTreeMap<String, Deleted>>,
     access: AccessCheck,
 }
@@ -65,8 +63,7 @@ impl KeyVault {
             secrets: RwLock::default(),
             reads: RwLock::default(),
             available: AtomicBool::new(true),
-            stalled: watch::Sender::new(false),
-            held: AtomicU64::new(0),
+            stall: Stall::default(),
             deleted: RwLock::default(),
             access: AccessCheck::new(identities, roles),
         }
@@ -96,22 +93,17 @@ impl KeyVault {
     /// or the client gives up) or ends it, releasing the held requests. Only the secrets API is
     /// held: `/healthz` and the control methods (`seed`, `set_available`, ...) keep answering.
     pub fn set_stalled(&self, stalled: bool) {
-        self.stalled.send_replace(stalled);
+        self.stall.set(stalled);
     }
 
     /// How many requests arrived while the vault was stalled.
     pub fn held_requests(&self) -> u64 {
-        self.held.load(Ordering::SeqCst)
+        self.stall.held()
     }
 
     /// Waits while the vault is stalled (at once when it is not).
     async fn wait_while_stalled(&self) {
-        let mut stalled = self.stalled.subscribe();
-        if *stalled.borrow_and_update() {
-            self.held.fetch_add(1, Ordering::SeqCst);
-            // The sender lives as long as the vault, so this only returns once un-stalled.
-            let _ = stalled.wait_for(|s| !*s).await;
-        }
+        self.stall.wait().await;
     }
 }
 
