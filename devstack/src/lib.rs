@@ -27,7 +27,7 @@ pub mod process;
 pub mod python;
 pub mod rbac;
 pub mod stack;
-mod stall;
+pub mod stall;
 pub mod storage_gate;
 pub mod storage_path;
 #[cfg(feature = "testing")]

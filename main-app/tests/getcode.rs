@@ -504,15 +504,15 @@ async fn spawn_production_app(env: &MapEnv) -> TestApp {
 async fn a_hung_key_vault_with_nothing_cached_gets_503_within_the_budget_then_recovers() {
     let stack = start_stack().await;
     let budget = Duration::from_secs(2);
-    stack.vault.set_stalled(true);
-    let _unstall = OnDrop(|| stack.vault.set_stalled(false));
+    stack.vault.stall().set(true);
+    let _unstall = OnDrop(|| stack.vault.stall().set(false));
     // Started during the hang: its first fetch of the key never answers.
     let app = spawn_app(&main_app_env(&stack).with(REQUEST_TIMEOUT_SECONDS, "2")).await;
     let answers = futures::future::join_all((0..3).map(|_| within_budget(&app, budget))).await;
     for answer in answers {
         assert_eq!(answer, (503, "deadline_exceeded".to_owned()));
     }
-    assert!(stack.vault.held_requests() >= 1, "the hang was felt");
+    assert!(stack.vault.stall().held() >= 1, "the hang was felt");
     eventually(
         Duration::from_secs(10),
         "not ready, only the secret check failing",
@@ -523,7 +523,7 @@ async fn a_hung_key_vault_with_nothing_cached_gets_503_within_the_budget_then_re
     .await;
     assert!(drain_queue(&stack).await.is_empty(), "nothing enqueued");
 
-    stack.vault.set_stalled(false);
+    stack.vault.stall().set(false);
     app.wait_ready().await;
     assert_eq!(
         app.get_code().await.status(),
@@ -543,15 +543,15 @@ async fn a_hung_key_vault_with_a_stale_key_answers_within_the_budget_then_recove
     app.wait_ready().await;
     assert_eq!(app.get_code().await.status(), 200);
 
-    stack.vault.set_stalled(true);
-    let _unstall = OnDrop(|| stack.vault.set_stalled(false));
+    stack.vault.stall().set(true);
+    let _unstall = OnDrop(|| stack.vault.stall().set(false));
     // Past the key's 1 s lifetime: every getcode needs a fetch, and every fetch hangs.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut statuses = Vec::new();
     for _ in 0..4 {
         statuses.push(within_budget(&app, budget).await);
     }
-    assert!(stack.vault.held_requests() >= 1, "the hang was felt");
+    assert!(stack.vault.stall().held() >= 1, "the hang was felt");
     println!("Key Vault hung, key stale: {statuses:?}");
     // The stale key is served after at most the secret cache's patience (1 s), within budget.
     assert!(
@@ -559,7 +559,7 @@ async fn a_hung_key_vault_with_a_stale_key_answers_within_the_budget_then_recove
         "the stale key keeps serving: {statuses:?}"
     );
 
-    stack.vault.set_stalled(false);
+    stack.vault.stall().set(false);
     app.wait_ready().await;
     eventually(
         Duration::from_secs(10),
@@ -590,8 +590,8 @@ async fn a_hung_identity_endpoint_with_tokens_to_refresh_answers_within_the_budg
     }
     drain_queue(&stack).await;
 
-    stack.identities.set_stalled(true);
-    let _unstall = OnDrop(|| stack.identities.set_stalled(false));
+    stack.identities.stall().set(true);
+    let _unstall = OnDrop(|| stack.identities.stall().set(false));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let mut statuses = Vec::new();
     for _ in 0..4 {
@@ -618,9 +618,9 @@ async fn a_hung_identity_endpoint_with_tokens_to_refresh_answers_within_the_budg
         within_budget(&fresh, short_budget).await,
         (503, "deadline_exceeded".to_owned())
     );
-    assert!(stack.identities.held_requests() >= 2, "the hang was felt");
+    assert!(stack.identities.stall().held() >= 2, "the hang was felt");
 
-    stack.identities.set_stalled(false);
+    stack.identities.stall().set(false);
     for app in [&app, &short, &fresh] {
         app.wait_ready().await;
         eventually(

@@ -126,7 +126,7 @@ async fn a_hanging_key_vault_costs_a_caller_with_a_stale_value_at_most_the_patie
     let cache = cache(&stack, Duration::from_millis(200));
     let good = cache.get().await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    stack.vault.set_stalled(true);
+    stack.vault.stall().set(true);
     let patience = SecretCacheOptions::default().stale_patience;
 
     // The first caller fetches, waits its patience, is served the stale value.
@@ -147,7 +147,7 @@ async fn a_hanging_key_vault_costs_a_caller_with_a_stale_value_at_most_the_patie
         second_waited < Duration::from_millis(200),
         "{second_waited:?}"
     );
-    assert!(stack.vault.held_requests() >= 1, "the vault did hang");
+    assert!(stack.vault.stall().held() >= 1, "the vault did hang");
     match cache.last_error() {
         Some(e) => assert!(e.contains("did not answer"), "{e}"),
         None => panic!("the hang is recorded"),
@@ -157,7 +157,7 @@ async fn a_hanging_key_vault_costs_a_caller_with_a_stale_value_at_most_the_patie
     cache.get().await.unwrap();
     assert!(again.elapsed() < Duration::from_millis(200));
 
-    stack.vault.set_stalled(false);
+    stack.vault.stall().set(false);
     rotate(&stack, "fresh-after-the-hang-0123").await;
     eventually(
         Duration::from_secs(5),

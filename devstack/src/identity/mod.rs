@@ -103,7 +103,7 @@ pub struct IdentityProvider {
     headers: ApiKeyRing,
     client_secrets: ApiKeyRing,
     available: AtomicBool,
-    /// The simulated hang ([`Self::set_stalled`]).
+    /// The simulated hang ([`Self::stall`]).
     stall: Stall,
     token_lifetime: AtomicI64,
 }
@@ -213,21 +213,11 @@ impl IdentityProvider {
         self.available.store(available, Ordering::SeqCst);
     }
 
-    /// Simulates a hang of the token endpoints (`true`: every token request waits, unanswered,
-    /// until the stall ends or the client gives up) or ends it, releasing the held requests. The
-    /// signing keys' discovery, `/healthz` and the control methods keep answering.
-    pub fn set_stalled(&self, stalled: bool) {
-        self.stall.set(stalled);
-    }
-
-    /// How many token requests arrived while the endpoints were stalled.
-    pub fn held_requests(&self) -> u64 {
-        self.stall.held()
-    }
-
-    /// Waits while the token endpoints are stalled (at once when they are not).
-    async fn wait_while_stalled(&self) {
-        self.stall.wait().await;
+    /// The token endpoints' simulated hang: while set, every token request waits, unanswered,
+    /// until the stall ends or its client gives up. The signing keys' discovery, `/healthz` and
+    /// the control methods keep answering.
+    pub fn stall(&self) -> &Stall {
+        &self.stall
     }
 
     /// Sets the lifetime of the access tokens issued from now on; under five minutes, the
@@ -254,21 +244,21 @@ mod tests {
                 .uri(&format!("{MSI_PATH}?api-version={MSI_API_VERSION}"))
                 .to_request()
         };
-        provider.set_stalled(true);
+        provider.stall().set(true);
         let mut held = std::pin::pin!(test::call_service(&app, token()));
         let waited = tokio::time::timeout(Duration::from_millis(300), held.as_mut()).await;
         assert!(waited.is_err(), "answered while stalled");
-        assert_eq!(provider.held_requests(), 1);
+        assert_eq!(provider.stall().held(), 1);
         provider.set_token_lifetime(600);
         let keys = test::TestRequest::get()
             .uri(&format!("/{TENANT_ID}/discovery/v2.0/keys"))
             .to_request();
         assert_eq!(test::call_service(&app, keys).await.status(), 200);
-        provider.set_stalled(false);
+        provider.stall().set(false);
         let res = tokio::time::timeout(Duration::from_secs(5), held)
             .await
             .expect("answered once un-stalled");
         assert_eq!(res.status(), 401, "no identity header, as without a stall");
-        assert_eq!(provider.held_requests(), 1, "nothing held after the stall");
+        assert_eq!(provider.stall().held(), 1, "nothing held after the stall");
     }
 }

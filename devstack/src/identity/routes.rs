@@ -55,7 +55,7 @@ async fn managed_identity_token(
     provider: web::Data<IdentityProvider>,
     req: HttpRequest,
 ) -> HttpResponse {
-    provider.wait_while_stalled().await;
+    provider.stall().wait().await;
     if let Some(outage) = provider.unavailable() {
         return outage;
     }
@@ -120,7 +120,7 @@ async fn entra_token(
     tenant: web::Path<String>,
     form: web::Bytes,
 ) -> HttpResponse {
-    provider.wait_while_stalled().await;
+    provider.stall().wait().await;
     if let Some(outage) = provider.unavailable() {
         return outage;
     }

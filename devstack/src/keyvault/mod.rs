@@ -50,7 +50,7 @@ pub struct KeyVault {
     reads: RwLock<BTreeMap<String, u64>>,
     /// False simulates an outage: every request gets 503.
     available: AtomicBool,
-    /// The simulated hang ([`Self::set_stalled`]).
+    /// The simulated hang ([`Self::stall`]).
     stall: Stall,
     deleted: RwLock<BTreeMap<String, Deleted>>,
     access: AccessCheck,
@@ -89,21 +89,11 @@ impl KeyVault {
         self.available.store(available, Ordering::SeqCst);
     }
 
-    /// Simulates a hang (`true`: every secrets request waits, unanswered, until the stall ends
-    /// or the client gives up) or ends it, releasing the held requests. Only the secrets API is
-    /// held: `/healthz` and the control methods (`seed`, `set_available`, ...) keep answering.
-    pub fn set_stalled(&self, stalled: bool) {
-        self.stall.set(stalled);
-    }
-
-    /// How many requests arrived while the vault was stalled.
-    pub fn held_requests(&self) -> u64 {
-        self.stall.held()
-    }
-
-    /// Waits while the vault is stalled (at once when it is not).
-    async fn wait_while_stalled(&self) {
-        self.stall.wait().await;
+    /// The vault's simulated hang: while set, every secrets request waits, unanswered, until the
+    /// stall ends or its client gives up. Only the secrets API is held: `/healthz` and the control
+    /// methods (`seed`, `set_available`, ...) keep answering.
+    pub fn stall(&self) -> &Stall {
+        &self.stall
     }
 }
 
@@ -125,22 +115,22 @@ mod tests {
                 .uri("/secrets/key?api-version=7.6")
                 .to_request()
         };
-        vault.set_stalled(true);
+        vault.stall().set(true);
         let mut held = std::pin::pin!(test::call_service(&app, get()));
         let waited = tokio::time::timeout(Duration::from_millis(300), held.as_mut()).await;
         assert!(waited.is_err(), "answered while stalled");
-        assert_eq!(vault.held_requests(), 1);
+        assert_eq!(vault.stall().held(), 1);
         // Control calls are not held.
         vault.seed("key", &Secret::new("value"));
         vault.set_available(true);
         let health = test::TestRequest::get().uri("/healthz").to_request();
         assert_eq!(test::call_service(&app, health).await.status(), 200);
-        vault.set_stalled(false);
+        vault.stall().set(false);
         let res = tokio::time::timeout(Duration::from_secs(5), held)
             .await
             .expect("answered once un-stalled");
         assert_eq!(res.status(), 401, "the challenge, as without a stall");
         assert_eq!(test::call_service(&app, get()).await.status(), 401);
-        assert_eq!(vault.held_requests(), 1, "nothing held after the stall");
+        assert_eq!(vault.stall().held(), 1, "nothing held after the stall");
     }
 }

@@ -64,7 +64,7 @@ async fn set_secret(
     name: web::Path<String>,
     body: web::Bytes,
 ) -> VaultResult {
-    vault.wait_while_stalled().await;
+    vault.stall().wait().await;
     check_name(&name)?;
     vault.authorize_secret(&req, DataAction::SecretSet, &name)?;
     if vault.deleted().contains_key(name.as_str()) {
@@ -118,7 +118,7 @@ async fn get_latest(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    vault.wait_while_stalled().await;
+    vault.stall().wait().await;
     get(&vault, &req, &name, None)
 }
 
@@ -127,7 +127,7 @@ async fn get_version(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> VaultResult {
-    vault.wait_while_stalled().await;
+    vault.stall().wait().await;
     let (name, version) = path.into_inner();
     get(
         &vault,
@@ -176,7 +176,7 @@ fn page(req: &HttpRequest, items: Vec<Value>) -> VaultResult {
 }
 
 async fn list_secrets(vault: web::Data<KeyVault>, req: HttpRequest) -> VaultResult {
-    vault.wait_while_stalled().await;
+    vault.stall().wait().await;
     vault.authorize(&req, DataAction::SecretReadMetadata, &Scope::Vault)?;
     let base = base_url(&req);
     let items = vault
@@ -196,7 +196,7 @@ async fn list_versions(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    vault.wait_while_stalled().await;
+    vault.stall().wait().await;
     check_name(&name)?;
     vault.authorize_secret(&req, DataAction::SecretReadMetadata, &name)?;
     let base = base_url(&req);
@@ -219,7 +219,7 @@ async fn update_latest(
     name: web::Path<String>,
     body: web::Bytes,
 ) -> VaultResult {
-    vault.wait_while_stalled().await;
+    vault.stall().wait().await;
     update(&vault, &req, name.into_inner(), String::new(), &body)
 }
 
@@ -229,7 +229,7 @@ async fn update_secret(
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> VaultResult {
-    vault.wait_while_stalled().await;
+    vault.stall().wait().await;
     let (name, version) = path.into_inner();
     update(&vault, &req, name, version, &body)
 }
@@ -281,7 +281,7 @@ async fn delete_secret(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    vault.wait_while_stalled().await;
+    vault.stall().wait().await;
     check_name(&name)?;
     vault.authorize_secret(&req, DataAction::SecretDelete, &name)?;
     let entry = vault
@@ -310,7 +310,7 @@ async fn get_deleted(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    vault.wait_while_stalled().await;
+    vault.stall().wait().await;
     vault.authorize_secret(&req, DataAction::SecretReadMetadata, &name)?;
     let deleted = vault.deleted();
     let d = deleted
@@ -324,7 +324,7 @@ async fn purge_deleted(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    vault.wait_while_stalled().await;
+    vault.stall().wait().await;
     vault.authorize_secret(&req, DataAction::SecretPurge, &name)?;
     vault
         .deleted_mut()
@@ -338,7 +338,7 @@ async fn recover_deleted(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    vault.wait_while_stalled().await;
+    vault.stall().wait().await;
     vault.authorize_secret(&req, DataAction::SecretRecover, &name)?;
     let d = vault
         .deleted_mut()
