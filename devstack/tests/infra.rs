@@ -175,9 +175,9 @@ fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
         .captures_iter(&roles)
         .map(|c| (c[1].to_owned(), c[2].to_owned(), c[3].to_owned()))
         .collect();
-    // The role table (`ops::roles`): what each service needs, plus AcrPull for image pulls, the custom
-    // Message Updater (messages/write: visibility renewal) and Queue Data Reader (KEDA's queue
-    // length) for the worker. No Contributor or Owner anywhere. The worker only sends to the
+    // The role table (`ops::roles`): what each service needs, plus AcrPull for image pulls, the
+    // custom Message Updater (messages/write: visibility renewal) and Queue Data Reader (KEDA's
+    // queue length) for the worker. No Contributor or Owner anywhere. The worker only sends to the
     // poison queue (requeueing poison is an operator's job): no Processor there.
     let expected: BTreeSet<(String, String, String)> = ops::roles::GRANTS
         .iter()
