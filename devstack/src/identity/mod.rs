@@ -213,17 +213,23 @@ impl IdentityProvider {
         self.available.store(available, Ordering::SeqCst);
     }
 
+    /// Sets the lifetime of the access tokens issued from now on; under five minutes, the
+    /// Azure SDK credentials try to refresh on every use (fault tests make them do so).
+    pub fn set_token_lifetime(&self, seconds: i64) {
+        self.token_lifetime.store(seconds, Ordering::SeqCst);
+    }
+
     /// The token endpoints' simulated hang: while set, every token request waits, unanswered,
     /// until the stall ends or its client gives up. The signing keys' discovery, `/healthz` and
     /// the control methods keep answering.
     pub fn stall(&self) -> &Stall {
         &self.stall
     }
+}
 
-    /// Sets the lifetime of the access tokens issued from now on; under five minutes, the
-    /// Azure SDK credentials try to refresh on every use (fault tests make them do so).
-    pub fn set_token_lifetime(&self, seconds: i64) {
-        self.token_lifetime.store(seconds, Ordering::SeqCst);
+impl AsRef<Stall> for IdentityProvider {
+    fn as_ref(&self) -> &Stall {
+        &self.stall
     }
 }
 

@@ -1,13 +1,15 @@
 //! The identity emulator's endpoints: the managed-identity endpoint (App Service protocol), the
 //! Entra token endpoint (client secret or federated token), and the signing keys' discovery.
-//! While stalled, the two token endpoints hold each request until the stall ends.
+//! While stalled, the two token endpoints hold each request until the stall ends ([`hold`]).
 
 use super::{
     FEDERATION_ISSUER, IdentityProvider, JWT_BEARER_ASSERTION, MSI_API_VERSION, MSI_PATH,
     TOKEN_EXCHANGE_AUDIENCE, federated_subject,
 };
 use crate::jwt::{TENANT_ID, issuer};
+use crate::stall::hold;
 use actix_web::http::StatusCode;
+use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 use std::collections::HashMap;
@@ -29,8 +31,16 @@ impl IdentityProvider {
     /// Registers the endpoints.
     pub fn configure(self: &Arc<Self>, cfg: &mut web::ServiceConfig) {
         cfg.app_data(web::Data::from(self.clone()))
-            .route(MSI_PATH, web::get().to(managed_identity_token))
-            .route("/{tenant}/oauth2/v2.0/token", web::post().to(entra_token))
+            .service(
+                web::resource(MSI_PATH)
+                    .wrap(from_fn(hold::<IdentityProvider>))
+                    .get(managed_identity_token),
+            )
+            .service(
+                web::resource("/{tenant}/oauth2/v2.0/token")
+                    .wrap(from_fn(hold::<IdentityProvider>))
+                    .post(entra_token),
+            )
             .route("/{tenant}/discovery/v2.0/keys", web::get().to(jwks))
             .route(
                 "/{tenant}/v2.0/.well-known/openid-configuration",
@@ -55,7 +65,6 @@ async fn managed_identity_token(
     provider: web::Data<IdentityProvider>,
     req: HttpRequest,
 ) -> HttpResponse {
-    provider.stall().wait().await;
     if let Some(outage) = provider.unavailable() {
         return outage;
     }
@@ -120,7 +129,6 @@ async fn entra_token(
     tenant: web::Path<String>,
     form: web::Bytes,
 ) -> HttpResponse {
-    provider.stall().wait().await;
     if let Some(outage) = provider.unavailable() {
         return outage;
     }

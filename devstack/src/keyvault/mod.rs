@@ -97,6 +97,12 @@ impl KeyVault {
     }
 }
 
+impl AsRef<Stall> for KeyVault {
+    fn as_ref(&self) -> &Stall {
+        &self.stall
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,5 @@
 //! The vault's routes: the secrets REST API (get, set, update, list, delete, recover, purge)
-//! over the state, each held first while the vault is stalled, then authorized.
+//! over the state, each held first while the vault is stalled ([`hold`]), then authorized.
 
 use super::KeyVault;
 use super::error::{VaultError, VaultResult};
@@ -7,7 +7,9 @@ use super::model::{SetBody, UpdateBody, check_name, parse_json, query, render, r
 use super::state::{Deleted, now};
 use super::{DEFAULT_PAGE, MAX_PAGE, MAX_VALUE_BYTES};
 use crate::rbac::{DataAction, Scope};
+use crate::stall::hold;
 use actix_web::http::StatusCode;
+use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use shared_auth::Secret;
@@ -18,20 +20,25 @@ impl KeyVault {
     pub fn configure(self: &Arc<Self>, cfg: &mut web::ServiceConfig) {
         cfg.app_data(web::Data::from(self.clone()))
             .app_data(web::PayloadConfig::new(64 * 1024))
-            .route("/secrets", web::get().to(list_secrets))
-            .route("/secrets/{name}", web::put().to(set_secret))
-            .route("/secrets/{name}", web::get().to(get_latest))
-            .route("/secrets/{name}", web::delete().to(delete_secret))
-            .route("/secrets/{name}/", web::get().to(get_latest))
-            .route("/secrets/{name}/", web::patch().to(update_latest))
-            .route("/secrets/{name}/versions", web::get().to(list_versions))
-            .route("/secrets/{name}/{version}", web::get().to(get_version))
-            .route("/secrets/{name}/{version}", web::patch().to(update_secret))
-            .route("/deletedsecrets/{name}", web::get().to(get_deleted))
-            .route("/deletedsecrets/{name}", web::delete().to(purge_deleted))
-            .route(
-                "/deletedsecrets/{name}/recover",
-                web::post().to(recover_deleted),
+            .service(
+                web::scope("/secrets")
+                    .wrap(from_fn(hold::<KeyVault>))
+                    .route("", web::get().to(list_secrets))
+                    .route("/{name}", web::put().to(set_secret))
+                    .route("/{name}", web::get().to(get_latest))
+                    .route("/{name}", web::delete().to(delete_secret))
+                    .route("/{name}/", web::get().to(get_latest))
+                    .route("/{name}/", web::patch().to(update_latest))
+                    .route("/{name}/versions", web::get().to(list_versions))
+                    .route("/{name}/{version}", web::get().to(get_version))
+                    .route("/{name}/{version}", web::patch().to(update_secret)),
+            )
+            .service(
+                web::scope("/deletedsecrets")
+                    .wrap(from_fn(hold::<KeyVault>))
+                    .route("/{name}", web::get().to(get_deleted))
+                    .route("/{name}", web::delete().to(purge_deleted))
+                    .route("/{name}/recover", web::post().to(recover_deleted)),
             )
             .route(
                 "/healthz",
@@ -64,7 +71,6 @@ async fn set_secret(
     name: web::Path<String>,
     body: web::Bytes,
 ) -> VaultResult {
-    vault.stall().wait().await;
     check_name(&name)?;
     vault.authorize_secret(&req, DataAction::SecretSet, &name)?;
     if vault.deleted().contains_key(name.as_str()) {
@@ -118,7 +124,6 @@ async fn get_latest(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    vault.stall().wait().await;
     get(&vault, &req, &name, None)
 }
 
@@ -127,7 +132,6 @@ async fn get_version(
     req: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> VaultResult {
-    vault.stall().wait().await;
     let (name, version) = path.into_inner();
     get(
         &vault,
@@ -176,7 +180,6 @@ fn page(req: &HttpRequest, items: Vec<Value>) -> VaultResult {
 }
 
 async fn list_secrets(vault: web::Data<KeyVault>, req: HttpRequest) -> VaultResult {
-    vault.stall().wait().await;
     vault.authorize(&req, DataAction::SecretReadMetadata, &Scope::Vault)?;
     let base = base_url(&req);
     let items = vault
@@ -196,7 +199,6 @@ async fn list_versions(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    vault.stall().wait().await;
     check_name(&name)?;
     vault.authorize_secret(&req, DataAction::SecretReadMetadata, &name)?;
     let base = base_url(&req);
@@ -219,7 +221,6 @@ async fn update_latest(
     name: web::Path<String>,
     body: web::Bytes,
 ) -> VaultResult {
-    vault.stall().wait().await;
     update(&vault, &req, name.into_inner(), String::new(), &body)
 }
 
@@ -229,7 +230,6 @@ async fn update_secret(
     path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> VaultResult {
-    vault.stall().wait().await;
     let (name, version) = path.into_inner();
     update(&vault, &req, name, version, &body)
 }
@@ -281,7 +281,6 @@ async fn delete_secret(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    vault.stall().wait().await;
     check_name(&name)?;
     vault.authorize_secret(&req, DataAction::SecretDelete, &name)?;
     let entry = vault
@@ -310,7 +309,6 @@ async fn get_deleted(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    vault.stall().wait().await;
     vault.authorize_secret(&req, DataAction::SecretReadMetadata, &name)?;
     let deleted = vault.deleted();
     let d = deleted
@@ -324,7 +322,6 @@ async fn purge_deleted(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    vault.stall().wait().await;
     vault.authorize_secret(&req, DataAction::SecretPurge, &name)?;
     vault
         .deleted_mut()
@@ -338,7 +335,6 @@ async fn recover_deleted(
     req: HttpRequest,
     name: web::Path<String>,
 ) -> VaultResult {
-    vault.stall().wait().await;
     vault.authorize_secret(&req, DataAction::SecretRecover, &name)?;
     let d = vault
         .deleted_mut()
