@@ -8,12 +8,11 @@ use std::time::Duration;
 
 pub use codes::variables::{CODE_LEDGER_URL, STORAGE_QUEUE_URL};
 pub use shared_auth::service::settings::{BIND_ADDRESS, PORT};
-pub use shared_auth::variables::KEY_VAULT_URL;
+pub use shared_auth::variables::{
+    DEFAULT_SECRET_NAME, KEY_VAULT_URL, SECRET_CACHE_TTL_SECONDS, THIRD_PARTY_API_ENDPOINT,
+    THIRD_PARTY_API_SECRET_NAME,
+};
 
-/// URL of the third-party function (`.../api/RandomNumber`).
-pub const THIRD_PARTY_API_ENDPOINT: &str = "THIRD_PARTY_API_ENDPOINT";
-/// The secret's name.
-pub const THIRD_PARTY_API_SECRET_NAME: &str = "THIRD_PARTY_API_SECRET_NAME";
 /// Seconds a code stays valid.
 pub const CODE_TTL_SECONDS: &str = "CODE_TTL_SECONDS";
 /// Total time allowed for one call to the third-party API.
@@ -38,16 +37,12 @@ pub const VARIABLES: &[&str] = &[
     codes::envelope::QUEUE_MESSAGE_ENCODING,
 ];
 
-/// How long the key read from Key Vault is used before it is read again.
-pub const SECRET_CACHE_TTL_SECONDS: &str = "SECRET_CACHE_TTL_SECONDS";
 /// Default of [`SECRET_CACHE_TTL_SECONDS`]: a rotated key is in use within five minutes (at
 /// once on a 401, since the old key is refused).
 pub const DEFAULT_SECRET_CACHE_TTL: Duration = Duration::from_secs(300);
 
 /// Default of [`PORT`].
 pub const DEFAULT_PORT: u16 = 8080;
-/// Default secret name, as in the walkthrough.
-pub const DEFAULT_SECRET_NAME: &str = "third-party-api-key";
 /// Default code lifetime.
 pub const DEFAULT_CODE_TTL: Duration = Duration::from_secs(600);
 /// Default request budget.

@@ -11,19 +11,12 @@ use codes::{CodeLedger, CodeLedgerOptions, MessageEncoding};
 use shared_auth::azure_error::Failure;
 pub use shared_auth::azure_error::{blob_container_name, one_line, resource_name};
 use shared_auth::transport::azure_client_options;
-pub use shared_auth::variables::KEY_VAULT_URL;
+pub use shared_auth::variables::{
+    DEFAULT_MASTER_KEY_SECRET_NAME, DEFAULT_SECRET_NAME, KEY_VAULT_URL, THIRD_PARTY_API_KEYS_URL,
+    THIRD_PARTY_API_MASTER_KEY_SECRET_NAME, THIRD_PARTY_API_SECRET_NAME,
+};
 use shared_auth::{EnvSource, SelectedCredential};
 
-/// The secret the apps read.
-pub const THIRD_PARTY_API_SECRET_NAME: &str = "THIRD_PARTY_API_SECRET_NAME";
-/// The secret name when [`THIRD_PARTY_API_SECRET_NAME`] is unset.
-pub const DEFAULT_SECRET_NAME: &str = "third-party-api-key";
-/// The secret holding third-party-api's master key.
-pub const THIRD_PARTY_API_MASTER_KEY_SECRET_NAME: &str = "THIRD_PARTY_API_MASTER_KEY_SECRET_NAME";
-/// The master key's secret name when [`THIRD_PARTY_API_MASTER_KEY_SECRET_NAME`] is unset.
-pub const DEFAULT_MASTER_KEY_SECRET_NAME: &str = "third-party-api-master-key";
-/// third-party-api's shared key store (a blob).
-pub const THIRD_PARTY_API_KEYS_URL: &str = "THIRD_PARTY_API_KEYS_URL";
 /// The key store's container when [`THIRD_PARTY_API_KEYS_URL`] is unset.
 pub const DEFAULT_KEY_STORE_CONTAINER: &str = "third-party-api-keys";
 

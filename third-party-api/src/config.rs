@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use shared_auth::service::settings::{BIND_ADDRESS, PORT};
-pub use shared_auth::variables::KEY_VAULT_URL;
+pub use shared_auth::variables::{
+    DEFAULT_MASTER_KEY_SECRET_NAME, KEY_VAULT_URL, THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
+    THIRD_PARTY_API_KEYS_URL, THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
+};
 
 /// The JSON key store.
 pub const THIRD_PARTY_API_KEYS_FILE: &str = "THIRD_PARTY_API_KEYS_FILE";
@@ -18,14 +21,6 @@ pub const THIRD_PARTY_API_MASTER_KEY: &str = "THIRD_PARTY_API_MASTER_KEY";
 pub const THIRD_PARTY_API_FUNCTION_KEYS: &str = "THIRD_PARTY_API_FUNCTION_KEYS";
 /// One function key value for a new store, named `default` (what a Key Vault reference gives).
 pub const THIRD_PARTY_API_FUNCTION_KEY: &str = "THIRD_PARTY_API_FUNCTION_KEY";
-/// The key store as one blob shared by every replica (instead of [`THIRD_PARTY_API_KEYS_FILE`]).
-pub const THIRD_PARTY_API_KEYS_URL: &str = "THIRD_PARTY_API_KEYS_URL";
-/// Seconds between two reads of the blob store (and of the master key in Key Vault).
-pub const THIRD_PARTY_API_KEYS_REFRESH_SECONDS: &str = "THIRD_PARTY_API_KEYS_REFRESH_SECONDS";
-/// The master key's secret in that vault.
-pub const THIRD_PARTY_API_MASTER_KEY_SECRET_NAME: &str = "THIRD_PARTY_API_MASTER_KEY_SECRET_NAME";
-/// The master key's secret name when [`THIRD_PARTY_API_MASTER_KEY_SECRET_NAME`] is unset.
-pub const DEFAULT_MASTER_KEY_SECRET_NAME: &str = "third-party-api-master-key";
 /// Default of [`THIRD_PARTY_API_KEYS_REFRESH_SECONDS`].
 pub const DEFAULT_KEYS_REFRESH: Duration = Duration::from_secs(10);
 

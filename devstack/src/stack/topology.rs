@@ -11,10 +11,11 @@ pub const QUEUE: &str = "code-requests";
 pub const POISON_QUEUE: &str = "code-requests-poison";
 /// The ledger container.
 pub const CONTAINER: &str = "codes";
-/// The Key Vault secret holding main-app's key for third-party-api.
-pub const SECRET_NAME: &str = "third-party-api-key";
-/// The Key Vault secret holding third-party-api's master key.
-pub const MASTER_KEY_SECRET_NAME: &str = "third-party-api-master-key";
+// The Key Vault secrets holding main-app's key for third-party-api and third-party-api's
+// master key: the names the services read when nothing else is set.
+pub use shared_auth::variables::{
+    DEFAULT_MASTER_KEY_SECRET_NAME as MASTER_KEY_SECRET_NAME, DEFAULT_SECRET_NAME as SECRET_NAME,
+};
 /// third-party-api's key store container (one blob, shared by every replica).
 pub const KEY_STORE_CONTAINER: &str = "third-party-api-keys";
 /// The key store blob in [`KEY_STORE_CONTAINER`].
