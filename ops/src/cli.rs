@@ -168,9 +168,8 @@ pub enum CodeCommand {
 }
 
 /// Parses `args`, runs the command with `env`, writes its output to `out` and its errors and
-/// progress lines to `err` (stdout and stderr in the binary); returns the exit code. (`rotate`
-/// still prints its waits' progress to the process's stderr; the confirmation prompt of `queue
-/// clear` is on the terminal.)
+/// progress lines to `err` (stdout and stderr in the binary); returns the exit code. (The
+/// confirmation prompt of `queue clear` is on the terminal.)
 pub async fn run(
     args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
     env: &dyn EnvSource,
@@ -265,7 +264,7 @@ async fn execute(
                 key_prefix: args.key_prefix.clone(),
                 json: cli.json,
             };
-            rotate::run(env, &settings, out).await
+            rotate::run(env, &settings, out, err).await
         }
     }
 }

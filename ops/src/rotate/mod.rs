@@ -45,17 +45,13 @@ use crate::{EXIT_FAILED, EXIT_OK, OpsError};
 use azure_core::http::Url;
 use output::Reporter;
 use shared_auth::EnvSource;
+pub use shared_auth::variables::{
+    SECRET_CACHE_TTL_SECONDS, THIRD_PARTY_API_ENDPOINT, THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
+};
 use std::io::Write;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// main-app's third-party-api endpoint; the admin API is at the same origin.
-pub const THIRD_PARTY_API_ENDPOINT: &str = "THIRD_PARTY_API_ENDPOINT";
-/// How often third-party-api replicas reload the shared key store (their variable, read here
-/// to know how long a new key takes to reach every replica).
-pub const THIRD_PARTY_API_KEYS_REFRESH_SECONDS: &str = "THIRD_PARTY_API_KEYS_REFRESH_SECONDS";
-/// How long main-app keeps the key it read (its variable, read here when the flag is not given).
-pub const SECRET_CACHE_TTL_SECONDS: &str = "SECRET_CACHE_TTL_SECONDS";
 /// Every variable rotate reads besides the identity ones ([`shared_auth::config::COMMON_VARIABLES`]).
 pub const VARIABLES: &[&str] = &[
     KEY_VAULT_URL,
@@ -171,11 +167,13 @@ fn admin_failure(what: &str, error: &AdminError) -> OpsError {
 }
 
 /// Runs `keyless rotate` with `settings` against the deployment `env` describes; writes the
-/// `done: ` lines (or the plan) to `out`. Returns the exit code.
+/// `done: ` lines (or the plan) to `out`, progress and the reason of a stop to `err`. Returns
+/// the exit code.
 pub async fn run(
     env: &dyn EnvSource,
     settings: &RotateSettings,
     out: &mut (dyn Write + Send),
+    err: &mut (dyn Write + Send),
 ) -> Result<i32, OpsError> {
     validate_prefix(&settings.key_prefix).map_err(|e| OpsError::Usage(e.to_string()))?;
     let config = RotateConfig::from_env(env)?;
@@ -186,7 +184,7 @@ pub async fn run(
         Some(VaultOptions::from(&conn)),
     )?;
     let limits = settings.limits(&config);
-    let mut report = Reporter::new(out, settings.json);
+    let mut report = Reporter::new(out, err, settings.json);
 
     // 0. Preflight: nothing changes before every permission is proven.
     let pre = match steps::preflight(env, &vault, &config).await? {
@@ -218,7 +216,7 @@ pub async fn run(
         }
     };
     let admin = AdminClient::new(conn.http.clone(), &config.endpoint, master_key)?;
-    let keys = waits::master_accepted(&admin, &config, limits.master).await?;
+    let keys = waits::master_accepted(&admin, &config, limits.master, report.err()).await?;
     if let Some(written) = &generated {
         report.done("master key", output::generated_master(written));
     }
@@ -237,7 +235,8 @@ pub async fn run(
     // 2. Write, once every replica has loaded the key.
     if the_plan.write {
         let prefix = &settings.key_prefix;
-        waits::propagation(prefix, &key.name, config.keys_refresh, limits.propagation).await;
+        let times = (config.keys_refresh, limits.propagation);
+        waits::propagation(prefix, &key.name, times, report.err()).await;
     }
     let unchanged = (!the_plan.write).then_some(&pre.secret);
     let new_version =
@@ -245,12 +244,28 @@ pub async fn run(
     let since = new_version.created.unwrap_or(now);
 
     // 3. Wait until main-app uses it, or provably will at its next call.
-    let used = waits::used(&admin, settings, &key.name, since, limits.used).await?;
+    let used = waits::used(
+        &admin,
+        settings,
+        &key.name,
+        since,
+        limits.used,
+        report.err(),
+    )
+    .await?;
     let detail = output::used_detail(&used, &key.name, settings.main_app_cache);
     report.done("wait used", detail);
 
     // 4. Wait until every older key has gone unused for the grace period.
-    let older = waits::idle(&admin, settings, &key.name, since, limits.idle).await?;
+    let older = waits::idle(
+        &admin,
+        settings,
+        &key.name,
+        since,
+        limits.idle,
+        report.err(),
+    )
+    .await?;
     report.done("wait idle", output::idle_detail(&older, settings.grace));
 
     // 5. Revoke.
@@ -332,6 +347,7 @@ mod send_check {
     fn run_is_send(env: &'static shared_auth::MapEnv, settings: &'static super::RotateSettings) {
         fn is_send<T: Send>(_: T) {}
         let out: &'static mut Vec<u8> = Box::leak(Box::default());
-        is_send(super::run(env, settings, out));
+        let err: &'static mut Vec<u8> = Box::leak(Box::default());
+        is_send(super::run(env, settings, out, err));
     }
 }

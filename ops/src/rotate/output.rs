@@ -1,5 +1,5 @@
 //! What rotate prints: one `done: ` line per completed step (or a JSON line each, `--json`),
-//! progress of the waits on stderr, the plan in words for `--dry-run`, and the summary. No key
+//! progress of the waits and the reason of a stop on stderr, the plan in words for `--dry-run`, and the summary. No key
 //! value is ever part of it.
 
 use super::decide::Used;
@@ -26,15 +26,26 @@ pub(super) fn expiry(t: Option<OffsetDateTime>) -> String {
     t.map_or_else(|| "never".into(), |t| when(Some(t)))
 }
 
-/// Writes `done: ` lines (or JSON lines) on stdout, each flushed as it completes.
+/// Writes `done: ` lines (or JSON lines) to `out` (stdout), each flushed as it completes, and
+/// progress and the reason of a stop to `err` (stderr).
 pub(super) struct Reporter<'a> {
     out: &'a mut (dyn Write + Send),
+    err: &'a mut (dyn Write + Send),
     json: bool,
 }
 
 impl<'a> Reporter<'a> {
-    pub(super) fn new(out: &'a mut (dyn Write + Send), json: bool) -> Self {
-        Self { out, json }
+    pub(super) fn new(
+        out: &'a mut (dyn Write + Send),
+        err: &'a mut (dyn Write + Send),
+        json: bool,
+    ) -> Self {
+        Self { out, err, json }
+    }
+
+    /// Where progress goes.
+    pub(super) fn err(&mut self) -> &mut (dyn Write + Send) {
+        self.err
     }
 
     /// Step `step` is complete: `done: <step>: <detail>`.
@@ -67,7 +78,8 @@ impl<'a> Reporter<'a> {
             "missing_roles": missing.iter().map(MissingRole::to_json).collect::<Vec<_>>(),
         });
         self.line(value, text);
-        eprintln!(
+        let _ = writeln!(
+            self.err,
             "keyless: rotate stopped before changing anything: missing {}",
             missing
                 .iter()
@@ -110,7 +122,7 @@ impl<'a> Reporter<'a> {
     }
 }
 
-/// Progress of a wait on stderr: at the start, then every [`PROGRESS_INTERVAL`].
+/// Progress of a wait: at the start, then every [`PROGRESS_INTERVAL`].
 pub(super) struct Progress {
     what: String,
     started: Instant,
@@ -126,12 +138,15 @@ impl Progress {
         }
     }
 
-    pub(super) fn report(&mut self, detail: &str, limit: Duration) {
+    /// Writes a progress line to `err` unless one was written less than
+    /// [`PROGRESS_INTERVAL`] ago.
+    pub(super) fn report(&mut self, err: &mut (dyn Write + Send), detail: &str, limit: Duration) {
         if self.last.is_some_and(|l| l.elapsed() < PROGRESS_INTERVAL) {
             return;
         }
         self.last = Some(Instant::now());
-        eprintln!(
+        let _ = writeln!(
+            err,
             "keyless rotate: {}: {detail} ({} s of at most {} s)",
             self.what,
             self.started.elapsed().as_secs(),
@@ -281,5 +296,18 @@ mod tests {
              has expired"
         );
         assert!(detail(Used::NothingToProve).starts_with("nothing to wait for: no older key"));
+    }
+
+    #[test]
+    fn progress_goes_to_the_error_writer_at_most_once_per_interval() {
+        let mut err = Vec::new();
+        let mut progress = Progress::new("waiting for main-app to use k".into());
+        let limit = Duration::from_secs(600);
+        progress.report(&mut err, "no use yet", limit);
+        progress.report(&mut err, "still no use", limit);
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "keyless rotate: waiting for main-app to use k: no use yet (0 s of at most 600 s)\n"
+        );
     }
 }

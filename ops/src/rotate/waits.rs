@@ -1,5 +1,5 @@
 //! The waits of a run, each polling the key store through the admin API until the state says
-//! it may go on, with progress on stderr and a limit: the master key accepted, a new key loaded
+//! it may go on, with progress (to the run's error writer, stderr) and a limit: the master key accepted, a new key loaded
 //! by every replica, main-app using the new key (or its cache expired without traffic), the
 //! older keys idle for the grace period. What each look means is decided in [`super::decide`].
 
@@ -10,6 +10,7 @@ use super::{RotateConfig, RotateSettings, admin_failure};
 use crate::OpsError;
 use crate::admin_client::{AdminClient, FunctionKey};
 use std::future::Future;
+use std::io::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -20,8 +21,14 @@ enum Look<T> {
     NotYet(String),
 }
 
-/// Polls `look` every [`POLL_INTERVAL`] until it is ready; fails after `limit`.
-async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut look: F) -> Result<T, OpsError>
+/// Polls `look` every [`POLL_INTERVAL`] until it is ready, with progress to `err`; fails after
+/// `limit`.
+async fn wait_for<T, F, Fut>(
+    what: &str,
+    limit: Duration,
+    err: &mut (dyn Write + Send),
+    mut look: F,
+) -> Result<T, OpsError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Look<T>, OpsError>>,
@@ -39,7 +46,7 @@ where
                         limit.as_secs()
                     )));
                 }
-                progress.report(&detail, limit);
+                progress.report(err, &detail, limit);
             }
         }
         tokio::time::sleep(POLL_INTERVAL).await;
@@ -61,13 +68,14 @@ pub(super) async fn master_accepted(
     admin: &AdminClient,
     config: &RotateConfig,
     limit: Duration,
+    err: &mut (dyn Write + Send),
 ) -> Result<Vec<FunctionKey>, OpsError> {
     let what = format!(
         "waiting for the admin API at {} to accept the master key in {}",
         admin.keys_url(),
         config.master_secret_name
     );
-    wait_for(&what, limit, || async {
+    wait_for(&what, limit, err, || async {
         match admin.list().await {
             Ok(keys) => Ok(Look::Ready(keys)),
             Err(e) if e.is_transient() => Ok(Look::NotYet(e.to_string())),
@@ -80,7 +88,12 @@ pub(super) async fn master_accepted(
 /// Sleeps until key `name` is older than the key store's refresh interval plus a margin, so
 /// every third-party-api replica accepts it before main-app may use it. The age comes from the
 /// name's stamp, so a rerun waits only for what is left.
-pub(super) async fn propagation(prefix: &str, name: &str, refresh: Duration, limit: Duration) {
+pub(super) async fn propagation(
+    prefix: &str,
+    name: &str,
+    (refresh, limit): (Duration, Duration),
+    err: &mut (dyn Write + Send),
+) {
     let Some(stamp) = key_stamp(prefix, name) else {
         return;
     };
@@ -89,7 +102,8 @@ pub(super) async fn propagation(prefix: &str, name: &str, refresh: Duration, lim
     let left = ready - OffsetDateTime::now_utc();
     if left.is_positive() {
         let left = Duration::try_from(left).unwrap_or_default();
-        eprintln!(
+        let _ = writeln!(
+            err,
             "keyless rotate: waiting {} s until every third-party-api replica has loaded {name} \
              (key store refresh {} s)",
             left.as_secs() + 1,
@@ -139,10 +153,11 @@ pub(super) async fn used(
     key: &str,
     written: OffsetDateTime,
     limit: Duration,
+    err: &mut (dyn Write + Send),
 ) -> Result<Used, OpsError> {
     let seen = Mutex::default();
     let what = format!("waiting for main-app to use {key}");
-    wait_for(&what, limit, || async {
+    wait_for(&what, limit, err, || async {
         let Some((current, older)) = look(admin, &settings.key_prefix, key, &seen).await? else {
             return Ok(Look::NotYet("the admin API did not answer".into()));
         };
@@ -165,9 +180,11 @@ pub(super) async fn idle(
     key: &str,
     written: OffsetDateTime,
     limit: Duration,
+    err: &mut (dyn Write + Send),
 ) -> Result<Vec<String>, OpsError> {
     let seen = Mutex::default();
-    wait_for("waiting for the older keys to go unused", limit, || async {
+    let what = "waiting for the older keys to go unused";
+    wait_for(what, limit, err, || async {
         let Some((_, older)) = look(admin, &settings.key_prefix, key, &seen).await? else {
             return Ok(Look::NotYet("the admin API did not answer".into()));
         };
