@@ -79,7 +79,10 @@ pub(super) async fn read_and_write_secret(
 }
 
 /// Sends a hidden, short-lived probe; for the worker also updates and deletes it (the calls its
-/// visibility renewal and completion make). On the poison queue the worker may only send: the
+/// visibility renewal and completion make). Receiving is not called: Get Messages would hide
+/// real messages for their visibility timeout. The worker's delete is allowed by
+/// `messages/process/action`, the data action receiving needs, and no other role it holds
+/// allows either, so the delete answers for both. On the poison queue the worker may only send: the
 /// probe is then deleted when allowed, else it expires unseen.
 pub(super) async fn probe_queue(
     checks: &mut Checks<'_>,
@@ -146,10 +149,10 @@ pub(super) async fn probe_queue(
         }
         let deleted = call(client.delete_message(&id, &receipt, None)).await;
         checks.record(
-            format!("delete a message from queue {queue}"),
+            format!("receive and delete messages from queue {queue}"),
             deleted,
             (Role::StorageQueueDataMessageProcessor, scope),
-            "the probe was deleted (what completing a message needs)",
+            "the probe was deleted (messages/process: the right to receive and to complete)",
         );
     } else {
         // Best effort: an identity that may only send leaves the probe to expire unseen.
