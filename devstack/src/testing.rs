@@ -115,6 +115,37 @@ where
     .await
 }
 
+/// `bin` with exactly the variables of `complete`, except `variable`: left out when `value` is
+/// `None`, else set to `value`.
+pub fn command_with_one_changed(
+    bin: &str,
+    complete: &[(&str, &str)],
+    (variable, value): (&str, Option<&str>),
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(bin);
+    command.env_clear().kill_on_drop(true);
+    for (k, v) in complete.iter().filter(|(k, _)| *k != variable) {
+        command.env(k, v);
+    }
+    if let Some(value) = value {
+        command.env(variable, value);
+    }
+    command
+}
+
+/// Runs `command`, which must refuse to start: exit code 2 within 20 s, `variable` named on
+/// stderr. Returns stderr.
+pub async fn assert_refuses_naming(mut command: tokio::process::Command, variable: &str) -> String {
+    let output = tokio::time::timeout(Duration::from_secs(20), command.output())
+        .await
+        .unwrap_or_else(|_| panic!("{variable}: start-up was not refused within 20 s"))
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{variable}: {stderr}");
+    assert!(stderr.contains(variable), "{variable}: {stderr}");
+    stderr
+}
+
 static LOGS: std::sync::OnceLock<shared_auth::telemetry::LogCapture> = std::sync::OnceLock::new();
 
 /// Telemetry for the whole test process at `debug`, captured: spans get real trace ids and tests

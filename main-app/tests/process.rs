@@ -2,7 +2,7 @@
 
 mod support;
 
-use std::time::Duration;
+use devstack::testing::{assert_refuses_naming, command_with_one_changed};
 use support::UNREACHABLE;
 
 const BIN: &str = env!("CARGO_BIN_EXE_main-app");
@@ -21,23 +21,9 @@ async fn a_missing_or_malformed_variable_stops_start_up_with_its_name() {
         ("IDENTITY_HEADER", None),
         ("AZURE_TOKEN_CREDENTIALS", Some("Everything")),
     ];
+    let complete: Vec<_> = complete.collect();
     for (variable, value) in cases {
-        let mut command = tokio::process::Command::new(BIN);
-        command.env_clear();
-        for (k, v) in complete.clone() {
-            if k != variable {
-                command.env(k, v);
-            }
-        }
-        if let Some(value) = value {
-            command.env(variable, value);
-        }
-        let output = tokio::time::timeout(Duration::from_secs(20), command.output())
-            .await
-            .expect("refuses promptly")
-            .unwrap();
-        assert_eq!(output.status.code(), Some(2), "{variable}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(variable), "{variable}: {stderr}");
+        let command = command_with_one_changed(BIN, &complete, (variable, value));
+        assert_refuses_naming(command, variable).await;
     }
 }

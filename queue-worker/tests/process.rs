@@ -1,6 +1,6 @@
 //! The real binary refuses bad configuration by naming the variable.
 
-use std::time::Duration;
+use devstack::testing::{assert_refuses_naming, command_with_one_changed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_queue-worker");
 
@@ -26,22 +26,7 @@ async fn a_missing_or_malformed_variable_stops_start_up_with_its_name() {
         ("WORKER_MAX_DEQUEUE_COUNT", Some("zero")),
         ("QUEUE_MESSAGE_ENCODING", Some("rot13")),
     ] {
-        let mut command = tokio::process::Command::new(BIN);
-        command.env_clear();
-        for (k, v) in complete {
-            if k != variable {
-                command.env(k, v);
-            }
-        }
-        if let Some(value) = value {
-            command.env(variable, value);
-        }
-        let output = tokio::time::timeout(Duration::from_secs(20), command.output())
-            .await
-            .expect("refuses promptly")
-            .unwrap();
-        assert_eq!(output.status.code(), Some(2), "{variable}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(variable), "{variable}: {stderr}");
+        let command = command_with_one_changed(BIN, &complete, (variable, value));
+        assert_refuses_naming(command, variable).await;
     }
 }

@@ -1,6 +1,7 @@
 //! The real binary: refuses bad configuration by name, keeps keys across a restart, stops on
 //! SIGTERM, and its logs name keys but never show their values.
 
+use devstack::testing::assert_refuses_naming;
 use devstack::testing::otlp::OtlpReceiver;
 use reqwest::StatusCode;
 use std::process::Stdio;
@@ -159,13 +160,7 @@ async fn bad_configuration_stops_start_up_naming_the_variable() {
     for (variable, value) in cases {
         let mut command = command(&keys_file);
         command.env(variable, value);
-        let output = tokio::time::timeout(Duration::from_secs(20), command.output())
-            .await
-            .expect("refuses promptly")
-            .unwrap();
-        assert_eq!(output.status.code(), Some(2), "{variable}");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(stderr.contains(variable), "{variable}: {stderr}");
+        let stderr = assert_refuses_naming(command, variable).await;
         if variable.starts_with("THIRD_PARTY") {
             assert!(!stderr.contains(value), "the value must not be echoed");
         }
