@@ -195,3 +195,66 @@ async fn roles_can_change_while_running() {
     );
     assert!(worker.get_secret(SECRET_NAME, None).await.is_ok());
 }
+
+#[tokio::test]
+async fn a_kept_vault_writes_every_change_so_a_restart_serves_the_last_values() {
+    use std::collections::BTreeMap;
+    use std::os::unix::fs::PermissionsExt;
+    let stack = start_stack(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keyvault/secrets.json");
+    stack.vault.persist_to(path.clone(), None).unwrap();
+    let kept = || -> BTreeMap<String, String> {
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+    };
+    let seeded = stack.third_party_api_key().expose().to_owned();
+    assert_eq!(kept().get(SECRET_NAME), Some(&seeded), "written at once");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // A new version, as `keyless rotate` writes it: the file holds it.
+    let rotated = "rotated-key-0123456789abcdef".to_owned();
+    let parameters = SetSecretParameters {
+        value: Some(rotated.clone()),
+        ..Default::default()
+    };
+    secret_client(&stack, "rotation")
+        .set_secret(SECRET_NAME, parameters.try_into().unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(kept().get(SECRET_NAME), Some(&rotated));
+
+    // Deleted, it is gone from the file; recovered, it is back.
+    let admin = secret_client(&stack, "devstack");
+    admin.delete_secret(SECRET_NAME, None).await.unwrap();
+    assert_eq!(kept().get(SECRET_NAME), None);
+    admin
+        .recover_deleted_secret(SECRET_NAME, None)
+        .await
+        .unwrap();
+    assert_eq!(kept().get(SECRET_NAME), Some(&rotated));
+
+    // A vault seeded from the file (what `compose serve` does on a restart) serves the rotated
+    // value to main-app.
+    let stack_after = start_stack(|_| {}).await;
+    for (name, value) in kept() {
+        stack_after
+            .vault
+            .seed(&name, &shared_auth::Secret::new(value));
+    }
+    let served = secret_client(&stack_after, "main-app")
+        .get_secret(SECRET_NAME, None)
+        .await
+        .unwrap()
+        .into_model()
+        .unwrap();
+    assert_eq!(served.value.as_deref(), Some(rotated.as_str()));
+
+    // Kept once only.
+    assert!(
+        stack
+            .vault
+            .persist_to(dir.path().join("other.json"), None)
+            .is_err()
+    );
+}

@@ -13,7 +13,8 @@
 //!   key, local-azure's server certificate), `identity/signing.pk8` (the token signing key, so
 //!   restarts keep tokens valid), `keyvault/secrets.json` (what the vault holds at start:
 //!   main-app's function key `third-party-api-key` and third-party-api's master key
-//!   `third-party-api-master-key`).
+//!   `third-party-api-master-key`; `serve` writes every change back, so a restart keeps what
+//!   `keyless rotate` wrote).
 //! - `ca/ca.pem` (volume `ca-public`): the CA certificate alone, for the services.
 //! - `azurite-tls/` (volume `azurite-tls`): Azurite's own certificate and key, for `azurite` only.
 //! - `workload-identity/<service>/token` (volume `token-<service>`): one service's federated

@@ -43,6 +43,10 @@ pub async fn serve(volume: &Volume, azurite_host: &str) -> anyhow::Result<()> {
     for (name, value) in seed {
         emulators.vault.seed(&name, &Secret::new(value));
     }
+    // What rotation writes (a new function key, a generated master key) survives a restart.
+    emulators
+        .vault
+        .persist_to(volume.vault_seed(), file_owner()?)?;
 
     let ports = Ports::DEFAULT;
     let listen = |port: u16| {

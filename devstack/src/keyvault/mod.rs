@@ -18,8 +18,9 @@ use crate::stall::Stall;
 use shared_auth::Secret;
 use state::{AttributesIn, Deleted, SecretEntry};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 /// The audience of Key Vault tokens.
 pub const VAULT_RESOURCE: &str = "https://vault.azure.net";
@@ -54,6 +55,15 @@ pub struct KeyVault {
     stall: Stall,
     deleted: RwLock<BTreeMap<String, Deleted>>,
     access: AccessCheck,
+    /// Where each change is written ([`Self::persist_to`]), if anywhere.
+    persist: OnceLock<Persist>,
+}
+
+/// The file the current values are kept in, and the lock that orders its writes.
+struct Persist {
+    path: PathBuf,
+    owner: Option<(u32, u32)>,
+    writing: Mutex<()>,
 }
 
 impl KeyVault {
@@ -66,7 +76,50 @@ impl KeyVault {
             stall: Stall::default(),
             deleted: RwLock::default(),
             access: AccessCheck::new(identities, roles),
+            persist: OnceLock::new(),
         }
+    }
+
+    /// From now on (and once at once), writes the current value of every secret to `path` after
+    /// each change: a JSON object of names to values, mode 0600, given to `owner`, replaced
+    /// atomically. A vault seeded from it after a restart serves what was last set (each value
+    /// as one new version: not the history, nor the attributes). Fails if it was already set.
+    pub fn persist_to(&self, path: PathBuf, owner: Option<(u32, u32)>) -> anyhow::Result<()> {
+        let persist = Persist {
+            path,
+            owner,
+            writing: Mutex::new(()),
+        };
+        self.persist
+            .set(persist)
+            .map_err(|p| anyhow::anyhow!("the vault is already kept in {}", p.path.display()))?;
+        self.write_values()
+    }
+
+    /// A secret was set, deleted or recovered: writes the values if [`Self::persist_to`] says
+    /// where. A failure is logged (the path and why, never a value) and the change stands.
+    fn changed(&self) {
+        if let Err(e) = self.write_values() {
+            tracing::error!(error = %format!("{e:#}"), "cannot keep the vault's secrets");
+        }
+    }
+
+    fn write_values(&self) -> anyhow::Result<()> {
+        let Some(persist) = self.persist.get() else {
+            return Ok(());
+        };
+        // Held from the read to the rename, so the last write holds the last change.
+        let _writing = persist.writing.lock().unwrap_or_else(|p| p.into_inner());
+        let values: BTreeMap<String, String> = self
+            .secrets()
+            .iter()
+            .filter_map(|(name, entry)| {
+                let latest = entry.versions.last()?;
+                Some((name.clone(), latest.value.expose().to_owned()))
+            })
+            .collect();
+        let bytes = serde_json::to_vec(&values)?;
+        crate::pki::write_file(&persist.path, &bytes, 0o600, persist.owner)
     }
 
     /// Sets a secret directly (seeding), as a new version; returns the version id.

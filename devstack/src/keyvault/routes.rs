@@ -98,6 +98,7 @@ async fn set_secret(
         body.tags,
         body.attributes.unwrap_or_default(),
     );
+    vault.changed();
     let v = vault.find(&name, Some(&version))?;
     ok(render(&base_url(&req), &name, &v, true, true))
 }
@@ -293,6 +294,7 @@ async fn delete_secret(
     };
     let body = render_deleted(&base_url(&req), &name, &deleted);
     vault.deleted_mut().insert(name.to_string(), deleted);
+    vault.changed();
     ok(body)
 }
 
@@ -347,5 +349,6 @@ async fn recover_deleted(
         .map(|v| render(&base_url(&req), &name, v, false, true))
         .unwrap_or_default();
     vault.secrets_mut().insert(name.to_string(), d.entry);
+    vault.changed();
     ok(body)
 }
