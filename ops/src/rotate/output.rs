@@ -1,6 +1,6 @@
 //! What rotate prints: one `done: ` line per completed step (or a JSON line each, `--json`),
-//! progress of the waits and the reason of a stop on stderr, the plan in words for `--dry-run`, and the summary. No key
-//! value is ever part of it.
+//! progress of the waits and the reason of a stop on stderr, the plan in words for `--dry-run`,
+//! and the summary. No key value is ever part of it.
 
 use super::decide::Used;
 use super::plan::{Observed, Plan};

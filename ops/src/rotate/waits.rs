@@ -1,7 +1,8 @@
 //! The waits of a run, each polling the key store through the admin API until the state says
 //! it may go on, with progress (to the run's error writer, stderr) and a limit: the master key
 //! accepted, a new key loaded by every replica, main-app using the new key (or its cache expired
-//! without traffic), the older keys idle for the grace period. What each look means is decided in [`super::decide`].
+//! without traffic), the older keys idle for the grace period. What each look means is decided
+//! in [`super::decide`].
 
 use super::decide::{POLL_INTERVAL, Sightings, Use, Used, still_busy, wait_used};
 use super::names::{in_family, key_stamp};
