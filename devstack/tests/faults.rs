@@ -19,8 +19,17 @@ use tokio::sync::watch;
 const BUDGET: Duration = Duration::from_secs(10);
 /// Room for a loaded 2-core machine on top of the budget: the bound under test is the budget.
 const SLACK: Duration = Duration::from_secs(3);
-/// How long each fault lasts.
-const OUTAGE: Duration = Duration::from_secs(30);
+/// How long a storage fault lasts: longer than the request budget, so a getcode sent as the
+/// outage begins must end inside it (503 within the budget), and readiness must turn meanwhile.
+const STORAGE_OUTAGE: Duration = Duration::from_secs(15);
+/// How long a fault lasts where answers are served from what a service holds (the last good
+/// token) or fail fast (502): each client then sends a getcode about every 0.2 s, so 12 s is
+/// some 100 answers that depend on what is under test.
+const OUTAGE: Duration = Duration::from_secs(12);
+/// How long Key Vault is down: each failed refresh of the key takes the SDK's retries (several
+/// seconds) before the cache backs off, so 20 s is at least three failed refreshes, and more
+/// than six times the cached key's lifetime.
+const VAULT_OUTAGE: Duration = Duration::from_secs(20);
 
 /// One answer of main-app's getcode during a scenario.
 #[derive(Debug, Clone)]
@@ -333,7 +342,7 @@ impl Drop for Resume {
     }
 }
 
-/// A storage outage of [`OUTAGE`] under traffic, begun by `fail` and ended by `heal`: only 200
+/// A storage outage of [`STORAGE_OUTAGE`] under traffic, begun by `fail` and ended by `heal`: only 200
 /// or 503 with `Retry-After` within the budget, not ready with `failing: ["queue"]` meanwhile,
 /// ready and 200 again after, every code reconciled, no secret anywhere.
 async fn storage_outage<F, H>(scenario: &str, persist: bool, fail: F, heal: H)
@@ -347,7 +356,7 @@ where
     fail(&system).await;
     let failed_at = Instant::now();
     let mut saw_not_ready = false;
-    while failed_at.elapsed() < OUTAGE {
+    while failed_at.elapsed() < STORAGE_OUTAGE {
         let (status, body) = system.ready().await;
         if status == 503 {
             assert_eq!(body["failing"], serde_json::json!(["queue"]), "{body}");
@@ -377,7 +386,7 @@ async fn storage_stalled_gets_503_within_the_budget_then_recovers() {
     let resume = Arc::new(Mutex::new(None));
     let (on_fail, on_heal) = (resume.clone(), resume);
     storage_outage(
-        "storage stalled (SIGSTOP) 30 s",
+        "storage stalled (SIGSTOP) 15 s",
         false,
         async move |system: &System| {
             let pid = system.stack.azurite_pid().unwrap();
@@ -392,7 +401,7 @@ async fn storage_stalled_gets_503_within_the_budget_then_recovers() {
 #[tokio::test]
 async fn storage_stopped_gets_503_then_comes_back_with_the_same_data() {
     storage_outage(
-        "storage stopped 30 s, restarted with its data",
+        "storage stopped 15 s, restarted with its data",
         true,
         async |system: &System| system.stack.stop_azurite().await,
         async |system: &System| system.stack.start_azurite().await.unwrap(),
@@ -402,8 +411,8 @@ async fn storage_stopped_gets_503_then_comes_back_with_the_same_data() {
 
 #[tokio::test]
 async fn key_vault_down_the_cached_key_keeps_serving() {
-    let scenario = "Key Vault down 30 s, the cached key refreshed every 4 s";
-    // A 5 s cache (refreshed at 80 %): the outage spans several refreshes and the cached key's
+    let scenario = "Key Vault down 20 s, the cached key refreshed every 2.4 s";
+    // A 3 s cache (refreshed at 80 %): the outage spans several refreshes and the cached key's
     // whole lifetime, so every getcode during it depends on the last good key being kept.
     let mut system = System::start(false, |_| {}).await;
     system.stack.stop_service(Service::MainApp, false).await;
@@ -411,7 +420,7 @@ async fn key_vault_down_the_cached_key_keeps_serving() {
         .stack
         .launch_with(
             Service::MainApp,
-            &[(main_app::config::SECRET_CACHE_TTL_SECONDS, "5")],
+            &[(main_app::config::SECRET_CACHE_TTL_SECONDS, "3")],
         )
         .await
         .unwrap();
@@ -420,7 +429,7 @@ async fn key_vault_down_the_cached_key_keeps_serving() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = refresh_failures(&system.stack.sink.captured());
     system.stack.vault.set_available(false);
-    tokio::time::sleep(OUTAGE).await;
+    tokio::time::sleep(VAULT_OUTAGE).await;
     assert_eq!(system.ready().await.0, 200, "ready on the cached key");
     let during = refresh_failures(&system.stack.sink.captured()) - before;
     system.stack.vault.set_available(true);
@@ -428,7 +437,7 @@ async fn key_vault_down_the_cached_key_keeps_serving() {
     assert_answers(scenario, &answers, &[]);
     assert!(
         during >= 3,
-        "the outage was felt: {during} failed refreshes of the key in 30 s"
+        "the outage was felt: {during} failed refreshes of the key in 20 s"
     );
     system.reconcile(scenario, &answers).await;
     system.assert_no_secret_leaked(scenario);
@@ -436,7 +445,7 @@ async fn key_vault_down_the_cached_key_keeps_serving() {
 
 #[tokio::test]
 async fn identity_endpoint_down_the_unexpired_tokens_keep_serving() {
-    let scenario = "identity endpoint down 30 s, tokens inside their refresh window";
+    let scenario = "identity endpoint down 12 s, tokens inside their refresh window";
     // Four-minute tokens: the SDK credentials try to refresh on every use, so every call
     // during the outage depends on the last good token being served.
     let mut system = System::start(false, |_| {}).await;
@@ -464,7 +473,7 @@ async fn identity_endpoint_down_the_unexpired_tokens_keep_serving() {
 
 #[tokio::test]
 async fn third_party_api_down_gets_502_then_recovers_without_restart() {
-    let scenario = "third-party-api down 30 s";
+    let scenario = "third-party-api down 12 s";
     let mut system = System::start(false, |_| {}).await;
     system
         .stack

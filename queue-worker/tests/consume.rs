@@ -4,7 +4,6 @@
 
 mod support;
 
-use azure_storage_queue::models::QueueClientGetPropertiesResultHeaders;
 use base64::Engine;
 use devstack::rbac::{Role, Scope};
 use devstack::stack::{CONTAINER, QUEUE};
@@ -320,17 +319,6 @@ async fn an_early_code_expire_keeps_the_unexpired_record() {
         "the record outlives a forged expiry"
     );
     worker.shutdown().await;
-}
-
-/// Messages in the queue at `url`, hidden ones included (what Azure's approximate count holds).
-async fn messages_in(stack: &Stack, url: &str) -> i64 {
-    queue_as(stack, url, "devstack")
-        .get_properties(None)
-        .await
-        .unwrap()
-        .approximate_messages_count()
-        .unwrap()
-        .unwrap_or_default()
 }
 
 #[tokio::test]

@@ -8,7 +8,9 @@ use azure_storage_blob::models::BlobClientGetPropertiesResultHeaders;
 use azure_storage_blob::{
     BlobClient, BlobClientOptions, BlobContainerClient, BlobContainerClientOptions,
 };
-use azure_storage_queue::models::QueueClientReceiveMessagesOptions;
+use azure_storage_queue::models::{
+    QueueClientGetPropertiesResultHeaders, QueueClientReceiveMessagesOptions,
+};
 use azure_storage_queue::{QueueClient, QueueClientOptions};
 use codes::ledger::{CodeLedger, CodeLedgerOptions};
 use futures::TryStreamExt;
@@ -99,6 +101,18 @@ pub async fn drain_texts(stack: &DevStack, url: &str) -> Vec<String> {
         }
         texts.extend(batch.into_iter().filter_map(|m| m.message_text));
     }
+}
+
+/// How many messages the queue at `url` holds, hidden ones included: its approximate count, as
+/// Azure and KEDA's queue scaler read it, asked as the stack's admin.
+pub async fn messages_in(stack: &DevStack, url: &str) -> i64 {
+    queue_client(stack, url, ADMIN)
+        .get_properties(None)
+        .await
+        .expect("the queue's properties as admin")
+        .approximate_messages_count()
+        .expect("an approximate count header")
+        .unwrap_or_default()
 }
 
 /// The name of every blob in the container at `url`, listed as the stack's admin.

@@ -18,7 +18,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 pub use devstack::testing::{
-    TestStack as Stack, drain_texts, eventually, ledger_codes, ledger_record,
+    TestStack as Stack, drain_texts, eventually, ledger_codes, ledger_record, messages_in,
     queue_client as queue_as,
 };
 
