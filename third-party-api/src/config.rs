@@ -47,6 +47,9 @@ pub const DEFAULT_KEYS_FILE: &str = ".third-party-api/keys.json";
 pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a request body may take to arrive once its head has.
 pub const REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle time allowed between two requests on one connection: main-app's pool reuses its
+/// connections instead of opening one per call.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 /// How long a closing connection waits for the client's acknowledgement.
 pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Largest request body accepted (admin bodies are a few hundred bytes).
@@ -56,14 +59,12 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// from the environment; tests shorten the timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
-    /// Time for the head of a connection's first request; then 408 and the connection closes.
+    /// Time for every request head (the service skeleton times later heads of a kept-alive
+    /// connection too); then the connection closes.
     pub request_head_timeout: Duration,
     /// Time for a body the service reads (admin `PUT`); then 408 and the connection closes.
     pub request_body_timeout: Duration,
-    /// Idle time allowed between two requests on one connection; `None` (the default) closes
-    /// each connection after one response. actix-web times only the head of a connection's
-    /// first request: a kept-alive connection that sends part of a second head and stalls is
-    /// never closed, so keep-alive is off unless a test or a trusted front end wants it.
+    /// Idle time allowed between two requests on one connection (`None`: one request each).
     pub keep_alive: Option<Duration>,
     /// Time a closing connection waits for the client.
     pub disconnect_timeout: Duration,
@@ -76,7 +77,7 @@ impl Default for HttpLimits {
         Self {
             request_head_timeout: REQUEST_HEAD_TIMEOUT,
             request_body_timeout: REQUEST_BODY_TIMEOUT,
-            keep_alive: None,
+            keep_alive: Some(KEEP_ALIVE),
             disconnect_timeout: DISCONNECT_TIMEOUT,
             max_body_bytes: MAX_BODY_BYTES,
         }

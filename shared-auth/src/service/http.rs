@@ -1,13 +1,26 @@
 //! The HTTP server of every service: bound once, no signal handling of its own (the caller's
-//! shutdown future stops it), in-flight requests finishing within [`SHUTDOWN_GRACE`].
+//! shutdown future stops it), in-flight requests finishing within [`SHUTDOWN_GRACE`], and a
+//! deadline on every request head of every kept-alive connection ([`super::head_deadline`]).
+//!
+//! It is actix-web's `HttpServer` taken apart (actix-server accepting, actix-http's HTTP/1
+//! dispatcher, the actix-web `App`) so that each accepted stream can be wrapped: `HttpServer`
+//! offers no hook between accepting a connection and handing it to the dispatcher.
 
+use super::head_deadline::{ConnectionPhase, Guarded, Limits, Stopping};
 use super::{SHUTDOWN_GRACE, Service};
 use crate::error_body::json_error;
+use actix_http::{HttpService as Http1, Request};
+use actix_server::Server;
+use actix_service::{
+    IntoServiceFactory, Service as _, ServiceFactoryExt as _, apply_fn_factory, fn_service,
+    map_config,
+};
 use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::dev::{AppConfig, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::http::{KeepAlive, StatusCode};
-use actix_web::{App, HttpResponse, HttpServer};
+use actix_web::{App, HttpResponse};
 use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -31,7 +44,8 @@ pub fn listen(address: IpAddr, port: u16) -> Result<TcpListener, ListenError> {
 /// What a server allows its clients; the default is actix-web's, named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerOptions {
-    /// Time for the head of a connection's first request; then 408 and the connection closes.
+    /// Time for a request head: the first of a connection from its start (then 408), every
+    /// later one from its first byte (then the connection closes).
     pub request_head_timeout: Duration,
     /// Time a closing connection waits for the client.
     pub disconnect_timeout: Duration,
@@ -56,6 +70,7 @@ impl Default for ServerOptions {
 pub struct HttpService {
     port: u16,
     server: Server,
+    stopping: Arc<Stopping>,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -79,27 +94,92 @@ impl HttpService {
             > + 'static,
         B: MessageBody + 'static,
     {
-        let port = listener.local_addr()?.port();
-        let server = HttpServer::new(app)
-            .client_request_timeout(options.request_head_timeout)
-            .client_disconnect_timeout(options.disconnect_timeout)
-            .keep_alive(
-                options
-                    .keep_alive
-                    .map_or(KeepAlive::Disabled, KeepAlive::Timeout),
-            )
+        let local = listener.local_addr()?;
+        let limits = Limits {
+            head: options.request_head_timeout,
+            keep_alive: options.keep_alive,
+        };
+        let stopping = Arc::new(Stopping::default());
+        let on_stop = stopping.clone();
+        let mut server = Server::build()
             .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
             .disable_signals();
-        let server = match options.workers {
-            Some(workers) => server.workers(workers),
-            None => server,
-        };
+        if let Some(workers) = options.workers {
+            server = server.workers(workers);
+        }
+        let server = server
+            .listen("http", listener, move || {
+                let stopping = stopping.clone();
+                let accept = fn_service(move |io: actix_web::rt::net::TcpStream| {
+                    let peer = io.peer_addr().ok();
+                    let io = Guarded::new(io, limits, stopping.clone());
+                    std::future::ready(Ok::<_, actix_http::error::DispatchError>((io, peer)))
+                });
+                let http = Http1::build()
+                    .keep_alive(
+                        options
+                            .keep_alive
+                            .map_or(KeepAlive::Disabled, KeepAlive::Timeout),
+                    )
+                    .client_request_timeout(options.request_head_timeout)
+                    .client_disconnect_timeout(options.disconnect_timeout)
+                    .local_addr(local)
+                    .on_connect_ext(|io: &Guarded<_>, ext| {
+                        ext.insert(io.phase());
+                    })
+                    .h1(tracked(app()));
+                accept.and_then(http)
+            })?
+            .run();
         Ok(Self {
-            port,
-            server: server.listen(listener)?.run(),
+            port: local.port(),
+            server,
+            stopping: on_stop,
             background,
         })
     }
+}
+
+/// `app` as actix-http serves it, each request reported to its connection's phase: started
+/// once its head is read, finished once answered.
+fn tracked<T, B>(
+    app: App<T>,
+) -> impl actix_service::ServiceFactory<
+    Request,
+    Config = (),
+    Response = actix_http::Response<B>,
+    Error = actix_http::Response<actix_web::body::BoxBody>,
+    InitError = (),
+>
+where
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    // The app's configuration: what HttpServer would give, except the host name, which comes
+    // from each request's Host header (HTTP/1.1 requires one).
+    let app = map_config(app.into_factory(), |()| AppConfig::default())
+        .map_err(|e: actix_web::Error| e.error_response().into())
+        .map(actix_http::Response::from);
+    apply_fn_factory(app, |req: Request, service| {
+        let phase = req.conn_data::<ConnectionPhase>().cloned();
+        if let Some(phase) = &phase {
+            phase.request_started();
+        }
+        let answer = service.call(req);
+        async move {
+            let answer = answer.await;
+            if let Some(phase) = phase {
+                phase.request_finished();
+            }
+            answer
+        }
+    })
 }
 
 impl Service for HttpService {
@@ -118,7 +198,9 @@ impl Service for HttpService {
         let result = tokio::select! {
             result = &mut server => result,
             () = shutdown => {
-                // The server's own future carries out the stop: poll both.
+                // Connections between requests end now; the server's own future carries out
+                // the stop of the rest: poll both.
+                self.stopping.stop();
                 let ((), result) = tokio::join!(handle.stop(true), server);
                 result
             }

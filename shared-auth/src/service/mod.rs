@@ -7,6 +7,7 @@
 //! `main.rs` is one call to [`main`]. Tests build the same application on port 0 and stop it
 //! with any future instead of a signal.
 
+mod head_deadline;
 mod http;
 mod readiness;
 pub mod settings;
