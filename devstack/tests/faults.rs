@@ -532,3 +532,73 @@ async fn worker_killed_under_traffic_loses_no_code_and_records_none_twice() {
     system.reconcile(scenario, &answers).await;
     system.assert_no_secret_leaked(scenario);
 }
+
+/// Open descriptors of process `pid` (sockets included).
+fn open_files(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|entries| entries.count())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn slow_clients_stalling_in_a_second_head_leave_main_app_answering() {
+    let scenario = "slow clients stalling in a second head, 20 more every 0.1 s for 10 s";
+    // main-app's production server options: every head within 5 s.
+    let head_timeout = shared_auth::service::ServerOptions::default().request_head_timeout;
+    let system = Arc::new(System::start(false, |_| {}).await);
+    let pid = system
+        .stack
+        .service_pid(Service::MainApp)
+        .expect("main-app runs");
+    let port = system
+        .main_app()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let public = devstack::testing::wire::LocalService::on_port(port);
+    let traffic = system.traffic();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let baseline = open_files(pid);
+    // 200 new slow clients a second, each holding its connection for as long as it is let.
+    let mut stalled = Vec::new();
+    let mut peak = baseline;
+    let wave = Instant::now();
+    while wave.elapsed() < Duration::from_secs(10) {
+        for _ in 0..20 {
+            stalled.push(public.stalled_in_second_head("/healthz").await.unwrap());
+        }
+        peak = peak.max(open_files(pid));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // All of them are closed by main-app within the head timeout of their last byte.
+    eventually_ok(
+        head_timeout + SLACK,
+        "main-app let every slow client go",
+        || async {
+            let open = open_files(pid);
+            if open <= baseline + 20 {
+                Ok(())
+            } else {
+                Err(format!("{open} open, {baseline} before"))
+            }
+        },
+    )
+    .await;
+    let answers = traffic.stop().await;
+    println!(
+        "{scenario}: {} held open by the test, main-app's descriptors {baseline} before, {peak} \
+         at most, back to {} after",
+        stalled.len(),
+        open_files(pid)
+    );
+    // Each was let go 5 s after it stalled, so at most about half the wave was ever open.
+    assert!(
+        (peak - baseline) * 4 < stalled.len() * 3,
+        "stalled connections were let go during the wave: {peak} open at most"
+    );
+    assert_answers(scenario, &answers, &[]);
+    system.reconcile(scenario, &answers).await;
+    system.assert_no_secret_leaked(scenario);
+}

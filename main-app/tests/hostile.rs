@@ -1,10 +1,11 @@
 //! Hostile clients against main-app's public port: oversized heads and bodies, bytes that are
-//! not UTF-8, a client that stalls mid-request. Each gets a 4xx or a closed connection, and the
-//! service keeps answering everyone else. None of it reaches Azure: the app runs without any.
+//! not UTF-8, a client that stalls mid-request, a thousand that stall in the second head of a
+//! kept-alive connection. Each gets a 4xx or a closed connection, and the service keeps
+//! answering everyone else. None of it reaches Azure: the app runs without any.
 
 mod support;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -94,5 +95,44 @@ async fn a_client_stalling_mid_request_is_cut_off_while_others_are_served() {
             "a 4xx or a plain close: {text}"
         );
     }
+    assert!(app.is_alive().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_clients_stalled_in_a_second_head_are_closed_and_others_are_served() {
+    // main-app's production server options: head timeout 5 s, keep-alive 5 s.
+    let head_timeout = shared_auth::service::ServerOptions::default().request_head_timeout;
+    let app = spawn_offline_app().await;
+    let mut stalled = Vec::new();
+    for _ in 0..1000 {
+        stalled.push(app.stalled_in_second_head("/healthz").await.unwrap());
+    }
+    let stalled_at = Instant::now();
+    // Served meanwhile, each at once.
+    for _ in 0..10 {
+        let asked = Instant::now();
+        assert!(app.is_alive().await, "others are served meanwhile");
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+    // Every stalled connection is closed within the head timeout (actix-web alone holds them
+    // for ever: it times only the first head of a connection).
+    let mut last = Duration::ZERO;
+    for stream in &mut stalled {
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut rest))
+            .await
+            .expect("a stalled connection is closed")
+            .ok();
+        assert!(rest.is_empty(), "no answer to half a head");
+        last = last.max(stalled_at.elapsed());
+    }
+    assert!(
+        last < head_timeout + Duration::from_secs(3),
+        "the last closed after {last:?}"
+    );
     assert!(app.is_alive().await);
 }

@@ -130,6 +130,27 @@ impl LocalService {
         (status_of(&text), text)
     }
 
+    /// A connection that asked `path` once, kept alive, then sent half of a second head and
+    /// stalls: what a slow client holding connections open looks like.
+    pub async fn stalled_in_second_head(
+        &self,
+        path: &str,
+    ) -> std::io::Result<tokio::net::TcpStream> {
+        let mut stream = tokio::net::TcpStream::connect(self.addr()).await?;
+        stream
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
+            .await?;
+        let mut head = [0u8; 1024];
+        let n = stream.read(&mut head).await?;
+        if status_of(&String::from_utf8_lossy(&head[..n])).is_none() {
+            return Err(std::io::Error::other("no answer to the first request"));
+        }
+        stream
+            .write_all(format!("GET {path} HTTP/1.1\r\nHo").as_bytes())
+            .await?;
+        Ok(stream)
+    }
+
     /// True when `/healthz` answers 200 on a new request.
     pub async fn is_alive(&self) -> bool {
         self.http
