@@ -1,4 +1,5 @@
-//! The worker's small HTTP port: `/healthz`, `/readyz` (receiving works; why not is logged), and
+//! The worker's small HTTP port: `/healthz`, `/readyz` (receiving works, the ledger answers; why
+//! not is logged), and
 //! `/metrics` (processed, retried, poisoned, swept, in Prometheus text format).
 
 use crate::worker::Worker;
@@ -13,9 +14,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics));
 }
 
-/// Readiness: check `queue`, receiving works; why not goes to the log.
+/// Readiness: check `queue`, receiving works, and `ledger`, the ledger answers (it is passing
+/// until a record fails); why not goes to the log.
 async fn readyz(worker: web::Data<Worker>) -> Readiness {
-    Readiness::new().state("queue", &worker.status(), "not received yet")
+    Readiness::new()
+        .state("queue", &worker.status(), "not received yet")
+        .state("ledger", &worker.ledger_state(), "not used yet")
 }
 
 async fn metrics(worker: web::Data<Worker>) -> HttpResponse {

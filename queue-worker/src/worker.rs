@@ -2,16 +2,20 @@
 //! batches, fetching again when in-flight work falls to half, exponential idle back-off with
 //! jitter (reset by a message), visibility renewal while a handler works, delete only after
 //! success, a failed message visible again, poison after the last allowed delivery (or at once
-//! when undecodable), and a drain on shutdown that never deletes unfinished work.
+//! when undecodable), and a drain on shutdown that never deletes unfinished work. Beyond the
+//! Functions host: while the ledger fails, messages are kept, not retried into poison
+//! ([`crate::hold`]).
 
 use crate::config::{MIN_POLL_INTERVAL, Settings};
-use crate::handler::CodeHandler;
+use crate::handler::{CodeHandler, Outcome};
+use crate::hold::LedgerHealth;
 use crate::{PROCESSOR_ROLE, SENDER_ROLE, UPDATER_ROLE, queue_call};
 use azure_core::http::headers::HeaderName;
 use azure_storage_queue::QueueClient;
 use azure_storage_queue::models::{
     QueueClientReceiveMessagesOptions, QueueClientSendMessageOptions, QueueMessage, ReceivedMessage,
 };
+use codes::ledger::LedgerError;
 use codes::{CodeEnvelope, Incoming};
 use rand::Rng;
 use shared_auth::service::CheckState;
@@ -48,6 +52,8 @@ pub struct Worker {
     pub stats: Arc<Stats>,
     /// Whether receiving works: pending until the first receive answers.
     status: Arc<RwLock<CheckState>>,
+    /// Whether the ledger answers.
+    ledger: Arc<LedgerHealth>,
 }
 
 const POP_RECEIPT: HeaderName = HeaderName::from_static("x-ms-popreceipt");
@@ -67,7 +73,13 @@ impl Worker {
             settings: Arc::new(settings),
             stats: Arc::default(),
             status: Arc::new(RwLock::new(CheckState::Pending)),
+            ledger: Arc::default(),
         }
+    }
+
+    /// Whether the ledger answers (for `/readyz`).
+    pub fn ledger_state(&self) -> CheckState {
+        self.ledger.state()
     }
 
     /// Whether receiving works (for `/readyz`).
@@ -100,6 +112,13 @@ impl Worker {
                     _ = shutdown.changed() => {}
                 }
                 continue;
+            }
+            // While the ledger fails, receive only at the pace held messages are retried.
+            if let Some(pause) = self.ledger.receive_pause() {
+                tokio::select! {
+                    () = self.ledger.wait_or_answer(pause) => {}
+                    _ = shutdown.changed() => continue,
+                }
             }
             let wanted = batch - in_flight.load(Ordering::SeqCst);
             let received = self
@@ -138,10 +157,14 @@ impl Worker {
             idle = MIN_POLL_INTERVAL;
             for message in messages {
                 in_flight.fetch_add(1, Ordering::SeqCst);
-                let (worker, in_flight, finished) =
-                    (self.clone(), in_flight.clone(), finished.clone());
+                let (worker, in_flight, finished, stop) = (
+                    self.clone(),
+                    in_flight.clone(),
+                    finished.clone(),
+                    shutdown.clone(),
+                );
                 tasks.spawn(async move {
-                    worker.process(message).await;
+                    worker.process(message, stop).await;
                     in_flight.fetch_sub(1, Ordering::SeqCst);
                     finished.notify_one();
                 });
@@ -165,8 +188,9 @@ impl Worker {
         }
     }
 
-    /// Handles one message: decode, handle with visibility renewal, then delete, retry or poison.
-    async fn process(&self, message: ReceivedMessage) {
+    /// Handles one message: decode, handle with visibility renewal (kept through a ledger
+    /// outage), then delete, retry or poison.
+    async fn process(&self, message: ReceivedMessage, shutdown: watch::Receiver<bool>) {
         let id = message.message_id.clone().unwrap_or_default();
         let receipt = Arc::new(Mutex::new(message.pop_receipt.clone().unwrap_or_default()));
         let text = message.message_text.clone().unwrap_or_default();
@@ -221,8 +245,12 @@ impl Worker {
         span.record("envelope.id", envelope.id.to_string().as_str());
         async {
             let outcome = tokio::select! {
-                outcome = self.handler.handle(&envelope) => outcome,
+                outcome = self.handle_through_outages(&envelope, shutdown) => outcome,
                 never = self.renew_visibility(&id, &receipt) => match never {},
+            };
+            let Some(outcome) = outcome else {
+                tracing::info!("stopping while the ledger fails: the message is left to reappear");
+                return;
             };
             match outcome {
                 Ok(outcome) => {
@@ -256,6 +284,33 @@ impl Worker {
         }
         .instrument(span)
         .await;
+    }
+
+    /// Handles `envelope`, trying again while the ledger fails, however long (the message is
+    /// kept hidden meanwhile); `None` when the worker stops first.
+    async fn handle_through_outages(
+        &self,
+        envelope: &CodeEnvelope,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Option<Result<Outcome, LedgerError>> {
+        loop {
+            match self.handler.handle(envelope).await {
+                Err(e) if e.is_dependency_failure() => {
+                    let wait = self.ledger.failed(&e);
+                    tracing::debug!(reason = %e, wait_ms = wait.as_millis() as u64, "ledger failing; the message is kept");
+                    tokio::select! {
+                        () = self.ledger.wait_or_answer(wait) => {}
+                        _ = shutdown.wait_for(|stop| *stop) => return None,
+                    }
+                }
+                outcome => {
+                    if outcome.is_ok() {
+                        self.ledger.answered();
+                    }
+                    return Some(outcome);
+                }
+            }
+        }
     }
 
     /// Extends the message's visibility every half timeout while its handler runs; never returns

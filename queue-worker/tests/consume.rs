@@ -7,6 +7,7 @@ mod support;
 use base64::Engine;
 use devstack::rbac::{Role, Scope};
 use devstack::stack::{CONTAINER, QUEUE};
+use devstack::storage_gate::{Fault, StorageService};
 use std::time::Duration;
 use support::*;
 
@@ -49,22 +50,13 @@ async fn a_duplicate_delivery_records_once_and_a_used_code_stays_used() {
 }
 
 #[tokio::test]
-async fn a_failing_handler_is_tried_exactly_five_times_then_poisoned_with_the_reason() {
+async fn a_message_storage_refuses_for_itself_is_tried_five_times_then_poisoned_with_the_reason() {
     let logs = logs();
     let stack = start_stack(&[]).await;
-    let oid = stack
-        .identities
-        .get("queue-worker")
-        .unwrap()
-        .object_id
-        .clone();
-    let scope = Scope::Container(CONTAINER.into());
-    // Without its blob role every attempt to record fails.
-    assert!(
-        stack
-            .roles
-            .revoke(&oid, Role::StorageBlobDataContributor, &scope)
-    );
+    // Storage refuses every record request for itself (400), not for its state.
+    stack
+        .storage_gate(StorageService::Blob)
+        .set_fault(Some(Fault::InvalidInput));
     let worker = spawn_worker(&worker_env(&stack));
     let message = envelope("pOi-5-SoN", 300);
     let original = message.encode(Default::default());
@@ -85,7 +77,7 @@ async fn a_failing_handler_is_tried_exactly_five_times_then_poisoned_with_the_re
         .lines()
         .find(|l| l.contains("moved to the poison queue") && l.contains("failed 5 times"))
         .unwrap_or_else(|| panic!("the reason is logged:\n{log}"));
-    assert!(line.contains("Blob Data Contributor"), "{line}");
+    assert!(line.contains("InvalidInput"), "{line}");
     assert!(line.contains("\"dequeue_count\":5"), "{line}");
     // The envelope's id is the operator's key to the poisoned copy (its queue id is new), on the
     // poison line and on each failed attempt's line.
@@ -100,7 +92,92 @@ async fn a_failing_handler_is_tried_exactly_five_times_then_poisoned_with_the_re
         drain_texts(&stack, &stack.urls.queue).await.is_empty(),
         "gone from the main queue"
     );
+    stack.storage_gate(StorageService::Blob).set_fault(None);
     assert!(ledger_record(&stack, "pOi-5-SoN").await.is_none());
+    worker.shutdown().await;
+}
+
+/// The worker's `/readyz`: status and the names of the failing checks.
+async fn readiness(worker: &RunningWorker) -> (u16, serde_json::Value) {
+    let res = reqwest::get(format!("{}/readyz", worker.base))
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn without_its_ledger_role_the_worker_keeps_messages_unpoisoned_and_records_them_once_granted()
+ {
+    let logs = logs();
+    let stack = start_stack(&[]).await;
+    let oid = stack
+        .identities
+        .get("queue-worker")
+        .unwrap()
+        .object_id
+        .clone();
+    let scope = Scope::Container(CONTAINER.into());
+    // Without its blob role every attempt to record fails with 403: the ledger's state, not
+    // the messages' fault.
+    assert!(
+        stack
+            .roles
+            .revoke(&oid, Role::StorageBlobDataContributor, &scope)
+    );
+    let worker = spawn_worker(&worker_env(&stack));
+    let codes = ["kEp-1-RoL", "kEp-2-RoL", "kEp-3-RoL"];
+    for code in codes {
+        send(&stack, &envelope(code, 300)).await;
+    }
+    eventually(
+        Duration::from_secs(20),
+        "the ledger reported failing",
+        || async { readiness(&worker).await.1["failing"] == serde_json::json!(["ledger"]) },
+    )
+    .await;
+    // Longer than five deliveries at the test's 4 s visibility and no retry delay: the old
+    // rule would have poisoned them all by now.
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    assert_eq!(
+        worker.poisoned(),
+        0,
+        "a dependency failure spends no delivery"
+    );
+    assert_eq!(
+        worker.retried(),
+        0,
+        "nor is the message given back to be redelivered"
+    );
+    assert!(
+        drain_texts(&stack, &stack.urls.poison_queue)
+            .await
+            .is_empty()
+    );
+    assert_eq!(readiness(&worker).await.0, 503);
+    let log = logs.text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("the ledger is failing"))
+        .unwrap_or_else(|| panic!("the outage is logged:\n{log}"));
+    assert!(line.contains("Blob Data Contributor"), "the missing role is named: {line}");
+    stack
+        .roles
+        .grant(&oid, Role::StorageBlobDataContributor, scope);
+    eventually(
+        Duration::from_secs(15),
+        "recorded once the role is back",
+        || async { worker.processed() == codes.len() as u64 },
+    )
+    .await;
+    for code in codes {
+        assert!(
+            ledger_record(&stack, code).await.is_some(),
+            "{code} recorded"
+        );
+    }
+    assert_eq!(readiness(&worker).await.0, 200, "ready again");
+    assert_eq!(worker.poisoned(), 0);
     worker.shutdown().await;
 }
 

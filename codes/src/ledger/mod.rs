@@ -59,6 +59,23 @@ pub enum LedgerError {
     Contended,
 }
 
+impl LedgerError {
+    /// Whether the ledger failed rather than this record: Storage unreachable, slow, failing,
+    /// throttling (429, 503 `ServerBusy`) or refusing this identity (401, 403). Such a failure
+    /// says nothing of the message being handled: worth waiting out, never the message's fault.
+    /// Only a request Storage refused for itself (another 4xx) is the record's, as is a record
+    /// that kept changing under a removal.
+    pub fn is_dependency_failure(&self) -> bool {
+        match self {
+            Self::Forbidden(_) | Self::NoEtag => true,
+            Self::Unavailable(error) => error.status().is_none_or(|status| {
+                !status.is_client_error() || matches!(u16::from(status), 401 | 403 | 408 | 429)
+            }),
+            Self::Contended => false,
+        }
+    }
+}
+
 impl From<AzureError> for LedgerError {
     fn from(error: AzureError) -> Self {
         if error.is_forbidden() {

@@ -223,6 +223,14 @@ impl DevStack {
         &self.master_key
     }
 
+    /// The gate in front of one storage service, for faults of that service alone.
+    pub fn storage_gate(&self, service: StorageService) -> &StorageGate {
+        self.gates
+            .iter()
+            .find(|gate| gate.service() == service)
+            .expect("a gate for each storage service")
+    }
+
     /// Requests the storage gates forwarded to Azurite so far, by caller and operation.
     pub fn storage_operations(&self) -> Vec<OperationCount> {
         let mut counts: Vec<_> = self

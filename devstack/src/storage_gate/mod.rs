@@ -28,8 +28,9 @@ use crate::azurite::ACCOUNT;
 use crate::caller::AccessCheck;
 use crate::identity::IdentityProvider;
 use crate::rbac::RoleAssignments;
+use crate::stall::Stall;
 use actix_web::web;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub use crate::caller::Need;
 pub use crate::storage_path::{CheckedPath, PathError};
@@ -52,6 +53,18 @@ pub struct StorageGate {
     http: reqwest::Client,
     access: AccessCheck,
     counts: OperationCounts,
+    fault: Mutex<Option<Fault>>,
+    stall: Stall,
+}
+
+/// An answer a gate can give every request instead of forwarding it, to fail one storage
+/// service alone (the other keeps answering).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 503 `ServerBusy`: a throttled or failing account; the SDK retries it.
+    ServerBusy,
+    /// 400 `InvalidInput`: Storage refusing the request for itself, not for the account's state.
+    InvalidInput,
 }
 
 impl StorageGate {
@@ -69,12 +82,35 @@ impl StorageGate {
             http,
             access: AccessCheck::new(identities, roles),
             counts: OperationCounts::default(),
+            fault: Mutex::new(None),
+            stall: Stall::default(),
         }
+    }
+
+    /// While `Some`, every request gets `fault`'s answer; `None` forwards again.
+    pub fn set_fault(&self, fault: Option<Fault>) {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = fault;
+    }
+
+    /// The gate's simulated hang: while set, every request waits, unanswered, until it ends or
+    /// its client gives up.
+    pub fn stall(&self) -> &Stall {
+        &self.stall
+    }
+
+    /// The service this gate fronts.
+    pub fn service(&self) -> StorageService {
+        self.service
     }
 
     /// The requests this gate forwarded to Azurite, by caller and operation.
     pub fn operation_counts(&self) -> &OperationCounts {
         &self.counts
+    }
+
+    /// The fault in force, if any.
+    fn fault(&self) -> Option<Fault> {
+        *self.fault.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Registers the one handler every path goes through.

@@ -1,10 +1,10 @@
 //! The gate as a reverse proxy: a request's path checked once, its caller authorized, the
 //! operation counted, then the request forwarded to Azurite at exactly the checked path and the
-//! answer relayed, hop-by-hop headers dropped.
+//! answer relayed, hop-by-hop headers dropped. A simulated fault or hang comes first.
 
-use super::StorageGate;
 use super::classify::operation;
 use super::errors::storage_error;
+use super::{Fault, StorageGate};
 use crate::storage_path::CheckedPath;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -16,6 +16,24 @@ pub(super) async fn gate(
     req: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
+    gate.stall.wait().await;
+    match gate.fault() {
+        Some(Fault::ServerBusy) => {
+            return storage_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServerBusy",
+                "The server is currently unable to receive requests. Please retry your request.",
+            );
+        }
+        Some(Fault::InvalidInput) => {
+            return storage_error(
+                StatusCode::BAD_REQUEST,
+                "InvalidInput",
+                "One of the request inputs is not valid.",
+            );
+        }
+        None => {}
+    }
     let path = match CheckedPath::parse(req.path()) {
         Ok(path) => path,
         Err(e) => {
