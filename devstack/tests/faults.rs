@@ -9,6 +9,7 @@
 //! Rerun one: `cargo build --workspace && cargo test -p devstack --test faults <name> -- --nocapture`.
 
 use devstack::stack::{Service, StackOptions};
+use devstack::storage_gate::{Fault, StorageService};
 use devstack::testing::{TestStack, eventually_ok, start_stack_with};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -601,4 +602,110 @@ async fn slow_clients_stalling_in_a_second_head_leave_main_app_answering() {
     assert_answers(scenario, &answers, &[]);
     system.reconcile(scenario, &answers).await;
     system.assert_no_secret_leaked(scenario);
+}
+
+/// How long one storage service alone is down in the partial-outage scenarios: 60 s, past five
+/// deliveries of a message at the worker's production visibility (30 s, renewed at 15 s) and
+/// retry delay (0), so the old rule would have poisoned every code in flight; the issue's
+/// 5 minutes with `PARTIAL_OUTAGE_SECONDS=300`.
+fn partial_outage() -> Duration {
+    let seconds = std::env::var("PARTIAL_OUTAGE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    Duration::from_secs(seconds)
+}
+
+impl System {
+    /// queue-worker's `/readyz`: status and body.
+    async fn worker_ready(&self) -> (u16, serde_json::Value) {
+        let res = self
+            .http
+            .get(format!("{}/readyz", self.stack.urls.queue_worker))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or_default())
+    }
+
+    /// Every code answered 200 reconciled, and nothing in the poison queue.
+    async fn reconcile_unpoisoned(&self, scenario: &str, answers: &[Answer]) {
+        self.reconcile(scenario, answers).await;
+        let poisoned =
+            devstack::testing::messages_in(&self.stack, &self.stack.urls.poison_queue).await;
+        println!("{scenario}: {poisoned} messages poisoned");
+        assert_eq!(
+            poisoned, 0,
+            "{scenario}: a dependency outage poisons nothing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn blob_storage_alone_down_loses_and_poisons_no_code() {
+    let outage = partial_outage();
+    let scenario = format!(
+        "Blob Storage alone 503 ServerBusy for {} s",
+        outage.as_secs()
+    );
+    let system = Arc::new(System::start(false, |_| {}).await);
+    let traffic = system.traffic();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let gate = system.stack.storage_gate(StorageService::Blob);
+    gate.set_fault(Some(Fault::ServerBusy));
+    let failed_at = Instant::now();
+    let mut worker_said_ledger = false;
+    while failed_at.elapsed() < outage {
+        // getcode needs the queue only: main-app stays ready.
+        assert_eq!(system.ready().await.0, 200, "{scenario}: main-app ready");
+        let (status, body) = system.worker_ready().await;
+        if status == 503 {
+            assert_eq!(body["failing"], serde_json::json!(["ledger"]), "{body}");
+            worker_said_ledger = true;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(
+        worker_said_ledger,
+        "{scenario}: the worker reported the ledger"
+    );
+    gate.set_fault(None);
+    let answers = traffic.stop().await;
+    assert_answers(&scenario, &answers, &[]);
+    system.reconcile_unpoisoned(&scenario, &answers).await;
+    system.assert_no_secret_leaked(&scenario);
+}
+
+#[tokio::test]
+async fn queue_storage_alone_hung_loses_and_poisons_no_code() {
+    let outage = partial_outage();
+    let scenario = format!("Queue Storage alone hung for {} s", outage.as_secs());
+    let system = Arc::new(System::start(false, |_| {}).await);
+    let traffic = system.traffic();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let gate = system.stack.storage_gate(StorageService::Queue);
+    gate.stall().set(true);
+    let failed_at = Instant::now();
+    let mut saw_not_ready = false;
+    while failed_at.elapsed() < outage {
+        let (status, body) = system.ready().await;
+        if status == 503 {
+            assert_eq!(body["failing"], serde_json::json!(["queue"]), "{body}");
+            saw_not_ready = true;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert!(saw_not_ready, "{scenario}: main-app reported the queue");
+    gate.stall().set(false);
+    system.wait_ready(Duration::from_secs(30)).await;
+    let before = traffic.len();
+    while traffic.len() < before + 4 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answers = traffic.stop().await;
+    assert_answers(&scenario, &answers, &[503]);
+    assert_eq!(answers.last().unwrap().status, 200, "{scenario}: recovered");
+    system.reconcile_unpoisoned(&scenario, &answers).await;
+    system.assert_no_secret_leaked(&scenario);
 }
