@@ -160,7 +160,10 @@ async fn without_its_ledger_role_the_worker_keeps_messages_unpoisoned_and_record
         .lines()
         .find(|l| l.contains("the ledger is failing"))
         .unwrap_or_else(|| panic!("the outage is logged:\n{log}"));
-    assert!(line.contains("Blob Data Contributor"), "the missing role is named: {line}");
+    assert!(
+        line.contains("Blob Data Contributor"),
+        "the missing role is named: {line}"
+    );
     stack
         .roles
         .grant(&oid, Role::StorageBlobDataContributor, scope);
