@@ -13,7 +13,7 @@ use azure_storage_queue::models::{
 use codes::{EnvelopeError, Incoming, MessageEncoding};
 use shared_auth::azure_error::AzureCall;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use time::format_description::well_known::{Rfc2822, Rfc3339};
 
 /// The most messages one peek or receive returns (Azure's limit).
 pub const MAX_BATCH: u32 = 32;
@@ -242,6 +242,9 @@ pub async fn clear(
 
 /// Moves up to `max` (all when `None`) visible messages from `poison` back to `queue`, text
 /// unchanged; each is sent before it is deleted, so a failure leaves it in the poison queue.
+/// Only messages that were in the poison queue when it started are moved, each once: a copy
+/// the worker poisons again while this runs is left where it is, so the command ends and never
+/// sends one message twice.
 pub async fn requeue_poison(
     conn: &Connection,
     poison: &Url,
@@ -251,6 +254,7 @@ pub async fn requeue_poison(
 ) -> Result<usize, OpsError> {
     let from = conn.queue(poison)?;
     let to = conn.queue(queue)?;
+    let there_at_start = start_line(&from, poison).await?;
     let mut moved = 0usize;
     loop {
         let left = max.map_or(MAX_BATCH, |m| m.saturating_sub(moved as u32).min(MAX_BATCH));
@@ -258,10 +262,15 @@ pub async fn requeue_poison(
             return Ok(moved);
         }
         let batch = receive(&from, poison, left).await?;
-        if batch.is_empty() {
+        let old: Vec<&ReceivedMessage> = batch
+            .iter()
+            .filter(|m| m.insertion_time.is_none_or(&there_at_start))
+            .collect();
+        if old.is_empty() {
+            // Empty, or only copies poisoned since the start (hidden for a minute, then back).
             return Ok(moved);
         }
-        for message in &batch {
+        for message in old {
             let content: RequestContent<QueueMessage, _> = QueueMessage {
                 message_text: Some(message.message_text.clone().unwrap_or_default()),
             }
@@ -275,4 +284,25 @@ pub async fn requeue_poison(
         }
         progress(moved);
     }
+}
+
+/// What was in the queue at the start, by Storage's clock: its time (the `Date` of a peek,
+/// whole seconds, as insertion times are), then a wait past that second, so every message sent
+/// from then on, copies of moved ones included, has a later insertion time than any message
+/// that was there.
+async fn start_line(
+    client: &QueueClient,
+    url: &Url,
+) -> Result<impl Fn(OffsetDateTime) -> bool, OpsError> {
+    let peeked = client
+        .peek_messages(None)
+        .await
+        .map_err(|e| refused(&e, "peek into", url, Role::StorageQueueDataMessageProcessor))?;
+    let storage_now = peeked
+        .headers()
+        .get_optional_string(&azure_core::http::headers::HeaderName::from_static("date"))
+        .and_then(|d| OffsetDateTime::parse(&d, &Rfc2822).ok())
+        .unwrap_or_else(OffsetDateTime::now_utc);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    Ok(move |inserted: OffsetDateTime| inserted <= storage_now)
 }

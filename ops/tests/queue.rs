@@ -332,3 +332,36 @@ async fn code_status_reads_the_ledger() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requeue_poison_moves_each_message_once_even_when_it_is_poisoned_again_at_once() {
+    let stack = start_stack(&[]).await;
+    for text in ["first", "second", "third"] {
+        put(&stack, &stack.urls.poison_queue, text).await;
+    }
+    // The target is the poison queue itself: every message moved is poisoned again at once, as
+    // by a worker that still fails it. Moving what arrives during the run would never end.
+    let developer = stack.identities.get("developer").unwrap().object_id.clone();
+    let poison = format!("{QUEUE}-poison");
+    stack.roles.grant(
+        &developer,
+        devstack::rbac::Role::StorageQueueDataMessageSender,
+        devstack::rbac::Scope::Queue(poison),
+    );
+    let env = developer_env(&stack).with("STORAGE_QUEUE_URL", &stack.urls.poison_queue);
+    let (code, out) = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        keyless(&env, &["queue", "requeue-poison", "--json"]),
+    )
+    .await
+    .expect("requeue-poison ends");
+    assert_eq!(code, 0, "{out}");
+    let result: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(result["requeued"], 3, "each message moved once: {result}");
+    // The copies: one each (hidden for a minute by the run's last look, which left them).
+    assert_eq!(
+        devstack::testing::messages_in(&stack, &stack.urls.poison_queue).await,
+        3,
+        "one copy of each, none sent twice"
+    );
+}
