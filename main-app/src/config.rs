@@ -2,6 +2,7 @@
 
 use codes::envelope::MessageEncoding;
 use shared_auth::service::settings::{bind_address, http_url, https_url, port, seconds};
+use shared_auth::telemetry::IncomingTrace;
 use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -21,6 +22,12 @@ pub const THIRD_PARTY_API_TIMEOUT_SECONDS: &str = "THIRD_PARTY_API_TIMEOUT_SECON
 /// third-party API, Storage); past it the answer is 503 with `Retry-After`.
 pub const REQUEST_TIMEOUT_SECONDS: &str = "REQUEST_TIMEOUT_SECONDS";
 
+/// What main-app, a public endpoint, does with a caller's `traceparent`: `link` (the default:
+/// each request starts a trace of its own, linked to the caller's, so no caller chooses this
+/// system's trace ids or sampling) or `continue` (the request joins the caller's trace: for a
+/// trusted front end that starts the traces).
+pub const INCOMING_TRACEPARENT: &str = "INCOMING_TRACEPARENT";
+
 /// Every variable main-app reads itself (identity and telemetry: `shared_auth::config::COMMON_VARIABLES`).
 pub const VARIABLES: &[&str] = &[
     THIRD_PARTY_API_ENDPOINT,
@@ -32,6 +39,7 @@ pub const VARIABLES: &[&str] = &[
     SECRET_CACHE_TTL_SECONDS,
     THIRD_PARTY_API_TIMEOUT_SECONDS,
     REQUEST_TIMEOUT_SECONDS,
+    INCOMING_TRACEPARENT,
     PORT,
     BIND_ADDRESS,
     codes::envelope::QUEUE_MESSAGE_ENCODING,
@@ -80,6 +88,8 @@ pub struct Settings {
     pub secret_cache_ttl: Duration,
     /// Queue message encoding.
     pub encoding: MessageEncoding,
+    /// What a caller's `traceparent` does.
+    pub incoming_trace: IncomingTrace,
 }
 
 impl Settings {
@@ -105,6 +115,7 @@ impl Settings {
             code_ttl: seconds(env, CODE_TTL_SECONDS, DEFAULT_CODE_TTL, code_ttl_range)?,
             secret_cache_ttl: positive(SECRET_CACHE_TTL_SECONDS, DEFAULT_SECRET_CACHE_TTL)?,
             encoding: MessageEncoding::from_env(env)?,
+            incoming_trace: env.parsed_or(INCOMING_TRACEPARENT, IncomingTrace::Link)?,
         })
     }
 }
@@ -126,6 +137,17 @@ mod tests {
                 "https://acct.queue.core.windows.net/code-requests",
             )
             .with(CODE_LEDGER_URL, "https://acct.blob.core.windows.net/codes")
+    }
+
+    #[test]
+    fn a_callers_trace_is_linked_unless_told_to_continue_it() {
+        let linked = Settings::from_env(&complete()).unwrap();
+        assert_eq!(linked.incoming_trace, IncomingTrace::Link);
+        let continued =
+            Settings::from_env(&complete().with(INCOMING_TRACEPARENT, "continue")).unwrap();
+        assert_eq!(continued.incoming_trace, IncomingTrace::Continue);
+        let err = Settings::from_env(&complete().with(INCOMING_TRACEPARENT, "follow")).unwrap_err();
+        assert!(err.to_string().contains(INCOMING_TRACEPARENT), "{err}");
     }
 
     #[test]

@@ -39,10 +39,11 @@ impl Application {
         let background = vec![state.secret.spawn_refresher(), state.queue.spawn_prober()];
         let listener = listen(settings.bind_address, settings.port)?;
         let state = web::Data::new(state);
+        let telemetry = RequestTelemetry::new(settings.incoming_trace);
         let server =
             HttpService::start(listener, ServerOptions::default(), background, move || {
                 App::new()
-                    .wrap(RequestTelemetry)
+                    .wrap(telemetry)
                     .app_data(state.clone())
                     .configure(routes::configure)
             })?;

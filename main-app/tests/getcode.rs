@@ -349,14 +349,20 @@ async fn a_concurrent_burst_gets_one_message_per_code_and_no_duplicates() {
     assert_eq!(ids.len(), 60, "no duplicate messages");
 }
 
-#[tokio::test]
-async fn the_trace_goes_to_the_third_party_api_and_into_the_envelope() {
+/// A getcode sent with a caller's `traceparent` to main-app with `extra` variables: the trace id the caller
+/// sent, the `traceparent` the third-party API received, the envelope's, and main-app's access-log
+/// line for the request.
+async fn getcode_with_a_callers_trace(extra: &[(&str, &str)]) -> (String, String, String, String) {
+    let logs = logs();
     let stack = start_stack().await;
     let upstream = fake_upstream(Behaviour::Number(417));
-    let app =
-        spawn_app(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &upstream.url)).await;
+    let mut env = main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &upstream.url);
+    for (name, value) in extra {
+        env = env.with(*name, *value);
+    }
+    let app = spawn_app(&env).await;
     app.wait_ready().await;
-    let caller_trace = "0af7651916cd43dd8448eb211c80319c";
+    let caller_trace = "0af7651916cd43dd8448eb211c80319c".to_owned();
     let res = app
         .http
         .get(format!("{}/api/v1/getcode", app.base))
@@ -370,19 +376,53 @@ async fn the_trace_goes_to_the_third_party_api_and_into_the_envelope() {
     assert_eq!(res.status(), 200);
     let body: serde_json::Value = res.json().await.unwrap();
     assert!(body["code"].as_str().unwrap().contains("-417-"));
-
     let sent = upstream.traceparents.lock().unwrap().clone();
     assert_eq!(sent.len(), 1);
     assert!(is_valid_traceparent(&sent[0]));
+    let envelope = drain_queue(&stack).await.remove(0);
+    let in_envelope = envelope.traceparent.expect("a traceparent in the envelope");
+    let access = logs
+        .text()
+        .lines()
+        .find(|l| l.contains("\"message\":\"request\"") && l.contains("/api/v1/getcode"))
+        .expect("the access-log line")
+        .to_owned();
+    (caller_trace, sent[0].clone(), in_envelope, access)
+}
+
+#[tokio::test]
+async fn a_callers_trace_is_linked_not_continued_by_default() {
+    let (caller, upstream, envelope, access) = getcode_with_a_callers_trace(&[]).await;
     assert!(
-        sent[0].contains(caller_trace),
+        !upstream.contains(&caller),
+        "a trace of main-app's own: {upstream}"
+    );
+    let own = upstream.split('-').nth(1).unwrap();
+    assert!(
+        envelope.contains(own),
+        "the same trace goes into the message"
+    );
+    assert!(
+        access.contains(&format!("\"linked_trace_id\":\"{caller}\"")),
+        "linked to the caller's: {access}"
+    );
+    assert!(
+        access.contains(&format!("\"trace_id\":\"{own}\"")),
+        "{access}"
+    );
+}
+
+#[tokio::test]
+async fn with_incoming_traceparent_continue_the_callers_trace_goes_upstream_and_into_the_envelope()
+{
+    let continuing = [(main_app::config::INCOMING_TRACEPARENT, "continue")];
+    let (caller, upstream, envelope, access) = getcode_with_a_callers_trace(&continuing).await;
+    assert!(
+        upstream.contains(&caller),
         "the caller's trace continues upstream"
     );
-    let envelope = drain_queue(&stack).await.remove(0);
-    assert!(
-        envelope.traceparent.unwrap().contains(caller_trace),
-        "and into the message"
-    );
+    assert!(envelope.contains(&caller), "and into the message");
+    assert!(access.contains("\"linked_trace_id\":\"\""), "{access}");
 }
 
 /// Resumes a stopped process when dropped, so a failed assertion never leaves Azurite frozen.

@@ -59,7 +59,7 @@ impl Application {
         };
         let health = HttpService::start(listener, one_thread, Vec::new(), move || {
             App::new()
-                .wrap(RequestTelemetry)
+                .wrap(RequestTelemetry::default())
                 .app_data(data.clone())
                 .configure(crate::health::configure)
         })?;

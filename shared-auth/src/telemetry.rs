@@ -205,11 +205,43 @@ pub fn inject_traceparent(span: &tracing::Span, headers: &mut reqwest::header::H
 /// Paths probed every few seconds by orchestrators: logged at debug, not info.
 const PROBE_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
-/// Middleware: a server span per request (child of an incoming `traceparent`) and one access-log
-/// line with method, path (never the query string, which may hold a key), route, status,
-/// latency, trace id and the name of the API key that authorised it.
+/// What a server does with a caller's `traceparent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IncomingTrace {
+    /// The request joins the caller's trace: for services only this system calls.
+    #[default]
+    Continue,
+    /// The request starts a trace of its own, with a link to the caller's: for a public
+    /// endpoint, whose callers must not choose this system's trace ids or sampling.
+    Link,
+}
+
+impl std::str::FromStr for IncomingTrace {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, String> {
+        match value.trim() {
+            "continue" => Ok(Self::Continue),
+            "link" => Ok(Self::Link),
+            _ => Err("must be `continue` or `link`".to_owned()),
+        }
+    }
+}
+
+/// Middleware: a server span per request (a child of an incoming `traceparent`, or linked to it:
+/// [`IncomingTrace`]) and one access-log line with method, path (never the query string, which
+/// may hold a key), route, status, latency, trace id, a linked trace id, and the name of the
+/// API key that authorised it.
 #[derive(Clone, Copy, Default)]
-pub struct RequestTelemetry;
+pub struct RequestTelemetry {
+    incoming: IncomingTrace,
+}
+
+impl RequestTelemetry {
+    /// Telemetry that treats a caller's `traceparent` as `incoming` says.
+    pub fn new(incoming: IncomingTrace) -> Self {
+        Self { incoming }
+    }
+}
 
 impl<S, B> Transform<S, ServiceRequest> for RequestTelemetry
 where
@@ -225,6 +257,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(RequestTelemetryService {
             service: Rc::new(service),
+            incoming: self.incoming,
         }))
     }
 }
@@ -232,6 +265,7 @@ where
 /// The service [`RequestTelemetry`] wraps around an app.
 pub struct RequestTelemetryService<S> {
     service: Rc<S>,
+    incoming: IncomingTrace,
 }
 
 impl<S, B> Service<ServiceRequest> for RequestTelemetryService<S>
@@ -260,12 +294,24 @@ where
             api_key.name = Empty,
             trace_id = Empty,
         );
-        if let Some(incoming) = request
+        let caller = request
             .headers()
             .get(TRACEPARENT)
             .and_then(|v| v.to_str().ok())
-        {
-            continue_trace(&span, incoming);
+            .and_then(parse_traceparent);
+        let mut linked = None;
+        if let Some(caller) = caller {
+            let caller = caller.span().span_context().clone();
+            match self.incoming {
+                IncomingTrace::Continue => {
+                    let _ = span
+                        .set_parent(opentelemetry::Context::new().with_remote_span_context(caller));
+                }
+                IncomingTrace::Link => {
+                    linked = Some(caller.trace_id().to_string());
+                    span.add_link(caller);
+                }
+            }
         }
         let trace = trace_id(&span);
         if let Some(id) = &trace {
@@ -293,6 +339,7 @@ where
                     span.record("http.route", route.as_str());
                 }
                 let trace = trace.as_deref().unwrap_or("");
+                let linked = linked.as_deref().unwrap_or("");
                 let key = key.as_deref().unwrap_or("");
                 if PROBE_PATHS.contains(&path.as_str()) {
                     tracing::debug!(
@@ -310,6 +357,7 @@ where
                         status,
                         latency_ms,
                         trace_id = trace,
+                        linked_trace_id = linked,
                         api_key = key,
                         "request"
                     );

@@ -87,7 +87,7 @@ async fn no_key_secret_or_token_reaches_the_logs() {
     let key = Secret::new(API_KEY);
     let ring = Arc::new(ApiKeyRing::new([("rotation-2026", &key)]));
     let app = actix_test::init_service(
-        App::new().wrap(RequestTelemetry).service(
+        App::new().wrap(RequestTelemetry::default()).service(
             web::scope("/api")
                 .wrap(RequireApiKey::new(ring))
                 .route("/thing", web::get().to(HttpResponse::Ok)),

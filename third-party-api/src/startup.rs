@@ -176,7 +176,7 @@ fn serve(
     };
     HttpService::start(listener, options, refreshers, move || {
         App::new()
-            .wrap(RequestTelemetry)
+            .wrap(RequestTelemetry::default())
             .app_data(store.clone())
             .app_data(web::Data::new(limits))
             .app_data(web::PayloadConfig::new(limits.max_body_bytes))

@@ -27,7 +27,7 @@ where
 {
     let server = HttpServer::new(move || {
         App::new()
-            .wrap(RequestTelemetry)
+            .wrap(RequestTelemetry::default())
             .configure(configure.clone())
     })
     .workers(2)
