@@ -358,7 +358,7 @@ async fn getcode_with_a_callers_trace(extra: &[(&str, &str)]) -> (String, String
     let upstream = fake_upstream(Behaviour::Number(417));
     let mut env = main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &upstream.url);
     for (name, value) in extra {
-        env = env.with(*name, *value);
+        env = env.with(name, *value);
     }
     let app = spawn_app(&env).await;
     app.wait_ready().await;
