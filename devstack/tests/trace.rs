@@ -89,13 +89,27 @@ async fn each_getcode_is_one_trace_across_the_three_services() {
     let traced = "each getcode one trace holding every wanted span, the rotated one the fetch";
     eventually_ok(Duration::from_secs(30), traced, || async {
         let mut traces: BTreeMap<String, BTreeSet<(String, String)>> = BTreeMap::new();
+        // main-app is public: a caller's traceparent is linked, not continued
+        // (INCOMING_TRACEPARENT), so the rotated getcode's trace is the one linked to it.
+        let mut linked_to_caller = None;
         for span in receiver.spans() {
+            if span.service == "main-app"
+                && span.linked_trace_ids.iter().any(|t| t == rotated_trace)
+            {
+                linked_to_caller = Some(span.trace_id.clone());
+            }
             traces
                 .entry(span.trace_id)
                 .or_default()
                 .insert((span.service, span.name));
         }
-        let rotated = traces.get(rotated_trace).cloned().unwrap_or_default();
+        assert!(
+            !traces.contains_key(rotated_trace),
+            "the caller's trace is not continued"
+        );
+        let rotated = linked_to_caller
+            .and_then(|id| traces.get(&id).cloned())
+            .unwrap_or_default();
         let issued: Vec<_> = traces
             .values()
             .filter(|spans| spans.iter().any(|(_, n)| n == "issue_code"))

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 /// The largest export accepted (the SDK batches up to 512 spans).
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
-/// One exported span: the exporting service, the span's name, its trace id in lowercase hex.
+/// One exported span: the exporting service, the span's name, its trace id and the traces it
+/// links to, in lowercase hex.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportedSpan {
     /// The resource's `service.name`.
@@ -21,6 +22,12 @@ pub struct ExportedSpan {
     pub name: String,
     /// The trace id, 32 lowercase hex digits.
     pub trace_id: String,
+    /// The trace ids of the span's links.
+    pub linked_trace_ids: Vec<String>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Everything received so far.
@@ -92,7 +99,8 @@ async fn receive(received: web::Data<Mutex<Received>>, body: web::Bytes) -> Http
             received.spans.push(ExportedSpan {
                 service: service.clone(),
                 name: span.name,
-                trace_id: span.trace_id.iter().map(|b| format!("{b:02x}")).collect(),
+                trace_id: hex(&span.trace_id),
+                linked_trace_ids: span.links.iter().map(|l| hex(&l.trace_id)).collect(),
             });
         }
     }
