@@ -117,6 +117,11 @@ impl System {
 
     /// Two clients asking for codes back to back until stopped.
     fn traffic(self: &Arc<Self>) -> Traffic {
+        self.traffic_every(Duration::from_millis(150))
+    }
+
+    /// Two clients asking for codes, each pausing `pause` between answer and question.
+    fn traffic_every(self: &Arc<Self>, pause: Duration) -> Traffic {
         let (stop, stopped) = watch::channel(false);
         let answers = Arc::new(Mutex::new(Vec::new()));
         let tasks = (0..2)
@@ -128,7 +133,7 @@ impl System {
                         let answer = system.get_code().await;
                         answers.lock().unwrap().push(answer);
                         tokio::select! {
-                            _ = tokio::time::sleep(Duration::from_millis(150)) => {}
+                            _ = tokio::time::sleep(pause) => {}
                             _ = stopped.changed() => {}
                         }
                     }
@@ -650,7 +655,8 @@ async fn blob_storage_alone_down_loses_and_poisons_no_code() {
         outage.as_secs()
     );
     let system = Arc::new(System::start(false, |_| {}).await);
-    let traffic = system.traffic();
+    // A code a second per client: the outage is long, what matters is that codes are in flight.
+    let traffic = system.traffic_every(Duration::from_secs(1));
     tokio::time::sleep(Duration::from_secs(2)).await;
     let gate = system.stack.storage_gate(StorageService::Blob);
     gate.set_fault(Some(Fault::ServerBusy));
@@ -682,7 +688,8 @@ async fn queue_storage_alone_hung_loses_and_poisons_no_code() {
     let outage = partial_outage();
     let scenario = format!("Queue Storage alone hung for {} s", outage.as_secs());
     let system = Arc::new(System::start(false, |_| {}).await);
-    let traffic = system.traffic();
+    // A code a second per client: the outage is long, what matters is that codes are in flight.
+    let traffic = system.traffic_every(Duration::from_secs(1));
     tokio::time::sleep(Duration::from_secs(2)).await;
     let gate = system.stack.storage_gate(StorageService::Queue);
     gate.stall().set(true);

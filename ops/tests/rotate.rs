@@ -37,9 +37,20 @@ const GRACE: &str = "5";
 /// What each rotation in these tests may take at most.
 const ROTATION_LIMIT: Duration = Duration::from_secs(120);
 
-/// One stack under load at a time: four at once on a small machine starve storage of CPU and
-/// main-app rightly answers 503, which is not what these tests are about.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// One rotation under load at a time, across threads (`cargo test`) and processes (nextest):
+/// several stacks under load on a small machine starve storage of CPU and main-app rightly
+/// answers 503, which is not what these tests are about. Held until dropped.
+async fn one_at_a_time() -> std::fs::File {
+    let path = devstack::stack::target_dir().join("devstack/rotate-under-load.lock");
+    tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        file.lock().unwrap();
+        file
+    })
+    .await
+    .unwrap()
+}
 
 /// The stack with third-party-api and main-app running, refreshing fast enough for tests.
 async fn system() -> TestStack {
@@ -366,7 +377,7 @@ fn done_lines(run: &Run) -> Vec<&str> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rotation_under_load_fails_no_request() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = one_at_a_time().await;
     let stack = system().await;
     let seed = stack.third_party_api_key().clone();
     let before = secrets(&stack).await;
@@ -422,7 +433,7 @@ async fn rotation_under_load_fails_no_request() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_traffic_a_rotation_completes_once_main_apps_cache_has_expired() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = one_at_a_time().await;
     let stack = system().await;
     let seed = stack.third_party_api_key().clone();
     let before = secrets(&stack).await;
@@ -483,7 +494,7 @@ async fn without_traffic_a_rotation_completes_once_main_apps_cache_has_expired()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_after_each_step_a_rerun_completes_and_no_request_fails() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = one_at_a_time().await;
     let stack = system().await;
     let env = rotation_env(&stack);
     let load = Load::start(&stack, 25);
@@ -566,7 +577,7 @@ async fn killed_after_each_step_a_rerun_completes_and_no_request_fails() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_secrets_officer_it_stops_before_changing_anything() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = one_at_a_time().await;
     let stack = system().await;
     let env = rotation_env(&stack);
     let oid = stack.identities.get("rotation").unwrap().object_id.clone();
@@ -654,7 +665,7 @@ async fn without_secrets_officer_it_stops_before_changing_anything() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn from_the_provisioning_placeholders_it_generates_the_master_key_then_rotates() {
-    let _one = ONE_AT_A_TIME.lock().await;
+    let _one = one_at_a_time().await;
     let stack = system().await;
     let seed = stack.third_party_api_key().clone();
     let placeholder = Secret::new(PLACEHOLDER);
