@@ -341,12 +341,10 @@ async fn requeue_poison_moves_each_message_once_even_when_it_is_poisoned_again_a
     }
     // The target is the poison queue itself: every message moved is poisoned again at once, as
     // by a worker that still fails it. Moving what arrives during the run would never end.
-    let developer = stack.identities.get("developer").unwrap().object_id.clone();
-    let poison = format!("{QUEUE}-poison");
-    stack.roles.grant(
-        &developer,
+    stack.grant(
+        "developer",
         devstack::rbac::Role::StorageQueueDataMessageSender,
-        devstack::rbac::Scope::Queue(poison),
+        devstack::rbac::Scope::Queue(format!("{QUEUE}-poison")),
     );
     let env = developer_env(&stack).with("STORAGE_QUEUE_URL", &stack.urls.poison_queue);
     let (code, out) = tokio::time::timeout(

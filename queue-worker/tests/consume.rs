@@ -111,20 +111,10 @@ async fn without_its_ledger_role_the_worker_keeps_messages_unpoisoned_and_record
  {
     let logs = logs();
     let stack = start_stack(&[]).await;
-    let oid = stack
-        .identities
-        .get("queue-worker")
-        .unwrap()
-        .object_id
-        .clone();
     let scope = Scope::Container(CONTAINER.into());
     // Without its blob role every attempt to record fails with 403: the ledger's state, not
     // the messages' fault.
-    assert!(
-        stack
-            .roles
-            .revoke(&oid, Role::StorageBlobDataContributor, &scope)
-    );
+    assert!(stack.revoke("queue-worker", Role::StorageBlobDataContributor, &scope));
     let worker = spawn_worker(&worker_env(&stack));
     let codes = ["kEp-1-RoL", "kEp-2-RoL", "kEp-3-RoL"];
     for code in codes {
@@ -164,9 +154,7 @@ async fn without_its_ledger_role_the_worker_keeps_messages_unpoisoned_and_record
         line.contains("Blob Data Contributor"),
         "the missing role is named: {line}"
     );
-    stack
-        .roles
-        .grant(&oid, Role::StorageBlobDataContributor, scope);
+    stack.grant("queue-worker", Role::StorageBlobDataContributor, scope);
     eventually(
         Duration::from_secs(15),
         "recorded once the role is back",
@@ -238,18 +226,12 @@ async fn undecodable_messages_are_poisoned_at_once_while_good_ones_are_recorded(
 #[tokio::test]
 async fn without_its_queue_role_it_is_not_ready_deletes_nothing_and_recovers() {
     let stack = start_stack(&[]).await;
-    let oid = stack
-        .identities
-        .get("queue-worker")
-        .unwrap()
-        .object_id
-        .clone();
     let scope = Scope::Queue(QUEUE.into());
-    assert!(
-        stack
-            .roles
-            .revoke(&oid, Role::StorageQueueDataMessageProcessor, &scope)
-    );
+    assert!(stack.revoke(
+        "queue-worker",
+        Role::StorageQueueDataMessageProcessor,
+        &scope
+    ));
     let message = envelope("rOl-9-EsS", 300);
     send(&stack, &message).await;
     let worker = spawn_worker(&worker_env(&stack));
@@ -276,9 +258,11 @@ async fn without_its_queue_role_it_is_not_ready_deletes_nothing_and_recovers() {
     assert_eq!(worker.processed(), 0);
     assert!(ledger_record(&stack, message.code.as_str()).await.is_none());
 
-    stack
-        .roles
-        .grant(&oid, Role::StorageQueueDataMessageProcessor, scope);
+    stack.grant(
+        "queue-worker",
+        Role::StorageQueueDataMessageProcessor,
+        scope,
+    );
     eventually(Duration::from_secs(30), "recovered and handled", || async {
         ledger_record(&stack, message.code.as_str()).await.is_some()
     })

@@ -1,12 +1,32 @@
-//! What fault tests act on: the children's process ids (to stop or kill them) and an Azurite
-//! outage, stopped and started again on the same ports.
+//! What fault tests act on: the children's process ids (to stop or kill them), an Azurite
+//! outage, stopped and started again on the same ports, and roles granted or revoked while the
+//! stack runs.
 
 use super::lifecycle::DevStack;
 use super::topology::Service;
 use crate::azurite::Azurite;
+use crate::rbac::{Role, Scope};
 use anyhow::Context;
 
 impl DevStack {
+    /// Grants the identity named `identity` `role` on `scope`, as an operator would.
+    pub fn grant(&self, identity: &str, role: Role, scope: Scope) {
+        self.roles.grant(&self.object_id(identity), role, scope);
+    }
+
+    /// Revokes the identity named `identity`'s `role` on `scope`; true when it held it.
+    pub fn revoke(&self, identity: &str, role: Role, scope: &Scope) -> bool {
+        self.roles.revoke(&self.object_id(identity), role, scope)
+    }
+
+    fn object_id(&self, identity: &str) -> String {
+        self.identities
+            .get(identity)
+            .unwrap_or_else(|| panic!("no identity named {identity}"))
+            .object_id
+            .clone()
+    }
+
     /// Process ids of every child (Azurite and the services).
     pub fn child_pids(&self) -> Vec<u32> {
         self.azurite_pid()
