@@ -244,3 +244,101 @@ async fn an_unparsable_blob_stops_a_new_replica_and_a_running_one_keeps_its_keys
     );
     drop(running.process);
 }
+
+/// The function key names in the store's blob, read as the stack's admin; `None` when absent.
+async fn names_in_blob(stack: &DevStack) -> Option<Vec<String>> {
+    let blob = blob_client_at(stack, &stack.urls.key_store, "devstack");
+    let body = match blob.download(None).await {
+        Ok(response) => response.body.collect().await.unwrap(),
+        Err(_) => return None,
+    };
+    let document: Value = serde_json::from_slice(&body).unwrap();
+    Some(
+        document["functionKeys"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn a_deleted_store_is_restored_by_a_replica_holding_keys_never_emptied() {
+    let stack = stack().await;
+    let running = replica(&stack).await;
+    let seeded = stack.third_party_api_key().expose().to_owned();
+    let main_app = vec![devstack::stack::FUNCTION_KEY_NAME.to_owned()];
+    assert_eq!(names_in_blob(&stack).await, Some(main_app.clone()));
+    let restored = |what: &'static str| {
+        let (stack, running, seeded, main_app) = (&stack, &running, &seeded, &main_app);
+        async move {
+            let deadline = std::time::Instant::now() + PROPAGATION;
+            loop {
+                assert!(
+                    running.accepts(stack, seeded).await,
+                    "{what}: never refused meanwhile"
+                );
+                if names_in_blob(stack).await.as_ref() == Some(main_app) {
+                    return;
+                }
+                assert!(std::time::Instant::now() < deadline, "{what}: not restored");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    // What a replica that starts where it finds no store writes: nothing anybody chose.
+    let created_empty =
+        r#"{"version": 1, "functionKeys": {}, "hostKeys": {}, "createdEmpty": true}"#;
+    blob_client_at(&stack, &stack.urls.key_store, "devstack")
+        .upload(
+            azure_core::http::RequestContent::from(created_empty.as_bytes().to_vec()),
+            None,
+        )
+        .await
+        .unwrap();
+    restored("an empty store made over it").await;
+
+    // Deleted outright, and a replica starting meanwhile: it makes an empty store or finds the
+    // restored one; either way every replica ends with the keys.
+    blob_client_at(&stack, &stack.urls.key_store, "devstack")
+        .delete(None)
+        .await
+        .unwrap();
+    let started = replica(&stack).await;
+    restored("deleted").await;
+    eventually(PROPAGATION, "the new replica has the keys", || async {
+        started.accepts(&stack, &seeded).await
+    })
+    .await;
+    assert!(
+        stack
+            .sink
+            .captured()
+            .contains("restoring the keys this replica holds"),
+        "the restore is logged"
+    );
+
+    // An empty store somebody chose (every key deleted through the admin API) is kept.
+    let (status, _) = started
+        .admin(
+            &stack,
+            Method::DELETE,
+            &format!(
+                "/functions/RandomNumber/keys/{}",
+                devstack::stack::FUNCTION_KEY_NAME
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    eventually(
+        PROPAGATION,
+        "the chosen empty store reaches the running replica",
+        || async { !running.accepts(&stack, &seeded).await },
+    )
+    .await;
+    assert_eq!(names_in_blob(&stack).await, Some(Vec::new()), "kept empty");
+    drop(started.process);
+    drop(running.process);
+}

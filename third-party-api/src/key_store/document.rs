@@ -91,6 +91,10 @@ pub struct KeyDocument {
     function_keys: BTreeMap<String, String>,
     #[serde(rename = "hostKeys")]
     host_keys: BTreeMap<String, String>,
+    /// Made by a replica that found no store, holding nothing anybody chose: a replica that
+    /// holds keys puts them back over it (a deleted store is not an emptied one).
+    #[serde(rename = "createdEmpty", skip_serializing_if = "std::ops::Not::not")]
+    created_empty: bool,
 }
 
 /// The store's file format, as read: the key maps keep the file's order, so that an error can
@@ -105,6 +109,8 @@ struct StoredFile {
     function_keys: OrderedEntries,
     #[serde(rename = "hostKeys")]
     host_keys: OrderedEntries,
+    #[serde(rename = "createdEmpty", default)]
+    created_empty: bool,
 }
 
 /// A JSON object of name to value, in the file's order, duplicates kept.
@@ -146,7 +152,32 @@ impl KeyDocument {
                 .map(|(n, v)| (n.as_str().to_owned(), v.expose().to_owned()))
                 .collect(),
             host_keys: BTreeMap::new(),
+            created_empty: false,
         }
+    }
+
+    /// The document a replica writes where it found no store: no key anybody chose, marked so
+    /// that a replica holding keys restores them over it.
+    pub fn created_empty(master_key: Option<&KeyValue>) -> Self {
+        Self {
+            created_empty: true,
+            ..Self::new(master_key, &[])
+        }
+    }
+
+    /// Whether it is a store a replica made where it found none, unchanged since.
+    pub fn is_created_empty(&self) -> bool {
+        self.created_empty
+    }
+
+    /// Whether it holds any function or host key.
+    pub fn has_keys(&self) -> bool {
+        !self.function_keys.is_empty() || !self.host_keys.is_empty()
+    }
+
+    /// Marks a document somebody changed: its keys are chosen, an empty one included.
+    pub(crate) fn mark_chosen(&mut self) {
+        self.created_empty = false;
     }
 
     /// Reads and checks a document. The error says what is wrong and where (line and column,
@@ -165,6 +196,7 @@ impl KeyDocument {
             master_key: stored.master_key,
             function_keys: checked_entries(KeyScope::Function, stored.function_keys)?,
             host_keys: checked_entries(KeyScope::Host, stored.host_keys)?,
+            created_empty: stored.created_empty,
         })
     }
 

@@ -16,8 +16,9 @@ const CONFLICT_ATTEMPTS: usize = 8;
 
 impl KeyStore {
     /// Reads the blob store, creating an empty one (no function key, and a generated master key
-    /// unless it is kept in Key Vault) when there is none. An unparsable blob is an error naming
-    /// it, never quoting it. A file store is loaded already.
+    /// unless it is kept in Key Vault) when there is none, marked as made so: a replica that
+    /// holds keys puts them back over it at its next refresh ([`KeyStore::refresh`]). An
+    /// unparsable blob is an error naming it, never quoting it. A file store is loaded already.
     pub async fn load(&self) -> Result<(), KeyStoreError> {
         let Backend::Blob(blob) = &self.backend else {
             return Ok(());
@@ -29,7 +30,7 @@ impl KeyStore {
                 return Ok(());
             }
             let master = (self.master_source == MasterKeySource::Store).then(KeyValue::generate);
-            let document = KeyDocument::new(master.as_ref(), &[]);
+            let document = KeyDocument::created_empty(master.as_ref());
             match blob.write(document.to_json(), WriteCondition::Absent).await {
                 Ok(etag) => {
                     tracing::info!(blob = %blob.url(), "created a new key store");
@@ -49,6 +50,10 @@ impl KeyStore {
     }
 
     /// Re-reads the blob store; true when it changed. On any error the keys in force stay.
+    ///
+    /// A store never silently empties: when the blob is gone, or was replaced by an empty one a
+    /// starting replica made where it found none, and this replica holds keys, it writes them
+    /// back (conditionally, so a change made meanwhile wins) instead of dropping them.
     pub async fn refresh(&self) -> Result<bool, KeyStoreError> {
         let Backend::Blob(blob) = &self.backend else {
             return Ok(false);
@@ -58,15 +63,51 @@ impl KeyStore {
             return Ok(true);
         }
         let mut current = self.current.lock().await;
-        match self.read_blob(blob).await? {
-            Some((_, etag)) if current.etag.as_ref() == Some(&etag) => Ok(false),
-            Some((document, etag)) => {
+        let held = current
+            .document
+            .clone()
+            .filter(|d| d.has_keys() && !d.is_created_empty());
+        match (self.read_blob(blob).await?, held) {
+            (Some((_, etag)), _) if current.etag.as_ref() == Some(&etag) => Ok(false),
+            (Some((found, etag)), Some(held)) if found.is_created_empty() && !found.has_keys() => {
+                tracing::warn!(blob = %blob.url(), "a replica made an empty key store over a deleted one: restoring the keys this replica holds");
+                self.restore(blob, &mut current, held, WriteCondition::Matches(etag))
+                    .await
+            }
+            (Some((document, etag)), _) => {
                 self.install(&mut current, document, Some(etag));
                 Ok(true)
             }
-            None => Err(KeyStoreError::Load {
+            (None, Some(held)) => {
+                tracing::warn!(blob = %blob.url(), "the key store is gone: restoring the keys this replica holds");
+                self.restore(blob, &mut current, held, WriteCondition::Absent)
+                    .await
+            }
+            (None, None) => Err(KeyStoreError::Load {
                 location: blob.url().to_string(),
                 reason: LoadError::Deleted,
+            }),
+        }
+    }
+
+    /// Writes `held` over what is there when `condition` still holds; a lost race is no error:
+    /// the next refresh reads the winner.
+    async fn restore(
+        &self,
+        blob: &BlobKeyStore,
+        current: &mut super::Current,
+        held: KeyDocument,
+        condition: WriteCondition,
+    ) -> Result<bool, KeyStoreError> {
+        match blob.write(held.to_json(), condition).await {
+            Ok(etag) => {
+                self.install(current, held, Some(etag));
+                Ok(true)
+            }
+            Err(BlobWriteError::Conflict) => Ok(false),
+            Err(BlobWriteError::Failed(reason)) => Err(KeyStoreError::Persist {
+                location: blob.url().to_string(),
+                reason: PersistError::Blob(reason),
             }),
         }
     }
@@ -109,6 +150,7 @@ impl KeyStore {
             };
             let mut next = document.clone();
             let result = edit(&mut next)?;
+            next.mark_chosen();
             let etag = match &self.backend {
                 Backend::File(path) => {
                     write_file(path, &next)
