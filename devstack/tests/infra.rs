@@ -2410,3 +2410,34 @@ fn expired_codes_go_by_a_lifecycle_rule_in_azure_not_by_the_worker_sweep() {
         .expect("the worker's sweep is set in Azure");
     assert_eq!(sweep.1, "'0'", "the rule deletes, not the worker");
 }
+
+#[test]
+fn a_deleted_or_overwritten_key_store_can_be_restored_and_versions_are_bounded() {
+    let services = resource_blocks("Microsoft.Storage/storageAccounts/blobServices");
+    let (_, blob_service) = services
+        .iter()
+        .find(|(file, _)| file.ends_with("modules/storage.bicep"))
+        .expect("the blob service");
+    assert!(
+        blob_service.contains("isVersioningEnabled: true"),
+        "{blob_service}"
+    );
+    assert!(
+        blob_service.contains("deleteRetentionPolicy: { enabled: true, days: 7 }"),
+        "{blob_service}"
+    );
+    assert!(
+        blob_service.contains("containerDeleteRetentionPolicy: { enabled: true, days: 7 }"),
+        "{blob_service}"
+    );
+    let (_, rules) = &resource_blocks("Microsoft.Storage/storageAccounts/managementPolicies")[0];
+    assert!(
+        rules.contains("version: {\n                delete: { daysAfterCreationGreaterThan: 8 }"),
+        "the ledger's versions go with its records"
+    );
+    assert!(
+        rules.contains("prefixMatch: [ '${keyStoreContainerName}/' ]")
+            && rules.contains("delete: { daysAfterCreationGreaterThan: 90 }"),
+        "the key store's versions are kept 90 days, then go"
+    );
+}

@@ -69,9 +69,17 @@ resource poisonQueue 'Microsoft.Storage/storageAccounts/queueServices/queues@202
   name: '${queueName}-poison'
 }
 
+// keys.json is the only copy of third-party-api's keys: with versioning and soft delete, a store
+// overwritten or deleted by mistake can be restored (a previous version, or undeleted within 7
+// days), whatever the replicas held. The lifecycle rules below bound what the versions cost.
 resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
   parent: account
   name: 'default'
+  properties: {
+    isVersioningEnabled: true
+    deleteRetentionPolicy: { enabled: true, days: 7 }
+    containerDeleteRetentionPolicy: { enabled: true, days: 7 }
+  }
 }
 
 resource container 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
@@ -102,6 +110,25 @@ resource ledgerLifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2
             actions: {
               baseBlob: {
                 delete: { daysAfterModificationGreaterThan: 8 }
+              }
+              version: {
+                delete: { daysAfterCreationGreaterThan: 8 }
+              }
+            }
+          }
+        }
+        {
+          name: 'old-key-store-versions'
+          enabled: true
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [ 'blockBlob' ]
+              prefixMatch: [ '${keyStoreContainerName}/' ]
+            }
+            actions: {
+              version: {
+                delete: { daysAfterCreationGreaterThan: 90 }
               }
             }
           }
