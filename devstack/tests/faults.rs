@@ -716,3 +716,55 @@ async fn queue_storage_alone_hung_loses_and_poisons_no_code() {
     system.reconcile_unpoisoned(&scenario, &answers).await;
     system.assert_no_secret_leaked(&scenario);
 }
+
+#[tokio::test]
+async fn key_store_deleted_under_load_while_a_replica_starts_no_request_is_refused() {
+    let scenario = "keys.json deleted under traffic, a second third-party-api replica started";
+    let system = Arc::new(System::start(false, |_| {}).await);
+    let traffic = system.traffic();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let store = devstack::testing::clients::blob_client_at(
+        &system.stack,
+        &system.stack.urls.key_store,
+        "devstack",
+    );
+    store.delete(None).await.unwrap();
+    // A replica starting now finds no store and makes an empty one; the running replica, which
+    // holds the keys, puts them back at its next refresh.
+    let port = devstack::azurite::free_port().unwrap().to_string();
+    let second = format!("http://127.0.0.1:{port}");
+    let replica = system
+        .stack
+        .spawn_instance(Service::ThirdPartyApi, &[("PORT", &port)], &second)
+        .await
+        .unwrap();
+    let key = system.stack.third_party_api_key().expose().to_owned();
+    let accepts = || async {
+        system
+            .http
+            .get(format!("{second}/api/RandomNumber"))
+            .header("x-functions-key", &key)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    };
+    // Two refresh intervals (10 s each): the running replica restores, the new one reads it.
+    eventually_ok(
+        Duration::from_secs(25) + SLACK,
+        "the new replica has the keys",
+        || async {
+            if accepts().await {
+                Ok(())
+            } else {
+                Err("refused")
+            }
+        },
+    )
+    .await;
+    let answers = traffic.stop().await;
+    // Every getcode 200: main-app's key was never refused by the replica it calls.
+    assert_answers(scenario, &answers, &[]);
+    system.reconcile(scenario, &answers).await;
+    drop(replica);
+    system.assert_no_secret_leaked(scenario);
+}
