@@ -3,6 +3,7 @@
 
 use codes::Code;
 use codes::ledger::{CodeLedger, LedgerError, RecordState, Recorded, Removal, Swept};
+use devstack::storage_gate::{Fault, StorageService};
 use devstack::testing::clients::{blob_client, ledger};
 use devstack::testing::start_stack;
 use std::time::Duration;
@@ -177,5 +178,56 @@ async fn without_the_role_the_sweep_is_forbidden_and_names_it() {
     assert!(
         text.contains("Storage Blob Data Contributor") && text.contains("container codes"),
         "{text}"
+    );
+}
+
+/// How many `Set Blob Metadata` requests `caller` sent through the gate.
+fn metadata_writes(stack: &devstack::stack::DevStack, caller: &str) -> u64 {
+    stack
+        .storage_operations()
+        .iter()
+        .filter(|c| c.caller == caller && c.operation == "Set Blob Metadata")
+        .map(|c| c.count)
+        .sum()
+}
+
+#[tokio::test]
+async fn a_verify_whose_write_committed_but_whose_answer_was_lost_is_told_valid() {
+    let stack = start_stack(&[]).await;
+    let worker = ledger(&stack, "queue-worker");
+    let main_app = ledger(&stack, "main-app");
+    let lost = code("LoS-7-AnS");
+    record(&worker, &lost, time::Duration::hours(1)).await;
+    // The write that marks the code used is carried out; its answer never arrives, so the SDK
+    // retries it, and the retry meets the changed ETag (412).
+    stack
+        .storage_gate(StorageService::Blob)
+        .set_fault(Some(Fault::LoseAnswer("Set Blob Metadata")));
+    assert!(
+        main_app.consume(&lost).await.unwrap(),
+        "the holder whose own write used the code is told valid"
+    );
+    assert_eq!(
+        metadata_writes(&stack, "main-app"),
+        2,
+        "the lost write and its retry"
+    );
+    assert_eq!(state(&main_app, &lost).await, Some(RecordState::Used));
+    assert!(
+        !main_app.consume(&lost).await.unwrap(),
+        "and it is used: once"
+    );
+
+    // Another verify's write is still another's: a second holder racing is told not valid.
+    let raced = code("RaC-8-EdX");
+    record(&worker, &raced, time::Duration::hours(1)).await;
+    let (first, second) = tokio::join!(main_app.consume(&raced), main_app.consume(&raced));
+    assert_eq!(
+        [first.unwrap(), second.unwrap()]
+            .iter()
+            .filter(|v| **v)
+            .count(),
+        1,
+        "exactly one of two concurrent verifies wins"
     );
 }

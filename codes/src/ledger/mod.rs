@@ -16,7 +16,7 @@ use azure_storage_blob::models::{
     BlobClientDeleteOptions, BlobClientGetPropertiesResultHeaders, BlobClientSetMetadataOptions,
     BlobClientUploadOptions,
 };
-use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
+use azure_storage_blob::{BlobClient, BlobContainerClient, BlobContainerClientOptions};
 use shared_auth::azure_error::{AzureCall, AzureError, resource_name};
 use shared_auth::transport::client_options_or_default;
 use std::collections::HashMap;
@@ -25,19 +25,11 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+mod record;
 pub mod sweep;
+pub(crate) use record::{EXPIRES_AT, ISSUED_AT, MESSAGE_ID, STATE, USED_AT, USED_BY};
+pub use record::{Record, RecordState};
 pub use sweep::Swept;
-
-/// Metadata: when the code was issued (RFC 3339).
-pub(crate) const ISSUED_AT: &str = "issued_at";
-/// Metadata: when the code stops being valid (RFC 3339).
-pub(crate) const EXPIRES_AT: &str = "expires_at";
-/// Metadata: `issued` or `used`.
-pub(crate) const STATE: &str = "state";
-/// Metadata: when the code was used (RFC 3339).
-pub(crate) const USED_AT: &str = "used_at";
-/// Metadata: the id of the message that recorded the code.
-pub(crate) const MESSAGE_ID: &str = "message_id";
 
 /// The role the ledger's users need on its container.
 pub const LEDGER_ROLE: &str = shared_auth::role_names::BLOB_DATA_CONTRIBUTOR;
@@ -93,58 +85,6 @@ pub enum Recorded {
     Created,
     /// A record already existed (duplicate delivery): nothing changed.
     AlreadyRecorded,
-}
-
-/// A record's state as stored in its metadata.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecordState {
-    /// Recorded, not used yet.
-    Issued,
-    /// Consumed by a verify.
-    Used,
-}
-
-/// What the ledger holds about one code; a time it cannot read is `None`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    /// Issued or used.
-    pub state: RecordState,
-    /// When the code was issued.
-    pub issued_at: Option<OffsetDateTime>,
-    /// When it stops being valid.
-    pub expires_at: Option<OffsetDateTime>,
-    /// When it was used.
-    pub used_at: Option<OffsetDateTime>,
-}
-
-impl Record {
-    /// The record its blob's metadata describes.
-    fn from_metadata(metadata: &HashMap<String, String>) -> Self {
-        let time = |key: &str| {
-            metadata
-                .get(key)
-                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
-        };
-        Self {
-            state: match metadata.get(STATE).map(String::as_str) {
-                Some("used") => RecordState::Used,
-                _ => RecordState::Issued,
-            },
-            issued_at: time(ISSUED_AT),
-            expires_at: time(EXPIRES_AT),
-            used_at: time(USED_AT),
-        }
-    }
-
-    /// Whether a verify at `now` may use the code: not used, and before a readable expiry.
-    pub fn usable_at(&self, now: OffsetDateTime) -> bool {
-        self.state == RecordState::Issued && self.expires_at.is_some_and(|expires| now < expires)
-    }
-
-    /// Whether the record's own expiry is at or before `now` (unreadable: never).
-    pub fn expired_at(&self, now: OffsetDateTime) -> bool {
-        self.expires_at.is_some_and(|expires| now >= expires)
-    }
 }
 
 /// Options of a [`CodeLedger`].
@@ -299,8 +239,10 @@ impl CodeLedger {
         let Some(etag) = etag else {
             return Err(LedgerError::NoEtag);
         };
+        let writer = uuid::Uuid::new_v4().to_string();
         metadata.insert(STATE.to_owned(), "used".to_owned());
         metadata.insert(USED_AT.to_owned(), rfc3339(now));
+        metadata.insert(USED_BY.to_owned(), writer.clone());
         let result = blob
             .set_metadata(
                 &metadata,
@@ -312,15 +254,32 @@ impl CodeLedger {
             .await;
         match result {
             Ok(_) => Ok(true),
+            // Another verify changed the record first, or this one did and the answer to it was
+            // lost (the retry then meets its own write): the record says which.
             Err(e)
                 if matches!(
                     e.http_status(),
                     Some(StatusCode::PreconditionFailed | StatusCode::NotFound)
                 ) =>
             {
-                Ok(false)
+                self.used_by(&blob, &writer).await
             }
-            Err(e) => Err(self.failure(MARK_USED, &e)),
+            Err(e) => match self.used_by(&blob, &writer).await {
+                Ok(true) => Ok(true),
+                _ => Err(self.failure(MARK_USED, &e)),
+            },
+        }
+    }
+
+    /// Whether the record of `blob` was marked used by the verify `writer`.
+    async fn used_by(&self, blob: &BlobClient, writer: &str) -> Result<bool, LedgerError> {
+        match blob.get_properties(None).await {
+            Ok(properties) => {
+                let metadata = properties.metadata().map_err(|e| self.failure(READ, &e))?;
+                Ok(metadata.get(USED_BY).is_some_and(|by| by == writer))
+            }
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(false),
+            Err(e) => Err(self.failure(READ, &e)),
         }
     }
 

@@ -65,6 +65,10 @@ pub enum Fault {
     ServerBusy,
     /// 400 `InvalidInput`: Storage refusing the request for itself, not for the account's state.
     InvalidInput,
+    /// The next request of this operation (`"Set Blob Metadata"`, ...) is carried out, and its
+    /// answer lost: the caller gets 500 `InternalError` instead, as when a response is lost on
+    /// the way back. Once; then the gate forwards again.
+    LoseAnswer(&'static str),
 }
 
 impl StorageGate {
@@ -111,6 +115,16 @@ impl StorageGate {
     /// The fault in force, if any.
     fn fault(&self) -> Option<Fault> {
         *self.fault.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether this request of `operation` is the one whose answer is lost (once).
+    fn loses_answer_to(&self, operation: &str) -> bool {
+        let mut fault = self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        let lost = matches!(*fault, Some(Fault::LoseAnswer(op)) if op == operation);
+        if lost {
+            *fault = None;
+        }
+        lost
     }
 
     /// Registers the one handler every path goes through.

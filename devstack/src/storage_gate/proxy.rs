@@ -32,7 +32,7 @@ pub(super) async fn gate(
                 "One of the request inputs is not valid.",
             );
         }
-        None => {}
+        Some(Fault::LoseAnswer(_)) | None => {}
     }
     let path = match CheckedPath::parse(req.path()) {
         Ok(path) => path,
@@ -54,6 +54,19 @@ pub(super) async fn gate(
     };
     let operation = operation(gate.service, req.method().as_str(), &path, &query);
     gate.counts.add(caller.name_or_oid().to_owned(), operation);
+    if gate.loses_answer_to(operation) {
+        let carried_out = forward(&gate, &req, &path, body).await;
+        tracing::info!(
+            operation,
+            status = carried_out.status().as_u16(),
+            "storage gate: the answer is lost on its way back"
+        );
+        return storage_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "The server encountered an internal error. Please retry the request.",
+        );
+    }
     forward(&gate, &req, &path, body).await
 }
 
