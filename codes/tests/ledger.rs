@@ -5,7 +5,7 @@ use codes::Code;
 use codes::ledger::{CodeLedger, LedgerError, RecordState, Recorded, Removal, Swept};
 use devstack::storage_gate::{Fault, StorageService};
 use devstack::testing::clients::{blob_client, ledger};
-use devstack::testing::start_stack;
+use devstack::testing::{ledger_record, start_stack};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -229,5 +229,73 @@ async fn a_verify_whose_write_committed_but_whose_answer_was_lost_is_told_valid(
             .count(),
         1,
         "exactly one of two concurrent verifies wins"
+    );
+}
+
+/// Records `code` for `message`, valid from now until `now + valid_for`.
+async fn record_for(
+    ledger: &CodeLedger,
+    code: &Code,
+    message: &str,
+    valid_for: time::Duration,
+) -> Recorded {
+    let now = OffsetDateTime::now_utc();
+    ledger
+        .record(code, now, now + valid_for, message)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_old_record_never_blocks_a_new_code_equal_to_it_and_a_live_one_is_never_taken() {
+    let stack = start_stack(&[]).await;
+    let worker = ledger(&stack, "queue-worker");
+    let main_app = ledger(&stack, "main-app");
+    let hour = time::Duration::hours(1);
+
+    // The same code issued again after the first expired: recorded, and valid once.
+    let again = code("AgA-4-InX");
+    record_for(&worker, &again, "first", time::Duration::seconds(-1)).await;
+    assert_eq!(
+        record_for(&worker, &again, "second", hour).await,
+        Recorded::ReplacedDead
+    );
+    assert!(
+        main_app.consume(&again).await.unwrap(),
+        "the new holder's code is valid"
+    );
+    assert!(!main_app.consume(&again).await.unwrap());
+
+    // ... and after the first was used.
+    let used = code("UsE-5-DtW");
+    record_for(&worker, &used, "first", hour).await;
+    assert!(main_app.consume(&used).await.unwrap());
+    assert_eq!(
+        record_for(&worker, &used, "second", hour).await,
+        Recorded::ReplacedDead
+    );
+    assert!(
+        main_app.consume(&used).await.unwrap(),
+        "valid for its new holder"
+    );
+
+    // A duplicate delivery of the new message changes nothing.
+    assert_eq!(
+        record_for(&worker, &used, "second", hour).await,
+        Recorded::AlreadyRecorded
+    );
+
+    // While the first is live, an equal code of another message never takes its record.
+    let live = code("LiV-6-OnE");
+    record_for(&worker, &live, "first", hour).await;
+    assert_eq!(
+        record_for(&worker, &live, "second", hour).await,
+        Recorded::HeldByAnother
+    );
+    let record = main_app.lookup(&live).await.unwrap().unwrap();
+    assert_eq!(record.state, RecordState::Issued, "untouched");
+    assert_eq!(
+        ledger_record(&stack, live.as_str()).await.unwrap()["message_id"],
+        "first"
     );
 }

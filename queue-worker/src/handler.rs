@@ -10,8 +10,10 @@ use time::OffsetDateTime;
 /// What handling a message did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// The code was recorded.
+    /// The code was recorded (over a used or expired record of an equal code, if there was one).
     Recorded,
+    /// A live record of another message holds the same code: nothing changed (logged).
+    HeldByAnother,
     /// The code was already recorded (duplicate delivery): nothing changed.
     Duplicate,
     /// The code had already expired when its message arrived: nothing to record.
@@ -51,8 +53,12 @@ impl CodeHandler {
                     )
                     .await?;
                 Ok(match recorded {
-                    Recorded::Created => Outcome::Recorded,
+                    Recorded::Created | Recorded::ReplacedDead => Outcome::Recorded,
                     Recorded::AlreadyRecorded => Outcome::Duplicate,
+                    Recorded::HeldByAnother => {
+                        tracing::error!(envelope.id = %envelope.id, "a live record of another message holds this code: it is not recorded again");
+                        Outcome::HeldByAnother
+                    }
                 })
             }
             MessageType::CodeExpire => {

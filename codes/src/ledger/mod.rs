@@ -17,7 +17,7 @@ use azure_storage_blob::models::{
     BlobClientUploadOptions,
 };
 use azure_storage_blob::{BlobClient, BlobContainerClient, BlobContainerClientOptions};
-use shared_auth::azure_error::{AzureCall, AzureError, resource_name};
+use shared_auth::azure_error::{AzureCall, resource_name};
 use shared_auth::transport::client_options_or_default;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -25,8 +25,10 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+mod error;
 mod record;
 pub mod sweep;
+pub use error::LedgerError;
 pub(crate) use record::{EXPIRES_AT, ISSUED_AT, MESSAGE_ID, STATE, USED_AT, USED_BY};
 pub use record::{Record, RecordState};
 pub use sweep::Swept;
@@ -34,57 +36,17 @@ pub use sweep::Swept;
 /// The role the ledger's users need on its container.
 pub const LEDGER_ROLE: &str = shared_auth::role_names::BLOB_DATA_CONTRIBUTOR;
 
-/// Why the ledger could not answer; the Display is the operator's text (never a secret).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LedgerError {
-    /// Storage refused this identity (403): it lacks [`LEDGER_ROLE`] on the container.
-    #[error(transparent)]
-    Forbidden(AzureError),
-    /// Storage failed, refused the token, could not be reached or did not answer in time.
-    #[error(transparent)]
-    Unavailable(AzureError),
-    /// Storage answered without the record's ETag, so the record cannot be changed safely.
-    #[error("the ledger returned no ETag")]
-    NoEtag,
-    /// The record kept changing while it was being removed (concurrent writers).
-    #[error("the record kept changing while it was being removed")]
-    Contended,
-}
-
-impl LedgerError {
-    /// Whether the ledger failed rather than this record: Storage unreachable, slow, failing,
-    /// throttling (429, 503 `ServerBusy`) or refusing this identity (401, 403). Such a failure
-    /// says nothing of the message being handled: worth waiting out, never the message's fault.
-    /// Only a request Storage refused for itself (another 4xx) is the record's, as is a record
-    /// that kept changing under a removal.
-    pub fn is_dependency_failure(&self) -> bool {
-        match self {
-            Self::Forbidden(_) | Self::NoEtag => true,
-            Self::Unavailable(error) => error.status().is_none_or(|status| {
-                !status.is_client_error() || matches!(u16::from(status), 401 | 403 | 408 | 429)
-            }),
-            Self::Contended => false,
-        }
-    }
-}
-
-impl From<AzureError> for LedgerError {
-    fn from(error: AzureError) -> Self {
-        if error.is_forbidden() {
-            Self::Forbidden(error)
-        } else {
-            Self::Unavailable(error)
-        }
-    }
-}
-
 /// What recording a code did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
     /// The record was created now.
     Created,
-    /// A record already existed (duplicate delivery): nothing changed.
+    /// This message's record already existed (duplicate delivery): nothing changed.
     AlreadyRecorded,
+    /// A record of an earlier, used or expired, code equal to this one was replaced.
+    ReplacedDead,
+    /// A live record of another message holds this code: nothing changed.
+    HeldByAnother,
 }
 
 /// Options of a [`CodeLedger`].
@@ -107,6 +69,8 @@ fn rfc3339(t: OffsetDateTime) -> String {
 
 // What the ledger was doing when storage failed, in the operator's words.
 const RECORD: &str = "record a code in";
+/// How many times recording reads and writes again when the record changes under it.
+const RECORD_ATTEMPTS: usize = 4;
 const READ: &str = "read a code's record in";
 const MARK_USED: &str = "mark a code used in";
 const REMOVE: &str = "remove an expired code from";
@@ -145,7 +109,10 @@ impl CodeLedger {
         })
     }
 
-    /// Creates the record of `code` unless one exists (idempotent).
+    /// Creates the record of `code` unless one exists for the same message (a duplicate
+    /// delivery changes nothing). A record another message left that can no longer be used
+    /// (used, or expired) is replaced, conditionally on its ETag: an old code never blocks a new
+    /// one equal to it. A live record of another message is left alone and reported.
     #[tracing::instrument(name = "ledger.record", skip_all, fields(otel.kind = "client"))]
     pub async fn record(
         &self,
@@ -165,34 +132,59 @@ impl CodeLedger {
             "issued_at": rfc3339(issued_at),
             "expires_at": rfc3339(expires_at),
             "message_id": message_id,
-        });
-        let result = self
-            .container
-            .blob_client(code.as_str())
-            .upload(
-                RequestContent::from(body.to_string().into_bytes()),
-                Some(
-                    BlobClientUploadOptions {
-                        metadata: Some(metadata),
-                        blob_content_type: Some("application/json".into()),
-                        ..Default::default()
-                    }
-                    .if_not_exists(),
-                ),
-            )
-            .await;
-        match result {
-            Ok(_) => Ok(Recorded::Created),
-            Err(e)
-                if matches!(
-                    e.http_status(),
-                    Some(StatusCode::Conflict | StatusCode::PreconditionFailed)
-                ) =>
-            {
-                Ok(Recorded::AlreadyRecorded)
+        })
+        .to_string()
+        .into_bytes();
+        let blob = self.container.blob_client(code.as_str());
+        let mut replacing: Option<azure_core::http::Etag> = None;
+        for _ in 0..RECORD_ATTEMPTS {
+            let options = BlobClientUploadOptions {
+                metadata: Some(metadata.clone()),
+                blob_content_type: Some("application/json".into()),
+                ..Default::default()
+            };
+            let options = match &replacing {
+                None => options.if_not_exists(),
+                Some(etag) => BlobClientUploadOptions {
+                    if_match: Some(etag.clone()),
+                    ..options
+                },
+            };
+            let result = blob
+                .upload(RequestContent::from(body.clone()), Some(options))
+                .await;
+            match result {
+                Ok(_) if replacing.is_some() => return Ok(Recorded::ReplacedDead),
+                Ok(_) => return Ok(Recorded::Created),
+                Err(e)
+                    if matches!(
+                        e.http_status(),
+                        Some(StatusCode::Conflict | StatusCode::PreconditionFailed)
+                    ) => {}
+                Err(e) => return Err(self.failure(RECORD, &e)),
             }
-            Err(e) => Err(self.failure(RECORD, &e)),
+            // A record is there (or changed since it was read): whose, and can it still be used?
+            let properties = match blob.get_properties(None).await {
+                Ok(p) => p,
+                Err(e) if e.http_status() == Some(StatusCode::NotFound) => {
+                    replacing = None;
+                    continue;
+                }
+                Err(e) => return Err(self.failure(READ, &e)),
+            };
+            let found = properties.metadata().map_err(|e| self.failure(READ, &e))?;
+            if found.get(MESSAGE_ID).is_some_and(|id| id == message_id) {
+                return Ok(Recorded::AlreadyRecorded);
+            }
+            let record = Record::from_metadata(&found);
+            let now = OffsetDateTime::now_utc();
+            if record.state == RecordState::Issued && !record.expired_at(now) {
+                return Ok(Recorded::HeldByAnother);
+            }
+            let etag = properties.etag().map_err(|e| self.failure(READ, &e))?;
+            replacing = Some(etag.ok_or(LedgerError::NoEtag)?);
         }
+        Err(LedgerError::Contended)
     }
 
     /// [`CodeLedger::consume`] within `budget`; storage silent that long is
