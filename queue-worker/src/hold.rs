@@ -76,7 +76,7 @@ impl LedgerHealth {
             return;
         }
         tokio::select! {
-            () = tokio::time::sleep(crate::worker::jittered(wait)) => {}
+            () = tokio::time::sleep(crate::polling::jittered(wait)) => {}
             () = answered => {}
         }
     }

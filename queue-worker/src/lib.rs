@@ -5,6 +5,7 @@
 //! Layout: [`worker::Worker`] is the consumer loop (batches, back-off, visibility renewal,
 //! retries, poison, drain on shutdown); [`handler::CodeHandler`] is what a message means;
 //! [`hold`] keeps messages through a ledger outage without spending their deliveries;
+//! [`polling`] is the idle back-off;
 //! [`sweep`] removes expired records; [`health`] is the small HTTP port; [`startup::Application`] wires them with the identity.
 
 use azure_storage_queue::QueueClient;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod handler;
 pub mod health;
 pub mod hold;
+pub mod polling;
 pub mod startup;
 pub mod sweep;
 pub mod worker;

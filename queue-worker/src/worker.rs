@@ -9,6 +9,7 @@
 use crate::config::{MIN_POLL_INTERVAL, Settings};
 use crate::handler::{CodeHandler, Outcome};
 use crate::hold::LedgerHealth;
+use crate::polling::{jittered, next_idle};
 use crate::{PROCESSOR_ROLE, SENDER_ROLE, UPDATER_ROLE, queue_call};
 use azure_core::http::headers::HeaderName;
 use azure_storage_queue::QueueClient;
@@ -17,13 +18,11 @@ use azure_storage_queue::models::{
 };
 use codes::ledger::LedgerError;
 use codes::{CodeEnvelope, Incoming};
-use rand::Rng;
 use shared_auth::service::CheckState;
 use shared_auth::telemetry::{continue_trace, trace_id};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -393,43 +392,5 @@ impl Worker {
             poison_queue = %self.poison.url().path(),
             "message moved to the poison queue unchanged"
         );
-    }
-}
-
-/// The idle polling interval after `current` found nothing: doubled, capped at `max`.
-pub fn next_idle(current: Duration, max: Duration) -> Duration {
-    (current * 2).min(max)
-}
-
-/// `interval` lengthened by up to 25 % at random, so idle replicas do not poll in step and never
-/// poll more often than the interval allows.
-pub fn jittered(interval: Duration) -> Duration {
-    interval.mul_f64(rand::rng().random_range(1.0..1.25))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn idle_polling_backs_off_exponentially_to_the_cap_with_jitter() {
-        let max = Duration::from_secs(60);
-        let mut interval = MIN_POLL_INTERVAL;
-        let mut steps = vec![interval];
-        while interval < max {
-            interval = next_idle(interval, max);
-            steps.push(interval);
-        }
-        assert_eq!(steps[1], Duration::from_millis(200));
-        assert_eq!(*steps.last().unwrap(), max);
-        assert_eq!(
-            steps.len(),
-            11,
-            "100 ms doubled ten times reaches the 60 s cap"
-        );
-        for _ in 0..100 {
-            let j = jittered(Duration::from_secs(10));
-            assert!(j >= Duration::from_secs(10) && j < Duration::from_millis(12_500));
-        }
     }
 }
