@@ -22,18 +22,9 @@ async fn state(reader: &CodeLedger, code: &Code) -> Option<RecordState> {
         .map(|record| record.state)
 }
 
-/// Records `code` valid from an hour ago until `now + valid_for` (negative: already expired).
+/// Records `code` for message-1, valid from an hour ago until `now + valid_for` (negative: expired).
 async fn record(ledger: &CodeLedger, code: &Code, valid_for: time::Duration) -> Recorded {
-    let now = OffsetDateTime::now_utc();
-    ledger
-        .record(
-            code,
-            now - time::Duration::hours(1),
-            now + valid_for,
-            "message-1",
-        )
-        .await
-        .unwrap()
+    record_for(ledger, code, "message-1", valid_for).await
 }
 
 #[tokio::test]
@@ -232,7 +223,7 @@ async fn a_verify_whose_write_committed_but_whose_answer_was_lost_is_told_valid(
     );
 }
 
-/// Records `code` for `message`, valid from now until `now + valid_for`.
+/// Records `code` for `message`, valid from an hour ago until `now + valid_for`.
 async fn record_for(
     ledger: &CodeLedger,
     code: &Code,
@@ -241,7 +232,12 @@ async fn record_for(
 ) -> Recorded {
     let now = OffsetDateTime::now_utc();
     ledger
-        .record(code, now, now + valid_for, message)
+        .record(
+            code,
+            now - time::Duration::hours(1),
+            now + valid_for,
+            message,
+        )
         .await
         .unwrap()
 }
