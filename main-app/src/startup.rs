@@ -2,6 +2,8 @@
 
 use crate::config::Settings;
 use crate::queue::{CodeQueue, CodeQueueOptions};
+use crate::reservations::Reservations;
+use crate::routes::getcode::CodeSource;
 use crate::routes::{self, AppState};
 use crate::third_party::ThirdPartyApi;
 use actix_web::{App, web};
@@ -26,17 +28,26 @@ impl Application {
             ttl: settings.secret_cache_ttl,
             ..SecretCacheOptions::default()
         };
-        Self::build_with_cache_options(settings, env, cache)
+        Self::build_with(settings, env, cache, CodeSource::default())
     }
 
-    /// [`Application::build`] with explicit secret cache timing (tests shorten it).
-    pub fn build_with_cache_options(
+    /// [`Application::build`] with explicit secret cache timing and code source (tests shorten
+    /// the one and make the other deterministic).
+    pub fn build_with(
         settings: Settings,
         env: &dyn EnvSource,
         cache: SecretCacheOptions,
+        codes: CodeSource,
     ) -> anyhow::Result<HttpService> {
-        let state = Self::state(&settings, env, cache)?;
-        let background = vec![state.secret.spawn_refresher(), state.queue.spawn_prober()];
+        let state = AppState {
+            codes,
+            ..Self::state(&settings, env, cache)?
+        };
+        let background = vec![
+            state.secret.spawn_refresher(),
+            state.queue.spawn_prober(),
+            state.reservations.spawn_prober(),
+        ];
         let listener = listen(settings.bind_address, settings.port)?;
         let state = web::Data::new(state);
         let telemetry = RequestTelemetry::new(settings.incoming_trace);
@@ -98,8 +109,10 @@ impl Application {
         Ok(AppState {
             third_party,
             queue,
+            reservations: Reservations::new(ledger.clone()),
             ledger,
             secret,
+            codes: Default::default(),
             code_ttl: settings.code_ttl,
             request_timeout: settings.request_timeout,
         })

@@ -8,7 +8,7 @@ mod support;
 use codes::Code;
 use codes::envelope::{ENVELOPE_VERSION, MessageType};
 use devstack::rbac::{Role, Scope};
-use devstack::stack::{FUNCTION_KEY_NAME, QUEUE, SECRET_NAME};
+use devstack::stack::{CONTAINER, FUNCTION_KEY_NAME, QUEUE, SECRET_NAME};
 use devstack::testing::eventually;
 use devstack::testing::wire::LocalService;
 use main_app::config::{REQUEST_TIMEOUT_SECONDS, SECRET_CACHE_TTL_SECONDS, Settings};
@@ -349,6 +349,97 @@ async fn a_concurrent_burst_gets_one_message_per_code_and_no_duplicates() {
     assert_eq!(ids.len(), 60, "no duplicate messages");
 }
 
+/// A code source that draws `codes` in order, then random codes.
+fn drawing(codes: &[&str]) -> main_app::routes::getcode::CodeSource {
+    let queue = std::sync::Mutex::new(
+        codes
+            .iter()
+            .map(|c| Code::parse(c).unwrap())
+            .collect::<std::collections::VecDeque<_>>(),
+    );
+    main_app::routes::getcode::CodeSource::new(move |n| {
+        queue
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| Code::generate(n))
+    })
+}
+
+async fn issued(app: &TestApp) -> String {
+    let res = app.get_code().await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    body["code"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_code_equal_to_a_live_one_is_drawn_again_and_an_expired_one_never_blocks_it() {
+    let stack = start_stack().await;
+    let env = main_app_env(&stack).with("CODE_TTL_SECONDS", "3");
+    // The source draws SaM-7-CoD three times: the second draw meets a live record of it, the
+    // third (after it expired, never verified) does not.
+    let app = spawn_app_drawing(
+        &env,
+        drawing(&["SaM-7-CoD", "SaM-7-CoD", "NeW-7-CoD", "SaM-7-CoD"]),
+    )
+    .await;
+    app.wait_ready().await;
+    assert_eq!(issued(&app).await, "SaM-7-CoD");
+    assert_eq!(
+        issued(&app).await,
+        "NeW-7-CoD",
+        "a code held by a live record is drawn again"
+    );
+    let verdict = |code: &str| format!(r#"{{"code":"{code}"}}"#);
+    assert_eq!(
+        app.verify(&verdict("NeW-7-CoD")).await.1["valid"],
+        true,
+        "verifiable at once"
+    );
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
+    assert_eq!(
+        issued(&app).await,
+        "SaM-7-CoD",
+        "an expired record does not block a new code equal to it"
+    );
+    assert_eq!(
+        app.verify(&verdict("SaM-7-CoD")).await.1["valid"],
+        true,
+        "the new holder's code is valid"
+    );
+    assert_eq!(
+        app.verify(&verdict("SaM-7-CoD")).await.1["valid"],
+        false,
+        "once"
+    );
+    let queued: Vec<String> = drain_queue(&stack)
+        .await
+        .iter()
+        .map(|m| m.code.to_string())
+        .collect();
+    assert_eq!(
+        queued,
+        ["SaM-7-CoD", "NeW-7-CoD", "SaM-7-CoD"],
+        "one message per 200"
+    );
+}
+
+#[tokio::test]
+async fn a_code_that_cannot_be_reserved_is_not_answered_and_not_queued() {
+    let stack = start_stack().await;
+    let app = spawn_app_drawing(&main_app_env(&stack), drawing(&["OnE-7-CoD"; 5])).await;
+    app.wait_ready().await;
+    assert_eq!(issued(&app).await, "OnE-7-CoD");
+    assert_eq!(drain_queue(&stack).await.len(), 1);
+    // Every draw now meets the live record: no code, a 503 the client can retry, no message.
+    assert_mapped(&stack, app.get_code().await, 503, "ledger_unavailable").await;
+    // And without the ledger role, the same.
+    let ledger = Scope::Container(CONTAINER.into());
+    assert!(stack.revoke("main-app", Role::StorageBlobDataContributor, &ledger));
+    assert_mapped(&stack, app.get_code().await, 503, "ledger_unavailable").await;
+}
+
 /// A getcode sent with a caller's `traceparent` to main-app with `extra` variables: the trace id the caller
 /// sent, the `traceparent` the third-party API received, the envelope's, and main-app's access-log
 /// line for the request.
@@ -464,12 +555,10 @@ async fn a_stalled_storage_gets_503_within_the_budget_readiness_follows_and_both
             "answered after {took:?}"
         );
     }
+    // getcode stalled reserving its code: the ledger fails; the queue too once it is probed.
     let (status, ready) = app.readyz().await;
-    assert_eq!(
-        (status, &ready["failing"]),
-        (503, &json!(["queue"])),
-        "{ready}"
-    );
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["failing"][0], "ledger", "{ready}");
 
     drop(resume);
     app.wait_ready().await;

@@ -1,5 +1,6 @@
-//! What a message means: `code-issued` records the code in the ledger; the record carries its own
-//! expiry, which verify checks and the ledger sweep acts on, so nothing is scheduled per code.
+//! What a message means: `code-issued` confirms the code's record in the ledger (main-app
+//! reserved it before answering; one read finds it) and records it when it is missing (a message
+//! sent by hand or by an earlier version); the record carries its own expiry, which verify checks and the ledger sweep acts on, so nothing is scheduled per code.
 //! `code-expire` (sent by earlier versions, one per code) removes the record once the record
 //! itself says it has expired. Both are idempotent.
 
@@ -14,8 +15,9 @@ pub enum Outcome {
     Recorded,
     /// A live record of another message holds the same code: nothing changed (logged).
     HeldByAnother,
-    /// The code was already recorded (duplicate delivery): nothing changed.
-    Duplicate,
+    /// The record was there already (reserved by main-app, or a duplicate delivery): nothing
+    /// changed.
+    Confirmed,
     /// The code had already expired when its message arrived: nothing to record.
     AlreadyExpired,
     /// The record was removed (or was already gone).
@@ -45,7 +47,7 @@ impl CodeHandler {
             MessageType::CodeIssued => {
                 let recorded = self
                     .ledger
-                    .record(
+                    .confirm(
                         &envelope.code,
                         envelope.issued_at,
                         envelope.expires_at,
@@ -54,7 +56,7 @@ impl CodeHandler {
                     .await?;
                 Ok(match recorded {
                     Recorded::Created | Recorded::ReplacedDead => Outcome::Recorded,
-                    Recorded::AlreadyRecorded => Outcome::Duplicate,
+                    Recorded::AlreadyRecorded => Outcome::Confirmed,
                     Recorded::HeldByAnother => {
                         tracing::error!(envelope.id = %envelope.id, "a live record of another message holds this code: it is not recorded again");
                         Outcome::HeldByAnother

@@ -1,8 +1,9 @@
-//! queue-worker drain: `drain` `code-issued` envelopes enqueued (as main-app) before the worker
-//! starts; timed from the worker's spawn until the storage gate has seen it delete every one
-//! (each recorded first). Baseline: the same storage operations per message in a tight loop with
-//! no worker framework, as the worker's identity, in this process: receive a batch of the
-//! worker's default size, record each code and delete each message concurrently, repeat.
+//! queue-worker drain: `drain` `code-issued` envelopes reserved and enqueued (as main-app) before
+//! the worker starts; timed from the worker's spawn until the storage gate has seen it delete
+//! every one (each confirmed first). Baseline: the same storage operations per message in a tight
+//! loop with no worker framework, as the worker's identity, in this process: receive a batch of
+//! the worker's default size, confirm each code's record and delete each message concurrently,
+//! repeat.
 
 use super::Settings;
 use super::getcode_baseline::CodeLoop;
@@ -59,7 +60,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
     let started = Instant::now();
     baseline_drain(&bench.stack, n).await?;
     let baseline = drained(
-        "baseline: receive, record, delete loop",
+        "baseline: receive, confirm, delete loop",
         n,
         started,
         &watch,
@@ -72,7 +73,7 @@ pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
         rows: vec![worker, baseline],
         notes: vec![format!(
             "{n} code-issued envelopes per drain, enqueued before it starts; req/s is \
-             messages recorded and deleted per second, the worker's time includes its start"
+             messages confirmed and deleted per second, the worker's time includes its start"
         )],
         ..Default::default()
     })
@@ -149,7 +150,7 @@ async fn baseline_drain(stack: &DevStack, n: usize) -> anyhow::Result<()> {
                 };
                 let id = envelope.id.to_string();
                 ledger
-                    .record(&envelope.code, envelope.issued_at, envelope.expires_at, &id)
+                    .confirm(&envelope.code, envelope.issued_at, envelope.expires_at, &id)
                     .await?;
                 let (Some(message_id), Some(receipt)) = (message.message_id, message.pop_receipt)
                 else {

@@ -1,27 +1,25 @@
 //! The limit getcode is compared with: the same work with no web framework. A tight loop per
-//! connection doing one third-party call and one queue send with main-app's own clients
-//! (`ThirdPartyApi` with its Key Vault key cache, `CodeQueue`), as main-app's identity, over the
-//! same TLS, in this process (its CPU shows under `bench + devstack`).
+//! connection calling what getcode's handler calls (`main_app::routes::getcode::issue`: the
+//! third-party call with its Key Vault key cache, the code reserved in the ledger, the queue
+//! send) with main-app's own clients, as main-app's identity, over the same TLS, in this process
+//! (its CPU shows under `bench + devstack`).
 
 use crate::timing::percentile_ms;
 use crate::wrk::LoadResult;
-use anyhow::Context;
 use codes::{Code, CodeEnvelope};
 use devstack::stack::{DevStack, Service};
 use main_app::config::Settings;
-use main_app::queue::{CodeQueue, CodeQueueOptions};
-use main_app::third_party::ThirdPartyApi;
-use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
+use main_app::routes::AppState;
+use main_app::routes::getcode::issue;
+use main_app::startup::Application;
+use shared_auth::secret_cache::SecretCacheOptions;
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 /// main-app's clients, built from its production settings as main-app builds them.
 #[derive(Clone)]
 pub struct CodeLoop {
-    third_party: ThirdPartyApi,
-    queue: CodeQueue,
-    code_ttl: Duration,
-    request_timeout: Duration,
+    state: AppState,
 }
 
 impl CodeLoop {
@@ -29,59 +27,22 @@ impl CodeLoop {
     pub fn new(stack: &DevStack) -> anyhow::Result<Self> {
         let env = stack.service_env_as_client(Service::MainApp)?;
         let settings = Settings::from_env(&env)?;
-        let http = shared_auth::transport::http_client_from_env(&env)?;
-        let credential = shared_auth::credential_from_env(&env, &http)?.credential;
-        let cache_options = SecretCacheOptions {
-            http: Some(http.clone()),
-            ..SecretCacheOptions::default()
-        };
-        let secrets = SecretCache::new(
-            settings.key_vault_url.clone(),
-            credential.clone(),
-            &settings.secret_name,
-            Some(cache_options),
-        )
-        .context("the Key Vault client cannot be built")?;
-        let queue_options = CodeQueueOptions {
-            http: Some(http.clone()),
-            encoding: settings.encoding,
-        };
-        let queue = CodeQueue::new(settings.queue_url, credential, Some(queue_options))?;
-        let third_party = ThirdPartyApi::new(
-            http,
-            settings.third_party_api_endpoint,
-            settings.third_party_timeout,
-            secrets,
-        );
-        Ok(Self {
-            third_party,
-            queue,
-            code_ttl: settings.code_ttl,
-            request_timeout: settings.request_timeout,
-        })
+        let state = Application::state(&settings, &env, SecretCacheOptions::default())?;
+        Ok(Self { state })
     }
 
-    /// One code: a number, then the `code-issued` message; true when both succeeded.
+    /// One code, as getcode issues it; true when it was.
     async fn issue(&self) -> bool {
-        let deadline = tokio::time::Instant::now() + self.request_timeout;
-        let Ok(number) = self.third_party.random_number().await else {
-            return false;
-        };
-        let envelope = CodeEnvelope::issued(
-            Code::generate(number),
-            OffsetDateTime::now_utc(),
-            self.code_ttl,
-            None,
-        );
-        self.queue.send(&envelope, deadline).await.is_ok()
+        issue(&self.state).await.is_ok()
     }
 
-    /// Sends `n` `code-issued` envelopes (valid for an hour), `senders` at a time: a backlog.
+    /// Reserves and sends `n` `code-issued` envelopes (valid for an hour) as main-app does,
+    /// `senders` at a time: a backlog.
     pub async fn enqueue(&self, n: usize, senders: usize) -> anyhow::Result<()> {
         let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..senders {
-            let (this, next) = (self.clone(), next.clone());
+            let (state, next) = (self.state.clone(), next.clone());
             tasks.spawn(async move {
                 while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n {
                     let number = rand::random_range(1..=999);
@@ -91,8 +52,12 @@ impl CodeLoop {
                         Duration::from_secs(3600),
                         None,
                     );
-                    let deadline = tokio::time::Instant::now() + this.request_timeout;
-                    this.queue.send(&envelope, deadline).await?;
+                    let id = envelope.id.to_string();
+                    let (code, issued, expires) =
+                        (&envelope.code, envelope.issued_at, envelope.expires_at);
+                    state.ledger.record(code, issued, expires, &id).await?;
+                    let deadline = tokio::time::Instant::now() + state.request_timeout;
+                    state.queue.send(&envelope, deadline).await?;
                 }
                 anyhow::Ok(())
             });

@@ -16,12 +16,14 @@ use std::time::{Duration, Instant};
 /// How long the worker may take past the expiry to remove every record: its sweep runs every
 /// minute by default.
 const EXPIRY_SLACK: Duration = Duration::from_secs(150);
-/// What issuing a code costs until it is recorded: main-app's send, the worker's receive (a
-/// batch, shared by the codes in it), record and delete.
+/// What issuing a code costs until its message is handled: main-app's reservation (the record)
+/// and send, the worker's receive (a batch, shared by the codes in it), confirming read and
+/// delete.
 const ISSUE: &[(&str, &str)] = &[
+    ("main-app", "Put Blob"),
     ("main-app", "Put Message"),
     ("queue-worker", "Get Messages"),
-    ("queue-worker", "Put Blob"),
+    ("queue-worker", "Get Blob Properties"),
     ("queue-worker", "Delete Message"),
 ];
 /// What a verify costs: the record's read and its conditional update.
@@ -105,8 +107,8 @@ pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
         codes.push(super::get_code(stack).await?);
     }
     let ttl = Duration::from_secs(settings.code_ttl_seconds.into());
-    // Verified only once the worker has recorded every code, so no verify finds nothing.
-    wait_for(stack, &before, "queue-worker", "Put Blob", n, ttl).await?;
+    // Verified once the worker has handled every message, so the issue phase is counted whole.
+    wait_for(stack, &before, "queue-worker", "Delete Message", n, ttl).await?;
     let mut valid = 0u64;
     for code in &codes {
         let verdict: serde_json::Value = http

@@ -1,5 +1,7 @@
 //! The code ledger: one blob per issued code in a Blob Storage container, reached with a token.
-//! The queue-worker records codes and sweeps them away after expiry ([`sweep`]); main-app
+//! main-app reserves each code by recording it before it answers (no live code is ever equal to
+//! another: a name held by a live record is drawn again), the queue-worker confirms each record
+//! from its `code-issued` message and sweeps records away after expiry ([`sweep`]), and main-app
 //! consumes them.
 //!
 //! A record is never deleted by a verify: consuming marks it used with a conditional metadata
@@ -41,12 +43,20 @@ pub const LEDGER_ROLE: &str = shared_auth::role_names::BLOB_DATA_CONTRIBUTOR;
 pub enum Recorded {
     /// The record was created now.
     Created,
-    /// This message's record already existed (duplicate delivery): nothing changed.
+    /// This message's record already existed (main-app reserved it, or a duplicate delivery):
+    /// nothing changed.
     AlreadyRecorded,
     /// A record of an earlier, used or expired, code equal to this one was replaced.
     ReplacedDead,
     /// A live record of another message holds this code: nothing changed.
     HeldByAnother,
+}
+
+/// What recording does next: write a new record, replace a dead one, or read what is there.
+enum Step {
+    Create,
+    Replace(azure_core::http::Etag),
+    Read,
 }
 
 /// Options of a [`CodeLedger`].
@@ -112,10 +122,39 @@ impl CodeLedger {
     /// Creates the record of `code` unless one exists for the same message (a duplicate
     /// delivery changes nothing). A record another message left that can no longer be used
     /// (used, or expired) is replaced, conditionally on its ETag: an old code never blocks a new
-    /// one equal to it. A live record of another message is left alone and reported.
+    /// one equal to it. A live record of another message is left alone and reported. This is
+    /// how main-app reserves a code before answering: the write comes first (one Put Blob when
+    /// the name is free).
     #[tracing::instrument(name = "ledger.record", skip_all, fields(otel.kind = "client"))]
     pub async fn record(
         &self,
+        code: &Code,
+        issued_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+        message_id: &str,
+    ) -> Result<Recorded, LedgerError> {
+        self.record_from(Step::Create, code, issued_at, expires_at, message_id)
+            .await
+    }
+
+    /// [`CodeLedger::record`] for a record that is most likely there already (the worker
+    /// confirming a code main-app reserved): the read comes first, one Get Blob Properties when
+    /// it is.
+    #[tracing::instrument(name = "ledger.confirm", skip_all, fields(otel.kind = "client"))]
+    pub async fn confirm(
+        &self,
+        code: &Code,
+        issued_at: OffsetDateTime,
+        expires_at: OffsetDateTime,
+        message_id: &str,
+    ) -> Result<Recorded, LedgerError> {
+        self.record_from(Step::Read, code, issued_at, expires_at, message_id)
+            .await
+    }
+
+    async fn record_from(
+        &self,
+        mut step: Step,
         code: &Code,
         issued_at: OffsetDateTime,
         expires_at: OffsetDateTime,
@@ -136,38 +175,45 @@ impl CodeLedger {
         .to_string()
         .into_bytes();
         let blob = self.container.blob_client(code.as_str());
-        let mut replacing: Option<azure_core::http::Etag> = None;
         for _ in 0..RECORD_ATTEMPTS {
-            let options = BlobClientUploadOptions {
-                metadata: Some(metadata.clone()),
-                blob_content_type: Some("application/json".into()),
-                ..Default::default()
+            let replacing = match step {
+                Step::Read => None,
+                Step::Create => Some(None),
+                Step::Replace(ref etag) => Some(Some(etag.clone())),
             };
-            let options = match &replacing {
-                None => options.if_not_exists(),
-                Some(etag) => BlobClientUploadOptions {
-                    if_match: Some(etag.clone()),
-                    ..options
-                },
-            };
-            let result = blob
-                .upload(RequestContent::from(body.clone()), Some(options))
-                .await;
-            match result {
-                Ok(_) if replacing.is_some() => return Ok(Recorded::ReplacedDead),
-                Ok(_) => return Ok(Recorded::Created),
-                Err(e)
-                    if matches!(
-                        e.http_status(),
-                        Some(StatusCode::Conflict | StatusCode::PreconditionFailed)
-                    ) => {}
-                Err(e) => return Err(self.failure(RECORD, &e)),
+            if let Some(replacing) = replacing {
+                let options = BlobClientUploadOptions {
+                    metadata: Some(metadata.clone()),
+                    blob_content_type: Some("application/json".into()),
+                    ..Default::default()
+                };
+                let replaced = replacing.is_some();
+                let options = match replacing {
+                    None => options.if_not_exists(),
+                    Some(etag) => BlobClientUploadOptions {
+                        if_match: Some(etag),
+                        ..options
+                    },
+                };
+                let result = blob
+                    .upload(RequestContent::from(body.clone()), Some(options))
+                    .await;
+                match result {
+                    Ok(_) if replaced => return Ok(Recorded::ReplacedDead),
+                    Ok(_) => return Ok(Recorded::Created),
+                    Err(e)
+                        if matches!(
+                            e.http_status(),
+                            Some(StatusCode::Conflict | StatusCode::PreconditionFailed)
+                        ) => {}
+                    Err(e) => return Err(self.failure(RECORD, &e)),
+                }
             }
             // A record is there (or changed since it was read): whose, and can it still be used?
             let properties = match blob.get_properties(None).await {
                 Ok(p) => p,
                 Err(e) if e.http_status() == Some(StatusCode::NotFound) => {
-                    replacing = None;
+                    step = Step::Create;
                     continue;
                 }
                 Err(e) => return Err(self.failure(READ, &e)),
@@ -182,7 +228,7 @@ impl CodeLedger {
                 return Ok(Recorded::HeldByAnother);
             }
             let etag = properties.etag().map_err(|e| self.failure(READ, &e))?;
-            replacing = Some(etag.ok_or(LedgerError::NoEtag)?);
+            step = Step::Replace(etag.ok_or(LedgerError::NoEtag)?);
         }
         Err(LedgerError::Contended)
     }

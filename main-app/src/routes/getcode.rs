@@ -1,5 +1,6 @@
-//! `GET /api/v1/getcode`: a number from the third-party API, a code around it, a durable
-//! `code-issued` message, and only then the answer.
+//! `GET /api/v1/getcode`: a number from the third-party API, a code around it reserved in the
+//! ledger (no live code is ever equal to another), a durable `code-issued` message, and only then
+//! the answer.
 
 use super::AppState;
 use crate::queue::QueueError;
@@ -8,10 +9,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError, web};
 use codes::Code;
 use codes::CodeEnvelope;
+use codes::ledger::{LedgerError, Recorded};
 use serde::{Deserialize, Serialize};
 use shared_auth::ErrorBody;
 use shared_auth::service::response_builder;
 use shared_auth::telemetry::traceparent;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -24,6 +27,32 @@ pub struct IssuedCode {
     pub timestamp: String,
 }
 
+/// How many codes are drawn for one request before giving up: a live record holding a drawn
+/// code is one chance in billions, four in a row means the source is broken.
+const DRAWS: usize = 4;
+
+/// Where the letters of a code come from: [`Code::generate`] (a CSPRNG) unless a test says
+/// otherwise.
+#[derive(Clone)]
+pub struct CodeSource(Arc<dyn Fn(u32) -> Code + Send + Sync>);
+
+impl CodeSource {
+    /// A source drawing each code with `draw` from the third-party number.
+    pub fn new(draw: impl Fn(u32) -> Code + Send + Sync + 'static) -> Self {
+        Self(Arc::new(draw))
+    }
+
+    fn draw(&self, number: u32) -> Code {
+        (self.0)(number)
+    }
+}
+
+impl Default for CodeSource {
+    fn default() -> Self {
+        Self::new(Code::generate)
+    }
+}
+
 /// Why no code was issued; the status mapping lives here and nowhere else.
 #[derive(Debug, thiserror::Error)]
 pub enum GetCodeError {
@@ -33,6 +62,12 @@ pub enum GetCodeError {
     /// The message could not be queued.
     #[error("queue: {0}")]
     Queue(#[from] QueueError),
+    /// The code could not be reserved in the ledger.
+    #[error("ledger: {0}")]
+    Ledger(#[from] LedgerError),
+    /// Every code drawn was held by a live record.
+    #[error("{DRAWS} codes drawn, each held by a live record")]
+    NoFreeCode,
     /// The request's budget ran out before the number came back (Key Vault, identity or the
     /// third-party API hung).
     #[error("no number within the request budget")]
@@ -46,9 +81,11 @@ impl ResponseError for GetCodeError {
                 StatusCode::BAD_GATEWAY
             }
             Self::Upstream(UpstreamError::Timeout) => StatusCode::GATEWAY_TIMEOUT,
-            Self::Upstream(UpstreamError::Secret(_)) | Self::Queue(_) | Self::Deadline => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Upstream(UpstreamError::Secret(_))
+            | Self::Queue(_)
+            | Self::Ledger(_)
+            | Self::NoFreeCode
+            | Self::Deadline => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -73,6 +110,10 @@ impl ResponseError for GetCodeError {
                 "queue_unavailable",
                 "The code could not be recorded; try again shortly.",
             ),
+            Self::Ledger(_) | Self::NoFreeCode => (
+                "ledger_unavailable",
+                "The code could not be reserved; try again shortly.",
+            ),
             Self::Deadline => (
                 "deadline_exceeded",
                 "The service could not answer in time; try again shortly.",
@@ -86,20 +127,60 @@ impl ResponseError for GetCodeError {
 /// Issues a code, within the request budget whatever hangs.
 #[tracing::instrument(name = "issue_code", skip_all)]
 pub async fn get_code(state: web::Data<AppState>) -> Result<HttpResponse, GetCodeError> {
-    let deadline = tokio::time::Instant::now() + state.request_timeout;
-    let number = tokio::time::timeout_at(deadline, state.third_party.random_number())
-        .await
-        .map_err(|_| GetCodeError::Deadline)??;
-    let envelope = CodeEnvelope::issued(
-        Code::generate(number),
-        OffsetDateTime::now_utc(),
-        state.code_ttl,
-        traceparent(&tracing::Span::current()),
-    );
-    state.queue.send(&envelope, deadline).await?;
+    let envelope = issue(&state).await?;
     tracing::info!(message_id = %envelope.id, "code issued");
     Ok(HttpResponse::Ok().json(IssuedCode {
         timestamp: envelope.issued_at.format(&Rfc3339).unwrap_or_default(),
         code: envelope.code.to_string(),
     }))
+}
+
+/// What getcode does before it answers: a number, a code reserved in the ledger around it, its
+/// `code-issued` message sent; all within the request budget.
+pub async fn issue(state: &AppState) -> Result<CodeEnvelope, GetCodeError> {
+    let deadline = tokio::time::Instant::now() + state.request_timeout;
+    let number = tokio::time::timeout_at(deadline, state.third_party.random_number())
+        .await
+        .map_err(|_| GetCodeError::Deadline)??;
+    let mut envelope = CodeEnvelope::issued(
+        state.codes.draw(number),
+        OffsetDateTime::now_utc(),
+        state.code_ttl,
+        traceparent(&tracing::Span::current()),
+    );
+    let budget = deadline.saturating_duration_since(tokio::time::Instant::now());
+    tokio::time::timeout_at(deadline, reserve(state, &mut envelope, number))
+        .await
+        .map_err(|_| {
+            state.reservations.timed_out(budget);
+            GetCodeError::Deadline
+        })??;
+    state.queue.send(&envelope, deadline).await?;
+    Ok(envelope)
+}
+
+/// Records `envelope`'s code in the ledger, drawing another code while a live record holds it.
+async fn reserve(
+    state: &AppState,
+    envelope: &mut CodeEnvelope,
+    number: u32,
+) -> Result<(), GetCodeError> {
+    let id = envelope.id.to_string();
+    for draw in 1..=DRAWS {
+        if draw > 1 {
+            envelope.code = state.codes.draw(number);
+        }
+        let recorded = state
+            .reservations
+            .reserve(&envelope.code, envelope.issued_at, envelope.expires_at, &id)
+            .await?;
+        if recorded != Recorded::HeldByAnother {
+            return Ok(());
+        }
+        tracing::info!(
+            draw,
+            "the code drawn is held by a live record: drawing another"
+        );
+    }
+    Err(GetCodeError::NoFreeCode)
 }

@@ -7,6 +7,7 @@ pub mod openapi;
 pub mod verify;
 
 use crate::queue::CodeQueue;
+use crate::reservations::Reservations;
 use crate::third_party::ThirdPartyApi;
 use actix_web::web;
 use codes::ledger::CodeLedger;
@@ -33,10 +34,14 @@ pub struct AppState {
     pub third_party: ThirdPartyApi,
     /// The outgoing queue.
     pub queue: CodeQueue,
-    /// The code ledger.
+    /// The code ledger (verify consumes codes in it).
     pub ledger: CodeLedger,
+    /// The same ledger as getcode reserves codes in it, with its readiness.
+    pub reservations: Reservations,
     /// The Key Vault secret (for readiness).
     pub secret: SecretCache,
+    /// Where codes come from.
+    pub codes: getcode::CodeSource,
     /// How long a code is valid.
     pub code_ttl: Duration,
     /// The most a request may take, whatever hangs behind it.

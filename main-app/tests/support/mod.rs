@@ -13,6 +13,7 @@ use devstack::testing::wire::LocalService;
 use main_app::config::{
     CODE_LEDGER_URL, KEY_VAULT_URL, STORAGE_QUEUE_URL, Settings, THIRD_PARTY_API_ENDPOINT,
 };
+use main_app::routes::getcode::CodeSource;
 use main_app::startup::Application;
 use shared_auth::MapEnv;
 use shared_auth::secret_cache::SecretCacheOptions;
@@ -175,9 +176,14 @@ impl TestApp {
 }
 
 pub async fn spawn_app(env: &MapEnv) -> TestApp {
+    spawn_app_drawing(env, CodeSource::default()).await
+}
+
+/// [`spawn_app`] with its codes drawn from `codes`.
+pub async fn spawn_app_drawing(env: &MapEnv, codes: CodeSource) -> TestApp {
     logs();
     let settings = Settings::from_env(env).unwrap();
-    let app = Application::build_with_cache_options(settings, env, fast_cache()).unwrap();
+    let app = Application::build_with(settings, env, fast_cache(), codes).unwrap();
     let service = LocalService::on_port(app.port());
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp(service)
