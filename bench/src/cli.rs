@@ -28,6 +28,9 @@ pub enum SuiteName {
     /// Internal: serve the bare actix-web baseline (started by the randomnumber suite).
     #[value(hide = true)]
     BaselineServer,
+    /// Internal: the getcode baseline loop (started by the getcode suite).
+    #[value(hide = true)]
+    BaselineLoop,
 }
 
 /// Benchmarks of the services against their baselines on a local Azure stack (release build).
@@ -71,6 +74,11 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<()> {
         if self.suites.contains(&SuiteName::BaselineServer) {
             return crate::baseline::serve();
+        }
+        if self.suites.contains(&SuiteName::BaselineLoop) {
+            let concurrency = self.concurrencies.first().copied().unwrap_or(1);
+            let duration = Duration::from_secs(self.seconds);
+            return suites::getcode_baseline::serve_loop(concurrency, duration);
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -1,11 +1,13 @@
 //! The limit getcode is compared with: the same work with no web framework. A tight loop per
 //! connection calling what getcode's handler calls (`main_app::routes::getcode::issue`: the
 //! third-party call with its Key Vault key cache, the code reserved in the ledger, the queue
-//! send) with main-app's own clients, as main-app's identity, over the same TLS, in this process
-//! (its CPU shows under `bench + devstack`).
+//! send) with main-app's own clients, as main-app's identity, over the same TLS. It runs as its
+//! own process (this binary, hidden argument `baseline-loop`, main-app's environment) so its CPU
+//! is counted apart, like main-app's.
 
 use crate::timing::percentile_ms;
 use crate::wrk::LoadResult;
+use anyhow::Context;
 use codes::{Code, CodeEnvelope};
 use devstack::stack::{DevStack, Service};
 use main_app::config::Settings;
@@ -13,8 +15,14 @@ use main_app::routes::AppState;
 use main_app::routes::getcode::issue;
 use main_app::startup::Application;
 use shared_auth::secret_cache::SecretCacheOptions;
+use shared_auth::{EnvSource, ProcessEnv};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdout};
+
+/// The hidden argument that makes this binary the baseline loop.
+pub const LOOP_ARGUMENT: &str = "baseline-loop";
 
 /// main-app's clients, built from its production settings as main-app builds them.
 #[derive(Clone)]
@@ -25,9 +33,13 @@ pub struct CodeLoop {
 impl CodeLoop {
     /// The clients for main-app's environment in `stack`, its identity as a service principal.
     pub fn new(stack: &DevStack) -> anyhow::Result<Self> {
-        let env = stack.service_env_as_client(Service::MainApp)?;
-        let settings = Settings::from_env(&env)?;
-        let state = Application::state(&settings, &env, SecretCacheOptions::default())?;
+        Self::from_env(&stack.service_env_as_client(Service::MainApp)?)
+    }
+
+    /// The clients for main-app's environment `env`.
+    pub fn from_env(env: &dyn EnvSource) -> anyhow::Result<Self> {
+        let settings = Settings::from_env(env)?;
+        let state = Application::state(&settings, env, SecretCacheOptions::default())?;
         Ok(Self { state })
     }
 
@@ -96,6 +108,71 @@ impl CodeLoop {
             failures += f;
         }
         from_samples(latencies, failures, started.elapsed())
+    }
+}
+
+/// In the child: the loop from this process's environment (main-app's), warmed, then `warm` on
+/// stdout; at a line on stdin, `concurrency` loops for `duration`, the result as one JSON line.
+pub fn serve_loop(concurrency: u32, duration: Duration) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let code_loop = CodeLoop::from_env(&ProcessEnv)?;
+        // Warm: a key in the cache, tokens, pooled connections.
+        code_loop.run(concurrency, super::WARM_UP).await;
+        println!("warm");
+        tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new())).await??;
+        let load = code_loop.run(concurrency, duration).await;
+        println!("{}", serde_json::to_string(&load)?);
+        anyhow::Ok(())
+    })
+}
+
+/// The baseline loop running as a child process with main-app's environment, warmed and
+/// waiting; killed when dropped.
+pub struct LoopProcess {
+    child: Child,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+impl LoopProcess {
+    /// Starts this binary as the loop for main-app in `stack` and waits until it is warm.
+    pub async fn start(
+        stack: &DevStack,
+        concurrency: u32,
+        duration: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .args([LOOP_ARGUMENT, "--concurrencies", &concurrency.to_string()])
+            .args(["--seconds", &duration.as_secs().to_string()])
+            .envs(stack.service_env(Service::MainApp))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("cannot start the baseline loop")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let said = lines.next_line().await?;
+        anyhow::ensure!(
+            said.as_deref() == Some("warm"),
+            "the baseline loop said {said:?}, not warm"
+        );
+        Ok(Self { child, lines })
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or_default()
+    }
+
+    /// Runs the measured loop and returns what it measured.
+    pub async fn run(mut self) -> anyhow::Result<LoadResult> {
+        let mut stdin = self.child.stdin.take().context("no stdin")?;
+        stdin.write_all(b"go\n").await?;
+        let line = self.lines.next_line().await?.context("the loop ended")?;
+        Ok(serde_json::from_str(&line)?)
     }
 }
 

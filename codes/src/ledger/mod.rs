@@ -185,6 +185,9 @@ impl CodeLedger {
                 let options = BlobClientUploadOptions {
                     metadata: Some(metadata.clone()),
                     blob_content_type: Some("application/json".into()),
+                    // One request for a record of a few hundred bytes; left unset, the SDK
+                    // sizes its transfer pool by reading the cgroup files on every upload.
+                    parallel: Some(std::num::NonZero::<usize>::MIN),
                     ..Default::default()
                 };
                 let replaced = replacing.is_some();

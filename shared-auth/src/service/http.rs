@@ -41,7 +41,8 @@ pub fn listen(address: IpAddr, port: u16) -> Result<TcpListener, ListenError> {
     TcpListener::bind(address).map_err(|source| ListenError { address, source })
 }
 
-/// What a server allows its clients; the default is actix-web's, named.
+/// What a server allows its clients and how many event loops serve them; the default is
+/// actix-web's, named, but for one worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerOptions {
     /// Time for a request head: the first of a connection from its start (then 408), every
@@ -51,7 +52,9 @@ pub struct ServerOptions {
     pub disconnect_timeout: Duration,
     /// Idle time allowed between two requests on one connection; `None` closes after one.
     pub keep_alive: Option<Duration>,
-    /// Worker threads; `None`: one per core.
+    /// Worker threads (event loops); `None`: one per core. One by default: these services wait
+    /// on I/O, one event loop per process does the work without waking another thread for each
+    /// pooled connection, and a service scales out by replicas (measured in BENCHMARKS.md).
     pub workers: Option<usize>,
 }
 
@@ -61,7 +64,7 @@ impl Default for ServerOptions {
             request_head_timeout: Duration::from_secs(5),
             disconnect_timeout: Duration::from_secs(1),
             keep_alive: Some(Duration::from_secs(5)),
-            workers: None,
+            workers: Some(1),
         }
     }
 }
