@@ -25,6 +25,11 @@ struct Replica {
 }
 
 async fn replica(stack: &DevStack) -> Replica {
+    replica_refreshing(stack, REFRESH_SECONDS).await
+}
+
+/// A replica reading the key store every `refresh` seconds.
+async fn replica_refreshing(stack: &DevStack, refresh: &str) -> Replica {
     let port = free_port().unwrap().to_string();
     let base = format!("http://127.0.0.1:{port}");
     let process = stack
@@ -32,7 +37,7 @@ async fn replica(stack: &DevStack) -> Replica {
             Service::ThirdPartyApi,
             &[
                 ("PORT", &port),
-                ("THIRD_PARTY_API_KEYS_REFRESH_SECONDS", REFRESH_SECONDS),
+                ("THIRD_PARTY_API_KEYS_REFRESH_SECONDS", refresh),
             ],
             &base,
         )
@@ -191,6 +196,67 @@ async fn two_replicas_share_one_blob_store_and_lose_no_concurrent_change() {
         .unwrap();
     assert!(rotated["lastAccepted"].is_string(), "{rotated}");
 
+    drop(a.process);
+    drop(b.process);
+}
+
+/// How many times third-party-api has read a blob, as the storage gate counted.
+fn key_store_reads(stack: &DevStack) -> u64 {
+    stack
+        .storage_operations()
+        .iter()
+        .filter(|c| c.caller == "third-party-api" && c.operation == "Get Blob")
+        .map(|c| c.count)
+        .sum()
+}
+
+#[tokio::test]
+async fn a_replica_that_missed_a_refresh_accepts_a_new_key_at_once_and_wrong_keys_cost_one_read_a_second()
+ {
+    let stack = stack().await;
+    // Both read the store once an hour: B misses every change A makes.
+    let a = replica_refreshing(&stack, "3600").await;
+    let b = replica_refreshing(&stack, "3600").await;
+    let (status, added) = a
+        .admin(
+            &stack,
+            Method::POST,
+            "/functions/RandomNumber/keys/new",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let new_key = added["value"].as_str().unwrap().to_owned();
+    let before = key_store_reads(&stack);
+    assert!(
+        b.accepts(&stack, &new_key).await,
+        "B reads the store when a key it does not hold is presented"
+    );
+    assert_eq!(key_store_reads(&stack) - before, 1, "one read");
+
+    // A flood of wrong keys at once: B reads the store at most once a second for them.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let before = key_store_reads(&stack);
+    let started = std::time::Instant::now();
+    let wrong = futures::future::join_all((0..100).map(|i| {
+        let (b, stack) = (&b, &stack);
+        async move {
+            b.accepts(stack, &format!("wrong-key-{i:04}-0123456789abcdef"))
+                .await
+        }
+    }))
+    .await;
+    assert!(
+        wrong.iter().all(|accepted| !accepted),
+        "every wrong key refused"
+    );
+    let reads = key_store_reads(&stack) - before;
+    let seconds = started.elapsed().as_secs();
+    assert!(
+        (1..=seconds + 1).contains(&reads),
+        "{reads} reads of the store for 100 wrong keys in {seconds} s"
+    );
+    println!("100 wrong keys in {seconds} s: {reads} reads of the key store");
     drop(a.process);
     drop(b.process);
 }

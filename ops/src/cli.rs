@@ -59,8 +59,8 @@ pub enum Command {
     of the provisioning placeholder), add a new key, write it as a new vault version with an \
     expiry once every replica has it, wait until main-app uses it (or, without traffic, until \
     main-app's key cache has expired with no older key accepted since the write; not at all \
-    when no older key exists), wait until the older keys are unused for the grace period, \
-    revoke them. Each completed step prints a `done: ` line; waits show progress on stderr. The \
+    when no older key exists), wait until the older keys are unused for the grace period once \
+    main-app's key cache lifetime has passed since the write, revoke them. Each completed step prints a `done: ` line; waits show progress on stderr. The \
     state is read back from the vault and the key store every run, so a rerun after an \
     interruption at any point completes. Reads KEY_VAULT_URL, THIRD_PARTY_API_SECRET_NAME, \
     THIRD_PARTY_API_MASTER_KEY_SECRET_NAME, THIRD_PARTY_API_ENDPOINT, \
@@ -111,7 +111,8 @@ pub struct RotateArgs {
     /// when half of it is left.
     #[arg(long, default_value_t = DEFAULT_EXPIRES_IN_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub expires_in_days: u32,
-    /// How long an old key must have gone unused before it is revoked, in seconds.
+    /// How long an old key must have gone unused, once main-app's key cache lifetime has passed
+    /// since the write, before it is revoked, in seconds.
     #[arg(long, default_value_t = DEFAULT_GRACE_SECONDS)]
     pub grace_seconds: u64,
     /// Limit of each wait (main-app using the new key, old keys going unused), in seconds; the

@@ -71,9 +71,12 @@ async fn system() -> TestStack {
     stack
 }
 
-/// The rotation job's environment, told how often third-party-api reloads its keys.
+/// The rotation job's environment, told how often third-party-api reloads its keys and how long
+/// main-app keeps the key it read.
 fn rotation_env(stack: &TestStack) -> MapEnv {
-    support::rotation_env(stack).with("THIRD_PARTY_API_KEYS_REFRESH_SECONDS", KEYS_REFRESH)
+    support::rotation_env(stack)
+        .with("THIRD_PARTY_API_KEYS_REFRESH_SECONDS", KEYS_REFRESH)
+        .with("SECRET_CACHE_TTL_SECONDS", SECRET_CACHE_TTL)
 }
 
 /// What one `keyless rotate` process did.
@@ -138,7 +141,9 @@ async fn rotate(env: &MapEnv, args: &[&str], kill_after: Option<usize>) -> Run {
             },
             _ = &mut limit => {
                 child.start_kill().unwrap();
-                panic!("keyless rotate did not finish within {ROTATION_LIMIT:?}: {stdout}");
+                let _ = child.wait().await;
+                let stderr = errors.await.unwrap();
+                panic!("keyless rotate did not finish within {ROTATION_LIMIT:?}: {stdout}{stderr}");
             }
         }
     }
@@ -429,6 +434,56 @@ async fn rotation_under_load_fails_no_request() {
     );
     assert!(rate >= 50.0, "a steady 50 requests/s at least: {rate:.1}");
     assert_printed_no_secret(&stack, &run, before).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_that_misses_every_key_store_refresh_fails_no_request_during_a_rotation() {
+    let _one = one_at_a_time().await;
+    let mut stack = start_stack(&[]).await;
+    let refresh = ("THIRD_PARTY_API_KEYS_REFRESH_SECONDS", KEYS_REFRESH);
+    stack
+        .launch_with(Service::ThirdPartyApi, &[refresh])
+        .await
+        .unwrap();
+    // A second replica that reads the key store once an hour: it misses every refresh of the
+    // rotation, as a replica misses one when a read fails. main-app calls it alone; rotate
+    // talks to the first.
+    let port = devstack::azurite::free_port().unwrap().to_string();
+    let lagging = format!("http://127.0.0.1:{port}");
+    let hourly = [
+        ("PORT", port.as_str()),
+        ("THIRD_PARTY_API_KEYS_REFRESH_SECONDS", "3600"),
+    ];
+    let _replica = stack
+        .spawn_instance(Service::ThirdPartyApi, &hourly, &lagging)
+        .await
+        .unwrap();
+    let endpoint = format!("{lagging}/api/RandomNumber");
+    let main_app = [
+        ("SECRET_CACHE_TTL_SECONDS", SECRET_CACHE_TTL),
+        ("THIRD_PARTY_API_ENDPOINT", endpoint.as_str()),
+    ];
+    stack
+        .launch_with(Service::MainApp, &main_app)
+        .await
+        .unwrap();
+    let seed = stack.third_party_api_key().clone();
+    let load = Load::start(&stack, 20);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // rotate looks at the first replica, which never sees main-app: it goes by main-app's key
+    // cache lifetime.
+    let run = rotate(&rotation_env(&stack), &["--grace-seconds", GRACE], None).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (answers, _) = load.stop().await;
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    assert_rotated(&stack, &[seed]).await;
+    // The lagging replica read the store when main-app first presented the new key.
+    let matched = assert_no_request_failed(&stack, &answers).await;
+    println!(
+        "a replica missing every refresh: {matched} getcode requests through it, all 200; the \
+         rotation took {:.1} s",
+        run.took.as_secs_f64()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -174,17 +174,30 @@ pub fn unauthorized() -> actix_web::HttpResponse {
     )
 }
 
+/// What a guard runs when a presented key is not in its ring, before it checks once more: the
+/// ring's owner re-reading where the keys are kept.
+pub type ReloadOnMiss = Arc<dyn Fn() -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
 /// Middleware that admits only requests presenting a key of `ring`, and records which key did
 /// (an [`AuthorizedKey`] in the request extensions) for handlers and the access log.
 #[derive(Clone)]
 pub struct RequireApiKey {
     ring: Arc<ApiKeyRing>,
+    reload: Option<ReloadOnMiss>,
 }
 
 impl RequireApiKey {
     /// Guards a scope with `ring`.
     pub fn new(ring: Arc<ApiKeyRing>) -> Self {
-        Self { ring }
+        Self { ring, reload: None }
+    }
+
+    /// The same guard, running `reload` when a key is not in the ring, then checking again.
+    pub fn reloading_on_miss(self, reload: ReloadOnMiss) -> Self {
+        Self {
+            reload: Some(reload),
+            ..self
+        }
     }
 }
 
@@ -203,6 +216,7 @@ where
         ready(Ok(RequireApiKeyService {
             service: Rc::new(service),
             ring: self.ring.clone(),
+            reload: self.reload.clone(),
         }))
     }
 }
@@ -211,6 +225,7 @@ where
 pub struct RequireApiKeyService<S> {
     service: Rc<S>,
     ring: Arc<ApiKeyRing>,
+    reload: Option<ReloadOnMiss>,
 }
 
 impl<S, B> Service<ServiceRequest> for RequireApiKeyService<S>
@@ -225,19 +240,43 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        match self.ring.verify_request(request.request()) {
-            Some(key) => {
-                tracing::Span::current().record("api_key.name", &*key.name);
-                request.extensions_mut().insert(key);
-                let service = self.service.clone();
-                Box::pin(async move { Ok(service.call(request).await?.map_into_left_body()) })
-            }
-            None => {
-                let response = request.into_response(unauthorized()).map_into_right_body();
-                Box::pin(async move { Ok(response) })
+        let service = self.service.clone();
+        match (self.ring.verify_request(request.request()), &self.reload) {
+            (Some(key), _) => Box::pin(admit(service, request, key)),
+            (None, None) => Box::pin(refuse(request)),
+            (None, Some(reload)) => {
+                let (reload, ring) = (reload.clone(), self.ring.clone());
+                Box::pin(async move {
+                    reload().await;
+                    match ring.verify_request(request.request()) {
+                        Some(key) => admit(service, request, key).await,
+                        None => refuse(request).await,
+                    }
+                })
             }
         }
     }
+}
+
+/// Passes a request `key` admitted on to `service`, the key recorded for handlers and the log.
+async fn admit<S, B>(
+    service: Rc<S>,
+    request: ServiceRequest,
+    key: AuthorizedKey,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    tracing::Span::current().record("api_key.name", &*key.name);
+    request.extensions_mut().insert(key);
+    Ok(service.call(request).await?.map_into_left_body())
+}
+
+/// The 401 for a request with no key of the ring.
+async fn refuse<B>(
+    request: ServiceRequest,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    Ok(request.into_response(unauthorized()).map_into_right_body())
 }
 
 /// Handlers behind [`RequireApiKey`] take the key that admitted the request as an argument.

@@ -7,6 +7,7 @@ use crate::key_store::{
 use crate::routes::{admin, health, openapi, random_number};
 use actix_web::http::StatusCode;
 use actix_web::{App, web};
+use shared_auth::api_key::ReloadOnMiss;
 use shared_auth::http_methods::resource;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
 use shared_auth::service::{HttpService, ServerOptions, listen, not_found};
@@ -167,6 +168,11 @@ fn serve(
 ) -> std::io::Result<HttpService> {
     let function_ring = store.function_ring();
     let master_ring = store.master_ring();
+    let reader = store.clone();
+    let reload: ReloadOnMiss = Arc::new(move || {
+        let store = reader.clone();
+        Box::pin(async move { store.refresh_for_unknown_key().await })
+    });
     let store = web::Data::from(store);
     let options = ServerOptions {
         request_head_timeout: limits.request_head_timeout,
@@ -197,7 +203,9 @@ fn serve(
             .service(resource("/openapi.json").get(openapi::openapi))
             .service(
                 web::scope("/api")
-                    .wrap(RequireApiKey::new(function_ring.clone()))
+                    .wrap(
+                        RequireApiKey::new(function_ring.clone()).reloading_on_miss(reload.clone()),
+                    )
                     .service(
                         resource("/RandomNumber")
                             .get(random_number::random_number)

@@ -40,7 +40,7 @@ impl WaitLimits {
             master: wait_timeout,
             propagation: Duration::from_secs(1) + keys_refresh + PROPAGATION_MARGIN,
             used: wait_timeout.max(main_app_cache + CACHE_MARGIN + POLL_INTERVAL),
-            idle: wait_timeout + grace,
+            idle: wait_timeout.max(main_app_cache + CACHE_MARGIN + POLL_INTERVAL) + grace,
         }
     }
 
@@ -138,19 +138,23 @@ pub fn wait_used(
 }
 
 /// The older keys still within their grace period, each with the seconds left; empty when all
-/// are idle. A key's idle time counts from the later of its last use and the write, so keys
-/// nobody calls are idle once the grace period has passed since the write.
+/// are idle. Every main-app replica reads the new value within its key cache lifetime `cache`
+/// of the write, so a key's idle time counts from the later of its last use and `written +
+/// cache`: nobody calling, a run ends one cache lifetime plus the grace period after the write;
+/// an older key still accepted after that (a replica serving a stale key while Key Vault fails)
+/// holds the revocation until it has been quiet for the grace period.
 pub fn still_busy(
     older: &[Use],
     written: OffsetDateTime,
-    grace: Duration,
+    (cache, grace): (Duration, Duration),
     now: OffsetDateTime,
 ) -> Vec<(String, i64)> {
     let grace = time::Duration::try_from(grace).unwrap_or(time::Duration::MAX);
+    let cached_until = written + time::Duration::try_from(cache).unwrap_or(time::Duration::MAX);
     older
         .iter()
         .filter_map(|(name, last)| {
-            let idle_since = last.map_or(written, |l| l.max(written));
+            let idle_since = last.map_or(cached_until, |l| l.max(cached_until));
             let left = grace - (now - idle_since);
             left.is_positive()
                 .then(|| (name.clone(), left.whole_seconds() + 1))
@@ -243,22 +247,24 @@ mod tests {
     }
 
     #[test]
-    fn idle_keys_need_no_traffic_only_the_grace_period() {
-        let grace = Duration::from_secs(300);
-        // Nobody calls: idle once the grace period has passed since the write.
-        let quiet = older(None);
+    fn older_keys_are_idle_one_cache_lifetime_and_the_grace_period_after_the_write() {
+        let times = (CACHE, Duration::from_secs(15));
+        // Nobody calls, or calls stop before the cache lifetime: idle at 300 + 15 s.
+        for last in [None, Some(after(-30)), Some(after(200))] {
+            let quiet = older(last);
+            let busy = still_busy(&quiet, at(WRITTEN), times, after(314));
+            assert_eq!(busy.len(), 2, "{busy:?}");
+            assert_eq!(busy[1], ("main-app-old".into(), 2));
+            assert!(still_busy(&quiet, at(WRITTEN), times, after(315)).is_empty());
+        }
+        // A use after the cache lifetime (a replica serving a stale key) counts from then.
+        let stale = older(Some(after(320)));
         assert_eq!(
-            still_busy(&quiet, at(WRITTEN), grace, after(299)),
-            vec![("main-app".into(), 2), ("main-app-old".into(), 2)]
+            still_busy(&stale, at(WRITTEN), times, after(330)),
+            vec![("main-app".into(), 6)]
         );
-        assert!(still_busy(&quiet, at(WRITTEN), grace, after(300)).is_empty());
-        // A use after the write counts from then.
-        let used = older(Some(after(60)));
-        assert_eq!(
-            still_busy(&used, at(WRITTEN), grace, after(300)),
-            vec![("main-app".into(), 61)]
-        );
-        assert!(still_busy(&[], at(WRITTEN), grace, after(0)).is_empty());
+        assert!(still_busy(&stale, at(WRITTEN), times, after(335)).is_empty());
+        assert!(still_busy(&[], at(WRITTEN), times, after(0)).is_empty());
     }
 
     #[test]

@@ -102,10 +102,12 @@ impl Plan {
                 [
                     format!(
                         "4. wait idle: wait until {} {} not been accepted for {} s (counted from \
-                         the later of that and the new version's creation)",
+                         the later of that and main-app's key cache lifetime, {} s, after the new \
+                         version's creation)",
                         names.join(", "),
                         if older.len() == 1 { "has" } else { "have" },
-                        settings.grace.as_secs()
+                        settings.grace.as_secs(),
+                        settings.main_app_cache.as_secs()
                     ),
                     format!("5. revoke: revoke {}", revoke.join(", ")),
                 ]

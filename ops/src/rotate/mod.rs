@@ -15,7 +15,9 @@
 //!    lifetime has passed with no older key accepted since the write (no traffic: every replica
 //!    reads the new value at its next call), or not at all when no older key exists;
 //! 4. wait until every older `<prefix>`/`<prefix>-*` key has not been accepted for the grace
-//!    period, counted from the later of its `lastAccepted` and the new version's creation;
+//!    period (15 s), counted from the later of its `lastAccepted` and the new version's creation
+//!    plus main-app's key cache lifetime (every main-app replica has read the new value by then):
+//!    a run ends one cache lifetime and the grace period after the write;
 //! 5. revoke the older keys.
 //!
 //! Nothing is remembered between runs: the state is read back from the vault and the key store
@@ -65,8 +67,10 @@ pub const VARIABLES: &[&str] = &[
 pub const DEFAULT_KEYS_REFRESH: Duration = Duration::from_secs(10);
 /// Default expiry of a new vault version, in days.
 pub const DEFAULT_EXPIRES_IN_DAYS: u32 = 90;
-/// Default grace period of an old key, in seconds.
-pub const DEFAULT_GRACE_SECONDS: u64 = 300;
+/// Default grace period of an old key, in seconds: after main-app's key cache lifetime has
+/// passed since the write, the time for requests already in flight with the old key (main-app's
+/// 10 s request budget), the clocks of the vault and of this host, and a look at the key store.
+pub const DEFAULT_GRACE_SECONDS: u64 = 15;
 /// Default limit of each wait, in seconds.
 pub const DEFAULT_WAIT_TIMEOUT_SECONDS: u64 = 900;
 /// Default of main-app's key cache lifetime, in seconds (main-app's own default).
@@ -81,7 +85,8 @@ pub struct RotateSettings {
     pub dry_run: bool,
     /// Expiry of the new vault version, in days from now.
     pub expires_in_days: u32,
-    /// How long an old key must have gone unused before it is revoked.
+    /// How long an old key must have gone unused, once main-app's key cache lifetime has passed
+    /// since the write, before it is revoked.
     pub grace: Duration,
     /// Limit of each wait.
     pub wait_timeout: Duration,
@@ -256,7 +261,7 @@ pub async fn run(
     let detail = output::used_detail(&used, &key.name, settings.main_app_cache);
     report.done("wait used", detail);
 
-    // 4. Wait until every older key has gone unused for the grace period.
+    // 4. Wait until every older key has gone unused for the grace period after main-app's cache.
     let older = waits::idle(
         &admin,
         settings,

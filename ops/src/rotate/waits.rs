@@ -174,7 +174,8 @@ pub(super) async fn used(
 }
 
 /// Step 4: waits until every older family key has not been accepted for the grace period,
-/// counted from the later of its last use and `written`; returns their names.
+/// counted from the later of its last use and main-app's key cache lifetime after `written`;
+/// returns their names.
 pub(super) async fn idle(
     admin: &AdminClient,
     settings: &RotateSettings,
@@ -189,7 +190,8 @@ pub(super) async fn idle(
         let Some((_, older)) = look(admin, &settings.key_prefix, key, &seen).await? else {
             return Ok(Look::NotYet("the admin API did not answer".into()));
         };
-        let busy = still_busy(&older, written, settings.grace, OffsetDateTime::now_utc());
+        let times = (settings.main_app_cache, settings.grace);
+        let busy = still_busy(&older, written, times, OffsetDateTime::now_utc());
         Ok(if busy.is_empty() {
             Look::Ready(older.into_iter().map(|(name, _)| name).collect())
         } else {

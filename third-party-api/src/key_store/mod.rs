@@ -81,6 +81,8 @@ pub struct KeyStore {
     loaded: AtomicBool,
     function_ring: Arc<ApiKeyRing>,
     master_ring: Arc<ApiKeyRing>,
+    /// When a key nobody knew last made this replica read the store (one read at a time).
+    last_unknown_key_read: tokio::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl KeyStore {
@@ -128,6 +130,7 @@ impl KeyStore {
             loaded: AtomicBool::new(false),
             function_ring: Arc::default(),
             master_ring: Arc::default(),
+            last_unknown_key_read: tokio::sync::Mutex::default(),
         }
     }
 

@@ -13,6 +13,9 @@ use std::path::Path;
 
 /// How many times a change is re-applied on a fresh read when another replica wrote first.
 const CONFLICT_ATTEMPTS: usize = 8;
+/// The least time between two reads of the store made because a presented key was unknown: a
+/// flood of wrong keys costs one read a second per replica.
+pub const UNKNOWN_KEY_READ_GAP: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl KeyStore {
     /// Reads the blob store, creating an empty one (no function key, and a generated master key
@@ -87,6 +90,26 @@ impl KeyStore {
                 location: blob.url().to_string(),
                 reason: LoadError::Deleted,
             }),
+        }
+    }
+
+    /// Re-reads the blob store because a request presented a key this replica does not hold:
+    /// one that missed a refresh (a failed read, a write landing just after it) catches up on the
+    /// first request with the new key instead of refusing it until its next refresh. One read at
+    /// a time and at most one per [`UNKNOWN_KEY_READ_GAP`]; a caller that waited for another's
+    /// read finds the rings it left. Errors keep the keys in force (logged).
+    pub async fn refresh_for_unknown_key(&self) {
+        let mut last = self.last_unknown_key_read.lock().await;
+        if last.is_some_and(|at| at.elapsed() < UNKNOWN_KEY_READ_GAP) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+        match self.refresh().await {
+            Ok(true) => tracing::info!("an unknown key was presented: the key store had changed"),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "an unknown key was presented and the key store could not be read")
+            }
         }
     }
 
