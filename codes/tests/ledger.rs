@@ -174,12 +174,7 @@ async fn without_the_role_the_sweep_is_forbidden_and_names_it() {
 
 /// How many `Set Blob Metadata` requests `caller` sent through the gate.
 fn metadata_writes(stack: &devstack::stack::DevStack, caller: &str) -> u64 {
-    stack
-        .storage_operations()
-        .iter()
-        .filter(|c| c.caller == caller && c.operation == "Set Blob Metadata")
-        .map(|c| c.count)
-        .sum()
+    stack.storage_operations_by(caller, "Set Blob Metadata")
 }
 
 #[tokio::test]

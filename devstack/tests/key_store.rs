@@ -202,12 +202,7 @@ async fn two_replicas_share_one_blob_store_and_lose_no_concurrent_change() {
 
 /// How many times third-party-api has read a blob, as the storage gate counted.
 fn key_store_reads(stack: &DevStack) -> u64 {
-    stack
-        .storage_operations()
-        .iter()
-        .filter(|c| c.caller == "third-party-api" && c.operation == "Get Blob")
-        .map(|c| c.count)
-        .sum()
+    stack.storage_operations_by("third-party-api", "Get Blob")
 }
 
 #[tokio::test]

@@ -36,12 +36,7 @@ async fn verify(stack: &Stack, code: &str) -> bool {
 
 /// How many records the worker has read (each message's confirmation is one).
 fn worker_reads(stack: &Stack) -> u64 {
-    stack
-        .storage_operations()
-        .iter()
-        .filter(|c| c.caller == "queue-worker" && c.operation == "Get Blob Properties")
-        .map(|c| c.count)
-        .sum()
+    stack.storage_operations_by("queue-worker", "Get Blob Properties")
 }
 
 #[tokio::test]

@@ -178,7 +178,7 @@ fn serve(
         request_head_timeout: limits.request_head_timeout,
         disconnect_timeout: limits.disconnect_timeout,
         keep_alive: limits.keep_alive,
-        workers: None,
+        ..ServerOptions::default()
     };
     HttpService::start(listener, options, refreshers, move || {
         App::new()

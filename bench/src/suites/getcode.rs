@@ -58,8 +58,10 @@ async fn measure_on_fresh_stack(
     let services: Vec<(Service, Vec<(&str, &str)>)> =
         Service::ALL.iter().map(|s| (*s, Vec::new())).collect();
     let stack = BenchStack::start(&services, &settings.rust_log).await?;
+    let mut code_loop = None;
     let row = if baseline {
-        let code_loop = LoopProcess::start(&stack.stack, connections, settings.duration).await?;
+        let code_loop = code_loop
+            .insert(LoopProcess::start(&stack.stack, connections, settings.duration).await?);
         let watch = stack.cpu_watch(&[(LOOP, code_loop.pid())]);
         let before = watch.read();
         let started = Instant::now();
@@ -84,9 +86,12 @@ async fn measure_on_fresh_stack(
         .await?
     };
     let when = format!("after getcode at {connections} connections");
+    let loop_pid = code_loop.as_ref().map(|l| (LOOP, l.pid()));
     let memory = Service::ALL
         .iter()
-        .filter_map(|s| memory::read(s.name(), stack.stack.service_pid(*s)?, &when))
+        .filter_map(|s| Some((s.name(), stack.stack.service_pid(*s)?)))
+        .chain(loop_pid)
+        .filter_map(|(name, pid)| memory::read(name, pid, &when))
         .collect();
     stack.stop().await;
     Ok((row, memory))

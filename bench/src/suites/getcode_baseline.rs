@@ -112,7 +112,8 @@ impl CodeLoop {
 }
 
 /// In the child: the loop from this process's environment (main-app's), warmed, then `warm` on
-/// stdout; at a line on stdin, `concurrency` loops for `duration`, the result as one JSON line.
+/// stdout; at a line on stdin, `concurrency` loops for `duration`, the result as one JSON line;
+/// then alive until stdin ends.
 pub fn serve_loop(concurrency: u32, duration: Duration) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -125,6 +126,8 @@ pub fn serve_loop(concurrency: u32, duration: Duration) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new())).await??;
         let load = code_loop.run(concurrency, duration).await;
         println!("{}", serde_json::to_string(&load)?);
+        // Alive, connections and all, until the parent has read its memory and lets go.
+        tokio::task::spawn_blocking(|| std::io::stdin().read_line(&mut String::new())).await??;
         anyhow::Ok(())
     })
 }
@@ -167,10 +170,11 @@ impl LoopProcess {
         self.child.id().unwrap_or_default()
     }
 
-    /// Runs the measured loop and returns what it measured.
-    pub async fn run(mut self) -> anyhow::Result<LoadResult> {
-        let mut stdin = self.child.stdin.take().context("no stdin")?;
+    /// Runs the measured loop and returns what it measured; the process lives on until dropped.
+    pub async fn run(&mut self) -> anyhow::Result<LoadResult> {
+        let stdin = self.child.stdin.as_mut().context("no stdin")?;
         stdin.write_all(b"go\n").await?;
+        stdin.flush().await?;
         let line = self.lines.next_line().await?.context("the loop ended")?;
         Ok(serde_json::from_str(&line)?)
     }

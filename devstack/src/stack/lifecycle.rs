@@ -242,6 +242,16 @@ impl DevStack {
         counts
     }
 
+    /// How many `operation` requests (`Get Blob`, `Set Blob Metadata`...) `caller` sent through
+    /// the storage gates so far.
+    pub fn storage_operations_by(&self, caller: &str, operation: &str) -> u64 {
+        self.storage_operations()
+            .iter()
+            .filter(|c| c.caller == caller && c.operation == operation)
+            .map(|c| c.count)
+            .sum()
+    }
+
     /// Starts `service` with its environment and waits for `/readyz`.
     pub async fn launch(&mut self, service: Service) -> anyhow::Result<()> {
         self.launch_with(service, &[]).await
