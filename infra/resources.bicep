@@ -216,8 +216,9 @@ module mainApp 'modules/container-app.bicep' = {
       { name: 'AZURE_CLIENT_ID', value: mainAppIdentity.properties.clientId }
       { name: 'RUST_LOG', value: 'info' }
     ]
+    // Out at main-app's own MAX_CONCURRENT_REQUESTS (16): requests beyond it wait in a replica.
     scaleRules: [
-      { name: 'http', http: { metadata: { concurrentRequests: '50' } } }
+      { name: 'http', http: { metadata: { concurrentRequests: '16' } } }
     ]
     minReplicas: 1
     maxReplicas: 10

@@ -14,6 +14,7 @@ use shared_auth::service::{HttpService, ServerOptions, listen};
 use shared_auth::telemetry::RequestTelemetry;
 use shared_auth::transport::http_client_from_env;
 use shared_auth::{EnvSource, credential_from_env};
+use std::sync::Arc;
 
 /// main-app's wiring. What [`Application::build`] returns is the service itself, an
 /// [`HttpService`] (a [`Service`](shared_auth::service::Service)): bound, background tasks
@@ -115,6 +116,9 @@ impl Application {
             codes: Default::default(),
             code_ttl: settings.code_ttl,
             request_timeout: settings.request_timeout,
+            turns: Arc::new(tokio::sync::Semaphore::new(
+                settings.max_concurrent_requests,
+            )),
         })
     }
 }

@@ -349,6 +349,41 @@ async fn a_concurrent_burst_gets_one_message_per_code_and_no_duplicates() {
     assert_eq!(ids.len(), 60, "no duplicate messages");
 }
 
+#[tokio::test]
+async fn requests_beyond_max_concurrent_requests_wait_their_turn_within_the_budget() {
+    let stack = start_stack().await;
+    let upstream = fake_upstream(Behaviour::Slow(Duration::from_millis(300)));
+    let env = main_app_env(&stack)
+        .with("THIRD_PARTY_API_ENDPOINT", &upstream.url)
+        .with("MAX_CONCURRENT_REQUESTS", "2");
+    let app = spawn_app(&env).await;
+    app.wait_ready().await;
+    let answers = futures::future::join_all((0..8).map(|_| app.get_code())).await;
+    assert!(answers.iter().all(|a| a.status() == 200));
+    assert_eq!(
+        upstream.most_at_once.load(Ordering::SeqCst),
+        2,
+        "two at a time, the others waited their turn"
+    );
+    assert_eq!(drain_queue(&stack).await.len(), 8);
+
+    // A turn that does not come within the budget is a 503 at the deadline, not a queue for ever.
+    let hung = fake_upstream(Behaviour::Slow(Duration::from_secs(30)));
+    let env = main_app_env(&stack)
+        .with("THIRD_PARTY_API_ENDPOINT", &hung.url)
+        .with("MAX_CONCURRENT_REQUESTS", "1")
+        .with(REQUEST_TIMEOUT_SECONDS, "1");
+    let app = spawn_app(&env).await;
+    app.wait_ready().await;
+    let started = std::time::Instant::now();
+    let answers = futures::future::join_all((0..3).map(|_| app.get_code())).await;
+    for answer in answers {
+        assert_mapped(&stack, answer, 503, "deadline_exceeded").await;
+    }
+    assert!(started.elapsed() < Duration::from_secs(1) + MARGIN);
+    assert_eq!(hung.calls.load(Ordering::SeqCst), 1, "one at a time");
+}
+
 /// A code source that draws `codes` in order, then random codes.
 fn drawing(codes: &[&str]) -> main_app::routes::getcode::CodeSource {
     let queue = std::sync::Mutex::new(

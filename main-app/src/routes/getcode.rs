@@ -139,6 +139,10 @@ pub async fn get_code(state: web::Data<AppState>) -> Result<HttpResponse, GetCod
 /// `code-issued` message sent; all within the request budget.
 pub async fn issue(state: &AppState) -> Result<CodeEnvelope, GetCodeError> {
     let deadline = tokio::time::Instant::now() + state.request_timeout;
+    let _turn = tokio::time::timeout_at(deadline, state.turns.acquire())
+        .await
+        .map_err(|_| GetCodeError::Deadline)?
+        .map_err(|_| GetCodeError::Deadline)?;
     let number = tokio::time::timeout_at(deadline, state.third_party.random_number())
         .await
         .map_err(|_| GetCodeError::Deadline)??;

@@ -14,6 +14,7 @@ use codes::ledger::CodeLedger;
 use shared_auth::http_methods::resource;
 use shared_auth::secret_cache::SecretCache;
 use shared_auth::service::not_found;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Every route of main-app; the handlers read a `web::Data<AppState>` from the app.
@@ -46,4 +47,8 @@ pub struct AppState {
     pub code_ttl: Duration,
     /// The most a request may take, whatever hangs behind it.
     pub request_timeout: Duration,
+    /// Turns for getcode and verify to work on their dependencies ([`MAX_CONCURRENT_REQUESTS`]).
+    ///
+    /// [`MAX_CONCURRENT_REQUESTS`]: crate::config::MAX_CONCURRENT_REQUESTS
+    pub turns: Arc<tokio::sync::Semaphore>,
 }

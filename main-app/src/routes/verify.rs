@@ -52,6 +52,9 @@ pub enum VerifyError {
     /// The ledger failed or did not answer within the request budget.
     #[error("ledger: {0}")]
     Ledger(#[from] LedgerError),
+    /// No turn to reach the ledger came within the request budget.
+    #[error("no turn to reach the ledger within the request budget")]
+    Busy,
 }
 
 impl ResponseError for VerifyError {
@@ -63,7 +66,7 @@ impl ResponseError for VerifyError {
             }
             Self::Body(BodyError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Body(BodyError::Timeout(_)) => StatusCode::REQUEST_TIMEOUT,
-            Self::Ledger(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Ledger(_) | Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -81,13 +84,13 @@ impl ResponseError for VerifyError {
             Self::Body(BodyError::TooLarge(_)) => ("payload_too_large", self.to_string()),
             Self::Body(BodyError::Timeout(_)) => ("request_timeout", self.to_string()),
             Self::Body(BodyError::Unreadable) => ("bad_request", self.to_string()),
-            Self::Ledger(_) => (
+            Self::Ledger(_) | Self::Busy => (
                 "ledger_unavailable",
                 "Codes cannot be checked right now; try again shortly.".to_owned(),
             ),
         };
-        if let Self::Ledger(reason) = self {
-            tracing::warn!(reason = %reason, "verify failed");
+        if matches!(self, Self::Ledger(_) | Self::Busy) {
+            tracing::warn!(reason = %self, "verify failed");
         }
         let mut response = response_builder(self.status_code());
         if let Self::Body(BodyError::Timeout(_)) = self {
@@ -118,9 +121,13 @@ pub async fn verify(
     let body = read_body(&req, payload, MAX_BODY_BYTES, BODY_TIMEOUT).await?;
     let request: VerifyRequest = serde_json::from_slice(&body).map_err(|_| VerifyError::BadBody)?;
     let code = Code::parse(request.code.trim())?;
-    let consumed = state
-        .ledger
-        .consume_within(&code, state.request_timeout)
-        .await?;
+    let started = tokio::time::Instant::now();
+    let _turn = tokio::time::timeout(state.request_timeout, state.turns.acquire())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or(VerifyError::Busy)?;
+    let left = state.request_timeout.saturating_sub(started.elapsed());
+    let consumed = state.ledger.consume_within(&code, left).await?;
     Ok(HttpResponse::Ok().json(Verdict { valid: consumed }))
 }

@@ -205,6 +205,8 @@ pub struct FakeUpstream {
     pub calls: Arc<AtomicUsize>,
     pub keys_seen: Arc<Mutex<Vec<String>>>,
     pub traceparents: Arc<Mutex<Vec<String>>>,
+    /// The most calls it was answering at once.
+    pub most_at_once: Arc<AtomicUsize>,
 }
 
 #[derive(Clone, Copy)]
@@ -220,13 +222,18 @@ pub fn fake_upstream(behaviour: Behaviour) -> FakeUpstream {
     let calls = Arc::new(AtomicUsize::new(0));
     let keys_seen = Arc::new(Mutex::new(Vec::new()));
     let traceparents = Arc::new(Mutex::new(Vec::new()));
+    let most_at_once = Arc::new(AtomicUsize::new(0));
+    let at_once = Arc::new(AtomicUsize::new(0));
     let (c, k, t) = (calls.clone(), keys_seen.clone(), traceparents.clone());
+    let (m, a) = (most_at_once.clone(), at_once);
     let base = serve(None, move |cfg| {
-        let (c, k, t) = (c.clone(), k.clone(), t.clone());
+        let (c, k, t, m, a) = (c.clone(), k.clone(), t.clone(), m.clone(), a.clone());
         cfg.default_service(web::to(move |req: actix_web::HttpRequest| {
-            let (c, k, t) = (c.clone(), k.clone(), t.clone());
+            let (c, k, t, m, a) = (c.clone(), k.clone(), t.clone(), m.clone(), a.clone());
             async move {
                 c.fetch_add(1, Ordering::SeqCst);
+                m.fetch_max(a.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                let _done = Decrement(a);
                 if let Some(tp) = req.headers().get("traceparent") {
                     t.lock()
                         .unwrap()
@@ -259,5 +266,15 @@ pub fn fake_upstream(behaviour: Behaviour) -> FakeUpstream {
         calls,
         keys_seen,
         traceparents,
+        most_at_once,
+    }
+}
+
+/// Takes one off its counter when dropped (a call answered, or abandoned).
+struct Decrement(Arc<AtomicUsize>);
+
+impl Drop for Decrement {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
