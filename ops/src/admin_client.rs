@@ -82,6 +82,11 @@ pub enum EndpointError {
     /// Not `http` or `https`, or no host.
     #[error("must be an http or https URL with a host")]
     NotHttp,
+    /// Plain `http` to another machine: the master key would cross the network in the clear.
+    #[error(
+        "must be https unless it points at this machine (127.0.0.1, ::1, localhost): the master key would cross the network in the clear"
+    )]
+    PlainHttp,
     /// No path segment to name the function.
     #[error("must name the function (`.../api/RandomNumber`)")]
     NoFunction,
@@ -95,6 +100,15 @@ pub enum EndpointError {
 pub fn keys_url(endpoint: &Url) -> Result<Url, EndpointError> {
     if !matches!(endpoint.scheme(), "http" | "https") || endpoint.host_str().is_none() {
         return Err(EndpointError::NotHttp);
+    }
+    let host = endpoint.host_str().unwrap_or_default();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if endpoint.scheme() == "http" && !loopback {
+        return Err(EndpointError::PlainHttp);
     }
     let function = endpoint
         .path_segments()
@@ -231,6 +245,15 @@ mod tests {
                 .as_str(),
             "http://127.0.0.1:7071/admin/functions/RandomNumber/keys"
         );
+        assert!(url("http://[::1]:7071/api/RandomNumber").is_ok());
+        assert!(url("http://localhost:7071/api/RandomNumber").is_ok());
+        for remote in [
+            "http://third-party-api:7071/api/RandomNumber",
+            "http://10.0.0.4/api/RandomNumber",
+            "http://api.example.net/api/RandomNumber",
+        ] {
+            assert_eq!(url(remote), Err(EndpointError::PlainHttp), "{remote}");
+        }
         assert!(url("https://api.example.net/").is_err());
         assert!(url("ftp://api.example.net/api/RandomNumber").is_err());
         assert!(url("https://api.example.net/api/Random%20Number").is_err());
