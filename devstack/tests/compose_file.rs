@@ -599,7 +599,20 @@ fn azurite_is_only_on_an_internal_network_shared_with_local_azure_alone() {
     assert_eq!(networks("local-azure"), ["default", "storage"]);
     for service in ["third-party-api", "main-app", "queue-worker"] {
         assert_eq!(networks(service), ["default"], "{service}");
+        let hardened = services.at(service);
+        assert_eq!(hardened.at("read_only").str(), "true", "{service}");
+        assert_eq!(hardened.at("cap_drop").strs(), ["ALL"], "{service}");
+        assert_eq!(
+            hardened.at("security_opt").strs(),
+            ["no-new-privileges:true"],
+            "{service}"
+        );
     }
+    assert_eq!(
+        services.at("main-app").at("ports").strs(),
+        ["127.0.0.1:8080:8080"],
+        "published on this machine only"
+    );
     for service in services.keys() {
         assert!(
             services.at(service).get("network_mode").is_none() || service == "init",
