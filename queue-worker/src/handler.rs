@@ -45,15 +45,7 @@ impl CodeHandler {
         match envelope.kind {
             MessageType::CodeIssued if now >= envelope.expires_at => Ok(Outcome::AlreadyExpired),
             MessageType::CodeIssued => {
-                let recorded = self
-                    .ledger
-                    .confirm(
-                        &envelope.code,
-                        envelope.issued_at,
-                        envelope.expires_at,
-                        &envelope.id.to_string(),
-                    )
-                    .await?;
+                let recorded = self.ledger.confirm(envelope).await?;
                 Ok(match recorded {
                     Recorded::Created | Recorded::ReplacedDead => Outcome::Recorded,
                     Recorded::AlreadyRecorded => Outcome::Confirmed,

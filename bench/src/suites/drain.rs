@@ -148,10 +148,7 @@ async fn baseline_drain(stack: &DevStack, n: usize) -> anyhow::Result<()> {
                 else {
                     bail!("the baseline received a message that is not an envelope");
                 };
-                let id = envelope.id.to_string();
-                ledger
-                    .confirm(&envelope.code, envelope.issued_at, envelope.expires_at, &id)
-                    .await?;
+                ledger.confirm(&envelope).await?;
                 let (Some(message_id), Some(receipt)) = (message.message_id, message.pop_receipt)
                 else {
                     bail!("a received message without id or pop receipt");

@@ -45,3 +45,43 @@ impl From<AzureError> for LedgerError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{LEDGER_ROLE, RECORD};
+    use super::*;
+    use azure_core::error::ErrorKind;
+    use azure_core::http::StatusCode;
+    use shared_auth::azure_error::AzureCall;
+    use std::time::Duration;
+
+    fn storage_error(status: u16) -> azure_core::Error {
+        azure_core::Error::with_message(
+            ErrorKind::HttpResponse {
+                status: StatusCode::from(status),
+                error_code: Some("AuthorizationPermissionMismatch".into()),
+                raw_response: None,
+            },
+            "the body",
+        )
+    }
+
+    #[test]
+    fn a_403_is_forbidden_and_names_the_role_anything_else_is_unavailable() {
+        let call = AzureCall::new(RECORD, "ledger container codes")
+            .needs_role(LEDGER_ROLE, "container codes");
+        let forbidden = LedgerError::from(call.failed(&storage_error(403)));
+        assert!(matches!(forbidden, LedgerError::Forbidden(_)));
+        assert_eq!(
+            forbidden.to_string(),
+            "could not record a code in ledger container codes: 403 \
+             AuthorizationPermissionMismatch; the identity needs the role Storage Blob Data \
+             Contributor on container codes"
+        );
+        let busy = LedgerError::from(call.failed(&storage_error(503)));
+        assert!(matches!(busy, LedgerError::Unavailable(_)));
+        let slow = LedgerError::from(call.timed_out(Duration::from_secs(2)));
+        assert!(matches!(slow, LedgerError::Unavailable(_)));
+        assert!(slow.to_string().ends_with("did not answer within 2 s"));
+    }
+}

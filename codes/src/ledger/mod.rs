@@ -11,7 +11,7 @@
 //! delivered after expiry is recognised as expired and skipped; a deleted record could not tell
 //! "never recorded" from "already used" and would make a used code valid again.
 
-use crate::Code;
+use crate::{Code, CodeEnvelope};
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{RequestContent, StatusCode};
 use azure_storage_blob::models::{
@@ -137,18 +137,13 @@ impl CodeLedger {
             .await
     }
 
-    /// [`CodeLedger::record`] for a record that is most likely there already (the worker
-    /// confirming a code main-app reserved): the read comes first, one Get Blob Properties when
-    /// it is.
+    /// [`CodeLedger::record`] for `envelope`'s code, most likely recorded already (main-app
+    /// reserved it): the read comes first, one Get Blob Properties when it is there.
     #[tracing::instrument(name = "ledger.confirm", skip_all, fields(otel.kind = "client"))]
-    pub async fn confirm(
-        &self,
-        code: &Code,
-        issued_at: OffsetDateTime,
-        expires_at: OffsetDateTime,
-        message_id: &str,
-    ) -> Result<Recorded, LedgerError> {
-        self.record_from(Step::Read, code, issued_at, expires_at, message_id)
+    pub async fn confirm(&self, envelope: &CodeEnvelope) -> Result<Recorded, LedgerError> {
+        let (issued, expires) = (envelope.issued_at, envelope.expires_at);
+        let id = envelope.id.to_string();
+        self.record_from(Step::Read, &envelope.code, issued, expires, &id)
             .await
     }
 
@@ -371,40 +366,4 @@ pub enum Removal {
     Absent,
     /// The record says it is valid until then: kept.
     NotYetExpired(OffsetDateTime),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use azure_core::error::ErrorKind;
-
-    fn storage_error(status: u16) -> azure_core::Error {
-        azure_core::Error::with_message(
-            ErrorKind::HttpResponse {
-                status: StatusCode::from(status),
-                error_code: Some("AuthorizationPermissionMismatch".into()),
-                raw_response: None,
-            },
-            "the body",
-        )
-    }
-
-    #[test]
-    fn a_403_is_forbidden_and_names_the_role_anything_else_is_unavailable() {
-        let call = AzureCall::new(RECORD, "ledger container codes")
-            .needs_role(LEDGER_ROLE, "container codes");
-        let forbidden = LedgerError::from(call.failed(&storage_error(403)));
-        assert!(matches!(forbidden, LedgerError::Forbidden(_)));
-        assert_eq!(
-            forbidden.to_string(),
-            "could not record a code in ledger container codes: 403 \
-             AuthorizationPermissionMismatch; the identity needs the role Storage Blob Data \
-             Contributor on container codes"
-        );
-        let busy = LedgerError::from(call.failed(&storage_error(503)));
-        assert!(matches!(busy, LedgerError::Unavailable(_)));
-        let slow = LedgerError::from(call.timed_out(Duration::from_secs(2)));
-        assert!(matches!(slow, LedgerError::Unavailable(_)));
-        assert!(slow.to_string().ends_with("did not answer within 2 s"));
-    }
 }
