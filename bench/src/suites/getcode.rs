@@ -22,8 +22,9 @@ pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
     let mut memory = Vec::new();
     for &connections in &settings.concurrencies {
         let (service, peaks) = measure_on_fresh_stack(settings, connections, false).await?;
-        let (baseline, _) = measure_on_fresh_stack(settings, connections, true).await?;
+        let (baseline, loop_peaks) = measure_on_fresh_stack(settings, connections, true).await?;
         memory.extend(peaks);
+        memory.extend(loop_peaks.into_iter().filter(|row| row.process == LOOP));
         ratios.push(Ratio::of(
             &format!("getcode / baseline at {connections} connections"),
             &service,
