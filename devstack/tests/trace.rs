@@ -74,10 +74,11 @@ async fn each_getcode_is_one_trace_across_the_three_services() {
     let wanted: BTreeSet<(&str, &str)> = [
         ("main-app", "issue_code"),
         ("main-app", "GET RandomNumber"),
+        ("main-app", "ledger.record"),
         ("main-app", "queue.send code-issued"),
         ("third-party-api", "RandomNumber"),
         ("queue-worker", "queue.process"),
-        ("queue-worker", "ledger.record"),
+        ("queue-worker", "ledger.confirm"),
     ]
     .into();
     let key_vault = ("main-app".to_owned(), "keyvault.get_secret".to_owned());
