@@ -1,7 +1,9 @@
 //! The `code-issued` message: built as a versioned envelope and sent to Queue Storage with the
 //! app's Entra identity (no key anywhere). Readiness here means "can send": every send's outcome
-//! counts, and when no send has succeeded lately a readiness probe (a short-lived message the
-//! worker deletes unread) proves the Message Sender role and a storage that answers in time.
+//! counts. A readiness probe (a short-lived hidden message the worker deletes unread) proves the
+//! Message Sender role and a storage that answers in time at start, and again every second while
+//! sends fail; a queue that takes messages costs no probe, so an idle system leaves
+//! `code-requests` empty and KEDA can scale the worker to zero.
 
 use azure_core::credentials::TokenCredential;
 use azure_storage_queue::models::{QueueClientSendMessageOptions, QueueMessage};
@@ -16,15 +18,12 @@ use tokio::time::Instant;
 
 /// How long a readiness probe may take before the queue counts as stalled.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
-/// A send that succeeded this recently makes a probe unnecessary.
-pub const FRESHNESS: Duration = Duration::from_secs(15);
-/// How often the prober looks (it sends only when nothing fresher is known).
-pub const PROBE_INTERVAL: Duration = Duration::from_secs(5);
 /// How often a queue that cannot take messages is probed again.
 pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
-/// A probe lives this long in the queue, hidden for all but its last second, so a stopped
-/// worker never finds a backlog of them.
-const PROBE_TTL_SECONDS: i32 = 30;
+/// A probe lives this long in the queue, hidden for all but its last second: a stopped worker
+/// never finds a backlog of them, and KEDA's count (hidden messages included) sees one for two
+/// seconds at most, so a main-app start does not wake a worker scaled to zero.
+const PROBE_TTL_SECONDS: i32 = 2;
 
 /// The role this app needs on the queue to send.
 pub const SENDER_ROLE: &str = shared_auth::role_names::QUEUE_MESSAGE_SENDER;
@@ -38,14 +37,6 @@ pub enum QueueError {
     /// The queue did not answer before the deadline.
     #[error(transparent)]
     Timeout(AzureError),
-}
-
-#[derive(Debug)]
-struct Health {
-    /// Pending until a send or probe answers; passing while the last one succeeded; failing with
-    /// why (naming the missing role when that is the cause) after it failed.
-    state: CheckState,
-    last_success: Option<Instant>,
 }
 
 /// Options of a [`CodeQueue`].
@@ -63,7 +54,9 @@ pub struct CodeQueueOptions {
 pub struct CodeQueue {
     client: Arc<QueueClient>,
     encoding: MessageEncoding,
-    health: Arc<RwLock<Health>>,
+    /// Pending until a send or probe answers; passing while the last one succeeded; failing with
+    /// why (naming the missing role when that is the cause) after it failed.
+    health: Arc<RwLock<CheckState>>,
 }
 
 impl CodeQueue {
@@ -85,10 +78,7 @@ impl CodeQueue {
         Ok(Self {
             client: Arc::new(client),
             encoding: options.encoding,
-            health: Arc::new(RwLock::new(Health {
-                state: CheckState::Pending,
-                last_success: None,
-            })),
+            health: Arc::new(RwLock::new(CheckState::Pending)),
         })
     }
 
@@ -131,13 +121,10 @@ impl CodeQueue {
     fn record(&self, outcome: &Result<(), QueueError>) {
         let mut health = self.health.write().unwrap_or_else(|p| p.into_inner());
         let next = match outcome {
-            Ok(()) => {
-                health.last_success = Some(Instant::now());
-                CheckState::Passing
-            }
+            Ok(()) => CheckState::Passing,
             Err(e) => CheckState::Failing(e.to_string()),
         };
-        if next != health.state {
+        if next != *health {
             match &next {
                 CheckState::Failing(reason) => {
                     tracing::warn!(reason = %reason, "readiness: cannot send to the queue");
@@ -145,7 +132,7 @@ impl CodeQueue {
                 _ => tracing::info!("readiness: the queue takes messages"),
             }
         }
-        health.state = next;
+        *health = next;
     }
 
     /// Sends one readiness probe (hidden until its last second, then expired), bounded by
@@ -171,30 +158,18 @@ impl CodeQueue {
         self.health
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .state
             .clone()
     }
 
-    fn probe_due(&self) -> bool {
-        let health = self.health.read().unwrap_or_else(|p| p.into_inner());
-        health.state != CheckState::Passing
-            || health.last_success.is_none_or(|t| t.elapsed() >= FRESHNESS)
-    }
-
-    /// Probes at start, then whenever no send has succeeded within [`FRESHNESS`] or the last
-    /// one failed.
+    /// Probes at start, then every [`RETRY_INTERVAL`] while the last send or probe failed.
     pub fn spawn_prober(&self) -> tokio::task::JoinHandle<()> {
         let queue = self.clone();
         tokio::spawn(async move {
             loop {
-                if queue.probe_due() {
+                if queue.health() != CheckState::Passing {
                     queue.probe().await;
                 }
-                let wait = match queue.health() {
-                    CheckState::Passing => PROBE_INTERVAL,
-                    _ => RETRY_INTERVAL,
-                };
-                tokio::time::sleep(wait).await;
+                tokio::time::sleep(RETRY_INTERVAL).await;
             }
         })
     }
