@@ -12,13 +12,17 @@ param location string
 
 // No key is a parameter: Key Vault holds them, written by `keyless rotate` (the key-rotation job).
 // A provision creates a key secret only when it is absent, with a placeholder that is no key.
-@allowed(['true', 'false'])
-@description('Whether the vault holds third-party-api-key already (THIRD_PARTY_API_KEY_EXISTS, set by the preprovision hook from ARM). No default: a deployment that does not know never overwrites the key.')
-param thirdPartyApiKeyExists string
+// azd resolves every parameter before any hook runs (and asks for those with no value and no
+// default), then again after preprovision, from the environment the hook wrote. So each flag
+// defaults to '' ("not known"): azd asks nothing, the deployment gets the hook's answer, and a
+// deployment that does not know (no hook ran) stops instead of overwriting a key.
+@allowed(['true', 'false', ''])
+@description('Whether the vault holds third-party-api-key already (THIRD_PARTY_API_KEY_EXISTS, set by the preprovision hook from ARM). Empty, the default: not known, and the deployment stops.')
+param thirdPartyApiKeyExists string = ''
 
-@allowed(['true', 'false'])
+@allowed(['true', 'false', ''])
 @description('Whether the vault holds third-party-api-master-key already (THIRD_PARTY_API_MASTER_KEY_EXISTS, as above).')
-param thirdPartyApiMasterKeyExists string
+param thirdPartyApiMasterKeyExists string = ''
 
 @description('Images, set by azd deploy; a public placeholder until then.')
 param mainAppImage string = ''
@@ -68,8 +72,8 @@ module resources 'resources.bicep' = {
     location: location
     environmentName: environmentName
     tags: tags
-    thirdPartyApiKeyExists: thirdPartyApiKeyExists == 'true'
-    thirdPartyApiMasterKeyExists: thirdPartyApiMasterKeyExists == 'true'
+    thirdPartyApiKeyExists: empty(thirdPartyApiKeyExists) ? any(refused)['THIRD_PARTY_API_KEY_EXISTS is not set: provision with azd, whose preprovision hook (infra/scripts/key-secrets.sh) asks ARM whether the vault holds the key'] : thirdPartyApiKeyExists == 'true'
+    thirdPartyApiMasterKeyExists: empty(thirdPartyApiMasterKeyExists) ? any(refused)['THIRD_PARTY_API_MASTER_KEY_EXISTS is not set: provision with azd, whose preprovision hook (infra/scripts/key-secrets.sh) asks ARM whether the vault holds the master key'] : thirdPartyApiMasterKeyExists == 'true'
     mainAppImage: mainAppImage
     queueWorkerImage: queueWorkerImage
     thirdPartyApiImage: thirdPartyApiImage

@@ -19,7 +19,7 @@
 use devstack::stack::Service;
 use devstack::testing::start_stack;
 use regex_lite::Regex;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn infra() -> PathBuf {
@@ -1216,7 +1216,7 @@ fn key_secrets_are_created_only_when_absent_with_a_placeholder_that_is_no_key() 
     assert!(vault.contains("var absentSecrets = filter([\n  { name: secretName, contentType: 'third-party-api function key for main-app', create: createSecret }\n  { name: masterKeySecretName, contentType: 'third-party-api master key', create: createMasterKeySecret }\n], s => s.create)\n"));
     assert!(!vault.contains("@secure()") && !vault.contains("secretValue"));
     // The flags are the preprovision hook's answers, fed through main.parameters.json; with no
-    // answer (no hook, no default) the deployment stops instead of overwriting a key.
+    // answer (no hook ran: the default, '') the deployment stops instead of overwriting a key.
     let resources = read("resources.bicep");
     assert!(resources.contains("    createSecret: !thirdPartyApiKeyExists\n"));
     assert!(resources.contains("    createMasterKeySecret: !thirdPartyApiMasterKeyExists\n"));
@@ -1230,13 +1230,21 @@ fn key_secrets_are_created_only_when_absent_with_a_placeholder_that_is_no_key() 
     ] {
         assert!(
             Regex::new(&format!(
-                r"@allowed\(\['true', 'false'\]\)\n@description\('[^\n]+'\)\nparam {param} string\n"
+                r"@allowed\(\['true', 'false', ''\]\)\n@description\('[^\n]+'\)\nparam {param} string = ''\n"
             ))
             .unwrap()
             .is_match(&main),
-            "{param}: 'true' or 'false', no default"
+            "{param}: 'true', 'false' or '' (not known), by default ''"
         );
-        assert!(main.contains(&format!("    {param}: {param} == 'true'\n")));
+        assert!(main.contains(&format!(
+            "    {param}: empty({param}) ? any(refused)['{variable} is not set: provision with azd, "
+        )));
+        assert!(
+            Regex::new(&format!(r"(?m)^    {param}: empty\({param}\) \? any\(refused\)\['[^']+'\] : {param} == 'true'$"))
+                .unwrap()
+                .is_match(&main),
+            "{param}: known, or the deployment stops"
+        );
         assert!(
             read("main.parameters.json")
                 .contains(&format!(r#""{param}": {{ "value": "${{{variable}=}}" }}"#))
@@ -1299,6 +1307,16 @@ impl HookRun {
             .collect();
         env.push_str(&format!("{name}={value}\n"));
         std::fs::write(path, env).unwrap();
+    }
+
+    /// The whole environment, as azd reloads it after a hook.
+    fn env(&self) -> BTreeMap<String, String> {
+        std::fs::read_to_string(self.dir.path().join("env"))
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
     }
 
     fn get(&self, name: &str) -> Option<String> {
@@ -1508,6 +1526,143 @@ fn the_key_secrets_hook_asks_arm_and_never_guesses_absent() {
         assert!(out.contains("az login"), "{out}");
         assert_eq!(answers(&run), (None, None), "{fail}");
     }
+}
+
+/// How azd's Bicep provider (azd 1.23, `ensureParameters` and `armParameterFileValue`) settles
+/// one parameter of main.bicep from the environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AzdParameter {
+    /// main.parameters.json resolves to this (non-empty) value.
+    Value(String),
+    /// Empty or absent, and main.bicep has a default: azd passes nothing, the default applies.
+    Default,
+    /// Empty or absent with no default: azd asks (and `--no-prompt` fails).
+    Prompt,
+}
+
+/// main.bicep's parameters, each settled from `env` the way azd does it: `${VAR}` is the
+/// variable's value or empty, `${VAR=fallback}` the fallback when the variable is unset.
+fn azd_parameters(env: &BTreeMap<String, String>) -> BTreeMap<String, AzdParameter> {
+    let file: serde_json::Value = serde_json::from_str(&read("main.parameters.json")).unwrap();
+    let reference = Regex::new(r"\$\{([A-Z0-9_]+)(=([^}]*))?\}").unwrap();
+    let declared = Regex::new(r"(?m)^param (\w+) \w+( = .+)?$").unwrap();
+    declared
+        .captures_iter(&read("main.bicep"))
+        .map(|c| {
+            let name = c[1].to_owned();
+            let has_default = c.get(2).is_some();
+            let value = file["parameters"][&name]["value"].as_str().map(|text| {
+                reference
+                    .replace_all(text, |r: &regex_lite::Captures| {
+                        match (env.get(&r[1]), r.get(3)) {
+                            (Some(v), _) => v.clone(),
+                            (None, Some(fallback)) => fallback.as_str().to_owned(),
+                            (None, None) => String::new(),
+                        }
+                    })
+                    .into_owned()
+            });
+            let settled = match value {
+                Some(v) if !v.is_empty() => AzdParameter::Value(v),
+                _ if has_default => AzdParameter::Default,
+                _ => AzdParameter::Prompt,
+            };
+            (name, settled)
+        })
+        .collect()
+}
+
+#[test]
+fn azd_up_asks_nothing_on_a_fresh_environment_and_on_a_second_run() {
+    // What `azd up --no-prompt` needs from the person: the environment's name, location and
+    // subscription (`azd env new`, or AZURE_* in a pipeline). Nothing else may be asked.
+    let fresh: BTreeMap<String, String> = [
+        ("AZURE_ENV_NAME", "dev"),
+        ("AZURE_LOCATION", "swedencentral"),
+        ("AZURE_SUBSCRIPTION_ID", "s-1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let prompts = |env: &BTreeMap<String, String>| -> Vec<String> {
+        azd_parameters(env)
+            .into_iter()
+            .filter(|(_, p)| *p == AzdParameter::Prompt)
+            .map(|(name, _)| name)
+            .collect()
+    };
+    // 1. Before any hook (azd's EnsureEnv): nothing to ask.
+    assert_eq!(
+        prompts(&fresh),
+        Vec::<String>::new(),
+        "asked before the hooks"
+    );
+
+    // 2. The preprovision hooks of azure.yaml, in order, then azd reloads the environment and
+    // settles the parameters again for the deployment: the hooks' answers are what it gets.
+    let azure = repo_file("azure.yaml");
+    let posix = "      run: infra/scripts/deployment-suffix.sh && infra/scripts/key-secrets.sh\n";
+    assert!(azure.contains(posix));
+    let preprovision = |run: &HookRun| {
+        for script in ["scripts/deployment-suffix.sh", "scripts/key-secrets.sh"] {
+            let (ok, out) = run.run(script);
+            assert!(ok, "{script}: {out}");
+        }
+        let env = run.env();
+        assert_eq!(prompts(&env), Vec::<String>::new(), "asked after the hooks");
+        azd_parameters(&env)
+    };
+    let run = HookRun::new(AZ_FOR_KEY_SECRETS);
+    for (k, v) in &fresh {
+        run.set(k, v);
+    }
+    let first = preprovision(&run);
+    let flags = |settled: &BTreeMap<String, AzdParameter>| {
+        (
+            settled["thirdPartyApiKeyExists"].clone(),
+            settled["thirdPartyApiMasterKeyExists"].clone(),
+        )
+    };
+    let value = |v: &str| AzdParameter::Value(v.to_owned());
+    assert_eq!(
+        flags(&first),
+        (value("false"), value("false")),
+        "a new vault"
+    );
+    let AzdParameter::Value(suffix) = first["deploymentSuffix"].clone() else {
+        panic!("the suffix is set by the hook: {first:?}")
+    };
+
+    // 3. The provision's outputs go to the environment (main.bicep's outputs), as azd writes
+    // them; the vault now holds both secrets.
+    let vault = format!("kl-kv-abcdefghijk{suffix}");
+    run.set("AZURE_RESOURCE_GROUP", "rg-dev");
+    run.set("AZURE_KEY_VAULT_NAME", &vault);
+    run.stub("group_exists", "true\n");
+    run.stub(
+        "vault_id",
+        &format!(
+            "/subscriptions/s-1/resourceGroups/rg-dev/providers/Microsoft.KeyVault/vaults/{vault}\n"
+        ),
+    );
+    run.stub(
+        "page1.names",
+        "third-party-api-key\nthird-party-api-master-key\n",
+    );
+
+    // 4. A second `azd up`: still nothing asked, and the deployment keeps both secrets.
+    assert_eq!(prompts(&run.env()), Vec::<String>::new());
+    let second = preprovision(&run);
+    assert_eq!(flags(&second), (value("true"), value("true")), "keys kept");
+    assert_eq!(second["deploymentSuffix"], value(&suffix), "the same vault");
+
+    // Without the hook (a deployment by hand from the parameters file), the flags fall back to
+    // main.bicep's default, '', and the deployment stops rather than overwrite a key (checked
+    // in key_secrets_are_created_only_when_absent_with_a_placeholder_that_is_no_key).
+    assert_eq!(
+        flags(&azd_parameters(&fresh)),
+        (AzdParameter::Default, AzdParameter::Default)
+    );
 }
 
 #[test]
