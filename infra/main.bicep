@@ -99,3 +99,6 @@ output CODE_LEDGER_URL string = resources.outputs.ledgerUrl
 output MAIN_APP_URL string = resources.outputs.mainAppUrl
 output KEY_ROTATION_JOB_NAME string = resources.outputs.keyRotationJobName
 output THIRD_PARTY_API_KEYS_URL string = resources.outputs.keysUrl
+// The custom role's name (its hash makes it unique in the tenant): grant-developer-access.sh and
+// `keyless doctor`'s az lines use it.
+output QUEUE_MESSAGE_UPDATER_ROLE string = resources.outputs.updaterRoleName

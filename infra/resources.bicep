@@ -119,9 +119,15 @@ resource rotationIdentity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023
   tags: tags
 }
 
+module updaterRole 'modules/custom-role.bicep' = {
+  name: 'custom-role'
+}
+
 module roles 'modules/roles.bicep' = {
   name: 'roles'
   params: {
+    // From the custom role's own deployment: no assignment is made before it finished.
+    updaterRoleId: updaterRole.outputs.id
     principals: {
       'main-app': mainAppIdentity.properties.principalId
       'queue-worker': queueWorkerIdentity.properties.principalId
@@ -305,3 +311,4 @@ output ledgerUrl string = ledgerUrl
 output mainAppUrl string = 'https://${mainApp.outputs.fqdn}'
 output keyRotationJobName string = keyRotation.outputs.name
 output keysUrl string = keysUrl
+output updaterRoleName string = updaterRole.outputs.roleName

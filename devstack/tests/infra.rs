@@ -298,9 +298,25 @@ fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
     // The assignments on the two secrets wait for them: the roles module takes the vault's name
     // from the vault module, which creates absent secrets.
     assert!(resources.contains("    vaultName: vault.outputs.name\n"));
+    // The custom role is its own deployment, finished before the roles module (which takes its
+    // id) assigns it; its name is unique in the tenant (a hash of the group's id) and its id is
+    // the subscription-level one role assignments expect.
+    let custom_role = read("modules/custom-role.bicep");
+    assert!(resources.contains("    updaterRoleId: updaterRole.outputs.id\n"));
+    assert!(resources.contains("module updaterRole 'modules/custom-role.bicep' = {\n"));
+    assert!(!roles.contains("Microsoft.Authorization/roleDefinitions@"));
+    assert!(
+        custom_role
+            .contains("var roleName = '${baseName} (${uniqueString(resourceGroup().id)})'\n")
+    );
+    assert!(custom_role.contains("    roleName: roleName\n"));
+    assert!(custom_role.contains(
+        "output id string = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', updater.name)\n"
+    ));
+    assert!(custom_role.contains("    assignableScopes: [resourceGroup().id]\n"));
     let custom = Regex::new(r"dataActions: \[([^\]]*)\]").unwrap();
     let actions: Vec<String> = custom
-        .captures_iter(&roles)
+        .captures_iter(&custom_role)
         .map(|c| c[1].to_owned())
         .collect();
     assert_eq!(
@@ -324,7 +340,7 @@ fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
         );
     }
     assert_eq!(
-        roles.matches("roleDefinitionId: a.role == updaterRoleName ? updaterRole.id : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])").count(),
+        roles.matches("roleDefinitionId: a.role == updaterRoleName ? updaterRoleId : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])").count(),
         expected_scopes.len()
     );
     for file in bicep_files() {
@@ -480,7 +496,7 @@ fn each_identity_holds_exactly_the_least_privilege_written_out_here() {
     .collect();
     assert_eq!(ids, known);
     assert!(roles.contains("var updaterRoleName = 'Storage Queue Data Message Updater'\n"));
-    assert!(roles.contains(
+    assert!(read("modules/custom-role.bicep").contains(
         "dataActions: ['Microsoft.Storage/storageAccounts/queueServices/queues/messages/write']"
     ));
 }
@@ -2293,6 +2309,10 @@ fn the_developer_access_script_grants_exactly_its_roles_or_changes_nothing() {
             "CODE_LEDGER_URL",
             "https://klstabcdefghijklmnopqr.blob.core.windows.net/codes",
         ),
+        (
+            "QUEUE_MESSAGE_UPDATER_ROLE",
+            "Storage Queue Data Message Updater (q4tg5wnxjbsnk)",
+        ),
     ];
     let deployed = |without: Option<&str>| {
         let run = HookRun::new(AZ_FOR_DEVELOPER_ACCESS);
@@ -2361,7 +2381,7 @@ fn the_developer_access_script_grants_exactly_its_roles_or_changes_nothing() {
         ("Key Vault Secrets Officer", &master),
         ("Storage Queue Data Message Sender", &queue),
         ("Storage Queue Data Message Processor", &queue),
-        ("Storage Queue Data Message Updater (rg-dev)", &queue),
+        ("Storage Queue Data Message Updater (q4tg5wnxjbsnk)", &queue),
         ("Storage Queue Data Message Sender", &poison),
         ("Storage Queue Data Message Processor", &poison),
         ("Storage Blob Data Contributor", &codes),
@@ -2395,15 +2415,19 @@ fn the_developer_access_script_grants_exactly_its_roles_or_changes_nothing() {
         .iter()
         .map(|(r, s)| {
             (
-                r.trim_end_matches(" (rg-dev)").to_owned(),
+                r.trim_end_matches(" (q4tg5wnxjbsnk)").to_owned(),
                 kind(s).to_owned(),
             )
         })
         .collect();
     assert_eq!(as_kinds, operator);
+    // The name main.bicep outputs for azd's environment is the one the role has.
+    assert!(read("main.bicep").contains(
+        "output QUEUE_MESSAGE_UPDATER_ROLE string = resources.outputs.updaterRoleName\n"
+    ));
     assert!(
-        read("modules/roles.bicep")
-            .contains("roleName: '${updaterRoleName} (${resourceGroup().name})'")
+        read("resources.bicep")
+            .contains("output updaterRoleName string = updaterRole.outputs.roleName\n")
     );
 
     // First run: the address is added, the firewalls opened by a provision, then the roles.

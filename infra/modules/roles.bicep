@@ -34,6 +34,9 @@ param keyStoreContainerName string
 @description('Container registry name.')
 param registryName string
 
+@description('The custom role\'s definition id (modules/custom-role.bicep\'s output: taking it waits for its deployment).')
+param updaterRoleId string
+
 // Built-in role definition ids (https://learn.microsoft.com/azure/role-based-access-control/built-in-roles).
 var builtInRoles = {
   'Key Vault Secrets User': '4633458b-17de-408a-b874-0445c86b69e6'
@@ -45,8 +48,8 @@ var builtInRoles = {
   AcrPull: '7f951dda-4ed3-4680-a7ca-43fe172d538d'
 }
 
-// The one custom role: the single data action Update Message needs, which neither Message
-// Processor nor Message Sender grants (visibility renewal and early retry in queue-worker).
+// The one custom role (modules/custom-role.bicep): Update Message, for the worker's visibility
+// renewal and early retry. Rows name it without its hash.
 var updaterRoleName = 'Storage Queue Data Message Updater'
 
 // principal, role, scope: the whole table, read by the tests. Scopes are single resources (one
@@ -75,24 +78,6 @@ var assignments = [
   { principal: 'rotation', role: 'Key Vault Secrets Officer', scope: 'master-key-secret' }
   { principal: 'rotation', role: 'AcrPull', scope: 'registry' }
 ]
-
-resource updaterRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
-  name: guid(resourceGroup().id, updaterRoleName)
-  properties: {
-    roleName: '${updaterRoleName} (${resourceGroup().name})'
-    description: 'Update queue messages (visibility timeout, content): messages/write only.'
-    type: 'CustomRole'
-    permissions: [
-      {
-        actions: []
-        notActions: []
-        dataActions: ['Microsoft.Storage/storageAccounts/queueServices/queues/messages/write']
-        notDataActions: []
-      }
-    ]
-    assignableScopes: [resourceGroup().id]
-  }
-}
 
 // Each loop below names its role definition inline (the custom role, or a built-in one by id):
 // no user-defined `func`, which checkov's Bicep parser cannot read. ARM evaluates only the branch
@@ -156,7 +141,7 @@ resource onSecret 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
     name: guid(secret.id, principals[a.principal], a.role)
     scope: secret
     properties: {
-      roleDefinitionId: a.role == updaterRoleName ? updaterRole.id : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])
+      roleDefinitionId: a.role == updaterRoleName ? updaterRoleId : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])
       principalId: principals[a.principal]
       principalType: 'ServicePrincipal'
     }
@@ -168,7 +153,7 @@ resource onMasterKeySecret 'Microsoft.Authorization/roleAssignments@2022-04-01' 
     name: guid(masterKeySecret.id, principals[a.principal], a.role)
     scope: masterKeySecret
     properties: {
-      roleDefinitionId: a.role == updaterRoleName ? updaterRole.id : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])
+      roleDefinitionId: a.role == updaterRoleName ? updaterRoleId : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])
       principalId: principals[a.principal]
       principalType: 'ServicePrincipal'
     }
@@ -180,7 +165,7 @@ resource onQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
     name: guid(queue.id, principals[a.principal], a.role)
     scope: queue
     properties: {
-      roleDefinitionId: a.role == updaterRoleName ? updaterRole.id : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])
+      roleDefinitionId: a.role == updaterRoleName ? updaterRoleId : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])
       principalId: principals[a.principal]
       principalType: 'ServicePrincipal'
     }
@@ -192,7 +177,7 @@ resource onPoisonQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
     name: guid(poisonQueue.id, principals[a.principal], a.role)
     scope: poisonQueue
     properties: {
-      roleDefinitionId: a.role == updaterRoleName ? updaterRole.id : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])
+      roleDefinitionId: a.role == updaterRoleName ? updaterRoleId : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])
       principalId: principals[a.principal]
       principalType: 'ServicePrincipal'
     }
@@ -204,7 +189,7 @@ resource onContainer 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
     name: guid(container.id, principals[a.principal], a.role)
     scope: container
     properties: {
-      roleDefinitionId: a.role == updaterRoleName ? updaterRole.id : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])
+      roleDefinitionId: a.role == updaterRoleName ? updaterRoleId : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])
       principalId: principals[a.principal]
       principalType: 'ServicePrincipal'
     }
@@ -216,7 +201,7 @@ resource onKeyStoreContainer 'Microsoft.Authorization/roleAssignments@2022-04-01
     name: guid(keyStoreContainer.id, principals[a.principal], a.role)
     scope: keyStoreContainer
     properties: {
-      roleDefinitionId: a.role == updaterRoleName ? updaterRole.id : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])
+      roleDefinitionId: a.role == updaterRoleName ? updaterRoleId : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])
       principalId: principals[a.principal]
       principalType: 'ServicePrincipal'
     }
@@ -228,7 +213,7 @@ resource onRegistry 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
     name: guid(registry.id, principals[a.principal], a.role)
     scope: registry
     properties: {
-      roleDefinitionId: a.role == updaterRoleName ? updaterRole.id : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])
+      roleDefinitionId: a.role == updaterRoleName ? updaterRoleId : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])
       principalId: principals[a.principal]
       principalType: 'ServicePrincipal'
     }

@@ -14,7 +14,7 @@ set -euo pipefail
 
 eval "$(azd env get-values)"
 for name in AZURE_SUBSCRIPTION_ID AZURE_RESOURCE_GROUP AZURE_KEY_VAULT_NAME AZURE_STORAGE_ACCOUNT \
-  KEY_VAULT_URL STORAGE_QUEUE_URL CODE_LEDGER_URL; do
+  KEY_VAULT_URL STORAGE_QUEUE_URL CODE_LEDGER_URL QUEUE_MESSAGE_UPDATER_ROLE; do
   if [ -z "${!name:-}" ]; then
     echo "$name is not set in the azd environment: run azd up first (nothing was changed)" >&2
     exit 1
@@ -83,7 +83,7 @@ for q in "$queue" "$poison"; do
   grant "Storage Queue Data Message Sender" "$q"
   grant "Storage Queue Data Message Processor" "$q"
 done
-grant "Storage Queue Data Message Updater ($AZURE_RESOURCE_GROUP)" "$queue"
+grant "$QUEUE_MESSAGE_UPDATER_ROLE" "$queue"
 grant "Storage Blob Data Contributor" "$container"
 grant "Storage Blob Data Contributor" "$keys"
 

@@ -34,7 +34,13 @@ impl MissingRole {
             .unwrap_or_else(|| "${PRINCIPAL_ID}".to_owned());
         let role_arg = match role.id() {
             Some(id) => id.to_owned(),
-            None => format!("\"{} ({})\"", role.name(), resource_group(env)),
+            // Its name carries a hash of the group's id (infra/modules/custom-role.bicep):
+            // main.bicep's output, which azd puts in the environment.
+            None => format!(
+                "\"{}\"",
+                env.var("QUEUE_MESSAGE_UPDATER_ROLE")
+                    .unwrap_or_else(|| "${QUEUE_MESSAGE_UPDATER_ROLE}".to_owned())
+            ),
         };
         let grant_command = format!(
             "az role assignment create --assignee {assignee} --role {role_arg} --scope {scope_id}"
@@ -235,9 +241,23 @@ mod tests {
             ScopeKind::Queue,
         );
         assert!(
-            custom.grant_command.contains(
-                "--role \"Storage Queue Data Message Updater (${AZURE_RESOURCE_GROUP})\""
-            )
+            custom
+                .grant_command
+                .contains("--role \"${QUEUE_MESSAGE_UPDATER_ROLE}\"")
+        );
+        let named = local.with(
+            "QUEUE_MESSAGE_UPDATER_ROLE",
+            "Storage Queue Data Message Updater (q4tg5wnxjbsnk)",
+        );
+        let custom = MissingRole::new(
+            &named,
+            Role::StorageQueueDataMessageUpdater,
+            ScopeKind::Queue,
+        );
+        assert!(
+            custom
+                .grant_command
+                .contains("--role \"Storage Queue Data Message Updater (q4tg5wnxjbsnk)\" --scope ")
         );
     }
 }
