@@ -808,62 +808,105 @@ fn the_vault_name_is_unique_per_deployment() {
     let hooks = &azure[azure.find("\nhooks:\n").expect("azure.yaml hooks")..];
     assert!(hooks.contains("  preprovision:\n    posix:\n      shell: sh\n      run: infra/scripts/deployment-suffix.sh && infra/scripts/key-secrets.sh\n"));
     assert!(hooks.contains("  postdown:\n    posix:\n      shell: sh\n      run: infra/scripts/deployment-suffix.sh --new\n"));
-    assert_eq!(
-        hooks.matches("azd env set AZURE_DEPLOYMENT_SUFFIX").count(),
-        2
-    );
+    assert!(hooks.contains("    windows:\n      shell: pwsh\n      run: |\n        $ErrorActionPreference = 'Stop'\n        ./infra/scripts/deployment-suffix.ps1\n        ./infra/scripts/key-secrets.ps1\n"));
+    assert!(hooks.contains("      run: ./infra/scripts/deployment-suffix.ps1 -New\n"));
     let script = read("scripts/deployment-suffix.sh");
     assert!(script.contains("azd env set AZURE_DEPLOYMENT_SUFFIX \"$suffix\""));
+    // The PowerShell twin asks the same question of the same API (PowerShell is not on this
+    // machine: its text is checked, the shell script runs).
+    let twin = read("scripts/deployment-suffix.ps1");
+    for text in [
+        "azd env set AZURE_DEPLOYMENT_SUFFIX $suffix",
+        "/providers/Microsoft.KeyVault/deletedVaults?api-version=$apiVersion",
+        "$_.properties.vaultId",
+        "/providers/Microsoft\\.KeyVault/vaults/kl-kv-[0-9a-z]{11}$current$",
+        "$url = $page.nextLink",
+    ] {
+        assert!(twin.contains(text), "{text}");
+    }
 }
 
 #[test]
-fn the_deployment_suffix_hook_keeps_a_suffix_and_renews_it_at_teardown() {
-    // The hook against a stand-in `azd` that keeps its environment in a file.
-    let dir = tempfile::tempdir().unwrap();
-    let env_file = dir.path().join("env");
-    let azd = dir.path().join("azd");
-    std::fs::write(
-        &azd,
-        format!(
-            "#!/bin/sh\nf={}\ncase \"$1 $2\" in\n  'env get-value') v=$(grep \"^$3=\" $f 2>/dev/null | cut -d= -f2-); [ -n \"$v\" ] || exit 1; echo \"$v\" ;;\n  'env set') grep -v \"^$3=\" $f > $f.new 2>/dev/null; echo \"$3=$4\" >> $f.new; mv $f.new $f ;;\nesac\n",
-            env_file.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&azd, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        dir.path().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let run = |args: &[&str]| -> String {
-        let out = std::process::Command::new("sh")
-            .arg(infra().join("scripts/deployment-suffix.sh"))
-            .args(args)
-            .env("PATH", &path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let env = std::fs::read_to_string(&env_file).unwrap();
-        env.trim()
-            .strip_prefix("AZURE_DEPLOYMENT_SUFFIX=")
-            .unwrap()
-            .to_owned()
+fn the_deployment_suffix_hook_keeps_a_suffix_unless_a_deleted_vault_holds_it() {
+    let suffix = |run: &HookRun| run.get("AZURE_DEPLOYMENT_SUFFIX").unwrap_or_default();
+    let preprovision = |run: &HookRun| {
+        let (ok, out) = run.run("scripts/deployment-suffix.sh");
+        assert!(ok, "{out}");
+        suffix(run)
     };
-    let first = run(&[]);
+    // First provision: a new suffix, nothing asked of Azure.
+    let run = HookRun::new(AZ_FOR_KEY_SECRETS);
+    for (k, v) in [("AZURE_ENV_NAME", "dev"), ("AZURE_SUBSCRIPTION_ID", "s-1")] {
+        run.set(k, v);
+    }
+    let first = preprovision(&run);
     assert!(
         Regex::new("^[0-9a-f]{6}$").unwrap().is_match(&first),
         "{first}"
     );
-    assert_eq!(run(&[]), first, "kept across provisions");
-    let renewed = run(&["--new"]);
-    assert_ne!(renewed, first, "renewed by azd down");
-    assert_eq!(run(&[]), renewed);
+    assert!(run.az_calls().is_empty());
+
+    // Kept across provisions while no deleted vault holds it: ARM's list of the subscription's
+    // deleted vaults is read to its last page. Another group's deleted vault with this suffix,
+    // or this group's with another, does not count.
+    let vault_id = |group: &str, name: &str| {
+        format!(
+            "/subscriptions/s-1/resourceGroups/{group}/providers/Microsoft.KeyVault/vaults/{name}\n"
+        )
+    };
+    run.stub(
+        "deleted1.ids",
+        &(vault_id("rg-other", &format!("kl-kv-abcdefghijk{first}"))
+            + &vault_id("rg-dev", "kl-kv-abcdefghijk000000")),
+    );
+    run.stub(
+        "deleted1.next",
+        "https://management.azure.com/subscriptions/s-1/providers/Microsoft.KeyVault/deletedVaults?api-version=2023-07-01&$skiptoken=2\n",
+    );
+    assert_eq!(preprovision(&run), first, "kept across provisions");
+    let asked = run.az_calls();
+    assert_eq!(
+        asked.len(),
+        4,
+        "two pages, each its ids and next link: {asked:?}"
+    );
+    assert!(asked.iter().all(|c| c.starts_with(
+        "rest --method get --url https://management.azure.com/subscriptions/s-1/providers/Microsoft.KeyVault/deletedVaults?api-version="
+    )));
+
+    // The group was deleted some other way than `azd down`: its vault, soft-deleted, holds the
+    // name (ARM spells the group in capitals here). A new suffix, so a new vault.
+    run.stub(
+        "deleted2.ids",
+        &vault_id("RG-DEV", &format!("kl-kv-abcdefghijk{first}")),
+    );
+    let (ok, out) = run.run("scripts/deployment-suffix.sh");
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("a soft-deleted vault holds this deployment's vault name"),
+        "{out}"
+    );
+    let renewed = suffix(&run);
+    assert_ne!(renewed, first);
+    // The key-secrets hook then sees a new vault: both secrets will be created.
+    run.set("AZURE_KEY_VAULT_NAME", &format!("kl-kv-abcdefghijk{first}"));
+    let (ok, out) = run.run("scripts/key-secrets.sh");
+    assert!(ok, "{out}");
+    assert_eq!(
+        run.get("THIRD_PARTY_API_KEY_EXISTS").as_deref(),
+        Some("false")
+    );
+
+    // Azure cannot be asked: the provision stops, the suffix unchanged.
+    run.stub("fail", "");
+    let (ok, out) = run.run("scripts/deployment-suffix.sh");
+    assert!(!ok, "{out}");
+    assert_eq!(suffix(&run), renewed);
+
+    // `azd down` renews it, without asking.
+    let (ok, out) = run.run_with("sh", "scripts/deployment-suffix.sh", &["--new"]);
+    assert!(ok, "{out}");
+    assert_ne!(suffix(&run), renewed, "renewed by azd down");
 }
 
 #[test]
@@ -1399,8 +1442,9 @@ impl HookRun {
     }
 }
 
-/// `az` for key-secrets.sh: group exists, resource list (the vault's id), rest (pages of the
-/// vault's secrets: page2 when the URL carries skiptoken=2).
+/// `az` for the preprovision hooks: group exists, resource list (the vault's id), rest (pages
+/// of the vault's secrets, or of the subscription's deleted vaults when the URL names
+/// deletedVaults: page2 when the URL carries skiptoken=2).
 const AZ_FOR_KEY_SECRETS: &str = r#"#!/bin/sh
 s=$STUB
 printf '%s\n' "$*" >> "$s/calls"
@@ -1415,6 +1459,16 @@ case "$cmd" in
   "group exists") cat "$s/group_exists" ;;
   "resource list") cat "$s/vault_id" 2>/dev/null || true ;;
   "rest --method")
+    case "$url" in
+      */subscriptions/s-1/providers/Microsoft.KeyVault/deletedVaults\?api-version=*)
+        case "$url" in *skiptoken=2*) page=deleted2 ;; *) page=deleted1 ;; esac
+        case "$query" in
+          "value[].properties.vaultId") cat "$s/$page.ids" 2>/dev/null || true ;;
+          nextLink) cat "$s/$page.next" 2>/dev/null || true ;;
+          *) echo "unexpected query $query" >&2; exit 2 ;;
+        esac
+        exit 0 ;;
+    esac
     case "$url" in *skiptoken=2*) page=page2 ;; *) page=page1 ;; esac
     case "$query" in
       "value[].name") cat "$s/$page.names" ;;

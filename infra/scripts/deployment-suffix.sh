@@ -1,10 +1,15 @@
 #!/bin/sh
-# azd hook (azure.yaml). The vault keeps its name for 90 days after `azd down` (soft delete with
-# purge protection: it cannot be purged), so its name carries AZURE_DEPLOYMENT_SUFFIX:
-#   preprovision: keep the environment's suffix, or make one (first provision);
+# azd hook (azure.yaml). The vault keeps its name for 90 days after it is deleted (soft delete
+# with purge protection: it cannot be purged), so its name carries AZURE_DEPLOYMENT_SUFFIX:
+#   preprovision: keep the environment's suffix, or make one (first provision); and make a new
+#     one when a soft-deleted vault of this environment's group carries it (the group was deleted
+#     some other way than `azd down`: the portal, `az group delete`), since the provision would
+#     fail on that name;
 #   postdown (--new): make a new one, so the next `azd up` does not collide with the deleted vault.
 # To reuse a recovered vault instead, set its suffix back: see README, "Teardown".
 set -eu
+
+api_version=2023-07-01
 
 new_suffix() {
   suffix=$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
@@ -12,14 +17,50 @@ new_suffix() {
   echo "AZURE_DEPLOYMENT_SUFFIX=$suffix"
 }
 
+value() { azd env get-value "$1" 2>/dev/null || true; }
+
 if [ "${1:-}" = "--new" ]; then
   new_suffix
   exit 0
 fi
-current=$(azd env get-value AZURE_DEPLOYMENT_SUFFIX 2>/dev/null || true)
+current=$(value AZURE_DEPLOYMENT_SUFFIX)
 case "$current" in
   [0-9a-z] | [0-9a-z][0-9a-z] | [0-9a-z][0-9a-z][0-9a-z] | [0-9a-z][0-9a-z][0-9a-z][0-9a-z] | \
-  [0-9a-z][0-9a-z][0-9a-z][0-9a-z][0-9a-z] | [0-9a-z][0-9a-z][0-9a-z][0-9a-z][0-9a-z][0-9a-z])
-    echo "AZURE_DEPLOYMENT_SUFFIX=$current" ;;
-  *) new_suffix ;;
+  [0-9a-z][0-9a-z][0-9a-z][0-9a-z][0-9a-z] | [0-9a-z][0-9a-z][0-9a-z][0-9a-z][0-9a-z][0-9a-z]) ;;
+  *)
+    new_suffix
+    exit 0
+    ;;
 esac
+
+# The subscription's soft-deleted vaults, every page, asked of Azure Resource Manager (the
+# management plane: Microsoft.KeyVault/deletedVaults/read). Any failure to ask stops the
+# provision: keeping a suffix a deleted vault holds fails later, with a less clear error.
+command -v az >/dev/null 2>&1 || {
+  echo "the Azure CLI (az) is needed to ask whether a deleted vault holds suffix $current: install it and run az login" >&2
+  exit 1
+}
+subscription=$(value AZURE_SUBSCRIPTION_ID)
+: "${subscription:?AZURE_SUBSCRIPTION_ID is not set}"
+group=$(value AZURE_RESOURCE_GROUP)
+group=${group:-rg-$(value AZURE_ENV_NAME)}
+deleted=""
+url="https://management.azure.com/subscriptions/$subscription/providers/Microsoft.KeyVault/deletedVaults?api-version=$api_version"
+# Each answer is assigned before it is used: with `set -e`, a failing `az` stops the hook.
+while [ -n "$url" ]; do
+  ids=$(az rest --method get --url "$url" --query "value[].properties.vaultId" --output tsv)
+  next=$(az rest --method get --url "$url" --query "nextLink" --output tsv)
+  deleted="$deleted
+$ids"
+  url=$next
+done
+# This deployment's vault name: kl-kv-, 11 characters of the template's token, the suffix
+# (infra/resources.bicep); ARM spells group names in any case.
+held=$(printf '%s\n' "$deleted" |
+  grep -iE "/resourceGroups/$group/providers/Microsoft\.KeyVault/vaults/kl-kv-[0-9a-z]{11}$current\$" || true)
+if [ -n "$held" ]; then
+  echo "a soft-deleted vault holds this deployment's vault name (${held##*/}): a new suffix, so a new vault"
+  new_suffix
+else
+  echo "AZURE_DEPLOYMENT_SUFFIX=$current"
+fi
