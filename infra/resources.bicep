@@ -65,6 +65,7 @@ module vault 'modules/keyvault.bicep' = {
     secretExpiresOn: secretExpiresOn
     developerIps: developerIps
     publicNetworkAccess: empty(developerIps) ? 'Disabled' : 'Enabled'
+    workspaceId: monitoring.outputs.workspaceId
   }
 }
 
@@ -79,6 +80,7 @@ module storage 'modules/storage.bicep' = {
     keyStoreContainerName: keyStoreContainerName
     developerIps: developerIps
     publicNetworkAccess: empty(developerIps) ? 'Disabled' : 'Enabled'
+    workspaceId: monitoring.outputs.workspaceId
   }
 }
 

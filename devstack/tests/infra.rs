@@ -698,6 +698,16 @@ fn private_endpoints_dns_zones_and_the_environment_subnet() {
     .map(|r| r.iter().map(|s| s.to_string()).collect())
     .collect();
     assert_eq!(rules, expected_rules);
+    // The claim matches what the environment enforces: the public ingress, not that rule, decides
+    // what the Internet reaches, and it answers on 80 with a redirect only (no plain HTTP).
+    let app = read("modules/container-app.bicep");
+    assert!(app.contains("        external: ingress == 'external'\n"));
+    assert!(app.contains("        allowInsecure: false\n"));
+    let readme = repo_file("README.md");
+    assert!(readme.contains(
+        "Port 80 is open too and answers only with a redirect to HTTPS (`allowInsecure: false`)"
+    ));
+    assert!(!readme.contains("only 443 from the Internet"));
     assert_eq!(network.matches("securityRules:").count(), 2);
     assert_eq!(network.matches("networkSecurityGroup: { id:").count(), 2);
     assert!(network.contains("serviceName: 'Microsoft.App/environments'"));
@@ -2672,5 +2682,56 @@ fn a_deleted_or_overwritten_key_store_can_be_restored_and_versions_are_bounded()
         rules.contains("prefixMatch: [ '${keyStoreContainerName}/' ]")
             && rules.contains("delete: { daysAfterCreationGreaterThan: 90 }"),
         "the key store's versions are kept 90 days, then go"
+    );
+}
+
+#[test]
+fn key_vault_and_storage_send_their_audit_logs_to_log_analytics() {
+    // Who read the master key, who changed keys.json or a ledger record: each audited resource
+    // has one diagnostic setting to the workspace, with the categories that say so.
+    let settings = resource_blocks("Microsoft.Insights/diagnosticSettings");
+    let audited: BTreeMap<(String, String), String> = settings
+        .iter()
+        .filter_map(|(file, block)| {
+            let scope = Regex::new(r"(?m)^  scope: (\w+)$").unwrap();
+            let scope = scope.captures(block)?[1].to_owned();
+            let file = file.file_name()?.to_string_lossy().into_owned();
+            Some(((file, scope), block.clone()))
+        })
+        .collect();
+    for (file, scope, categories) in [
+        ("keyvault.bicep", "vault", &["AuditEvent"][..]),
+        (
+            "storage.bicep",
+            "blobService",
+            &["StorageWrite", "StorageDelete"][..],
+        ),
+        (
+            "storage.bicep",
+            "queueService",
+            &["StorageWrite", "StorageDelete"][..],
+        ),
+    ] {
+        let block = audited
+            .get(&(file.to_owned(), scope.to_owned()))
+            .unwrap_or_else(|| panic!("{file}: no diagnostic setting on {scope}"));
+        assert!(block.contains("    workspaceId: workspaceId\n"), "{block}");
+        let found: Vec<&str> = Regex::new(r"\{ category: '(\w+)', enabled: true \}")
+            .unwrap()
+            .captures_iter(block)
+            .map(|c| c.get(1).unwrap().as_str())
+            .collect();
+        assert_eq!(found, categories, "{file} {scope}");
+    }
+    // The workspace is the monitoring module's, passed to both modules.
+    let resources = read("resources.bicep");
+    assert_eq!(
+        resources
+            .matches("    workspaceId: monitoring.outputs.workspaceId\n")
+            .count(),
+        2
+    );
+    assert!(
+        read("modules/monitoring.bicep").contains("output workspaceId string = workspace.id\n")
     );
 }

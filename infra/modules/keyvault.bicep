@@ -39,6 +39,9 @@ param developerIps array = []
 @description('Enabled only together with developerIps (resources.bicep); the firewall then admits those addresses alone.')
 param publicNetworkAccess string = 'Disabled'
 
+@description('Log Analytics workspace the vault\'s audit log goes to.')
+param workspaceId string
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -82,6 +85,17 @@ resource secrets 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = [
     }
   }
 ]
+
+// Who read or wrote which secret, and from where: every data-plane request (AuditEvent) goes to
+// Log Analytics (table AzureDiagnostics, or AZKVAuditLogs in resource-specific mode).
+resource audit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit'
+  scope: vault
+  properties: {
+    workspaceId: workspaceId
+    logs: [{ category: 'AuditEvent', enabled: true }]
+  }
+}
 
 output id string = vault.id
 output name string = vault.name

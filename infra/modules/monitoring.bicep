@@ -34,5 +34,6 @@ resource insights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
+output workspaceId string = workspace.id
 output workspaceName string = workspace.name
 output insightsName string = insights.name

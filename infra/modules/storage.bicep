@@ -29,6 +29,9 @@ param developerIps array = []
 @description('Enabled only together with developerIps (resources.bicep); the firewall then admits those addresses alone.')
 param publicNetworkAccess string = 'Disabled'
 
+@description('Log Analytics workspace the account\'s audit logs go to.')
+param workspaceId string
+
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
@@ -142,6 +145,34 @@ resource keyStoreContainer 'Microsoft.Storage/storageAccounts/blobServices/conta
   parent: blobService
   name: keyStoreContainerName
   properties: { publicAccess: 'None' }
+}
+
+// Who changed what: every write and delete on blobs (keys.json, ledger records) and on queue
+// messages, with the caller's identity, goes to Log Analytics (StorageBlobLogs, StorageQueueLogs).
+// Reads are left out: the worker, verify and every third-party-api replica read all the time.
+// A code costs about two records in each table.
+resource blobAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit'
+  scope: blobService
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      { category: 'StorageWrite', enabled: true }
+      { category: 'StorageDelete', enabled: true }
+    ]
+  }
+}
+
+resource queueAudit 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit'
+  scope: queueService
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      { category: 'StorageWrite', enabled: true }
+      { category: 'StorageDelete', enabled: true }
+    ]
+  }
 }
 
 output id string = account.id
