@@ -189,6 +189,8 @@ module thirdPartyApi 'modules/container-app.bicep' = {
       { name: 'AZURE_TOKEN_CREDENTIALS', value: 'ManagedIdentityCredential' }
       { name: 'AZURE_CLIENT_ID', value: thirdPartyApiIdentity.properties.clientId }
       { name: 'RUST_LOG', value: 'info' }
+      // The managed agent speaks gRPC only; the platform sets the endpoint (and says grpc too).
+      { name: 'OTEL_EXPORTER_OTLP_PROTOCOL', value: 'grpc' }
     ]
     scaleRules: [
       { name: 'http', http: { metadata: { concurrentRequests: '50' } } }
@@ -223,6 +225,8 @@ module mainApp 'modules/container-app.bicep' = {
       { name: 'AZURE_TOKEN_CREDENTIALS', value: 'ManagedIdentityCredential' }
       { name: 'AZURE_CLIENT_ID', value: mainAppIdentity.properties.clientId }
       { name: 'RUST_LOG', value: 'info' }
+      // The managed agent speaks gRPC only; the platform sets the endpoint (and says grpc too).
+      { name: 'OTEL_EXPORTER_OTLP_PROTOCOL', value: 'grpc' }
     ]
     // Out at main-app's own MAX_CONCURRENT_REQUESTS (16): requests beyond it wait in a replica.
     scaleRules: [
@@ -257,6 +261,8 @@ module queueWorker 'modules/container-app.bicep' = {
       { name: 'AZURE_TOKEN_CREDENTIALS', value: 'ManagedIdentityCredential' }
       { name: 'AZURE_CLIENT_ID', value: queueWorkerIdentity.properties.clientId }
       { name: 'RUST_LOG', value: 'info' }
+      // The managed agent speaks gRPC only; the platform sets the endpoint (and says grpc too).
+      { name: 'OTEL_EXPORTER_OTLP_PROTOCOL', value: 'grpc' }
     ]
     // KEDA reads the queue length with the worker's own identity: no connection string.
     scaleRules: [

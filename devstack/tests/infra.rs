@@ -933,14 +933,26 @@ fn secrets_expire_and_telemetry_needs_no_key() {
         read("main.bicep")
             .contains("secretExpiresOn: dateTimeToEpoch(dateTimeAdd(deployedAt, 'P90D'))")
     );
-    // Application Insights takes Entra-authenticated telemetry only; logs reach Log Analytics
-    // through diagnostic settings, not the workspace key.
+    // Application Insights keeps local authentication, the one way the managed agent can send
+    // (its connection string sits in the environment alone); logs reach Log Analytics through
+    // diagnostic settings, not the workspace key.
     let monitoring = read("modules/monitoring.bicep");
-    assert!(monitoring.contains("DisableLocalAuth: true"));
+    assert!(monitoring.contains("    DisableLocalAuth: false\n"));
+    assert!(monitoring.contains("must allow local authentication to receive"));
     let env = read("modules/apps-env.bicep");
     assert!(env.contains("destination: 'azure-monitor'"));
     assert!(env.contains("resource logs 'Microsoft.Insights/diagnosticSettings@"));
     assert!(env.contains("tracesConfiguration: { destinations: ['appInsights'] }"));
+    assert!(env.contains("logsConfiguration: { destinations: ['appInsights'] }"));
+    // The agent takes OTLP over gRPC only: each app says so (the services honour it; the
+    // protocol is proven against a gRPC receiver in devstack/tests/trace.rs).
+    let resources = read("resources.bicep");
+    assert_eq!(
+        resources
+            .matches("      { name: 'OTEL_EXPORTER_OTLP_PROTOCOL', value: 'grpc' }\n")
+            .count(),
+        3
+    );
     // The environment's managed agent is the only holder of the connection string: no app,
     // no secret, no key anywhere.
     for (file, text) in bicep_texts() {
@@ -1760,6 +1772,7 @@ fn third_party_api_keeps_its_keys_in_its_container_and_its_master_key_in_the_vau
         "AZURE_TOKEN_CREDENTIALS",
         "AZURE_CLIENT_ID",
         "RUST_LOG",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
     ]
     .into();
     assert_eq!(names, expected);

@@ -134,3 +134,87 @@ async fn each_getcode_is_one_trace_across_the_three_services() {
     .await;
     stack.stop().await;
 }
+
+/// What Container Apps' managed agent takes: OTLP over gRPC, set by the same variables the
+/// environment injects (`OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`). Each
+/// service sends its spans and its log records; a getcode is one trace across the three, and
+/// its log records carry that trace. No secret travels.
+#[tokio::test]
+async fn over_grpc_every_service_sends_spans_and_logs_and_a_getcode_is_one_trace() {
+    let receiver = OtlpReceiver::start_grpc();
+    let stack = start_stack_with(|options| {
+        options.services = Service::ALL.to_vec();
+        options.telemetry_env = vec![
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
+                receiver.endpoint().into(),
+            ),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL".into(), "grpc".into()),
+            ("OTEL_BSP_SCHEDULE_DELAY".into(), "200".into()),
+            ("OTEL_BLRP_SCHEDULE_DELAY".into(), "200".into()),
+        ];
+    })
+    .await;
+    let res = stack
+        .http()
+        .get(format!("{}/api/v1/getcode", stack.urls.main_app))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let services = ["main-app", "third-party-api", "queue-worker"];
+    eventually_ok(
+        Duration::from_secs(30),
+        "the getcode's trace spans the three services, and each logged in it",
+        || async {
+            let spans = receiver.spans();
+            let trace = spans
+                .iter()
+                .find(|s| s.service == "main-app" && s.name == "issue_code")
+                .map(|s| s.trace_id.clone())
+                .ok_or("no issue_code span yet")?;
+            let in_trace = |service: &str| {
+                spans
+                    .iter()
+                    .any(|s| s.trace_id == trace && s.service == service)
+            };
+            let logged_in_trace = |service: &str| {
+                receiver
+                    .logs()
+                    .iter()
+                    .any(|l| l.trace_id == trace && l.service == service && !l.body.is_empty())
+            };
+            let missing: Vec<String> = services
+                .iter()
+                .flat_map(|s| {
+                    [
+                        (!in_trace(s)).then(|| format!("{s}: no span in trace {trace}")),
+                        (!logged_in_trace(s)).then(|| format!("{s}: no log record in it")),
+                    ]
+                })
+                .flatten()
+                .collect();
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{missing:?}; logs: {:#?}", receiver.logs()))
+            }
+        },
+    )
+    .await;
+    // The exporters' own chatter is not exported as log records (it would feed itself).
+    for log in receiver.logs() {
+        assert!(
+            !log.body.contains("opentelemetry") && !log.body.contains("h2::"),
+            "{log:?}"
+        );
+    }
+    for secret in [stack.master_key(), stack.third_party_api_key()] {
+        assert!(
+            !receiver.bodies_contain(secret.expose().as_bytes()),
+            "a key travelled in telemetry"
+        );
+    }
+    stack.stop().await;
+}

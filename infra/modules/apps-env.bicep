@@ -1,8 +1,10 @@
 // The Container Apps environment, in its own subnet of the private network (modules/network.bicep):
 // the apps resolve Key Vault and Storage to their private endpoints. Console and system logs go
 // to Log Analytics through diagnostic settings (no workspace key); OpenTelemetry traces and logs
-// go to Application Insights through the environment's managed OpenTelemetry agent, so no app
-// holds a connection string.
+// go to Application Insights through the environment's managed OpenTelemetry agent (OTLP over
+// gRPC: the platform gives each app OTEL_EXPORTER_OTLP_ENDPOINT), so no app holds a connection
+// string. openTelemetryConfiguration exists only in preview API versions (none of the stable
+// ones, 2025-01-01 and 2025-07-01, has it), hence the version below.
 
 @description('Azure region.')
 param location string

@@ -1,7 +1,11 @@
 // Log Analytics (Container Apps logs, through diagnostic settings) and Application Insights
-// (OpenTelemetry traces and logs from the environment's managed agent). Local (key)
-// authentication is off: Application Insights takes Entra-authenticated telemetry only, and no
-// app is given its connection string.
+// (OpenTelemetry traces and logs from the environment's managed agent). No app is given the
+// connection string: only the environment holds it (modules/apps-env.bicep).
+// Local authentication stays on: the managed agent sends with the connection string and cannot
+// use Entra ID ("the Application Insights resource must allow local authentication to receive
+// data from the OpenTelemetry data agent", learn.microsoft.com/azure/container-apps/
+// opentelemetry-agents). The connection string lets its holder send telemetry, not read any;
+// docs/ARCHITECTURE.md, "Telemetry in Azure", weighs this against a collector of our own.
 
 @description('Azure region.')
 param location string
@@ -30,7 +34,7 @@ resource insights 'Microsoft.Insights/components@2020-02-02' = {
   properties: {
     Application_Type: 'web'
     WorkspaceResourceId: workspace.id
-    DisableLocalAuth: true
+    DisableLocalAuth: false
   }
 }
 

@@ -50,8 +50,12 @@ pub const EXTRA_CA_CERTS: &str = "EXTRA_CA_CERTS";
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
 /// The log filter, `tracing_subscriber` syntax.
 pub const RUST_LOG: &str = "RUST_LOG";
-/// Where spans are exported (OTLP over HTTP); unset means no export.
+/// Where spans and logs are exported over OTLP; unset means no export.
 pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// How they travel: `http/protobuf` (the default) or `grpc` (what Container Apps' agent takes).
+pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+/// Container Apps' managed agent (gRPC), set by the platform: used when the `OTEL_*` pair is not.
+pub const CONTAINERAPP_OTEL_TRACING_GRPC_ENDPOINT: &str = "CONTAINERAPP_OTEL_TRACING_GRPC_ENDPOINT";
 
 /// Variables every service reads through this crate: identity, transport, telemetry.
 pub const COMMON_VARIABLES: &[&str] = &[
@@ -67,4 +71,6 @@ pub const COMMON_VARIABLES: &[&str] = &[
     RUST_LOG,
     LOG_FORMAT,
     OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    CONTAINERAPP_OTEL_TRACING_GRPC_ENDPOINT,
 ];

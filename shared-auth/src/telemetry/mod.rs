@@ -1,6 +1,7 @@
 //! Telemetry: `tracing` with JSON (default) or pretty logs, `RUST_LOG` filtering, OpenTelemetry
-//! spans exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, W3C `traceparent`
-//! propagation, and one access-log line per HTTP request that never carries a query string.
+//! spans and log records exported over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (HTTP, or
+//! gRPC with `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`), W3C `traceparent` propagation, and one
+//! access-log line per HTTP request that never carries a query string.
 
 use crate::api_key::AuthorizedKey;
 use crate::config::{ConfigError, EnvSource};
@@ -10,7 +11,6 @@ use futures::future::{LocalBoxFuture, Ready, ready};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
@@ -22,24 +22,22 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-pub use crate::variables::{LOG_FORMAT, OTEL_EXPORTER_OTLP_ENDPOINT, RUST_LOG};
+pub use crate::variables::{
+    LOG_FORMAT, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, RUST_LOG,
+};
 /// The W3C trace-context header and envelope field.
 pub const TRACEPARENT: &str = "traceparent";
 
 const DEFAULT_FILTER: &str = "info";
 
-/// Keeps the span exporter alive; flushes pending spans when dropped.
-#[must_use = "dropping the guard stops span export"]
-pub struct TelemetryGuard {
-    provider: SdkTracerProvider,
-}
+mod export;
+use export::Export;
+pub use export::OtlpProtocol;
 
-impl Drop for TelemetryGuard {
-    fn drop(&mut self) {
-        if let Err(e) = self.provider.shutdown() {
-            eprintln!("telemetry shutdown: {e}");
-        }
-    }
+/// Keeps the exporters alive; flushes pending spans and log records when dropped.
+#[must_use = "dropping the guard stops export"]
+pub struct TelemetryGuard {
+    _export: Export,
 }
 
 /// Sets up logs and traces for `service_name`, writing logs to stdout.
@@ -72,23 +70,9 @@ where
         Some(_) => return Err(ConfigError::new(LOG_FORMAT, "must be `json` or `pretty`")),
     };
 
-    let resource = opentelemetry_sdk::Resource::builder()
-        .with_service_name(service_name)
-        .build();
-    let mut provider = SdkTracerProvider::builder().with_resource(resource);
-    if env.var(OTEL_EXPORTER_OTLP_ENDPOINT).is_some() {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .build()
-            .map_err(|e| {
-                ConfigError::new(
-                    OTEL_EXPORTER_OTLP_ENDPOINT,
-                    format!("the OTLP exporter cannot be built: {e}"),
-                )
-            })?;
-        provider = provider.with_batch_exporter(exporter);
-    }
-    let provider = provider.build();
+    let export = Export::from_env(service_name, env)?;
+    let provider = export.spans.clone();
+    let export_logs = export.log_bridge();
     opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     opentelemetry::global::set_tracer_provider(provider.clone());
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer(service_name));
@@ -111,9 +95,10 @@ where
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(otel)
+        .with(export_logs)
         .with(logs)
         .try_init();
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard { _export: export })
 }
 
 /// An in-memory log sink for [`init_telemetry_with_writer`]: tests read what was logged.
