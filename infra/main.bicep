@@ -98,6 +98,9 @@ output STORAGE_QUEUE_URL string = resources.outputs.queueUrl
 output CODE_LEDGER_URL string = resources.outputs.ledgerUrl
 output MAIN_APP_URL string = resources.outputs.mainAppUrl
 output KEY_ROTATION_JOB_NAME string = resources.outputs.keyRotationJobName
+// The schedule the job gets (checked above): the postdeploy hook puts it in after the first
+// deployment, when the job had the placeholder's manual trigger.
+output KEY_ROTATION_CRON string = join(rotationFields, ' ')
 output THIRD_PARTY_API_KEYS_URL string = resources.outputs.keysUrl
 // The custom role's name (its hash makes it unique in the tenant): grant-developer-access.sh and
 // `keyless doctor`'s az lines use it.

@@ -295,6 +295,7 @@ module keyRotation 'modules/job.bicep' = {
     identityId: rotationIdentity.id
     registryServer: registry.outputs.loginServer
     image: empty(keyRotationImage) ? placeholderImage : keyRotationImage
+    placeholder: empty(keyRotationImage)
     args: ['rotate']
     env: [
       { name: 'KEY_VAULT_URL', value: vault.outputs.uri }

@@ -1870,7 +1870,6 @@ fn the_rotation_job_runs_keyless_rotate_weekly_with_only_its_roles() {
         "  tags: union(tags, { 'azd-service-name': name })\n",
         "    type: 'UserAssigned'\n    userAssignedIdentities: { '${identityId}': {} }\n",
         "    environmentId: environmentId\n",
-        "      triggerType: 'Schedule'\n",
         "        cronExpression: cronExpression\n        parallelism: 1\n        replicaCompletionCount: 1\n",
         "      replicaTimeout: replicaTimeout\n",
         "      replicaRetryLimit: replicaRetryLimit\n",
@@ -2276,6 +2275,13 @@ case "$1 $2 $3 $4" in
     esac ;;
   "containerapp job execution show") cat "$s/status" ;;
   "containerapp job start "*) touch "$s/started"; echo key-rotation-x1y2z3 ;;
+  "containerapp job show "*)
+    case "$query" in
+      properties.configuration.triggerType) cat "$s/trigger" 2>/dev/null || echo Schedule ;;
+      id) echo /subscriptions/s-1/resourceGroups/rg-dev/providers/Microsoft.App/jobs/key-rotation ;;
+      *) echo "unexpected query $query" >&2; exit 2 ;;
+    esac ;;
+  "rest --method patch "*) touch "$s/patched" ;;
   *) echo "unexpected az $*" >&2; exit 2 ;;
 esac
 "#;
@@ -2338,6 +2344,71 @@ fn the_postdeploy_hook_runs_the_rotation_once_until_it_succeeded() {
     let (ok, out) = run.run("scripts/first-rotation.sh");
     assert!(ok, "{out}");
     assert!(out.contains("az containerapp job execution show"), "{out}");
+    assert!(
+        !run.stub_exists("patched"),
+        "a scheduled job is left as it is"
+    );
+
+    // The first deployment: the job still has the placeholder's manual trigger. It gets the
+    // schedule main.bicep checked (KEY_ROTATION_CRON), then the first rotation runs.
+    let run = deployed();
+    run.stub("trigger", "Manual\n");
+    run.set("KEY_ROTATION_CRON", "0 3 * * 1");
+    run.stub("status", "Succeeded\n");
+    let (ok, out) = run.run("scripts/first-rotation.sh");
+    assert!(ok, "{out}");
+    assert!(
+        run.stub_exists("patched") && run.stub_exists("started"),
+        "{out}"
+    );
+    let calls = run.az_calls();
+    let patch = calls
+        .iter()
+        .find(|c| c.starts_with("rest --method patch"))
+        .expect("the patch");
+    assert!(patch.contains(
+        "--url https://management.azure.com/subscriptions/s-1/resourceGroups/rg-dev/providers/Microsoft.App/jobs/key-rotation?api-version="
+    ));
+    let body: serde_json::Value =
+        serde_json::from_str(patch.split("--body ").nth(1).expect("a body")).expect("JSON");
+    assert_eq!(
+        body,
+        serde_json::json!({"properties": {"configuration": {
+            "triggerType": "Schedule",
+            "manualTriggerConfig": null,
+            "scheduleTriggerConfig": {"cronExpression": "0 3 * * 1", "parallelism": 1, "replicaCompletionCount": 1}
+        }}})
+    );
+    let patched_at = calls
+        .iter()
+        .position(|c| c.starts_with("rest --method patch"));
+    let started_at = calls
+        .iter()
+        .position(|c| c.starts_with("containerapp job start"));
+    assert!(patched_at < started_at, "{calls:?}");
+    // Without the schedule in the environment (no provision output), it stops and says so.
+    let run = deployed();
+    run.stub("trigger", "Manual\n");
+    let (ok, out) = run.run("scripts/first-rotation.sh");
+    assert!(!ok && out.contains("KEY_ROTATION_CRON"), "{out}");
+    // main.bicep outputs the schedule it checked; the job is manual while its image is the
+    // placeholder, scheduled otherwise.
+    assert!(
+        read("main.bicep")
+            .contains("output KEY_ROTATION_CRON string = join(rotationFields, ' ')\n")
+    );
+    let job = read("modules/job.bicep");
+    assert!(job.contains("      triggerType: placeholder ? 'Manual' : 'Schedule'\n"));
+    assert!(job.contains("      scheduleTriggerConfig: placeholder ? null : {\n"));
+    assert!(read("resources.bicep").contains("    placeholder: empty(keyRotationImage)\n"));
+    let twin = read("scripts/first-rotation.ps1");
+    for text in [
+        "triggerType = 'Schedule'",
+        "Get-AzdValue KEY_ROTATION_CRON",
+        "--method patch",
+    ] {
+        assert!(twin.contains(text), "{text}");
+    }
 }
 
 /// `az` for grant-developer-access.sh: who is signed in (stub/me), role assignments (logged

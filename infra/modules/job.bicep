@@ -1,8 +1,11 @@
 // A scheduled Container Apps job in the apps' environment (so it reaches Key Vault through its
 // private endpoint and third-party-api through its internal ingress), with its own user-assigned
 // identity (images pulled with it). azd deploys its image like an app's (azure.yaml, `host:
-// containerapp`: azd finds the job by its azd-service-name tag); until then it has the
-// placeholder image. One replica per run, no overlap between a run and its retry.
+// containerapp`: azd finds the job by its azd-service-name tag, and patches the image only).
+// Until then it has the placeholder image, and a manual trigger nothing pulls: a public image
+// never runs with the job's identity, which may write both key secrets. The postdeploy hook
+// (infra/scripts/first-rotation.sh) puts the schedule in once the real image is there, and every
+// later provision passes it. One replica per run, no overlap between a run and its retry.
 
 @description('Azure region.')
 param location string
@@ -34,6 +37,9 @@ param env array
 @description('When it runs: a cron expression (five fields, UTC).')
 param cronExpression string
 
+@description('Whether `image` is the placeholder: then the job is manual and nothing starts it.')
+param placeholder bool
+
 @description('How long one run may take (seconds) before it is stopped and counted as failed.')
 param replicaTimeout int
 
@@ -52,8 +58,9 @@ resource job 'Microsoft.App/jobs@2024-03-01' = {
     environmentId: environmentId
     workloadProfileName: 'Consumption'
     configuration: {
-      triggerType: 'Schedule'
-      scheduleTriggerConfig: {
+      triggerType: placeholder ? 'Manual' : 'Schedule'
+      manualTriggerConfig: placeholder ? { parallelism: 1, replicaCompletionCount: 1 } : null
+      scheduleTriggerConfig: placeholder ? null : {
         cronExpression: cronExpression
         parallelism: 1
         replicaCompletionCount: 1

@@ -17,6 +17,23 @@ if (-not (Get-Command az -ErrorAction SilentlyContinue)) {
 }
 $where = @('--name', $job, '--resource-group', $group, '--subscription', $subscription)
 
+# The first deployment: the job had the placeholder's manual trigger; the real image is there
+# now, so it gets its schedule (a JSON merge patch; later provisions pass it too).
+$trigger = Invoke-Az containerapp job show @where --query properties.configuration.triggerType --output tsv
+if ($trigger -eq 'Manual') {
+  $cron = Get-AzdValue KEY_ROTATION_CRON
+  if (-not $cron) { throw 'KEY_ROTATION_CRON is not set: run azd provision' }
+  $id = Invoke-Az containerapp job show @where --query id --output tsv
+  $body = @{ properties = @{ configuration = @{ triggerType = 'Schedule'; manualTriggerConfig = $null;
+        scheduleTriggerConfig = @{ cronExpression = $cron; parallelism = 1; replicaCompletionCount = 1 } } } } |
+    ConvertTo-Json -Depth 5 -Compress
+  $file = New-TemporaryFile
+  Set-Content -Path $file -Value $body
+  Invoke-Az rest --method patch --url "https://management.azure.com${id}?api-version=2024-03-01" --body "@$file" --output none | Out-Null
+  Remove-Item $file
+  Write-Output "${job}: on its schedule from now on ($cron, UTC)"
+}
+
 $statuses = @(Invoke-Az containerapp job execution list @where --query '[].properties.status' --output tsv)
 if ($statuses -contains 'Succeeded') {
   Write-Output "$job has rotated the keys before: nothing to do (next run on its schedule)"

@@ -4,7 +4,8 @@
 # after a deployment, if the job has never succeeded and is not running, this starts it once
 # (`az containerapp job start`: the same run as the schedule's, `keyless rotate` with the job's
 # own identity) and waits for it, so the first `azd up` ends with working keys. Later
-# deployments find a succeeded run and do nothing: the schedule rotates from then on.
+# deployments find a succeeded run and do nothing: the schedule rotates from then on. Before
+# that, a job still on the placeholder's manual trigger gets its schedule (KEY_ROTATION_CRON).
 #   FIRST_ROTATION_WAIT_SECONDS (default 1800): how long to wait; the run goes on after that.
 set -eu
 
@@ -19,6 +20,21 @@ command -v az >/dev/null 2>&1 || {
   exit 1
 }
 where="--name $job --resource-group $group --subscription $subscription"
+
+# The first deployment: the job was provisioned with the placeholder image and a manual trigger
+# (infra/modules/job.bicep), so no public image ran with its identity. The real image is there
+# now: the job gets its schedule (a JSON merge patch; every later provision passes it too).
+# shellcheck disable=SC2086
+trigger=$(az containerapp job show $where --query properties.configuration.triggerType --output tsv)
+if [ "$trigger" = Manual ]; then
+  cron=$(value KEY_ROTATION_CRON)
+  : "${cron:?KEY_ROTATION_CRON is not set: run azd provision}"
+  # shellcheck disable=SC2086
+  id=$(az containerapp job show $where --query id --output tsv)
+  az rest --method patch --url "https://management.azure.com$id?api-version=2024-03-01" --output none \
+    --body "{\"properties\":{\"configuration\":{\"triggerType\":\"Schedule\",\"manualTriggerConfig\":null,\"scheduleTriggerConfig\":{\"cronExpression\":\"$cron\",\"parallelism\":1,\"replicaCompletionCount\":1}}}}"
+  echo "$job: on its schedule from now on ($cron, UTC)"
+fi
 
 # shellcheck disable=SC2086 # $where is a list of arguments without spaces in any value
 statuses=$(az containerapp job execution list $where --query "[].properties.status" --output tsv)
