@@ -5,7 +5,10 @@ use main_app::config::{DEFAULT_PORT, Settings};
 use main_app::startup::Application;
 
 fn main() -> std::process::ExitCode {
-    shared_auth::service::main("main-app", DEFAULT_PORT, |env| async move {
-        Application::build(Settings::from_env(env)?, env)
-    })
+    shared_auth::service::main(
+        "main-app",
+        "The public app: issues codes (Key Vault key, third-party call, ledger, queue) and verifies them.",
+        DEFAULT_PORT,
+        |env| async move { Application::build(Settings::from_env(env)?, env) },
+    )
 }

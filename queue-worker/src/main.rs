@@ -5,7 +5,10 @@ use queue_worker::config::{DEFAULT_PORT, Settings};
 use queue_worker::startup::Application;
 
 fn main() -> std::process::ExitCode {
-    shared_auth::service::main("queue-worker", DEFAULT_PORT, |env| async move {
-        Application::build(Settings::from_env(env)?, env)
-    })
+    shared_auth::service::main(
+        "queue-worker",
+        "The consumer of code-requests: confirms each code in the ledger, retries, poisons.",
+        DEFAULT_PORT,
+        |env| async move { Application::build(Settings::from_env(env)?, env) },
+    )
 }

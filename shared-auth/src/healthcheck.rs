@@ -7,8 +7,6 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
 
-/// The argument that turns a service binary into its own probe.
-pub const HEALTHCHECK_ARG: &str = "healthcheck";
 /// How long a probe may take, connect and answer together.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -39,22 +37,16 @@ pub fn probe(port: u16, path: &str) -> std::io::Result<u16> {
         .ok_or_else(|| std::io::Error::other("the answer is not HTTP"))
 }
 
-/// When the process was started as `<binary> healthcheck [PATH]`, probes `PATH` (default
-/// `/readyz`) on `PORT` (default `default_port`) and returns the exit code; otherwise `None`.
-pub fn run_if_requested(env: &dyn EnvSource, default_port: u16) -> Option<ExitCode> {
-    let mut args = std::env::args().skip(1);
-    if args.next().as_deref() != Some(HEALTHCHECK_ARG) {
-        return None;
-    }
-    let path = args.next().unwrap_or_else(|| "/readyz".to_owned());
-    let port = match env.parsed_or("PORT", default_port) {
-        Ok(port) => port,
+/// Probes `path` on `PORT` (default `default_port`) and returns the exit code: what
+/// `<binary> healthcheck [PATH]` does.
+pub fn run(env: &dyn EnvSource, default_port: u16, path: &str) -> ExitCode {
+    match env.parsed_or("PORT", default_port) {
+        Ok(port) => check(port, path),
         Err(e) => {
             eprintln!("healthcheck: {e}");
-            return Some(ExitCode::from(2));
+            ExitCode::from(2)
         }
-    };
-    Some(check(port, &path))
+    }
 }
 
 /// Probes `path` on `port`: success on a 2xx, otherwise a failure with the reason on stderr.

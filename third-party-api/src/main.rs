@@ -5,7 +5,10 @@ use third_party_api::config::{DEFAULT_PORT, Settings};
 use third_party_api::startup::Application;
 
 fn main() -> std::process::ExitCode {
-    shared_auth::service::main("third-party-api", DEFAULT_PORT, |env| async move {
-        Application::build(Settings::from_env(env)?, env).await
-    })
+    shared_auth::service::main(
+        "third-party-api",
+        "The example API: RandomNumber behind Azure-Functions-style keys, with its admin API.",
+        DEFAULT_PORT,
+        |env| async move { Application::build(Settings::from_env(env)?, env).await },
+    )
 }

@@ -12,17 +12,37 @@ use shared_auth::azure_error::error_chain;
 use shared_auth::credential::credential_from_env;
 use shared_auth::transport::http_client_from_env;
 
+/// Which Azure credential would a service pick here, and does it work?
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "auth-check",
+    version,
+    after_help = "The credential is chosen from the environment exactly as the services choose it (docs/configuration.md)."
+)]
+enum Cli {
+    /// Get a token for SCOPE and print the credential, why, the expiry and the token's SHA-256
+    /// fingerprint (never the token).
+    Token {
+        /// For example https://vault.azure.net/.default.
+        scope: String,
+    },
+    /// GET URL through the shared transport (EXTRA_CA_CERTS applies) and print the status.
+    Get {
+        /// The URL asked.
+        url: String,
+    },
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let cli = <Cli as clap::Parser>::parse();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
     let outcome = runtime.block_on(async {
-        match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-            ["token", scope] => token(scope).await,
-            ["get", url] => get(url).await,
-            _ => Err("usage: auth-check token <scope> | auth-check get <url>".to_owned()),
+        match &cli {
+            Cli::Token { scope } => token(scope).await,
+            Cli::Get { url } => get(url).await,
         }
     });
     match outcome {

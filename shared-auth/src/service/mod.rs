@@ -7,11 +7,13 @@
 //! `main.rs` is one call to [`main`]. Tests build the same application on port 0 and stop it
 //! with any future instead of a signal.
 
+mod cli;
 mod head_deadline;
 mod http;
 mod readiness;
 pub mod settings;
 
+pub use cli::{ServiceCli, ServiceCommand};
 pub use http::{HttpService, ServerOptions, listen, not_found};
 pub use readiness::{CheckState, RETRY_AFTER_SECONDS, Readiness, healthz, response_builder};
 
@@ -40,18 +42,31 @@ pub trait Service: Sized {
     ) -> impl Future<Output = std::io::Result<()>> + Send;
 }
 
-/// Runs a service binary named `name`: `<binary> healthcheck [PATH]` probes a running one on
-/// `PORT` (default `default_port`); otherwise telemetry, `build`, then serve until SIGTERM or
-/// SIGINT. Exits 0 after a clean stop, 2 when the service cannot run (logged and printed).
-pub fn main<S, B, F, E>(name: &'static str, default_port: u16, build: B) -> ExitCode
+/// Runs a service binary named `name` (`about` is its `--help` line): `<binary> healthcheck
+/// [PATH]` probes a running one on `PORT` (default `default_port`); otherwise telemetry,
+/// `build`, then serve until SIGTERM or SIGINT. Exits 0 after a clean stop, 2 when the service
+/// cannot run (logged and printed) or the command line is wrong.
+pub fn main<S, B, F, E>(
+    name: &'static str,
+    about: &'static str,
+    default_port: u16,
+    build: B,
+) -> ExitCode
 where
     S: Service,
     B: FnOnce(&'static dyn EnvSource) -> F,
     F: Future<Output = Result<S, E>>,
     E: Display,
 {
-    if let Some(code) = crate::healthcheck::run_if_requested(&ProcessEnv, default_port) {
-        return code;
+    match ServiceCli::try_parse_as(name, about, std::env::args_os()) {
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(CANNOT_RUN));
+        }
+        Ok(ServiceCli {
+            command: Some(ServiceCommand::Healthcheck { path }),
+        }) => return crate::healthcheck::run(&ProcessEnv, default_port, &path),
+        Ok(ServiceCli { command: None }) => {}
     }
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
