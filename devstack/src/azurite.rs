@@ -138,6 +138,9 @@ pub struct AzuriteOptions {
     pub cert: PathBuf,
     /// Server key (PEM).
     pub key: PathBuf,
+    /// Azurite's access log (a line per request: one per worker poll, every second); off, it
+    /// still prints its start-up lines and errors.
+    pub access_log: bool,
 }
 
 impl Azurite {
@@ -185,6 +188,7 @@ impl Azurite {
                 "--disableProductStyleUrl",
             ])
             .args(["--disableTelemetry", "--loose"])
+            .args((!options.access_log).then_some("--silent"))
             .arg("--cert")
             .arg(&options.cert)
             .arg("--key")

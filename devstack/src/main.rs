@@ -9,6 +9,7 @@
 //! storage with third-party-api's key store blob, and `devstack compose healthcheck` probes a
 //! running `serve`.
 
+use clap::{Parser, Subcommand};
 use devstack::stack::{DevStack, Service, StackOptions};
 use ops::connect::{CODE_LEDGER_URL, KEY_VAULT_URL, STORAGE_QUEUE_URL};
 use ops::rotate::THIRD_PARTY_API_ENDPOINT;
@@ -32,26 +33,80 @@ async fn main() -> ExitCode {
     }
 }
 
+/// `devstack`: local Azure and every service; `devstack compose ...` for docker-compose.yml.
+#[derive(Debug, Parser)]
+#[command(
+    name = "devstack",
+    version,
+    about = "Local Azure (identity, Key Vault, Queue and Blob Storage behind their role checks) and every service, with the production variables; Ctrl-C stops it all.",
+    after_help = "RUST_LOG and LOG_FORMAT set devstack's own log; OTEL_* pass to the services."
+)]
+struct Cli {
+    /// Free ports instead of the documented ones.
+    #[arg(long)]
+    ephemeral_ports: bool,
+    /// Where the stack keeps its state (PKI, Azurite's data, the services' environments).
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Do not `cargo build` the services first.
+    #[arg(long)]
+    no_build: bool,
+    /// Show Azurite's access log (a line per storage request; off by default, errors always).
+    #[arg(long)]
+    azurite_access_log: bool,
+    /// In containers instead (docker-compose.yml).
+    #[command(subcommand)]
+    compose: Option<Compose>,
+}
+
+/// `devstack compose ...`.
+#[derive(Debug, Subcommand)]
+enum Compose {
+    /// The emulators in containers (docker-compose.yml).
+    Compose {
+        /// What to do.
+        #[command(subcommand)]
+        step: ComposeStep,
+        /// The folder of the volumes.
+        #[arg(long, value_name = "DIR", global = true, default_value = devstack::compose::DEFAULT_DIR)]
+        dir: PathBuf,
+        /// Azurite's host name.
+        #[arg(long, value_name = "HOST", global = true, default_value = "azurite")]
+        azurite: String,
+    },
+}
+
+/// One step of the compose system.
+#[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
+enum ComposeStep {
+    /// Write each container's files into its own volume (keys, certificates, tokens); no network.
+    Init,
+    /// Run the emulators and storage gates, provision storage, renew the federated tokens.
+    Serve,
+    /// Probe a running `serve` (exit 0 when ready).
+    Healthcheck,
+}
+
 async fn run() -> anyhow::Result<ExitCode> {
-    if std::env::args().nth(1).as_deref() == Some("compose") {
-        return compose(std::env::args().skip(2).collect()).await;
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return Ok(ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2)));
+        }
+    };
+    if let Some(Compose::Compose { step, dir, azurite }) = cli.compose {
+        return compose(step, dir, azurite).await;
     }
     let mut options = StackOptions::for_development();
-    let mut build = true;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--ephemeral-ports" => options.ports = devstack::stack::Ports::EPHEMERAL,
-            "--no-build" => build = false,
-            "--state-dir" => {
-                let dir = PathBuf::from(args.next().unwrap_or_default());
-                options.state_dir = dir;
-            }
-            other => anyhow::bail!(
-                "unknown argument {other}; use --ephemeral-ports, --state-dir DIR, --no-build"
-            ),
-        }
+    if cli.ephemeral_ports {
+        options.ports = devstack::stack::Ports::EPHEMERAL;
     }
+    if let Some(dir) = cli.state_dir {
+        options.state_dir = dir;
+    }
+    options.azurite_access_log = cli.azurite_access_log;
+    let build = !cli.no_build;
     let _telemetry = init_telemetry("devstack", &log_env())?;
 
     std::fs::create_dir_all(&options.state_dir)?;
@@ -98,16 +153,41 @@ async fn serve(options: StackOptions, build: bool) -> anyhow::Result<ExitCode> {
     if build {
         build_services(&options.services).await?;
     }
-    let stack = DevStack::start(options).await?;
+    let mut stack = DevStack::start(options).await?;
     let developer_env = developer_env(&stack)?;
     let rotation_env = rotation_env(&stack)?;
     print_summary(&stack, &developer_env, &rotation_env);
 
-    shared_auth::service::shutdown_signal().await;
-    eprintln!("devstack: stopping");
+    let died = tokio::select! {
+        () = shared_auth::service::shutdown_signal() => None,
+        died = first_exit(&mut stack) => Some(died),
+    };
+    let code = match died {
+        None => {
+            eprintln!("devstack: stopping");
+            ExitCode::SUCCESS
+        }
+        Some((name, status)) => {
+            eprintln!(
+                "devstack: {name} exited ({status}); its last lines are above. Stopping everything: \
+                 run `cargo run -p devstack` again"
+            );
+            ExitCode::from(1)
+        }
+    };
     stack.stop().await;
     eprintln!("devstack: stopped");
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
+}
+
+/// Resolves when a child of `stack` (Azurite, a service) has exited: looked at twice a second.
+async fn first_exit(stack: &mut DevStack) -> (String, std::process::ExitStatus) {
+    loop {
+        if let Some(died) = stack.exited_child() {
+            return died;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 /// `cargo build` of the services when run through cargo, in the same profile.
@@ -211,33 +291,17 @@ fn print_summary(stack: &DevStack, developer_env: &Path, rotation_env: &Path) {
 }
 
 /// `devstack compose init|serve|healthcheck [--dir DIR] [--azurite HOST]`.
-async fn compose(args: Vec<String>) -> anyhow::Result<ExitCode> {
+async fn compose(step: ComposeStep, dir: PathBuf, azurite: String) -> anyhow::Result<ExitCode> {
     use devstack::compose;
-    let mut dir = PathBuf::from(compose::DEFAULT_DIR);
-    let mut azurite = "azurite".to_owned();
-    let mut rest = args.iter().skip(1);
-    while let Some(arg) = rest.next() {
-        match arg.as_str() {
-            "--dir" => dir = rest.next().map(PathBuf::from).unwrap_or_default(),
-            "--azurite" => azurite = rest.next().cloned().unwrap_or_default(),
-            other => anyhow::bail!("unknown argument {other}; use --dir DIR, --azurite HOST"),
-        }
+    if step == ComposeStep::Healthcheck {
+        return Ok(shared_auth::healthcheck::check(
+            compose::READY_PORT,
+            "/readyz",
+        ));
     }
     let volume = compose::Volume::new(dir);
-    match args.first().map(String::as_str) {
-        Some("healthcheck") => {
-            return Ok(shared_auth::healthcheck::check(
-                compose::READY_PORT,
-                "/readyz",
-            ));
-        }
-        Some("init") | Some("serve") => {}
-        _ => anyhow::bail!(
-            "usage: devstack compose init|serve|healthcheck [--dir DIR] [--azurite HOST]"
-        ),
-    }
     let _telemetry = init_telemetry("devstack", &log_env())?;
-    if args[0] == "init" {
+    if step == ComposeStep::Init {
         compose::init(&volume).await?;
     } else {
         compose::serve(&volume, &azurite).await?;

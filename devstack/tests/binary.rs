@@ -235,3 +235,126 @@ async fn missing_node_is_a_clear_message_not_a_hang() {
     assert!(stderr.contains("Node.js"), "{stderr}");
     assert!(!dir.path().join("devstack.pid").exists());
 }
+
+/// Every binary of the workspace answers `--help` and `--version` the same way (clap: usage on
+/// stdout, exit 0) and refuses an argument it does not know (exit 2, naming it), instead of
+/// ignoring it (the services used to serve) or calling it unknown (devstack used to).
+#[test]
+fn every_binary_answers_help_and_refuses_an_unknown_argument() {
+    let dir = devstack::stack::profile_dir();
+    for name in [
+        "devstack",
+        "main-app",
+        "queue-worker",
+        "third-party-api",
+        "keyless",
+        "auth-check",
+    ] {
+        let binary = dir.join(name);
+        assert!(
+            binary.exists(),
+            "{} (built by the workspace's tests)",
+            binary.display()
+        );
+        let run = |arg: &str| {
+            std::process::Command::new(&binary)
+                .arg(arg)
+                .env_clear()
+                .output()
+                .unwrap()
+        };
+        let help = run("--help");
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert_eq!(help.status.code(), Some(0), "{name} --help");
+        assert!(text.contains(&format!("Usage: {name}")), "{name}: {text}");
+        let version = run("--version");
+        assert_eq!(version.status.code(), Some(0), "{name} --version");
+        assert!(String::from_utf8_lossy(&version.stdout).starts_with(name));
+        let wrong = run("--no-such-option");
+        assert_eq!(wrong.status.code(), Some(2), "{name} --no-such-option");
+        assert!(
+            String::from_utf8_lossy(&wrong.stderr).contains("--no-such-option"),
+            "{name} names the argument"
+        );
+    }
+}
+
+/// `cargo run -p devstack` is quiet and never half-alive: Azurite's access log is off by default
+/// (the worker polls every second), a person's `RUST_LOG` reaches the services, and when a child
+/// dies devstack says which, stops the rest and exits 1 instead of warning in a loop.
+#[tokio::test]
+async fn quiet_by_default_and_a_dead_child_stops_everything_with_a_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = devstack(dir.path())
+        .env("RUST_LOG", "info,queue_worker=debug")
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready: serde_json::Value = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line)
+                && json["message"] == "devstack ready"
+            {
+                return json;
+            }
+        }
+        panic!("devstack exited before ready");
+    })
+    .await
+    .expect("ready in time");
+    // Five seconds of an idle system: the worker polls about five times.
+    let mut lines = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            lines.push(line);
+        }
+    })
+    .await;
+    let access_log = lines
+        .iter()
+        .filter(|l| l.starts_with("[azurite]") && l.contains("/devstoreaccount1/"))
+        .count();
+    assert_eq!(access_log, 0, "Azurite's access log is off: {lines:#?}");
+    for service in ["main-app", "queue-worker", "third-party-api"] {
+        let env = read_env_file(&dir.path().join(format!("{service}.env")));
+        assert_eq!(
+            shared_auth::EnvSource::var(&env, "RUST_LOG").as_deref(),
+            Some("info,queue_worker=debug"),
+            "{service} got the person's RUST_LOG"
+        );
+    }
+
+    // Azurite dies: devstack says so, stops the services and exits 1.
+    let pids: Vec<i32> = ready["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_i64().unwrap() as i32)
+        .collect();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pids[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+        .await
+        .expect("devstack stops by itself")
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+    let mut stderr = String::new();
+    use tokio::io::AsyncReadExt;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    assert!(
+        stderr.contains("devstack: azurite exited") && stderr.contains("Stopping everything"),
+        "{stderr}"
+    );
+    for pid in &pids[1..] {
+        assert!(!alive(*pid as u64), "service {pid} left running");
+    }
+}

@@ -127,6 +127,7 @@ impl DevStack {
             data_dir: options.persist_storage.then(|| state_dir.join("azurite")),
             cert: emulators.pki.server_cert.clone(),
             key: emulators.pki.server_key.clone(),
+            access_log: options.azurite_access_log,
         };
         let azurite = Azurite::start(&azurite_options, &options.sink).await?;
         let mut gates = Vec::new();
@@ -283,6 +284,20 @@ impl DevStack {
         let process = self.spawn_instance(service, overrides, &base).await?;
         self.services.push((service, process));
         Ok(())
+    }
+
+    /// The first child (Azurite or a service) that has exited, named, with its status: a stack
+    /// with a dead child answers half its requests, so `cargo run -p devstack` stops on it.
+    pub fn exited_child(&mut self) -> Option<(String, std::process::ExitStatus)> {
+        let azurite = self.azurite.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(status) = azurite.as_mut().and_then(|a| a.process.try_exit()) {
+            return Some(("azurite".to_owned(), status));
+        }
+        self.services.iter_mut().find_map(|(service, process)| {
+            process
+                .try_exit()
+                .map(|status| (service.name().to_owned(), status))
+        })
     }
 
     /// Starts one more instance of `service` (a replica: give it its own `PORT` in

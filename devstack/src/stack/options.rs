@@ -3,7 +3,7 @@
 
 use super::topology::{Ports, Service};
 use crate::process::LogSink;
-use shared_auth::variables::LOG_FORMAT;
+use shared_auth::variables::{LOG_FORMAT, RUST_LOG};
 use std::path::{Path, PathBuf};
 
 /// How to start a stack.
@@ -25,6 +25,8 @@ pub struct StackOptions {
     pub sink: LogSink,
     /// `RUST_LOG` for the services.
     pub rust_log: String,
+    /// Azurite's access log (one line per storage request) in the output.
+    pub azurite_access_log: bool,
     /// Telemetry settings passed to every service as they are (`OTEL_*`, `LOG_FORMAT`): the
     /// services start with a cleared environment, so nothing else reaches them.
     pub telemetry_env: Vec<(String, String)>,
@@ -76,7 +78,9 @@ impl StackOptions {
             services: Service::ALL.to_vec(),
             persist_storage: true,
             sink: LogSink::Stdout,
-            rust_log: "info".into(),
+            // A person's RUST_LOG reaches the services too, not only devstack's own log.
+            rust_log: std::env::var(RUST_LOG).unwrap_or_else(|_| "info".into()),
+            azurite_access_log: false,
             telemetry_env: telemetry_env_from(std::env::vars()),
         }
     }
@@ -92,6 +96,7 @@ impl StackOptions {
             persist_storage: false,
             sink: LogSink::capture(),
             rust_log: "info".into(),
+            azurite_access_log: false,
             telemetry_env: Vec::new(),
         }
     }
