@@ -22,8 +22,6 @@ pub const ENVELOPE_VERSION: u32 = 1;
 pub enum MessageType {
     /// A code was issued: record it in the ledger (its expiry travels with the record).
     CodeIssued,
-    /// A code's time is up: remove it from the ledger.
-    CodeExpire,
 }
 
 /// One queue message.
@@ -117,17 +115,6 @@ impl CodeEnvelope {
             issued_at,
             expires_at: issued_at + ttl,
             traceparent,
-        }
-    }
-
-    /// The `code-expire` message for this one's code: same code and times, a new id. Earlier
-    /// versions sent one per code; the worker still honours them (the ledger sweep replaced them).
-    pub fn expiry(&self) -> Self {
-        Self {
-            kind: MessageType::CodeExpire,
-            version: ENVELOPE_VERSION,
-            id: Uuid::new_v4(),
-            ..self.clone()
         }
     }
 
@@ -297,17 +284,5 @@ mod tests {
                 Err(EnvelopeError::Lifetime)
             );
         }
-    }
-
-    #[test]
-    fn an_expiry_keeps_the_code_and_times_with_a_new_id() {
-        let issued = sample();
-        let expiry = issued.expiry();
-        assert_eq!(expiry.kind, MessageType::CodeExpire);
-        assert_eq!(
-            (expiry.code.clone(), expiry.expires_at),
-            (issued.code.clone(), issued.expires_at)
-        );
-        assert_ne!(expiry.id, issued.id);
     }
 }

@@ -16,5 +16,5 @@ pub mod variables;
 pub use code::{Code, CodeError};
 pub use envelope::{CodeEnvelope, EnvelopeError, Incoming, MessageEncoding, MessageType};
 pub use ledger::{
-    CodeLedger, CodeLedgerOptions, LedgerError, Record, RecordState, Recorded, Removal, Swept,
+    CodeLedger, CodeLedgerOptions, LedgerError, Record, RecordState, Recorded, Swept,
 };

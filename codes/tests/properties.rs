@@ -28,17 +28,15 @@ fn envelope() -> impl Strategy<Value = CodeEnvelope> {
         0i64..4_000_000_000,
         1u64..=MAX_CODE_TTL.as_secs(),
         prop::option::of("[0-9a-f]{32}"),
-        any::<bool>(),
     )
-        .prop_map(|(number, issued, ttl, trace, expire)| {
+        .prop_map(|(number, issued, ttl, trace)| {
             let issued = OffsetDateTime::from_unix_timestamp(issued).unwrap();
-            let envelope = CodeEnvelope::issued(
+            CodeEnvelope::issued(
                 Code::generate(number),
                 issued,
                 std::time::Duration::from_secs(ttl),
                 trace.map(|t| format!("00-{t}-00f067aa0ba902b7-01")),
-            );
-            if expire { envelope.expiry() } else { envelope }
+            )
         })
 }
 

@@ -1,11 +1,10 @@
 //! What a message means: `code-issued` confirms the code's record in the ledger (main-app
 //! reserved it before answering; one read finds it) and records it when it is missing (a message
-//! sent by hand or by an earlier version); the record carries its own expiry, which verify checks and the ledger sweep acts on, so nothing is scheduled per code.
-//! `code-expire` (sent by earlier versions, one per code) removes the record once the record
-//! itself says it has expired. Both are idempotent.
+//! sent by hand or by an earlier version); the record carries its own expiry, which verify
+//! checks and the ledger sweep acts on, so nothing is scheduled per code. Idempotent.
 
 use codes::envelope::{CodeEnvelope, MessageType};
-use codes::ledger::{CodeLedger, LedgerError, Recorded, Removal};
+use codes::ledger::{CodeLedger, LedgerError, Recorded};
 use time::OffsetDateTime;
 
 /// What handling a message did.
@@ -20,11 +19,6 @@ pub enum Outcome {
     Confirmed,
     /// The code had already expired when its message arrived: nothing to record.
     AlreadyExpired,
-    /// The record was removed (or was already gone).
-    Expired,
-    /// The ledger says the code is still valid: the record was kept (an early or forged
-    /// `code-expire`); the sweep removes it after its expiry.
-    KeptUnexpired,
 }
 
 /// Handles envelopes against the ledger.
@@ -53,13 +47,6 @@ impl CodeHandler {
                         tracing::error!(envelope.id = %envelope.id, "a live record of another message holds this code: it is not recorded again");
                         Outcome::HeldByAnother
                     }
-                })
-            }
-            MessageType::CodeExpire => {
-                let removal = self.ledger.remove_expired(&envelope.code).await?;
-                Ok(match removal {
-                    Removal::Removed | Removal::Absent => Outcome::Expired,
-                    Removal::NotYetExpired(_) => Outcome::KeptUnexpired,
                 })
             }
         }

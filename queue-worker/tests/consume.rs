@@ -358,34 +358,6 @@ async fn a_message_whose_code_is_not_a_code_is_poisoned_and_touches_no_blob() {
 }
 
 #[tokio::test]
-async fn an_early_code_expire_keeps_the_unexpired_record() {
-    let stack = start_stack(&[]).await;
-    let worker = spawn_worker(&worker_env(&stack));
-    let issued = envelope("eAr-4-LyX", 300);
-    send(&stack, &issued).await;
-    eventually(Duration::from_secs(20), "recorded", || async {
-        worker.processed() >= 1
-    })
-    .await;
-    // A forged expiry claiming the code expired already: the ledger's own expiry decides.
-    let mut forged = issued.expiry();
-    forged.issued_at -= time::Duration::hours(1);
-    forged.expires_at = forged.issued_at + time::Duration::minutes(1);
-    send(&stack, &forged).await;
-    eventually(Duration::from_secs(20), "forged expiry handled", || async {
-        worker.processed() >= 2
-    })
-    .await;
-    let record = ledger_record(&stack, issued.code.as_str()).await;
-    assert_eq!(
-        record.expect("kept")["state"],
-        "issued",
-        "the record outlives a forged expiry"
-    );
-    worker.shutdown().await;
-}
-
-#[tokio::test]
 async fn a_readiness_probe_is_deleted_unread_never_recorded_nor_poisoned() {
     let stack = start_stack(&[]).await;
     // main-app's probe, byte for byte as its prober writes it (there hidden until its last

@@ -15,8 +15,7 @@ use crate::{Code, CodeEnvelope};
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{RequestContent, StatusCode};
 use azure_storage_blob::models::{
-    BlobClientDeleteOptions, BlobClientGetPropertiesResultHeaders, BlobClientSetMetadataOptions,
-    BlobClientUploadOptions,
+    BlobClientGetPropertiesResultHeaders, BlobClientSetMetadataOptions, BlobClientUploadOptions,
 };
 use azure_storage_blob::{BlobClient, BlobContainerClient, BlobContainerClientOptions};
 use shared_auth::azure_error::{AzureCall, resource_name};
@@ -83,7 +82,6 @@ const RECORD: &str = "record a code in";
 const RECORD_ATTEMPTS: usize = 4;
 const READ: &str = "read a code's record in";
 const MARK_USED: &str = "mark a code used in";
-const REMOVE: &str = "remove an expired code from";
 const CONSUME: &str = "consume a code in";
 
 impl CodeLedger {
@@ -318,52 +316,4 @@ impl CodeLedger {
             Err(e) => Err(self.failure(READ, &e)),
         }
     }
-
-    /// Removes the record of `code` once the record itself says it has expired; a record whose
-    /// expiry lies ahead (a forged or early `code-expire`) is kept. Absent is fine (idempotent);
-    /// the delete is conditional on the ETag read, so a record changed meanwhile is read again.
-    #[tracing::instrument(name = "ledger.remove", skip_all, fields(otel.kind = "client"))]
-    pub async fn remove_expired(&self, code: &Code) -> Result<Removal, LedgerError> {
-        let blob = self.container.blob_client(code.as_str());
-        for _ in 0..3 {
-            let properties = match blob.get_properties(None).await {
-                Ok(p) => p,
-                Err(e) if e.http_status() == Some(StatusCode::NotFound) => {
-                    return Ok(Removal::Absent);
-                }
-                Err(e) => return Err(self.failure(READ, &e)),
-            };
-            let etag = properties.etag().map_err(|e| self.failure(READ, &e))?;
-            let metadata = properties.metadata().map_err(|e| self.failure(READ, &e))?;
-            if let Some(expires) = Record::from_metadata(&metadata).expires_at
-                && OffsetDateTime::now_utc() < expires
-            {
-                return Ok(Removal::NotYetExpired(expires));
-            }
-            let options = BlobClientDeleteOptions {
-                if_match: etag,
-                ..Default::default()
-            };
-            match blob.delete(Some(options)).await {
-                Ok(_) => return Ok(Removal::Removed),
-                Err(e) if e.http_status() == Some(StatusCode::NotFound) => {
-                    return Ok(Removal::Absent);
-                }
-                Err(e) if e.http_status() == Some(StatusCode::PreconditionFailed) => continue,
-                Err(e) => return Err(self.failure(REMOVE, &e)),
-            }
-        }
-        Err(LedgerError::Contended)
-    }
-}
-
-/// What [`CodeLedger::remove_expired`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Removal {
-    /// The expired record was deleted.
-    Removed,
-    /// There was no record (already removed, or never recorded).
-    Absent,
-    /// The record says it is valid until then: kept.
-    NotYetExpired(OffsetDateTime),
 }
