@@ -10,7 +10,7 @@ use crate::rotate::{
 };
 use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, OpsError, code, doctor, queue, rotate};
 use clap::error::ErrorKind;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use shared_auth::EnvSource;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -69,36 +69,12 @@ pub enum Command {
     Rotate(RotateArgs),
 }
 
-/// The identities doctor can check.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum IdentityArg {
-    /// The public app: secret, queue send, ledger.
-    MainApp,
-    /// The consumer: queue send, update, delete and length, poison send, ledger.
-    QueueWorker,
-    /// The example API: its master key and key store.
-    ThirdPartyApi,
-    /// The rotation job: read and write both secrets.
-    Rotation,
-}
-
-impl From<IdentityArg> for Identity {
-    fn from(arg: IdentityArg) -> Self {
-        match arg {
-            IdentityArg::MainApp => Identity::MainApp,
-            IdentityArg::QueueWorker => Identity::QueueWorker,
-            IdentityArg::ThirdPartyApi => Identity::ThirdPartyApi,
-            IdentityArg::Rotation => Identity::Rotation,
-        }
-    }
-}
-
 /// `keyless doctor`.
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
     /// The service whose permissions to check (default: guessed from the variables set).
     #[arg(long = "as", value_enum, value_name = "SERVICE")]
-    pub as_service: Option<IdentityArg>,
+    pub as_service: Option<Identity>,
 }
 
 /// `keyless rotate`.
@@ -232,7 +208,7 @@ async fn execute(
     match &cli.command {
         Command::Doctor(args) => {
             let identity = match args.as_service {
-                Some(arg) => arg.into(),
+                Some(identity) => identity,
                 None => doctor::infer_identity(env).ok_or_else(|| {
                     OpsError::Usage(
                         "cannot tell which service this environment is for (none of KEY_VAULT_URL, \

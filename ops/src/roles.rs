@@ -74,16 +74,16 @@ impl Role {
     }
 }
 
-/// The identities of the system that hold roles.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// The identities of the system that hold roles (also `keyless doctor --as`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Identity {
-    /// The public app.
+    /// The public app: secret, queue send, ledger.
     MainApp,
-    /// The queue consumer.
+    /// The consumer: queue send, update, delete and length, poison send, ledger.
     QueueWorker,
-    /// The example third-party API.
+    /// The example API: its master key and key store.
     ThirdPartyApi,
-    /// The key rotation job (`keyless rotate`).
+    /// The rotation job (`keyless rotate`): read and write both secrets.
     Rotation,
 }
 

@@ -1,4 +1,5 @@
-//! A string that never prints its value: not in Debug, Display, serde output or panic messages.
+//! A string that never prints its value: not in Debug, Display or panic messages, and never
+//! serialised.
 
 use std::fmt;
 use zeroize::Zeroizing;
@@ -47,19 +48,14 @@ impl From<&str> for Secret {
     }
 }
 
-/// Serialises as the redacted marker: a secret that ends up in a JSON body by mistake leaks
-/// nothing. Persisting a secret on purpose goes through [`Secret::expose`].
-impl serde::Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(REDACTED)
-    }
-}
-
-/// Reads the value itself, unlike [`Serialize`](serde::Serialize): the two are asymmetric on
-/// purpose. A secret arrives as JSON where it is meant to be used (an admin API listing keys to
-/// an operator tool), so reading must keep it; a secret leaves only through
-/// [`Secret::expose`], so writing one by accident must not. A serialised `Secret` therefore
-/// never reads back as itself: nothing here stores secrets through serde.
+/// Reads the value itself: a secret arrives as JSON where it is meant to be used (an admin API
+/// listing keys to an operator tool). There is no `Serialize`: a secret leaves only through
+/// [`Secret::expose`], so putting one in a serialised body by mistake does not compile.
+///
+/// ```compile_fail
+/// fn body<T: serde::Serialize>(_: &T) {}
+/// body(&shared_auth::Secret::new("never in a body"));
+/// ```
 impl<'de> serde::Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer).map(Secret::new)
@@ -81,7 +77,6 @@ mod tests {
             format!("{secret}"),
             format!("{:?}", Some(secret.clone())),
             format!("{:?}", Err::<(), _>(secret.clone())),
-            serde_json::to_string(&secret).unwrap(),
         ];
         for p in printed {
             assert!(!p.contains(VALUE), "leaked in {p}");
