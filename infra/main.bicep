@@ -1,4 +1,4 @@
-// The whole system on Azure Container Apps, deployed by `azd up`: see README, "Deploy to Azure".
+// The whole system on Azure Container Apps, deployed by `azd up`: see docs/deploy.md.
 targetScope = 'subscription'
 
 @minLength(1)

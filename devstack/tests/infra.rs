@@ -7,7 +7,7 @@
 //! endpoints with their DNS zones, the environment in its own subnet), no secret is written or
 //! output, secrets expire, telemetry needs no key, the first revision is healthy (ingress, probes,
 //! PORT and the image's EXPOSE agree), names soft delete holds are unique per deployment, every
-//! checkov skip has a reason and is listed in the README, and the variables each Container App gets
+//! checkov skip has a reason and is listed in docs/deploy.md, and the variables each Container App gets
 //! are variables its service reads (and devstack gives it locally). The key lifecycle: both key
 //! secrets are created only when absent (the preprovision hook asks ARM), with a placeholder no
 //! service accepts and an expiry; third-party-api keeps its keys in its blob container and reads
@@ -703,7 +703,7 @@ fn private_endpoints_dns_zones_and_the_environment_subnet() {
     let app = read("modules/container-app.bicep");
     assert!(app.contains("        external: ingress == 'external'\n"));
     assert!(app.contains("        allowInsecure: false\n"));
-    let readme = repo_file("README.md");
+    let readme = repo_file("docs/deploy.md");
     assert!(readme.contains(
         "Port 80 is open too and answers only with a redirect to HTTPS (`allowInsecure: false`)"
     ));
@@ -1018,12 +1018,12 @@ fn bicep_stays_within_what_checkov_parses() {
 }
 
 #[test]
-fn every_checkov_skip_has_a_reason_and_is_listed_in_the_readme() {
+fn every_checkov_skip_has_a_reason_and_is_listed_in_the_deploy_guide() {
     let mut files: Vec<PathBuf> = bicep_files();
     files.push(infra().join("../Dockerfile"));
     files.push(infra().join("../docker-compose.yml"));
     let skip = Regex::new(r"checkov:skip=([A-Z0-9_]+)(:\s*(.*))?").unwrap();
-    let readme = repo_file("README.md");
+    let readme = repo_file("docs/deploy.md");
     let mut ids = BTreeSet::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
@@ -1037,21 +1037,20 @@ fn every_checkov_skip_has_a_reason_and_is_listed_in_the_readme() {
     for id in &ids {
         assert!(
             readme.contains(&format!("`{id}`")),
-            "README does not list {id}"
+            "docs/deploy.md does not list {id}"
         );
     }
-    // And the README's table lists no skip that is gone (CKV_AZURE_131 went with the generated key).
-    let section = &readme[readme.find("### checkov").expect("README: ### checkov")..];
+    // And the guide's table lists no skip that is gone (CKV_AZURE_131 went with the generated key).
+    let section = &readme[readme
+        .find("### checkov")
+        .expect("docs/deploy.md: ### checkov")..];
     let section = &section[..section[4..].find("\n### ").map_or(section.len(), |e| e + 4)];
     let listed: BTreeSet<String> = Regex::new(r"(?m)^\| `([A-Z0-9_]+)`")
         .unwrap()
         .captures_iter(section)
         .map(|c| c[1].to_owned())
         .collect();
-    assert_eq!(
-        listed, ids,
-        "the README's checkov table vs the inline skips"
-    );
+    assert_eq!(listed, ids, "the guide's checkov table vs the inline skips");
 }
 
 #[test]
@@ -2256,7 +2255,7 @@ fn the_rotation_schedule_runs_at_least_weekly_or_the_deployment_stops() {
     // the property's name (Bicep's fail() is not used: checkov's parser cannot read it, which
     // bicep_stays_within_what_checkov_parses checks).
     // Documented where it is set.
-    let readme = repo_file("README.md");
+    let readme = repo_file("docs/deploy.md");
     assert!(readme.contains("KEY_ROTATION_SCHEDULE"));
     assert!(readme.contains("`<minute> <hour> * * <days of the week>`"));
 }

@@ -53,7 +53,7 @@ var links = [
 // probes and traffic inside the network, and deny the rest. What the Internet reaches is decided
 // by the environment's public ingress, not by this group: in an external workload-profiles
 // environment it answers on 443 (main-app) and on 80, where `allowInsecure: false` gives only a
-// redirect to HTTPS (README, "Network"). This rule is defence in depth for traffic that crosses
+// redirect to HTTPS (docs/deploy.md, "Network"). This rule is defence in depth for traffic that crosses
 // the subnet itself.
 resource appsNsg 'Microsoft.Network/networkSecurityGroups@2023-11-01' = {
   name: '${prefix}-apps-nsg'

@@ -6,7 +6,7 @@
 #     some other way than `azd down`: the portal, `az group delete`), since the provision would
 #     fail on that name;
 #   postdown (--new): make a new one, so the next `azd up` does not collide with the deleted vault.
-# To reuse a recovered vault instead, set its suffix back: see README, "Teardown".
+# To reuse a recovered vault instead, set its suffix back: see docs/deploy.md, "Teardown".
 set -eu
 
 api_version=2023-07-01
