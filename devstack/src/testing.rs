@@ -18,7 +18,7 @@ pub mod servers;
 pub mod strategies;
 pub mod wire;
 
-pub use clients::{drain_texts, ledger_codes, ledger_record, messages_in, queue_client};
+pub use clients::{drain_texts, get_code, ledger_codes, ledger_record, messages_in, queue_client};
 
 use crate::stack::{DevStack, Service, StackOptions};
 use shared_auth::MapEnv;

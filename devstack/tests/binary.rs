@@ -42,32 +42,49 @@ fn alive(pid: u64) -> bool {
         .unwrap_or(false)
 }
 
+/// Everything the child wrote to stderr (it has exited or is about to).
+async fn stderr_of(child: &mut tokio::process::Child) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    stderr
+}
+
+/// The "devstack ready" line (its URLs and pids), within two minutes.
+async fn ready_line(
+    child: &mut tokio::process::Child,
+    stdout: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+) -> serde_json::Value {
+    let ready = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line)
+                && json["message"] == "devstack ready"
+            {
+                return Some(json);
+            }
+        }
+        None
+    })
+    .await
+    .expect("ready in time");
+    match ready {
+        Some(json) => json,
+        None => panic!("devstack exited before ready: {}", stderr_of(child).await),
+    }
+}
+
 #[tokio::test]
 async fn runs_the_system_and_stops_without_leaving_a_process() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = devstack(dir.path()).spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready: serde_json::Value = tokio::time::timeout(Duration::from_secs(120), async {
-        while let Some(line) = stdout.next_line().await.unwrap() {
-            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line)
-                && json["message"] == "devstack ready"
-            {
-                return json;
-            }
-        }
-        let mut stderr = String::new();
-        use tokio::io::AsyncReadExt;
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .await
-            .unwrap();
-        panic!("devstack exited before ready: {stderr}");
-    })
-    .await
-    .expect("ready in time");
+    let ready = ready_line(&mut child, &mut stdout).await;
     let pids: Vec<u64> = ready["pids"]
         .as_array()
         .unwrap()
@@ -290,18 +307,7 @@ async fn quiet_by_default_and_a_dead_child_stops_everything_with_a_clear_line() 
         .spawn()
         .unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready: serde_json::Value = tokio::time::timeout(Duration::from_secs(120), async {
-        while let Some(line) = stdout.next_line().await.unwrap() {
-            if let Ok(json) = serde_json::from_str::<serde_json::Value>(&line)
-                && json["message"] == "devstack ready"
-            {
-                return json;
-            }
-        }
-        panic!("devstack exited before ready");
-    })
-    .await
-    .expect("ready in time");
+    let ready = ready_line(&mut child, &mut stdout).await;
     // Five seconds of an idle system: the worker polls about five times.
     let mut lines = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
@@ -341,15 +347,7 @@ async fn quiet_by_default_and_a_dead_child_stops_everything_with_a_clear_line() 
         .expect("devstack stops by itself")
         .unwrap();
     assert_eq!(status.code(), Some(1));
-    let mut stderr = String::new();
-    use tokio::io::AsyncReadExt;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .await
-        .unwrap();
+    let stderr = stderr_of(&mut child).await;
     assert!(
         stderr.contains("devstack: azurite exited") && stderr.contains("Stopping everything"),
         "{stderr}"

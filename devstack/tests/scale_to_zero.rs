@@ -5,7 +5,7 @@
 //! would hold one replica of the worker up for ever.
 
 use devstack::stack::Service;
-use devstack::testing::{eventually, messages_in, start_stack};
+use devstack::testing::{eventually, get_code, messages_in, start_stack};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -26,12 +26,7 @@ async fn idle_after_the_last_getcode_the_queue_is_empty_while_main_app_stays_rea
             .is_ok_and(|r| r.status() == 200)
     };
     for _ in 0..3 {
-        let res = http
-            .get(format!("{}/api/v1/getcode", stack.urls.main_app))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
+        get_code(stack).await;
     }
     let last_getcode = Instant::now();
     // The worker takes the three messages within seconds: the queue is empty well before the

@@ -12,7 +12,7 @@
 
 use devstack::stack::{FUNCTION_KEY_NAME, SECRET_NAME, Service};
 use devstack::testing::otlp::OtlpReceiver;
-use devstack::testing::{eventually_ok, start_stack_with};
+use devstack::testing::{eventually_ok, get_code, start_stack_with};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -33,12 +33,7 @@ async fn each_getcode_is_one_trace_across_the_three_services() {
     let http = reqwest::Client::new();
     const CODES: usize = 3;
     for _ in 0..CODES {
-        let res = http
-            .get(format!("{}/api/v1/getcode", stack.urls.main_app))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 200);
+        get_code(&stack).await;
     }
     // A rotation: the new key in the vault, then in third-party-api (the old one revoked). The
     // next getcode is refused with the cached key and fetches the new one in its own trace.
@@ -155,13 +150,7 @@ async fn over_grpc_every_service_sends_spans_and_logs_and_a_getcode_is_one_trace
         ];
     })
     .await;
-    let res = stack
-        .http()
-        .get(format!("{}/api/v1/getcode", stack.urls.main_app))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    get_code(&stack).await;
 
     let services = ["main-app", "third-party-api", "queue-worker"];
     eventually_ok(

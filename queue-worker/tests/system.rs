@@ -9,18 +9,6 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use support::*;
 
-async fn get_code(stack: &Stack) -> String {
-    let res = stack
-        .http()
-        .get(format!("{}/api/v1/getcode", stack.urls.main_app))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let body: serde_json::Value = res.json().await.unwrap();
-    body["code"].as_str().unwrap().to_owned()
-}
-
 async fn verify(stack: &Stack, code: &str) -> bool {
     let res = stack
         .http()

@@ -148,3 +148,16 @@ pub async fn ledger_record(stack: &DevStack, code: &str) -> Option<HashMap<Strin
         Err(e) => panic!("the ledger record of {code}: {e}"),
     }
 }
+
+/// One getcode from the stack's main-app, which must answer 200; the code issued.
+pub async fn get_code(stack: &DevStack) -> String {
+    let res = stack
+        .http()
+        .get(format!("{}/api/v1/getcode", stack.urls.main_app))
+        .send()
+        .await
+        .expect("main-app answers");
+    assert_eq!(res.status(), 200, "getcode");
+    let body: serde_json::Value = res.json().await.expect("a JSON body");
+    body["code"].as_str().expect("a code").to_owned()
+}

@@ -18,8 +18,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 pub use devstack::testing::{
-    TestStack as Stack, drain_texts, eventually, ledger_codes, ledger_record, messages_in,
-    queue_client as queue_as,
+    TestStack as Stack, drain_texts, eventually, get_code, ledger_codes, ledger_record,
+    messages_in, queue_client as queue_as,
 };
 
 pub async fn start_stack(services: &[Service]) -> Stack {
