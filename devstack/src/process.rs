@@ -4,9 +4,10 @@
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use parking_lot::Mutex;
 use std::io::Write;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -31,7 +32,7 @@ impl LogSink {
     pub fn captured(&self) -> String {
         match self {
             Self::Stdout => String::new(),
-            Self::Capture(buffer) => buffer.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            Self::Capture(buffer) => buffer.lock().clone(),
         }
     }
 
@@ -43,7 +44,7 @@ impl LogSink {
                 let _ = writeln!(out, "[{name}] {line}");
             }
             Self::Capture(buffer) => {
-                let mut buffer = buffer.lock().unwrap_or_else(|p| p.into_inner());
+                let mut buffer = buffer.lock();
                 buffer.push_str(&format!("[{name}] {line}\n"));
             }
         }

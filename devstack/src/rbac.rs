@@ -2,7 +2,7 @@
 //! Key Vault emulator and the storage gate ask the same table whether a data action is allowed.
 //! Who holds which role where is `ops::roles`, explained in `docs/ARCHITECTURE.md` (Identity and least privilege).
 
-use std::sync::RwLock;
+use parking_lot::RwLock;
 
 pub use ops::roles::Role;
 
@@ -186,7 +186,7 @@ impl RoleAssignments {
             role,
             scope,
         };
-        let mut all = self.assignments.write().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.assignments.write();
         if !all.contains(&assignment) {
             all.push(assignment);
         }
@@ -194,7 +194,7 @@ impl RoleAssignments {
 
     /// Removes `role` from `principal` at `scope`; true when it was there.
     pub fn revoke(&self, principal: &str, role: Role, scope: &Scope) -> bool {
-        let mut all = self.assignments.write().unwrap_or_else(|p| p.into_inner());
+        let mut all = self.assignments.write();
         let before = all.len();
         all.retain(|a| !(a.principal == principal && a.role == role && &a.scope == scope));
         all.len() != before
@@ -204,7 +204,6 @@ impl RoleAssignments {
     pub fn allows(&self, principal: &str, action: DataAction, resource: &Scope) -> bool {
         self.assignments
             .read()
-            .unwrap_or_else(|p| p.into_inner())
             .iter()
             .any(|a| a.principal == principal && a.scope.covers(resource) && grants(a.role, action))
     }

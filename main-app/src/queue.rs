@@ -9,10 +9,11 @@ use azure_core::credentials::TokenCredential;
 use azure_storage_queue::models::{QueueClientSendMessageOptions, QueueMessage};
 use azure_storage_queue::{QueueClient, QueueClientOptions};
 use codes::envelope::{CodeEnvelope, MessageEncoding, probe_text};
+use parking_lot::RwLock;
 use shared_auth::azure_error::{AzureCall, AzureError, resource_name};
 use shared_auth::service::CheckState;
 use shared_auth::transport::client_options_or_default;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -119,7 +120,7 @@ impl CodeQueue {
     }
 
     fn record(&self, outcome: &Result<(), QueueError>) {
-        let mut health = self.health.write().unwrap_or_else(|p| p.into_inner());
+        let mut health = self.health.write();
         let next = match outcome {
             Ok(()) => CheckState::Passing,
             Err(e) => CheckState::Failing(e.to_string()),
@@ -155,10 +156,7 @@ impl CodeQueue {
 
     /// What the last send or probe showed.
     pub fn health(&self) -> CheckState {
-        self.health
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.health.read().clone()
     }
 
     /// Probes at start, then every [`RETRY_INTERVAL`] while the last send or probe failed.

@@ -5,8 +5,9 @@
 
 use codes::Code;
 use codes::ledger::{CodeLedger, LedgerError, Recorded};
+use parking_lot::RwLock;
 use shared_auth::service::CheckState;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -58,7 +59,7 @@ impl Reservations {
             Ok(()) => CheckState::Passing,
             Err(e) => CheckState::Failing(e.to_string()),
         };
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let mut state = self.state.write();
         if next != *state {
             match &next {
                 CheckState::Failing(reason) => {
@@ -72,7 +73,7 @@ impl Reservations {
 
     /// What the last reservation or read showed.
     pub fn health(&self) -> CheckState {
-        self.state.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.state.read().clone()
     }
 
     /// One read of a record, bounded by [`PROBE_TIMEOUT`]; the outcome updates the health.

@@ -10,8 +10,8 @@
 //! first success, of any message, clears the state and wakes every held message at once.
 
 use codes::ledger::LedgerError;
+use parking_lot::Mutex;
 use shared_auth::service::CheckState;
-use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -37,7 +37,7 @@ struct Failing {
 impl LedgerHealth {
     /// Records a failure of the ledger; returns how long to wait before the next try.
     pub fn failed(&self, error: &LedgerError) -> Duration {
-        let mut failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        let mut failing = self.failing.lock();
         let state = failing.get_or_insert_with(|| {
             tracing::warn!(reason = %error, "the ledger is failing: messages are kept and retried, none poisoned");
             Failing {
@@ -52,11 +52,7 @@ impl LedgerHealth {
 
     /// Records an answer of the ledger: held messages go on at once.
     pub fn answered(&self) {
-        let recovered = self
-            .failing
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let recovered = self.failing.lock().take();
         if let Some(state) = recovered {
             tracing::info!(failures = state.in_a_row, "the ledger answers again");
             self.answered.notify_waiters();
@@ -65,7 +61,7 @@ impl LedgerHealth {
 
     /// How long to wait before receiving more, while the ledger fails.
     pub fn receive_pause(&self) -> Option<Duration> {
-        let failing = self.failing.lock().unwrap_or_else(|p| p.into_inner());
+        let failing = self.failing.lock();
         failing.as_ref().map(|state| backoff(state.in_a_row))
     }
 
@@ -83,7 +79,7 @@ impl LedgerHealth {
 
     /// `/readyz`'s view: passing, or failing with the last reason.
     pub fn state(&self) -> CheckState {
-        match &*self.failing.lock().unwrap_or_else(|p| p.into_inner()) {
+        match &*self.failing.lock() {
             None => CheckState::Passing,
             Some(state) => CheckState::Failing(state.reason.clone()),
         }

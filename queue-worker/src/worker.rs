@@ -18,11 +18,12 @@ use azure_storage_queue::models::{
 };
 use codes::ledger::LedgerError;
 use codes::{CodeEnvelope, Incoming};
+use parking_lot::{Mutex, RwLock};
 use shared_auth::service::CheckState;
 use shared_auth::telemetry::{continue_trace, trace_id};
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -83,14 +84,11 @@ impl Worker {
 
     /// Whether receiving works (for `/readyz`).
     pub fn status(&self) -> CheckState {
-        self.status
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.status.read().clone()
     }
 
     fn set_status(&self, status: CheckState) {
-        *self.status.write().unwrap_or_else(|p| p.into_inner()) = status;
+        *self.status.write() = status;
     }
 
     /// Consumes until `shutdown` turns true, then lets in-flight work finish within the grace
@@ -207,7 +205,7 @@ impl Worker {
             Ok(Incoming::Code(envelope)) => envelope,
             Ok(Incoming::Probe) => {
                 // A producer's readiness probe: proof enough that it arrived; nothing to do.
-                let current = receipt.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let current = receipt.lock().clone();
                 if let Err(e) = self.queue.delete_message(&id, &current, None).await {
                     let reason =
                         queue_call(&self.queue, "delete a readiness probe from", PROCESSOR_ROLE)
@@ -253,7 +251,7 @@ impl Worker {
             };
             match outcome {
                 Ok(outcome) => {
-                    let current = receipt.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let current = receipt.lock().clone();
                     match self.queue.delete_message(&id, &current, None).await {
                         Ok(_) => {
                             self.stats.processed.fetch_add(1, Ordering::Relaxed);
@@ -272,7 +270,7 @@ impl Worker {
                 Err(reason) => {
                     self.stats.retried.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(reason = %reason, dequeue_count, "handling failed; the message will be retried");
-                    let current = receipt.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let current = receipt.lock().clone();
                     let delay = self.settings.retry_delay.as_secs() as i32;
                     if let Err(e) = self.queue.update_message(&id, &current, delay, None).await {
                         let reason = queue_call(&self.queue, "make a failed message visible again in", UPDATER_ROLE).failed(&e);
@@ -318,7 +316,7 @@ impl Worker {
         let timeout = self.settings.visibility_timeout;
         loop {
             tokio::time::sleep(timeout / 2).await;
-            let current = receipt.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let current = receipt.lock().clone();
             match self
                 .queue
                 .update_message(id, &current, timeout.as_secs() as i32, None)
@@ -326,7 +324,7 @@ impl Worker {
             {
                 Ok(response) => {
                     if let Some(new) = response.headers().get_optional_string(&POP_RECEIPT) {
-                        *receipt.lock().unwrap_or_else(|p| p.into_inner()) = new;
+                        *receipt.lock() = new;
                     }
                     tracing::debug!("visibility renewed");
                 }
@@ -370,7 +368,7 @@ impl Worker {
             tracing::error!(reason = %reason, "could not write to the poison queue");
             return;
         }
-        let current = receipt.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let current = receipt.lock().clone();
         if let Err(e) = self.queue.delete_message(id, &current, None).await {
             let reason = queue_call(
                 &self.queue,

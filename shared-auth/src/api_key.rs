@@ -8,11 +8,12 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forwar
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use futures::future::{LocalBoxFuture, Ready, ready};
+use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
@@ -74,7 +75,7 @@ impl ApiKeyRing {
                 digest: digest(value.expose().as_bytes()),
             })
             .collect();
-        *self.entries.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(entries);
+        *self.entries.write() = Arc::new(entries);
     }
 
     /// The names of the keys in force.
@@ -93,10 +94,7 @@ impl ApiKeyRing {
     }
 
     fn snapshot(&self) -> Arc<Vec<RingEntry>> {
-        self.entries
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.entries.read().clone()
     }
 
     /// The key `presented` matches, if any. Every entry is compared, in constant time, on
@@ -121,7 +119,7 @@ impl ApiKeyRing {
 
     /// When the key called `name` was last accepted by this ring, if ever.
     pub fn last_accepted(&self, name: &str) -> Option<SystemTime> {
-        let accepted = self.accepted.read().unwrap_or_else(|p| p.into_inner());
+        let accepted = self.accepted.read();
         let millis = accepted.get(name)?.load(Ordering::Relaxed);
         Some(UNIX_EPOCH + Duration::from_millis(millis))
     }
@@ -132,18 +130,12 @@ impl ApiKeyRing {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        if let Some(at) = self
-            .accepted
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-        {
+        if let Some(at) = self.accepted.read().get(name) {
             at.store(now, Ordering::Relaxed);
             return;
         }
         self.accepted
             .write()
-            .unwrap_or_else(|p| p.into_inner())
             .entry(name.clone())
             .or_default()
             .store(now, Ordering::Relaxed);

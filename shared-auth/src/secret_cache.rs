@@ -10,8 +10,9 @@ use crate::transport::client_options_or_default;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::Url;
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+use parking_lot::RwLock;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// Host suffixes of Azure Key Vault and Managed HSM: challenge verification stays on for them.
@@ -163,12 +164,12 @@ impl SecretCache {
         })
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
-        self.inner.state.read().unwrap_or_else(|p| p.into_inner())
+    fn read(&self) -> parking_lot::RwLockReadGuard<'_, State> {
+        self.inner.state.read()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
-        self.inner.state.write().unwrap_or_else(|p| p.into_inner())
+    fn write(&self) -> parking_lot::RwLockWriteGuard<'_, State> {
+        self.inner.state.write()
     }
 
     /// The fresh value if there is one.

@@ -11,8 +11,9 @@
 //! does not cancel it, and its outcome is recorded for the next callers.
 
 use azure_core::credentials::{AccessToken, TokenCredential, TokenRequestOptions};
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -51,7 +52,7 @@ impl LastGoodToken {
     }
 
     fn usable(&self, key: &[String]) -> Option<Held> {
-        let tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        let tokens = self.tokens.lock();
         tokens
             .get(key)
             .filter(|h| h.token.expires_on > OffsetDateTime::now_utc() + MIN_REMAINING)
@@ -64,19 +65,12 @@ impl LastGoodToken {
             token,
             attempted_at: None,
         };
-        tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, held);
+        tokens.lock().insert(key, held);
     }
 
     /// Marks a refresh of `key` as started or failed now: the held token is served meanwhile.
     fn mark_attempt(tokens: &Tokens, key: &[String]) {
-        if let Some(held) = tokens
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(key)
-        {
+        if let Some(held) = tokens.lock().get_mut(key) {
             held.attempted_at = Some(Instant::now());
         }
     }
@@ -169,7 +163,7 @@ mod tests {
             _: Option<TokenRequestOptions<'_>>,
         ) -> azure_core::Result<AccessToken> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
-            let next = self.outcomes.lock().unwrap().get(n).cloned();
+            let next = self.outcomes.lock().get(n).cloned();
             match next {
                 Some(Some(life)) => Ok(AccessToken::new(
                     format!("token-{n}"),

@@ -15,12 +15,13 @@ use crate::caller::AccessCheck;
 use crate::identity::IdentityProvider;
 use crate::rbac::RoleAssignments;
 use crate::stall::Stall;
+use parking_lot::{Mutex, RwLock};
 use shared_auth::Secret;
 use state::{AttributesIn, Deleted, SecretEntry};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 
 /// The audience of Key Vault tokens.
 pub const VAULT_RESOURCE: &str = "https://vault.azure.net";
@@ -109,7 +110,7 @@ impl KeyVault {
             return Ok(());
         };
         // Held from the read to the rename, so the last write holds the last change.
-        let _writing = persist.writing.lock().unwrap_or_else(|p| p.into_inner());
+        let _writing = persist.writing.lock();
         let values: BTreeMap<String, String> = self
             .secrets()
             .iter()
@@ -129,12 +130,7 @@ impl KeyVault {
 
     /// How many times the value of `name` was read successfully.
     pub fn reads(&self, name: &str) -> u64 {
-        self.reads
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .copied()
-            .unwrap_or(0)
+        self.reads.read().get(name).copied().unwrap_or(0)
     }
 
     /// Simulates an outage (`false`: every request is answered 503) or ends it.

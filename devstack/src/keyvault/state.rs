@@ -3,11 +3,11 @@
 
 use super::KeyVault;
 use super::error::VaultError;
+use parking_lot::{RwLockReadGuard, RwLockWriteGuard};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use shared_auth::Secret;
 use std::collections::BTreeMap;
-use std::sync::{RwLockReadGuard, RwLockWriteGuard};
 use time::OffsetDateTime;
 
 /// The attributes of a version a request may set.
@@ -55,22 +55,22 @@ pub(super) struct Deleted {
 impl KeyVault {
     /// The secrets, for reading.
     pub(super) fn secrets(&self) -> RwLockReadGuard<'_, BTreeMap<String, SecretEntry>> {
-        self.secrets.read().unwrap_or_else(|p| p.into_inner())
+        self.secrets.read()
     }
 
     /// The secrets, for writing.
     pub(super) fn secrets_mut(&self) -> RwLockWriteGuard<'_, BTreeMap<String, SecretEntry>> {
-        self.secrets.write().unwrap_or_else(|p| p.into_inner())
+        self.secrets.write()
     }
 
     /// The deleted secrets, for reading.
     pub(super) fn deleted(&self) -> RwLockReadGuard<'_, BTreeMap<String, Deleted>> {
-        self.deleted.read().unwrap_or_else(|p| p.into_inner())
+        self.deleted.read()
     }
 
     /// The deleted secrets, for writing.
     pub(super) fn deleted_mut(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Deleted>> {
-        self.deleted.write().unwrap_or_else(|p| p.into_inner())
+        self.deleted.write()
     }
 
     /// Adds a version of `name` (creating the secret); returns the version id.
@@ -117,11 +117,6 @@ impl KeyVault {
 
     /// Counts one successful read of `name`'s value.
     pub(super) fn count_read(&self, name: &str) {
-        *self
-            .reads
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(name.to_owned())
-            .or_default() += 1;
+        *self.reads.write().entry(name.to_owned()).or_default() += 1;
     }
 }

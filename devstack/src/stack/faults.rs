@@ -45,27 +45,16 @@ impl DevStack {
 
     /// Azurite's process id, for fault injection (SIGSTOP as a storage stall).
     pub fn azurite_pid(&self) -> Option<u32> {
-        self.azurite
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(|a| a.process.pid())
+        self.azurite.lock().as_ref().map(|a| a.process.pid())
     }
 
     /// Stops Azurite (a storage outage); [`DevStack::start_azurite`] brings it back on the same
     /// ports with the same data (when the stack persists storage).
     pub async fn stop_azurite(&self) {
-        let azurite = self
-            .azurite
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let azurite = self.azurite.lock().take();
         if let Some(azurite) = azurite {
             let ports = azurite.stop_keeping_ports().await;
-            *self
-                .stopped_azurite_ports
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) = Some(ports);
+            *self.stopped_azurite_ports.lock() = Some(ports);
         }
     }
 
@@ -74,11 +63,10 @@ impl DevStack {
         let ports = self
             .stopped_azurite_ports
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .take()
             .context("Azurite was not stopped")?;
         let azurite = Azurite::start_on(&self.azurite_options, &self.sink, ports).await?;
-        *self.azurite.lock().unwrap_or_else(|p| p.into_inner()) = Some(azurite);
+        *self.azurite.lock() = Some(azurite);
         Ok(())
     }
 }

@@ -17,10 +17,11 @@ use crate::rbac::RoleAssignments;
 use crate::storage_gate::{OperationCount, StorageGate, StorageService};
 use actix_web::dev::ServerHandle;
 use anyhow::{Context, bail};
+use parking_lot::Mutex;
 use shared_auth::Secret;
 use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
@@ -289,7 +290,7 @@ impl DevStack {
     /// The first child (Azurite or a service) that has exited, named, with its status: a stack
     /// with a dead child answers half its requests, so `cargo run -p devstack` stops on it.
     pub fn exited_child(&mut self) -> Option<(String, std::process::ExitStatus)> {
-        let azurite = self.azurite.get_mut().unwrap_or_else(|p| p.into_inner());
+        let azurite = self.azurite.get_mut();
         if let Some(status) = azurite.as_mut().and_then(|a| a.process.try_exit()) {
             return Some(("azurite".to_owned(), status));
         }
@@ -363,11 +364,7 @@ impl DevStack {
         for (_, process) in self.services.drain(..).rev() {
             process.stop(STOP_GRACE).await;
         }
-        let azurite = self
-            .azurite
-            .get_mut()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let azurite = self.azurite.get_mut().take();
         if let Some(azurite) = azurite {
             azurite.process.stop(Duration::from_secs(5)).await;
         }

@@ -14,19 +14,19 @@ pub struct OperationCount {
 /// How many requests the gate forwarded to Azurite, by caller identity and operation.
 #[derive(Debug, Default)]
 pub struct OperationCounts(
-    std::sync::Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
+    parking_lot::Mutex<std::collections::BTreeMap<(String, &'static str), u64>>,
 );
 
 impl OperationCounts {
     /// Counts one request of `caller` for `operation`.
     pub(super) fn add(&self, caller: String, operation: &'static str) {
-        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut counts = self.0.lock();
         *counts.entry((caller, operation)).or_default() += 1;
     }
 
     /// The counts so far, sorted by caller and operation.
     pub fn snapshot(&self) -> Vec<OperationCount> {
-        let counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let counts = self.0.lock();
         counts
             .iter()
             .map(|((caller, operation), count)| OperationCount {

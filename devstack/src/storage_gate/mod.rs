@@ -30,7 +30,8 @@ use crate::identity::IdentityProvider;
 use crate::rbac::RoleAssignments;
 use crate::stall::Stall;
 use actix_web::web;
-use std::sync::{Arc, Mutex};
+use parking_lot::Mutex;
+use std::sync::Arc;
 
 pub use crate::caller::Need;
 pub use crate::storage_path::{CheckedPath, PathError};
@@ -93,7 +94,7 @@ impl StorageGate {
 
     /// While `Some`, every request gets `fault`'s answer; `None` forwards again.
     pub fn set_fault(&self, fault: Option<Fault>) {
-        *self.fault.lock().unwrap_or_else(|p| p.into_inner()) = fault;
+        *self.fault.lock() = fault;
     }
 
     /// The gate's simulated hang: while set, every request waits, unanswered, until it ends or
@@ -114,12 +115,12 @@ impl StorageGate {
 
     /// The fault in force, if any.
     fn fault(&self) -> Option<Fault> {
-        *self.fault.lock().unwrap_or_else(|p| p.into_inner())
+        *self.fault.lock()
     }
 
     /// Whether this request of `operation` is the one whose answer is lost (once).
     fn loses_answer_to(&self, operation: &str) -> bool {
-        let mut fault = self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        let mut fault = self.fault.lock();
         let lost = matches!(*fault, Some(Fault::LoseAnswer(op)) if op == operation);
         if lost {
             *fault = None;

@@ -10,9 +10,9 @@ use super::output::Progress;
 use super::{RotateConfig, RotateSettings, admin_failure};
 use crate::OpsError;
 use crate::admin_client::{AdminClient, FunctionKey};
+use parking_lot::Mutex;
 use std::future::Future;
 use std::io::Write;
-use std::sync::Mutex;
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -132,7 +132,7 @@ async fn look(
              rotate` again"
         )));
     }
-    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    let mut seen = seen.lock();
     let mut current = None;
     let mut older = Vec::new();
     for k in keys.iter().filter(|k| in_family(prefix, &k.name)) {

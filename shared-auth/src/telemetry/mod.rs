@@ -103,21 +103,18 @@ where
 
 /// An in-memory log sink for [`init_telemetry_with_writer`]: tests read what was logged.
 #[derive(Clone, Default)]
-pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+pub struct LogCapture(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
 
 impl LogCapture {
     /// Everything written so far.
     pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+        String::from_utf8_lossy(&self.0.lock()).into_owned()
     }
 }
 
 impl std::io::Write for LogCapture {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
+        self.0.lock().extend_from_slice(buf);
         Ok(buf.len())
     }
 

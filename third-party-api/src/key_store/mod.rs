@@ -25,11 +25,12 @@ pub use key::{
 };
 
 use azure_core::http::Etag;
+use parking_lot::RwLock;
 use rings::describe;
 use shared_auth::ApiKeyRing;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 /// Whether a set created a key or replaced one.
@@ -160,7 +161,7 @@ impl KeyStore {
     /// before the first rotation); the rings change at once.
     pub async fn set_vault_master_key(&self, value: Option<KeyValue>) {
         let current = self.current.lock().await;
-        *self.vault_master.write().unwrap_or_else(|p| p.into_inner()) = value;
+        *self.vault_master.write() = value;
         if let Some(document) = &current.document {
             self.refresh_rings(document);
         }

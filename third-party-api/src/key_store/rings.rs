@@ -18,11 +18,7 @@ impl KeyStore {
     pub(super) fn refresh_rings(&self, document: &KeyDocument) {
         let master = match self.master_source {
             MasterKeySource::Store => document.master_key(),
-            MasterKeySource::KeyVault => self
-                .vault_master
-                .read()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
+            MasterKeySource::KeyVault => self.vault_master.read().clone(),
         };
         let mut entries: Vec<(String, KeyValue)> = Vec::new();
         for scope in [KeyScope::Function, KeyScope::Host] {
