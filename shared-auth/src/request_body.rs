@@ -20,12 +20,20 @@ pub enum BodyError {
     Unreadable,
 }
 
-/// Reads `payload` of `request`: at most `max_bytes`, within `timeout`.
+/// What a body may be: at most so many bytes, arrived within so long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BodyLimits {
+    /// Largest body read; larger gets 413.
+    pub max_bytes: usize,
+    /// Time for the body once its head has arrived; then 408 and the connection closes.
+    pub timeout: Duration,
+}
+
+/// Reads `payload` of `request` within `limits`.
 pub async fn read_body(
     request: &HttpRequest,
     payload: web::Payload,
-    max_bytes: usize,
-    timeout: Duration,
+    BodyLimits { max_bytes, timeout }: BodyLimits,
 ) -> Result<web::Bytes, BodyError> {
     let declared = request
         .headers()

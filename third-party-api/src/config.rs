@@ -1,6 +1,8 @@
 //! Settings of third-party-api, read once from the environment.
 
 use crate::key_store::{KeyError, KeyName, KeyValue};
+use shared_auth::request_body::BodyLimits;
+use shared_auth::service::ServerOptions;
 use shared_auth::service::settings::{bind_address, https_url, port, seconds};
 use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
@@ -43,46 +45,11 @@ pub const DEFAULT_PORT: u16 = 7071;
 /// Default key store location, relative to the working directory.
 pub const DEFAULT_KEYS_FILE: &str = ".third-party-api/keys.json";
 
-/// How long a client may take to send a request head (first request of a connection).
-pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long a request body may take to arrive once its head has.
-pub const REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Idle time allowed between two requests on one connection: main-app's pool reuses its
-/// connections instead of opening one per call.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
-/// How long a closing connection waits for the client's acknowledgement.
-pub const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Largest request body accepted (admin bodies are a few hundred bytes).
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
-/// What the HTTP server allows a client: time to send a request, idle time, body size. Not read
-/// from the environment; tests shorten the timeouts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpLimits {
-    /// Time for every request head (the service skeleton times later heads of a kept-alive
-    /// connection too); then the connection closes.
-    pub request_head_timeout: Duration,
-    /// Time for a body the service reads (admin `PUT`); then 408 and the connection closes.
-    pub request_body_timeout: Duration,
-    /// Idle time allowed between two requests on one connection (`None`: one request each).
-    pub keep_alive: Option<Duration>,
-    /// Time a closing connection waits for the client.
-    pub disconnect_timeout: Duration,
-    /// Largest body read; larger gets 413.
-    pub max_body_bytes: usize,
-}
-
-impl Default for HttpLimits {
-    fn default() -> Self {
-        Self {
-            request_head_timeout: REQUEST_HEAD_TIMEOUT,
-            request_body_timeout: REQUEST_BODY_TIMEOUT,
-            keep_alive: Some(KEEP_ALIVE),
-            disconnect_timeout: DISCONNECT_TIMEOUT,
-            max_body_bytes: MAX_BODY_BYTES,
-        }
-    }
-}
+/// What a body may be (admin `PUT`s are a few hundred bytes): 16 KiB, within 10 s.
+pub const BODY_LIMITS: BodyLimits = BodyLimits {
+    max_bytes: 16 * 1024,
+    timeout: Duration::from_secs(10),
+};
 
 /// Where the keys are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,8 +86,10 @@ pub struct Settings {
     pub seed_master_key: Option<KeyValue>,
     /// Seed for the function keys of a new store; one generated `default` key when empty.
     pub seed_function_keys: Vec<(KeyName, KeyValue)>,
-    /// Server limits; always [`HttpLimits::default`] from the environment.
-    pub http: HttpLimits,
+    /// The HTTP server's timeouts and keep-alive (the service skeleton's defaults).
+    pub server: ServerOptions,
+    /// What an admin body may be ([`BODY_LIMITS`]).
+    pub body: BodyLimits,
 }
 
 impl Settings {
@@ -163,7 +132,8 @@ impl Settings {
             master_key_secret: master_key_secret(env)?,
             seed_master_key,
             seed_function_keys,
-            http: HttpLimits::default(),
+            server: ServerOptions::default(),
+            body: BODY_LIMITS,
         })
     }
 }

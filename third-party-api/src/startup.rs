@@ -1,6 +1,6 @@
 //! Building and running the HTTP server.
 
-use crate::config::{HttpLimits, KeyStoreLocation, Settings};
+use crate::config::{KeyStoreLocation, Settings};
 use crate::key_store::{
     BlobKeyStore, BlobKeyStoreOptions, KeyStore, KeyStoreError, KeyValue, MasterKeySource,
 };
@@ -9,6 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{App, web};
 use shared_auth::api_key::ReloadOnMiss;
 use shared_auth::http_methods::resource;
+use shared_auth::request_body::BodyLimits;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
 use shared_auth::service::{HttpService, ServerOptions, listen, not_found};
 use shared_auth::telemetry::RequestTelemetry;
@@ -92,7 +93,12 @@ impl Application {
             ));
         }
         let listener = listen(settings.bind_address, settings.port)?;
-        Ok(serve(listener, store, settings.http, refreshers)?)
+        Ok(serve(
+            listener,
+            store,
+            (settings.server, settings.body),
+            refreshers,
+        )?)
     }
 }
 
@@ -163,7 +169,7 @@ fn spawn_master_key_refresher(
 fn serve(
     listener: TcpListener,
     store: Arc<KeyStore>,
-    limits: HttpLimits,
+    (server, body): (ServerOptions, BodyLimits),
     refreshers: Vec<tokio::task::JoinHandle<()>>,
 ) -> std::io::Result<HttpService> {
     let function_ring = store.function_ring();
@@ -174,18 +180,12 @@ fn serve(
         Box::pin(async move { store.refresh_for_unknown_key().await })
     });
     let store = web::Data::from(store);
-    let options = ServerOptions {
-        request_head_timeout: limits.request_head_timeout,
-        disconnect_timeout: limits.disconnect_timeout,
-        keep_alive: limits.keep_alive,
-        ..ServerOptions::default()
-    };
-    HttpService::start(listener, options, refreshers, move || {
+    HttpService::start(listener, server, refreshers, move || {
         App::new()
             .wrap(RequestTelemetry::default())
             .app_data(store.clone())
-            .app_data(web::Data::new(limits))
-            .app_data(web::PayloadConfig::new(limits.max_body_bytes))
+            .app_data(web::Data::new(body))
+            .app_data(web::PayloadConfig::new(body.max_bytes))
             .app_data(web::PathConfig::default().error_handler(|error, _| {
                 // The extractor's message may quote the path; answer without it.
                 actix_web::error::InternalError::from_response(

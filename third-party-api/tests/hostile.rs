@@ -6,22 +6,28 @@ mod support;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
+use shared_auth::request_body::BodyLimits;
+use shared_auth::service::ServerOptions;
 use std::time::{Duration, Instant};
 use support::{MASTER, TestApp, spawn_app, spawn_app_with, status_of};
-use third_party_api::config::HttpLimits;
+use third_party_api::config::BODY_LIMITS;
 use third_party_api::key_store::KeyName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const KEYS: &str = "/admin/functions/RandomNumber/keys";
 const VALUE_BODY: &str = r#"{"value":"hostile-test-value-0123456789"}"#;
 
-/// Limits with timeouts short enough for a test.
-fn quick() -> HttpLimits {
-    HttpLimits {
+/// The app with head and body timeouts short enough for a test.
+async fn quick() -> TestApp {
+    let server = ServerOptions {
         request_head_timeout: Duration::from_secs(1),
-        request_body_timeout: Duration::from_secs(1),
-        ..HttpLimits::default()
-    }
+        ..ServerOptions::default()
+    };
+    let body = BodyLimits {
+        timeout: Duration::from_secs(1),
+        ..BODY_LIMITS
+    };
+    spawn_app_with(server, body).await
 }
 
 /// A `PUT` of `body` to `path` (raw bytes) with the master key, on a connection closed after it.
@@ -142,7 +148,7 @@ async fn invalid_utf8_in_an_admin_body_is_400_without_echo() {
 
 #[tokio::test]
 async fn a_client_stalling_in_its_head_gets_408_and_others_are_served_meanwhile() {
-    let app = spawn_app_with(quick()).await;
+    let app = quick().await;
     let started = Instant::now();
     let mut slow = tokio::net::TcpStream::connect(app.addr()).await.unwrap();
     slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\nx-partial: yes")
@@ -179,7 +185,7 @@ async fn a_client_stalling_in_its_head_gets_408_and_others_are_served_meanwhile(
 
 #[tokio::test]
 async fn a_client_stalling_in_its_body_gets_408_and_the_connection_closes() {
-    let app = spawn_app_with(quick()).await;
+    let app = quick().await;
     let mut slow = tokio::net::TcpStream::connect(app.addr()).await.unwrap();
     let head = format!(
         "PUT {KEYS}/slow HTTP/1.1\r\nHost: test\r\nx-functions-key: {MASTER}\r\n\
@@ -203,7 +209,7 @@ async fn a_client_stalling_in_its_body_gets_408_and_the_connection_closes() {
 
 #[tokio::test]
 async fn a_connection_cannot_be_held_by_stalling_in_a_second_head() {
-    let app = spawn_app_with(quick()).await;
+    let app = quick().await;
     let mut conn = tokio::net::TcpStream::connect(app.addr()).await.unwrap();
     conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
         .await
@@ -235,18 +241,18 @@ async fn a_connection_cannot_be_held_by_stalling_in_a_second_head() {
 
 #[test]
 fn the_default_limits_are_sane() {
-    let limits = HttpLimits::default();
-    for timeout in [limits.request_head_timeout, limits.request_body_timeout] {
+    let server = ServerOptions::default();
+    for timeout in [server.request_head_timeout, BODY_LIMITS.timeout] {
         assert!(Duration::from_secs(1) <= timeout && timeout <= Duration::from_secs(30));
     }
-    assert!(limits.disconnect_timeout <= Duration::from_secs(5));
+    assert!(server.disconnect_timeout <= Duration::from_secs(5));
     assert!(
-        limits
+        server
             .keep_alive
             .is_some_and(|idle| idle <= Duration::from_secs(30)),
         "kept alive, for a bounded idle time"
     );
-    assert!((1024..=1024 * 1024).contains(&limits.max_body_bytes));
+    assert!((1024..=1024 * 1024).contains(&BODY_LIMITS.max_bytes));
 }
 
 /// `PUT` of a valid key to the function key named by the raw path `segment`.

@@ -1,6 +1,6 @@
 //! `GET /api/RandomNumber` on third-party-api (function key checked) against a bare actix-web
 //! handler answering a constant JSON, same machine, same wrk settings, both keeping connections
-//! alive (third-party-api's `HttpLimits::keep_alive`, 5 s by default). The baseline is also
+//! alive (the service skeleton's `ServerOptions::keep_alive`, 5 s by default). The baseline is also
 //! measured with every request sending `Connection: close`, to show what closing costs.
 
 use super::{Settings, measure};

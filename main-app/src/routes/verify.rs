@@ -10,14 +10,15 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use codes::{Code, CodeError, LedgerError};
 use serde::{Deserialize, Serialize};
 use shared_auth::ErrorBody;
-use shared_auth::request_body::{BodyError, read_body};
+use shared_auth::request_body::{BodyError, BodyLimits, read_body};
 use shared_auth::service::response_builder;
 use std::time::Duration;
 
-/// The largest verify body read (`{"code": "AAA-999-BBB"}` is 24 bytes).
-pub const MAX_BODY_BYTES: usize = 4 * 1024;
-/// How long a client has to send its body.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// A verify body: at most 4 KiB (`{"code": "AAA-999-BBB"}` is 24 bytes), within 10 s.
+pub const BODY_LIMITS: BodyLimits = BodyLimits {
+    max_bytes: 4 * 1024,
+    timeout: Duration::from_secs(10),
+};
 
 /// The request.
 #[derive(Debug, Deserialize)]
@@ -118,7 +119,7 @@ pub async fn verify(
     if !is_json(&req) {
         return Err(VerifyError::UnsupportedMediaType);
     }
-    let body = read_body(&req, payload, MAX_BODY_BYTES, BODY_TIMEOUT).await?;
+    let body = read_body(&req, payload, BODY_LIMITS).await?;
     let request: VerifyRequest = serde_json::from_slice(&body).map_err(|_| VerifyError::BadBody)?;
     let code = Code::parse(request.code.trim())?;
     let started = tokio::time::Instant::now();

@@ -1,7 +1,6 @@
 //! The key-management API of Azure Functions, authorised by the master key only:
 //! `/admin/functions/RandomNumber/keys[/{name}]` and `/admin/host/keys[/{name}]`.
 
-use crate::config::HttpLimits;
 use crate::key_store::{
     FUNCTION_NAME, KeyName, KeyRef, KeyScope, KeyStore, KeyStoreError, KeyValue, MASTER_KEY_NAME,
     SetOutcome, redact_json_error,
@@ -11,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use shared_auth::http_methods::resource;
 use shared_auth::json_error;
-use shared_auth::request_body::BodyError;
+use shared_auth::request_body::{BodyError, BodyLimits};
 
 /// One key as the admin API shows it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -174,24 +173,19 @@ fn key_ref(scope: KeyScope, name: &str) -> Result<KeyRef, AdminError> {
         .map_err(|e| AdminError::BadRequest(e.to_string()))
 }
 
-/// Reads a body of at most `limits.max_body_bytes` within `limits.request_body_timeout`.
+/// Reads a body within `limits`.
 async fn read_body(
     request: &HttpRequest,
     payload: web::Payload,
-    limits: &HttpLimits,
+    limits: &BodyLimits,
 ) -> Result<web::Bytes, AdminError> {
-    shared_auth::request_body::read_body(
-        request,
-        payload,
-        limits.max_body_bytes,
-        limits.request_body_timeout,
-    )
-    .await
-    .map_err(|e| match e {
-        BodyError::TooLarge(max) => AdminError::PayloadTooLarge(max),
-        BodyError::Timeout(_) => AdminError::Timeout,
-        BodyError::Unreadable => AdminError::BadRequest("the body could not be read".into()),
-    })
+    shared_auth::request_body::read_body(request, payload, *limits)
+        .await
+        .map_err(|e| match e {
+            BodyError::TooLarge(max) => AdminError::PayloadTooLarge(max),
+            BodyError::Timeout(_) => AdminError::Timeout,
+            BodyError::Unreadable => AdminError::BadRequest("the body could not be read".into()),
+        })
 }
 
 /// The key value of a PUT body. The path names the key; a `name` in the body is informative
@@ -268,7 +262,7 @@ async fn list_function_keys(
 
 async fn put_function_key(
     store: web::Data<KeyStore>,
-    limits: web::Data<HttpLimits>,
+    limits: web::Data<BodyLimits>,
     path: web::Path<(String, String)>,
     request: HttpRequest,
     payload: web::Payload,
@@ -305,7 +299,7 @@ async fn list_host_keys(store: web::Data<KeyStore>, req: HttpRequest) -> HttpRes
 
 async fn put_host_key(
     store: web::Data<KeyStore>,
-    limits: web::Data<HttpLimits>,
+    limits: web::Data<BodyLimits>,
     name: web::Path<String>,
     request: HttpRequest,
     payload: web::Payload,

@@ -4,8 +4,10 @@
 use devstack::testing::wire::LocalService;
 use reqwest::StatusCode;
 use serde_json::Value;
+use shared_auth::request_body::BodyLimits;
+use shared_auth::service::ServerOptions;
 use shared_auth::service::Service as _;
-use third_party_api::config::{DEFAULT_KEYS_REFRESH, HttpLimits, KeyStoreLocation, Settings};
+use third_party_api::config::{BODY_LIMITS, DEFAULT_KEYS_REFRESH, KeyStoreLocation, Settings};
 use third_party_api::key_store::{KeyName, KeyValue};
 use third_party_api::startup::Application;
 
@@ -71,11 +73,11 @@ impl TestApp {
 /// Builds and runs the application on 127.0.0.1:0 with a fresh key store seeded with
 /// [`MASTER`] and a `default` function key [`DEFAULT_KEY`].
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(HttpLimits::default()).await
+    spawn_app_with(ServerOptions::default(), BODY_LIMITS).await
 }
 
 /// [`spawn_app`] with other server limits (shorter timeouts).
-pub async fn spawn_app_with(http: HttpLimits) -> TestApp {
+pub async fn spawn_app_with(server: ServerOptions, body: BodyLimits) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let settings = Settings {
         bind_address: [127, 0, 0, 1].into(),
@@ -88,7 +90,8 @@ pub async fn spawn_app_with(http: HttpLimits) -> TestApp {
             KeyName::parse("default").unwrap(),
             KeyValue::parse(DEFAULT_KEY).unwrap(),
         )],
-        http,
+        server,
+        body,
     };
     let app = Application::build(settings, &shared_auth::MapEnv::new())
         .await
