@@ -12,7 +12,6 @@ use codes::envelope::{CodeEnvelope, MessageEncoding, probe_text};
 use parking_lot::RwLock;
 use shared_auth::azure_error::{AzureCall, AzureError, resource_name};
 use shared_auth::service::CheckState;
-use shared_auth::transport::client_options_or_default;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -43,9 +42,10 @@ pub enum QueueError {
 /// Options of a [`CodeQueue`].
 #[derive(Debug, Clone, Default)]
 pub struct CodeQueueOptions {
-    /// The shared HTTP client (the project's timeouts and trusted CAs, with its Azure retry
-    /// policy); `None`: the Azure SDK's own transport and retry policy.
-    pub http: Option<reqwest::Client>,
+    /// The Azure SDK's client options: `azure_client_options(&http)` sends every request through
+    /// the shared HTTP client (the project's timeouts, trusted CAs and Azure retry policy); the
+    /// default is the SDK's own transport.
+    pub client_options: azure_core::http::ClientOptions,
     /// How envelopes are written to the queue (base64 unless told otherwise).
     pub encoding: MessageEncoding,
 }
@@ -72,7 +72,7 @@ impl CodeQueue {
             url,
             Some(credential),
             Some(QueueClientOptions {
-                client_options: client_options_or_default(options.http.as_ref()),
+                client_options: options.client_options,
                 ..Default::default()
             }),
         )?;

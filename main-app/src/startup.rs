@@ -12,6 +12,7 @@ use codes::ledger::{CodeLedger, CodeLedgerOptions};
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
 use shared_auth::service::{HttpService, ServerOptions, listen};
 use shared_auth::telemetry::RequestTelemetry;
+use shared_auth::transport::azure_client_options;
 use shared_auth::transport::http_client_from_env;
 use shared_auth::{EnvSource, credential_from_env};
 use std::sync::Arc;
@@ -72,7 +73,7 @@ impl Application {
         let http = http_client_from_env(env)?;
         let credential = credential_from_env(env, &http)?.credential;
         let options = SecretCacheOptions {
-            http: Some(http.clone()),
+            client_options: azure_client_options(&http),
             ..cache
         };
         let secret = SecretCache::new(
@@ -83,7 +84,7 @@ impl Application {
         )
         .context("the Key Vault client cannot be built")?;
         let queue_options = CodeQueueOptions {
-            http: Some(http.clone()),
+            client_options: azure_client_options(&http),
             encoding: settings.encoding,
         };
         let queue = CodeQueue::new(
@@ -93,7 +94,7 @@ impl Application {
         )
         .context("the queue client cannot be built")?;
         let ledger_options = CodeLedgerOptions {
-            http: Some(http.clone()),
+            client_options: azure_client_options(&http),
         };
         let ledger = CodeLedger::new(
             settings.ledger_url.clone(),

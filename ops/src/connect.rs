@@ -53,7 +53,7 @@ impl Connection {
     /// The code ledger at `url` with this identity.
     pub fn ledger(&self, url: &Url) -> Result<CodeLedger, OpsError> {
         let options = CodeLedgerOptions {
-            http: Some(self.http.clone()),
+            client_options: azure_client_options(&self.http),
         };
         CodeLedger::new(
             url.clone(),

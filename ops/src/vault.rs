@@ -18,7 +18,7 @@ use azure_security_keyvault_secrets::models::{
 use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
 use futures::TryStreamExt;
 use shared_auth::Secret;
-use shared_auth::transport::client_options_or_default;
+use shared_auth::transport::azure_client_options;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -97,16 +97,17 @@ pub enum WriteCheck {
 /// Options of a [`Vault`].
 #[derive(Debug, Clone, Default)]
 pub struct VaultOptions {
-    /// The shared HTTP client (a [`Connection`]'s, with the project's Azure retry policy);
-    /// `None`: the Azure SDK's own transport and retry policy.
-    pub http: Option<reqwest::Client>,
+    /// The Azure SDK's client options: `azure_client_options(&http)` sends every request through
+    /// the shared HTTP client (the project's timeouts, trusted CAs and Azure retry policy); the
+    /// default is the SDK's own transport.
+    pub client_options: azure_core::http::ClientOptions,
 }
 
 impl From<&Connection> for VaultOptions {
     /// The connection's HTTP client.
     fn from(conn: &Connection) -> Self {
         Self {
-            http: Some(conn.http.clone()),
+            client_options: azure_client_options(&conn.http),
         }
     }
 }
@@ -137,7 +138,7 @@ impl Vault {
             url.as_str(),
             credential,
             Some(SecretClientOptions {
-                client_options: client_options_or_default(options.http.as_ref()),
+                client_options: options.client_options,
                 verify_challenge_resource: Some(
                     shared_auth::secret_cache::verify_challenge_resource(&url),
                 ),

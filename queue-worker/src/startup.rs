@@ -39,7 +39,9 @@ impl Application {
         };
         let queue = queue_client(&settings.queue_url, "queue")?;
         let poison = queue_client(&settings.poison_queue_url, "poison queue")?;
-        let ledger_options = CodeLedgerOptions { http: Some(http) };
+        let ledger_options = CodeLedgerOptions {
+            client_options: azure_client_options(&http),
+        };
         let ledger = CodeLedger::new(
             settings.ledger_url.clone(),
             credential,

@@ -6,7 +6,6 @@
 use crate::azure_error::AzureCall;
 use crate::secret::Secret;
 use crate::service::CheckState;
-use crate::transport::client_options_or_default;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::Url;
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
@@ -29,9 +28,10 @@ const AZURE_VAULT_DOMAINS: &[&str] = &[
 /// Options of a [`SecretCache`]: its HTTP client and its timing.
 #[derive(Debug, Clone)]
 pub struct SecretCacheOptions {
-    /// The shared HTTP client (the project's timeouts and trusted CAs, with its Azure retry
-    /// policy); `None`: the Azure SDK's own transport and retry policy.
-    pub http: Option<reqwest::Client>,
+    /// The Azure SDK's client options: `azure_client_options(&http)` sends every request through
+    /// the shared HTTP client (the project's timeouts, trusted CAs and Azure retry policy); the
+    /// default is the SDK's own transport.
+    pub client_options: azure_core::http::ClientOptions,
     /// How long a fetched value is fresh.
     pub ttl: Duration,
     /// Fraction of the TTL after which the background task refreshes (before anyone waits).
@@ -48,7 +48,7 @@ pub struct SecretCacheOptions {
 impl Default for SecretCacheOptions {
     fn default() -> Self {
         Self {
-            http: None,
+            client_options: Default::default(),
             ttl: Duration::from_secs(300),
             refresh_at: 0.8,
             min_retry_delay: Duration::from_millis(500),
@@ -147,7 +147,7 @@ impl SecretCache {
             vault_url.as_str(),
             credential,
             Some(SecretClientOptions {
-                client_options: client_options_or_default(options.http.as_ref()),
+                client_options: options.client_options.clone(),
                 verify_challenge_resource: Some(verify_challenge_resource(&vault_url)),
                 ..Default::default()
             }),

@@ -83,12 +83,6 @@ pub const AZURE_MAX_RETRIES: u32 = 3;
 /// than a caller waits for a request: services answer 503 and let the caller retry instead.
 pub const AZURE_MAX_RETRY_ELAPSED: Duration = Duration::from_secs(10);
 
-/// [`azure_client_options`] for `client` when one is given (an options struct's `http`), else the
-/// Azure SDK's own transport and retry policy.
-pub fn client_options_or_default(client: Option<&reqwest::Client>) -> ClientOptions {
-    client.map(azure_client_options).unwrap_or_default()
-}
-
 /// Azure SDK client options that send every request through `client`, with bounded retries.
 pub fn azure_client_options(client: &reqwest::Client) -> ClientOptions {
     let retry = ExponentialRetryOptions {

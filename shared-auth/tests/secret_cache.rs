@@ -9,6 +9,7 @@ use devstack::testing::clients::secret_client;
 use devstack::testing::{TestStack, eventually, start_stack};
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
 use shared_auth::service::CheckState;
+use shared_auth::transport::azure_client_options;
 use std::time::Duration;
 
 fn cache(stack: &TestStack, ttl: Duration) -> SecretCache {
@@ -17,7 +18,7 @@ fn cache(stack: &TestStack, ttl: Duration) -> SecretCache {
         stack.credential("main-app").unwrap(),
         SECRET_NAME,
         Some(SecretCacheOptions {
-            http: Some(stack.http().clone()),
+            client_options: azure_client_options(stack.http()),
             ttl,
             min_retry_delay: Duration::from_millis(50),
             max_retry_delay: Duration::from_millis(200),

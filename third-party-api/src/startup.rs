@@ -13,6 +13,7 @@ use shared_auth::request_body::BodyLimits;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
 use shared_auth::service::{HttpService, ServerOptions, listen, not_found};
 use shared_auth::telemetry::RequestTelemetry;
+use shared_auth::transport::azure_client_options;
 use shared_auth::transport::http_client_from_env;
 use shared_auth::{EnvSource, RequireApiKey, credential_from_env, json_error};
 use std::net::TcpListener;
@@ -55,7 +56,7 @@ impl Application {
                     tracing::warn!("the seed variables apply to a file store only; ignored");
                 }
                 let options = BlobKeyStoreOptions {
-                    http: Some(http.clone()),
+                    client_options: azure_client_options(http),
                 };
                 let blob = BlobKeyStore::new(url.clone(), credential.clone(), Some(options))?;
                 KeyStore::blob(blob, master_source)
@@ -76,7 +77,7 @@ impl Application {
         if let Some(secret) = &settings.master_key_secret {
             let (http, credential) = azure.as_ref().expect("built for Key Vault");
             let options = SecretCacheOptions {
-                http: Some(http.clone()),
+                client_options: azure_client_options(http),
                 ttl: settings.keys_refresh,
                 ..SecretCacheOptions::default()
             };

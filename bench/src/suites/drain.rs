@@ -125,7 +125,7 @@ async fn baseline_drain(stack: &DevStack, n: usize) -> anyhow::Result<()> {
         settings.ledger_url.clone(),
         credential,
         Some(CodeLedgerOptions {
-            http: Some(http.clone()),
+            client_options: azure_client_options(&http),
         }),
     )?;
     let mut handled = 0;

@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use devstack::process::{ChildProcess, LogSink};
 use devstack::stack::{DevStack, Service, profile_dir};
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
+use shared_auth::transport::azure_client_options;
 use std::time::{Duration, Instant};
 use tokio::process::Command;
 
@@ -119,7 +120,7 @@ async fn key_vault_round_trips(stack: &DevStack) -> anyhow::Result<Vec<TimingRow
     for _ in 0..RUNS {
         let credential = shared_auth::credential_from_env(&env, stack.http())?.credential;
         let options = SecretCacheOptions {
-            http: Some(stack.http().clone()),
+            client_options: azure_client_options(stack.http()),
             ..SecretCacheOptions::default()
         };
         let cache = SecretCache::new(

@@ -19,7 +19,6 @@ use azure_storage_blob::models::{
 };
 use azure_storage_blob::{BlobClient, BlobContainerClient, BlobContainerClientOptions};
 use shared_auth::azure_error::{AzureCall, resource_name};
-use shared_auth::transport::client_options_or_default;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,9 +60,10 @@ enum Step {
 /// Options of a [`CodeLedger`].
 #[derive(Debug, Clone, Default)]
 pub struct CodeLedgerOptions {
-    /// The shared HTTP client (the project's timeouts and trusted CAs, with its Azure retry
-    /// policy); `None`: the Azure SDK's own transport and retry policy.
-    pub http: Option<reqwest::Client>,
+    /// The Azure SDK's client options: `azure_client_options(&http)` sends every request through
+    /// the shared HTTP client (the project's timeouts, trusted CAs and Azure retry policy); the
+    /// default is the SDK's own transport.
+    pub client_options: azure_core::http::ClientOptions,
 }
 
 /// The ledger container.
@@ -108,7 +108,7 @@ impl CodeLedger {
             url,
             Some(credential),
             Some(BlobContainerClientOptions {
-                client_options: client_options_or_default(options.http.as_ref()),
+                client_options: options.client_options,
                 ..Default::default()
             }),
         )?;

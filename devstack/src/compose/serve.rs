@@ -15,6 +15,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use azure_core::credentials::TokenCredential;
 use shared_auth::Secret;
+use shared_auth::transport::azure_client_options;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -214,7 +215,7 @@ async fn provision(
         url.parse()?,
         credential,
         Some(BlobKeyStoreOptions {
-            http: Some(http.clone()),
+            client_options: azure_client_options(http),
         }),
     )?;
     let (bytes, etag) = store

@@ -108,7 +108,7 @@ pub async fn write_key_store(
         blob_url,
         credential,
         Some(BlobKeyStoreOptions {
-            http: Some(http.clone()),
+            client_options: azure_client_options(http),
         }),
     )?;
     let condition = match (mode, store.read().await.map_err(anyhow::Error::msg)?) {

@@ -58,7 +58,7 @@ pub fn ledger(stack: &DevStack, identity: &str) -> CodeLedger {
         stack.urls.container.parse().expect("a container URL"),
         stack.credential(identity).expect("a known identity"),
         Some(CodeLedgerOptions {
-            http: Some(stack.http().clone()),
+            client_options: azure_client_options(stack.http()),
         }),
     )
     .expect("a ledger client")

@@ -7,7 +7,6 @@ use azure_core::http::{Etag, RequestContent, StatusCode, Url};
 use azure_storage_blob::models::{BlobClientDownloadOptions, BlobClientUploadOptions};
 use azure_storage_blob::{BlobClient, BlobClientOptions};
 use shared_auth::azure_error::{AzureCall, AzureError, blob_container_name, resource_name};
-use shared_auth::transport::client_options_or_default;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,9 +18,10 @@ const KEY_STORE_ROLE: &str = shared_auth::role_names::BLOB_DATA_CONTRIBUTOR;
 /// Options of a [`BlobKeyStore`].
 #[derive(Debug, Clone, Default)]
 pub struct BlobKeyStoreOptions {
-    /// The shared HTTP client (the project's timeouts and trusted CAs, with its Azure retry
-    /// policy); `None`: the Azure SDK's own transport and retry policy.
-    pub http: Option<reqwest::Client>,
+    /// The Azure SDK's client options: `azure_client_options(&http)` sends every request through
+    /// the shared HTTP client (the project's timeouts, trusted CAs and Azure retry policy); the
+    /// default is the SDK's own transport.
+    pub client_options: azure_core::http::ClientOptions,
 }
 
 /// The blob holding the key document.
@@ -82,7 +82,7 @@ impl BlobKeyStore {
             url.clone(),
             Some(credential),
             Some(BlobClientOptions {
-                client_options: client_options_or_default(options.http.as_ref()),
+                client_options: options.client_options,
                 ..Default::default()
             }),
         )?;

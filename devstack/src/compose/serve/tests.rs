@@ -4,6 +4,7 @@
 use super::provision;
 use crate::stack::{FUNCTION_KEY_NAME, key_store_url};
 use shared_auth::Secret;
+use shared_auth::transport::azure_client_options;
 use third_party_api::key_store::{
     BlobKeyStore, BlobKeyStoreOptions, KeyDocument, KeyName, KeyScope, KeyValue, WriteCondition,
 };
@@ -19,7 +20,7 @@ async fn provisioning_writes_the_key_store_once_keeps_a_rotated_one_and_fills_an
         urls.key_store.parse().unwrap(),
         credential.clone(),
         Some(BlobKeyStoreOptions {
-            http: Some(http.clone()),
+            client_options: azure_client_options(&http),
         }),
     )
     .unwrap();
@@ -41,7 +42,7 @@ async fn provisioning_writes_the_key_store_once_keeps_a_rotated_one_and_fills_an
         urls.key_store.parse().unwrap(),
         Some(credential.clone()),
         Some(azure_storage_blob::BlobClientOptions {
-            client_options: shared_auth::transport::azure_client_options(&http),
+            client_options: azure_client_options(&http),
             ..Default::default()
         }),
     )
