@@ -10,10 +10,12 @@
 //! running `serve`.
 
 use clap::{Parser, Subcommand};
+use codes::variables::CODE_LEDGER_URL;
+use codes::variables::STORAGE_QUEUE_URL;
 use devstack::stack::{DevStack, Service, StackOptions};
-use ops::connect::{CODE_LEDGER_URL, KEY_VAULT_URL, STORAGE_QUEUE_URL};
-use ops::rotate::THIRD_PARTY_API_ENDPOINT;
 use shared_auth::telemetry::init_telemetry;
+use shared_auth::variables::KEY_VAULT_URL;
+use shared_auth::variables::THIRD_PARTY_API_ENDPOINT;
 use shared_auth::variables::{
     AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
     AZURE_TOKEN_CREDENTIALS, EXTRA_CA_CERTS, LOG_FORMAT, RUST_LOG,

@@ -737,7 +737,7 @@ fn every_variable_is_one_the_service_reads_and_none_is_a_secret() {
             other => panic!("unexpected service {other} with an environment"),
         };
         own.iter()
-            .chain(shared_auth::config::COMMON_VARIABLES)
+            .chain(shared_auth::variables::COMMON_VARIABLES)
             .copied()
             .collect()
     };

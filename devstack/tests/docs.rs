@@ -36,7 +36,7 @@ fn the_configuration_table_names_exactly_the_variables_the_services_read() {
         main_app::config::VARIABLES,
         queue_worker::config::VARIABLES,
         third_party_api::config::VARIABLES,
-        shared_auth::config::COMMON_VARIABLES,
+        shared_auth::variables::COMMON_VARIABLES,
     ]
     .iter()
     .flat_map(|list| list.iter().map(|v| v.to_string()))

@@ -431,7 +431,7 @@ async fn key_vault_down_the_cached_key_keeps_serving() {
         .stack
         .launch_with(
             Service::MainApp,
-            &[(main_app::config::SECRET_CACHE_TTL_SECONDS, "3")],
+            &[(shared_auth::variables::SECRET_CACHE_TTL_SECONDS, "3")],
         )
         .await
         .unwrap();

@@ -1124,7 +1124,7 @@ fn reads(service: Service) -> BTreeSet<String> {
         Service::QueueWorker => queue_worker::config::VARIABLES,
     };
     own.iter()
-        .chain(shared_auth::config::COMMON_VARIABLES)
+        .chain(shared_auth::variables::COMMON_VARIABLES)
         .map(|s| s.to_string())
         .collect()
 }
@@ -1764,10 +1764,10 @@ fn third_party_api_keeps_its_keys_in_its_container_and_its_master_key_in_the_vau
     let entries = bicep_env_entries("third-party-api");
     let names: BTreeSet<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
     let expected: BTreeSet<&str> = [
-        c::PORT,
-        c::THIRD_PARTY_API_KEYS_URL,
-        c::KEY_VAULT_URL,
-        c::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
+        shared_auth::service::settings::PORT,
+        shared_auth::variables::THIRD_PARTY_API_KEYS_URL,
+        shared_auth::variables::KEY_VAULT_URL,
+        shared_auth::variables::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
         "AZURE_TOKEN_CREDENTIALS",
         "AZURE_CLIENT_ID",
         "RUST_LOG",
@@ -1793,11 +1793,11 @@ fn third_party_api_keeps_its_keys_in_its_container_and_its_master_key_in_the_vau
         resolve(expr, &resources)
     };
     assert_eq!(
-        value(c::THIRD_PARTY_API_KEYS_URL),
+        value(shared_auth::variables::THIRD_PARTY_API_KEYS_URL),
         "https://klstexample.blob.core.windows.net/third-party-api-keys/keys.json"
     );
     assert_eq!(
-        value(c::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME),
+        value(shared_auth::variables::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME),
         "third-party-api-master-key"
     );
     // The container exists, private, and its role is at its scope (the role-table test).
@@ -1814,7 +1814,11 @@ fn third_party_api_keeps_its_keys_in_its_container_and_its_master_key_in_the_vau
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-    assert!(env.iter().any(|(k, _)| k == c::PORT), "{stage}");
+    assert!(
+        env.iter()
+            .any(|(k, _)| k == shared_auth::service::settings::PORT),
+        "{stage}"
+    );
     env.extend(
         entries
             .iter()
@@ -1904,10 +1908,10 @@ fn the_rotation_job_runs_keyless_rotate_weekly_with_only_its_roles() {
     assert_eq!(
         names,
         [
-            ops::connect::KEY_VAULT_URL,
+            shared_auth::variables::KEY_VAULT_URL,
             "THIRD_PARTY_API_SECRET_NAME",
             "THIRD_PARTY_API_MASTER_KEY_SECRET_NAME",
-            ops::rotate::THIRD_PARTY_API_ENDPOINT,
+            shared_auth::variables::THIRD_PARTY_API_ENDPOINT,
             "AZURE_TOKEN_CREDENTIALS",
             "AZURE_CLIENT_ID",
         ]
@@ -1938,7 +1942,7 @@ fn the_rotation_job_runs_keyless_rotate_weekly_with_only_its_roles() {
     assert!(
         bicep_env_entries("main-app")
             .iter()
-            .all(|(n, _)| n != ops::rotate::SECRET_CACHE_TTL_SECONDS)
+            .all(|(n, _)| n != shared_auth::variables::SECRET_CACHE_TTL_SECONDS)
     );
     let value = |module: &str, name: &str| {
         let entries = bicep_env_entries(module);

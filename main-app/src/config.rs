@@ -7,9 +7,9 @@ use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
 use std::time::Duration;
 
-pub use codes::variables::{CODE_LEDGER_URL, STORAGE_QUEUE_URL};
-pub use shared_auth::service::settings::{BIND_ADDRESS, PORT};
-pub use shared_auth::variables::{
+use codes::variables::{CODE_LEDGER_URL, STORAGE_QUEUE_URL};
+use shared_auth::service::settings::{BIND_ADDRESS, PORT};
+use shared_auth::variables::{
     DEFAULT_SECRET_NAME, KEY_VAULT_URL, SECRET_CACHE_TTL_SECONDS, THIRD_PARTY_API_ENDPOINT,
     THIRD_PARTY_API_SECRET_NAME,
 };

@@ -1,13 +1,14 @@
 //! Property tests of main-app's configuration parser: a complete environment with any one
 //! variable set to anything is accepted or refused naming exactly that variable; never a panic.
 
+use codes::variables::CODE_LEDGER_URL;
+use codes::variables::STORAGE_QUEUE_URL;
 use devstack::testing::strategies::env_value;
-use main_app::config::{
-    CODE_LEDGER_URL, KEY_VAULT_URL, STORAGE_QUEUE_URL, Settings, THIRD_PARTY_API_ENDPOINT,
-    VARIABLES,
-};
+use main_app::config::{Settings, VARIABLES};
 use proptest::prelude::*;
 use shared_auth::MapEnv;
+use shared_auth::variables::KEY_VAULT_URL;
+use shared_auth::variables::THIRD_PARTY_API_ENDPOINT;
 
 fn complete() -> MapEnv {
     MapEnv::new()

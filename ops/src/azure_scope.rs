@@ -2,13 +2,14 @@
 //! that grants a role there. Subscription and resource group come from `AZURE_SUBSCRIPTION_ID`
 //! and `AZURE_RESOURCE_GROUP` (what `azd` sets); unset, the line keeps them as shell variables.
 
-use crate::connect::{
-    self, CODE_LEDGER_URL, DEFAULT_KEY_STORE_CONTAINER, KEY_VAULT_URL, STORAGE_QUEUE_URL,
-    THIRD_PARTY_API_KEYS_URL,
-};
+use crate::connect::{self, DEFAULT_KEY_STORE_CONTAINER};
 use crate::roles::{Role, ScopeKind};
 use azure_core::http::Url;
+use codes::variables::CODE_LEDGER_URL;
+use codes::variables::STORAGE_QUEUE_URL;
 use shared_auth::EnvSource;
+use shared_auth::variables::KEY_VAULT_URL;
+use shared_auth::variables::THIRD_PARTY_API_KEYS_URL;
 
 /// A role an identity lacks, where, and how to grant it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! input with one line on stderr) and human or `--json` output on stdout; progress and errors go
 //! to stderr, so `--json` output stays one document.
 
-use crate::connect::{self, CODE_LEDGER_URL, Connection, STORAGE_QUEUE_URL};
+use crate::connect::{self, Connection};
 use crate::roles::Identity;
 use crate::rotate::{
     DEFAULT_EXPIRES_IN_DAYS, DEFAULT_GRACE_SECONDS, DEFAULT_KEY_PREFIX,
@@ -11,6 +11,8 @@ use crate::rotate::{
 use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, OpsError, code, doctor, queue, rotate};
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
+use codes::variables::CODE_LEDGER_URL;
+use codes::variables::STORAGE_QUEUE_URL;
 use shared_auth::EnvSource;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};

@@ -6,13 +6,13 @@ use crate::OpsError;
 use azure_core::http::{StatusCode, Url};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use azure_storage_queue::{QueueClient, QueueClientOptions};
-pub use codes::variables::{CODE_LEDGER_URL, POISON_QUEUE_URL, STORAGE_QUEUE_URL};
+use codes::variables::{CODE_LEDGER_URL, POISON_QUEUE_URL, STORAGE_QUEUE_URL};
 use codes::{CodeLedger, CodeLedgerOptions, MessageEncoding};
 use shared_auth::azure_error::Failure;
 pub use shared_auth::azure_error::{blob_container_name, one_line, resource_name};
 use shared_auth::transport::azure_client_options;
-pub use shared_auth::variables::{
-    DEFAULT_MASTER_KEY_SECRET_NAME, DEFAULT_SECRET_NAME, KEY_VAULT_URL, THIRD_PARTY_API_KEYS_URL,
+use shared_auth::variables::{
+    DEFAULT_MASTER_KEY_SECRET_NAME, DEFAULT_SECRET_NAME, THIRD_PARTY_API_KEYS_URL,
     THIRD_PARTY_API_MASTER_KEY_SECRET_NAME, THIRD_PARTY_API_SECRET_NAME,
 };
 use shared_auth::{EnvSource, SelectedCredential};

@@ -104,7 +104,7 @@ async fn rotate(env: &MapEnv, args: &[&str], kill_after: Option<usize>) -> Run {
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     // What rotate reads, no more: the identity and rotate's own variables.
-    for var in shared_auth::config::COMMON_VARIABLES
+    for var in shared_auth::variables::COMMON_VARIABLES
         .iter()
         .chain(ops::rotate::VARIABLES)
     {

@@ -7,8 +7,8 @@ use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
 use std::time::Duration;
 
-pub use codes::variables::{CODE_LEDGER_URL, POISON_QUEUE_URL, STORAGE_QUEUE_URL};
-pub use shared_auth::service::settings::{BIND_ADDRESS, PORT};
+use codes::variables::{CODE_LEDGER_URL, POISON_QUEUE_URL, STORAGE_QUEUE_URL};
+use shared_auth::service::settings::{BIND_ADDRESS, PORT};
 
 /// Messages per receive, 1 to 32 (default 16); also the number handled at once.
 pub const WORKER_BATCH_SIZE: &str = "WORKER_BATCH_SIZE";

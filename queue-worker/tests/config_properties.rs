@@ -1,9 +1,11 @@
 //! Property tests of queue-worker's configuration parser: a complete environment with any one
 //! variable set to anything is accepted or refused naming exactly that variable; never a panic.
 
+use codes::variables::CODE_LEDGER_URL;
+use codes::variables::STORAGE_QUEUE_URL;
 use devstack::testing::strategies::env_value;
 use proptest::prelude::*;
-use queue_worker::config::{CODE_LEDGER_URL, STORAGE_QUEUE_URL, Settings, VARIABLES};
+use queue_worker::config::{Settings, VARIABLES};
 use shared_auth::MapEnv;
 
 fn complete() -> MapEnv {

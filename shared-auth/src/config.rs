@@ -4,8 +4,6 @@ use std::collections::HashMap;
 use std::fmt::Display;
 use std::str::FromStr;
 
-pub use crate::variables::COMMON_VARIABLES;
-
 /// A misconfigured environment variable: its name and what is wrong with it (never its value).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("configuration error in {variable}: {problem}")]

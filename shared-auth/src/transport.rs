@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::variables::EXTRA_CA_CERTS;
+use crate::variables::EXTRA_CA_CERTS;
 
 /// How long establishing a TCP and TLS connection may take.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

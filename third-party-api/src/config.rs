@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use shared_auth::service::settings::{BIND_ADDRESS, PORT};
-pub use shared_auth::variables::{
+use shared_auth::service::settings::{BIND_ADDRESS, PORT};
+use shared_auth::variables::{
     DEFAULT_MASTER_KEY_SECRET_NAME, KEY_VAULT_URL, THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
     THIRD_PARTY_API_KEYS_URL, THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
 };

@@ -3,8 +3,10 @@
 
 use proptest::prelude::*;
 use shared_auth::MapEnv;
+use shared_auth::service::settings::BIND_ADDRESS;
+use shared_auth::service::settings::PORT;
 use third_party_api::config::{
-    BIND_ADDRESS, PORT, Settings, THIRD_PARTY_API_FUNCTION_KEY, THIRD_PARTY_API_FUNCTION_KEYS,
+    Settings, THIRD_PARTY_API_FUNCTION_KEY, THIRD_PARTY_API_FUNCTION_KEYS,
     THIRD_PARTY_API_KEYS_FILE, THIRD_PARTY_API_MASTER_KEY, VARIABLES,
 };
 use third_party_api::key_store::{KeyName, KeyValue};

@@ -8,14 +8,16 @@ use crate::identity::Identity;
 use crate::jwt::TENANT_ID;
 use anyhow::Context;
 use azure_core::credentials::TokenCredential;
+use codes::variables::CODE_LEDGER_URL;
+use codes::variables::POISON_QUEUE_URL;
+use codes::variables::STORAGE_QUEUE_URL;
+use shared_auth::variables::KEY_VAULT_URL;
+use shared_auth::variables::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME;
+use shared_auth::variables::THIRD_PARTY_API_SECRET_NAME;
 // main-app and queue-worker read these names; `keyless` (ops) exports them as the services read
 // them, and devstack depends on ops, not on the two services.
-use ops::connect::{
-    CODE_LEDGER_URL, KEY_VAULT_URL, POISON_QUEUE_URL, STORAGE_QUEUE_URL,
-    THIRD_PARTY_API_MASTER_KEY_SECRET_NAME, THIRD_PARTY_API_SECRET_NAME,
-};
-use ops::rotate::THIRD_PARTY_API_ENDPOINT;
 use shared_auth::service::settings::{BIND_ADDRESS, PORT};
+use shared_auth::variables::THIRD_PARTY_API_ENDPOINT;
 use shared_auth::variables::{
     AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
     AZURE_TOKEN_CREDENTIALS, EXTRA_CA_CERTS, IDENTITY_ENDPOINT, IDENTITY_HEADER, RUST_LOG,
@@ -23,7 +25,6 @@ use shared_auth::variables::{
 use shared_auth::{EnvSource, MapEnv};
 use std::path::PathBuf;
 use std::sync::Arc;
-use third_party_api::config as third_party_api_config;
 
 /// `identity` as a service principal: its client secret, exchanged at the identity emulator
 /// whose base is `authority_host`.
@@ -76,15 +77,15 @@ impl DevStack {
             }
             Service::ThirdPartyApi => {
                 env.push((
-                    third_party_api_config::THIRD_PARTY_API_KEYS_URL,
+                    shared_auth::variables::THIRD_PARTY_API_KEYS_URL,
                     self.urls.key_store.clone(),
                 ));
                 env.push((
-                    third_party_api_config::KEY_VAULT_URL,
+                    shared_auth::variables::KEY_VAULT_URL,
                     self.urls.key_vault.clone(),
                 ));
                 env.push((
-                    third_party_api_config::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
+                    shared_auth::variables::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
                     MASTER_KEY_SECRET_NAME.to_owned(),
                 ));
             }

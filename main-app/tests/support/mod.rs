@@ -6,18 +6,20 @@
 
 use actix_web::{App, HttpResponse, web};
 use codes::envelope::{CodeEnvelope, EnvelopeError};
+use codes::variables::CODE_LEDGER_URL;
+use codes::variables::STORAGE_QUEUE_URL;
 use devstack::stack::{DevStack, Service};
 use devstack::testing::eventually_ok;
 use devstack::testing::servers::serve;
 use devstack::testing::wire::LocalService;
-use main_app::config::{
-    CODE_LEDGER_URL, KEY_VAULT_URL, STORAGE_QUEUE_URL, Settings, THIRD_PARTY_API_ENDPOINT,
-};
+use main_app::config::Settings;
 use main_app::routes::getcode::CodeSource;
 use main_app::startup::Application;
 use shared_auth::MapEnv;
 use shared_auth::secret_cache::SecretCacheOptions;
 use shared_auth::service::Service as _;
+use shared_auth::variables::KEY_VAULT_URL;
+use shared_auth::variables::THIRD_PARTY_API_ENDPOINT;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -11,20 +11,22 @@ mod checks;
 mod probes;
 mod report;
 
+use codes::variables::CODE_LEDGER_URL;
+use codes::variables::STORAGE_QUEUE_URL;
 pub use report::{Check, Report};
+use shared_auth::variables::KEY_VAULT_URL;
+use shared_auth::variables::THIRD_PARTY_API_KEYS_URL;
 
 use crate::OpsError;
-use crate::connect::{
-    self, CODE_LEDGER_URL, Connection, KEY_VAULT_URL, STORAGE_QUEUE_URL, THIRD_PARTY_API_KEYS_URL,
-};
+use crate::connect::{self, Connection};
 use crate::roles::{Identity, Role, ScopeKind};
-use crate::rotate::THIRD_PARTY_API_ENDPOINT;
 use crate::vault::{Vault, VaultOptions};
 use azure_core::http::Url;
 use checks::{Checks, call, timed_out};
 use probes::{probe_container, probe_queue, read_and_write_secret, read_secret};
 use shared_auth::EnvSource;
 use shared_auth::azure_error::error_chain;
+use shared_auth::variables::THIRD_PARTY_API_ENDPOINT;
 use std::time::Duration;
 
 /// How long one check may take.

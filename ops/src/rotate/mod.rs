@@ -39,15 +39,16 @@ pub use decide::{CACHE_MARGIN, POLL_INTERVAL, PROPAGATION_MARGIN, Used, WaitLimi
 pub use names::{PrefixError, fresh_key_name, in_family, key_name, key_stamp, validate_prefix};
 pub use output::{PROGRESS_INTERVAL, when};
 pub use plan::{KeyInfo, KeySource, MasterState, Observed, Plan, plan};
+use shared_auth::variables::KEY_VAULT_URL;
 
 use crate::admin_client::{AdminClient, AdminError};
-use crate::connect::{self, Connection, KEY_VAULT_URL};
+use crate::connect::{self, Connection};
 use crate::vault::{Vault, VaultOptions};
 use crate::{EXIT_FAILED, EXIT_OK, OpsError};
 use azure_core::http::Url;
 use output::Reporter;
 use shared_auth::EnvSource;
-pub use shared_auth::variables::{
+use shared_auth::variables::{
     SECRET_CACHE_TTL_SECONDS, THIRD_PARTY_API_ENDPOINT, THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
 };
 use std::io::Write;
@@ -57,8 +58,8 @@ use time::OffsetDateTime;
 /// Every variable rotate reads besides the identity ones ([`shared_auth::config::COMMON_VARIABLES`]).
 pub const VARIABLES: &[&str] = &[
     KEY_VAULT_URL,
-    connect::THIRD_PARTY_API_SECRET_NAME,
-    connect::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
+    shared_auth::variables::THIRD_PARTY_API_SECRET_NAME,
+    shared_auth::variables::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
     THIRD_PARTY_API_ENDPOINT,
     THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
     SECRET_CACHE_TTL_SECONDS,

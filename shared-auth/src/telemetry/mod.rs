@@ -22,9 +22,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-pub use crate::variables::{
-    LOG_FORMAT, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL, RUST_LOG,
-};
+use crate::variables::{LOG_FORMAT, RUST_LOG};
 /// The W3C trace-context header and envelope field.
 pub const TRACEPARENT: &str = "traceparent";
 
