@@ -3,6 +3,7 @@
 //! up in the role table for what the request needs at its scope, and the outcome is typed: the
 //! caller, or why not. Each emulator words the refusal as its Azure service does.
 
+use crate::access_log::{AccessLog, Outcome};
 use crate::identity::IdentityProvider;
 use crate::jwt::{Claims, TokenError, TokenVerifier, bearer};
 use crate::rbac::{DataAction, RoleAssignments, Scope};
@@ -75,26 +76,59 @@ pub enum Refusal {
     },
 }
 
-/// The check itself: tokens from one identity provider, roles from one table.
+/// The check itself: tokens from one identity provider, roles from one table, every decision
+/// written to one access log.
 pub struct AccessCheck {
     verifier: TokenVerifier,
     identities: Arc<IdentityProvider>,
     roles: Arc<RoleAssignments>,
+    log: Arc<AccessLog>,
+    service: &'static str,
 }
 
 impl AccessCheck {
-    /// Checks tokens signed by `identities` against `roles`.
-    pub fn new(identities: Arc<IdentityProvider>, roles: Arc<RoleAssignments>) -> Self {
+    /// Checks tokens signed by `identities` against `roles` for `service` (`Key Vault`, ...),
+    /// writing each decision to `log`.
+    pub fn new(
+        identities: Arc<IdentityProvider>,
+        roles: Arc<RoleAssignments>,
+        log: Arc<AccessLog>,
+        service: &'static str,
+    ) -> Self {
         Self {
             verifier: identities.verifier(),
             identities,
             roles,
+            log,
+            service,
         }
     }
 
-    /// The caller of a request whose `Authorization` header is `authorization`, when it holds a
-    /// token for one of `audiences` and the role table grants `need` at `scope`.
+    /// The caller of a request for `operation` whose `Authorization` header is
+    /// `authorization`, when it holds a token for one of `audiences` and the role table grants
+    /// `need` at `scope`. The decision goes to the access log either way.
     pub fn check(
+        &self,
+        authorization: Option<&HeaderValue>,
+        audiences: &[&str],
+        need: &Need,
+        scope: &Scope,
+        operation: &str,
+    ) -> Result<Caller, Refusal> {
+        let decided = self.decide(authorization, audiences, need, scope);
+        let (identity, outcome) = match &decided {
+            Ok(caller) => (caller.name_or_oid(), Outcome::Allowed),
+            Err(Refusal::Forbidden { caller, action, .. }) => {
+                (caller.name_or_oid(), Outcome::Forbidden(*action))
+            }
+            Err(refusal) => ("anonymous", Outcome::Unauthenticated(refusal.to_string())),
+        };
+        self.log
+            .record(self.service, identity, operation, scope, outcome);
+        decided
+    }
+
+    fn decide(
         &self,
         authorization: Option<&HeaderValue>,
         audiences: &[&str],

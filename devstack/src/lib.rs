@@ -8,16 +8,21 @@
 //! - [`storage_gate`]: an HTTPS gate in front of Azurite enforcing the storage role table.
 //! - [`storage_path`]: a storage request path checked once, the one the gate classifies and forwards.
 //! - [`rbac`]: the role assignments both enforce.
-//! - `caller`: who is calling and whether they may: the token and role check both share.
+//! - [`caller`]: who is calling and whether they may: the token and role check both share.
+//! - [`access_log`]: every access that check decided, for the console.
+//! - [`console`]: a page on loopback showing resources, roles, tokens, access decisions, queues,
+//!   the ledger and traces (it is the services' OTLP receiver when the person runs no collector).
 //! - [`stack`]: all of it started together, seeded, and the services launched as child processes.
 //! - [`process`], [`jwt`]: child processes in their own group; the tokens' format.
 //! - [`compose`]: the same emulators in containers, for `docker-compose.yml`.
 //! - `testing` and `python` (both behind the `testing` feature): what every crate's integration
 //!   tests share; on-demand Python tools (venvs of pinned PyPI packages) for the tests.
 
+pub mod access_log;
 pub mod azurite;
-mod caller;
+pub mod caller;
 pub mod compose;
+pub mod console;
 pub mod identity;
 pub mod jwt;
 pub mod keyvault;

@@ -1,7 +1,8 @@
 //! `cargo run -p devstack`: local Azure and every service, with the production variables.
 //!
 //! Options: `--ephemeral-ports` (free ports instead of the documented ones), `--state-dir DIR`
-//! (instead of `target/devstack`), `--no-build` (do not `cargo build` the services first).
+//! (instead of `target/devstack`), `--no-build` (do not `cargo build` the services first),
+//! `--no-console` (no console; it serves on 127.0.0.1:18888 with a token printed in its URL).
 //!
 //! In containers (`docker-compose.yml`): `devstack compose init [--dir DIR]` writes each
 //! container's files into its own volume (the vault's two keys among them; no network),
@@ -53,6 +54,9 @@ struct Cli {
     /// Do not `cargo build` the services first.
     #[arg(long)]
     no_build: bool,
+    /// Do not serve the console (on 127.0.0.1:18888, or a free port with --ephemeral-ports).
+    #[arg(long)]
+    no_console: bool,
     /// Show Azurite's access log (a line per storage request; off by default, errors always).
     #[arg(long)]
     azurite_access_log: bool,
@@ -103,6 +107,10 @@ async fn run() -> anyhow::Result<ExitCode> {
     let mut options = StackOptions::for_development();
     if cli.ephemeral_ports {
         options.ports = devstack::stack::Ports::EPHEMERAL;
+        options.console = Some(0);
+    }
+    if cli.no_console {
+        options.console = None;
     }
     if let Some(dir) = cli.state_dir {
         options.state_dir = dir;
@@ -269,6 +277,7 @@ fn print_summary(stack: &DevStack, developer_env: &Path, rotation_env: &Path) {
             "developer_env": developer_env,
             "rotation_env": rotation_env,
             "pids": stack.child_pids(),
+            "console": stack.console().map(|c| c.url()),
         })
     );
     eprintln!(
@@ -279,7 +288,8 @@ fn print_summary(stack: &DevStack, developer_env: &Path, rotation_env: &Path) {
          ledger (CODE_LEDGER_URL)       {}\n  \
          third-party-api                {}\n  \
          main-app                       {}\n  \
-         environments                   {}/<service>.env, {}, {}\n",
+         environments                   {}/<service>.env, {}, {}\n\n  \
+         console                        {}\n",
         u.msi_endpoint,
         u.key_vault,
         u.queue,
@@ -289,6 +299,9 @@ fn print_summary(stack: &DevStack, developer_env: &Path, rotation_env: &Path) {
         stack.state_dir.display(),
         developer_env.display(),
         rotation_env.display(),
+        stack
+            .console()
+            .map_or_else(|| "off (--no-console)".to_owned(), |c| c.url()),
     );
 }
 

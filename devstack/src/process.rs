@@ -20,6 +20,35 @@ pub enum LogSink {
     Stdout,
     /// A buffer (tests read it).
     Capture(Arc<Mutex<String>>),
+    /// The terminal, and the last lines of each child kept for the console.
+    Console(Arc<LogTail>),
+}
+
+/// The last [`LogTail::LINES`] lines of each child, for the console.
+#[derive(Debug, Default)]
+pub struct LogTail(Mutex<std::collections::BTreeMap<String, std::collections::VecDeque<String>>>);
+
+impl LogTail {
+    /// How many lines are kept per child.
+    pub const LINES: usize = 40;
+
+    fn push(&self, name: &str, line: &str) {
+        let mut tails = self.0.lock();
+        let tail = tails.entry(name.to_owned()).or_default();
+        if tail.len() == Self::LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line.to_owned());
+    }
+
+    /// The kept lines of `name`, oldest first.
+    pub fn lines(&self, name: &str) -> Vec<String> {
+        self.0
+            .lock()
+            .get(name)
+            .map(|tail| tail.iter().cloned().collect())
+            .unwrap_or_default()
+    }
 }
 
 impl LogSink {
@@ -31,7 +60,7 @@ impl LogSink {
     /// Everything captured so far (empty for stdout).
     pub fn captured(&self) -> String {
         match self {
-            Self::Stdout => String::new(),
+            Self::Stdout | Self::Console(_) => String::new(),
             Self::Capture(buffer) => buffer.lock().clone(),
         }
     }
@@ -40,6 +69,11 @@ impl LogSink {
     pub fn line(&self, name: &str, line: &str) {
         match self {
             Self::Stdout => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "[{name}] {line}");
+            }
+            Self::Console(tail) => {
+                tail.push(name, line);
                 let mut out = std::io::stdout().lock();
                 let _ = writeln!(out, "[{name}] {line}");
             }

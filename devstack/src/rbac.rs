@@ -149,6 +149,18 @@ pub enum Scope {
     Container(String),
 }
 
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scope::Vault => f.write_str("vault"),
+            Scope::Secret(name) => write!(f, "secret {name}"),
+            Scope::StorageAccount => f.write_str("storage account"),
+            Scope::Queue(name) => write!(f, "queue {name}"),
+            Scope::Container(name) => write!(f, "container {name}"),
+        }
+    }
+}
+
 impl Scope {
     /// Whether an assignment at `self` applies to a request on `resource`.
     pub fn covers(&self, resource: &Scope) -> bool {
@@ -198,6 +210,11 @@ impl RoleAssignments {
         let before = all.len();
         all.retain(|a| !(a.principal == principal && a.role == role && &a.scope == scope));
         all.len() != before
+    }
+
+    /// Every assignment, in the order granted.
+    pub fn all(&self) -> Vec<Assignment> {
+        self.assignments.read().clone()
     }
 
     /// Whether `principal` may perform `action` on `resource`.

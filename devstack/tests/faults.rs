@@ -8,12 +8,15 @@
 //!
 //! Rerun one: `cargo build --workspace && cargo test -p devstack --test faults <name> -- --nocapture`.
 
+mod support;
+
 use devstack::stack::{Service, StackOptions};
 use devstack::storage_gate::{Fault, StorageService};
 use devstack::testing::{TestStack, eventually_ok, start_stack_with};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::hygiene::{leaks, redact};
 use tokio::sync::watch;
 
 /// main-app's request budget in production (`REQUEST_TIMEOUT_SECONDS` unset).
@@ -271,23 +274,6 @@ fn refresh_failures(logs: &str) -> usize {
     logs.lines()
         .filter(|l| l.contains("[main-app]") && l.contains("secret refresh failed"))
         .count()
-}
-
-/// The first line of `text` holding one of `secrets` or a JWT (`eyJ…​.eyJ…`), if any.
-fn leaks<'a>(text: &'a str, secrets: &[String]) -> Option<&'a str> {
-    let jwt = regex_lite::Regex::new(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}").unwrap();
-    text.lines()
-        .find(|line| jwt.is_match(line) || secrets.iter().any(|s| line.contains(s.as_str())))
-}
-
-/// A leaking line for the failure message, with every secret and token replaced.
-fn redact(line: &str, secrets: &[String]) -> String {
-    let jwt = regex_lite::Regex::new(r"eyJ[A-Za-z0-9_.-]+").unwrap();
-    let mut line = jwt.replace_all(line, "<jwt>").into_owned();
-    for secret in secrets {
-        line = line.replace(secret.as_str(), "<secret>");
-    }
-    line.chars().take(300).collect()
 }
 
 struct Traffic {

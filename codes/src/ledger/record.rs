@@ -42,7 +42,7 @@ pub struct Record {
 
 impl Record {
     /// The record its blob's metadata describes.
-    pub(crate) fn from_metadata(metadata: &HashMap<String, String>) -> Self {
+    pub fn from_metadata(metadata: &HashMap<String, String>) -> Self {
         let time = |key: &str| {
             metadata
                 .get(key)

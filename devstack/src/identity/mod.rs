@@ -106,6 +106,8 @@ pub struct IdentityProvider {
     /// The simulated hang ([`Self::stall`]).
     stall: Stall,
     token_lifetime: AtomicI64,
+    /// Tokens issued so far, by identity name and audience.
+    issued: parking_lot::Mutex<std::collections::BTreeMap<(String, String), u64>>,
 }
 
 impl IdentityProvider {
@@ -146,6 +148,7 @@ impl IdentityProvider {
             available: AtomicBool::new(true),
             stall: Stall::default(),
             token_lifetime: AtomicI64::new(TOKEN_LIFETIME_SECONDS),
+            issued: Default::default(),
         }
     }
 
@@ -172,6 +175,11 @@ impl IdentityProvider {
     /// Issues a token for `identity` and `resource` valid for `lifetime_seconds` from now
     /// (negative for an already expired token, in tests).
     pub fn issue(&self, identity: &Identity, resource: &str, lifetime_seconds: i64) -> String {
+        *self
+            .issued
+            .lock()
+            .entry((identity.name.clone(), resource.to_owned()))
+            .or_default() += 1;
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let nbf = now.min(now + lifetime_seconds - 1);
         self.signer.sign(&Claims {
@@ -187,6 +195,15 @@ impl IdentityProvider {
             ver: "1.0".into(),
             idtyp: "app".into(),
         })
+    }
+
+    /// How many tokens were issued so far, by identity name and audience (sorted).
+    pub fn tokens_issued(&self) -> Vec<(String, String, u64)> {
+        self.issued
+            .lock()
+            .iter()
+            .map(|((name, audience), count)| (name.clone(), audience.clone(), *count))
+            .collect()
     }
 
     /// A federated token for `identity`, as a cluster projects one into a pod: issued by

@@ -59,9 +59,24 @@ impl KeyVault {
                 &[VAULT_RESOURCE],
                 &Need::One(action),
                 resource,
+                operation_of(action),
             )
             .map(drop)
             .map_err(refused)
+    }
+}
+
+/// The Key Vault operation a request for `action` is, in the REST API's words.
+fn operation_of(action: DataAction) -> &'static str {
+    match action {
+        DataAction::SecretGet => "Get Secret",
+        DataAction::SecretReadMetadata => "Get Secret Properties",
+        DataAction::SecretSet => "Set Secret",
+        DataAction::SecretUpdate => "Update Secret",
+        DataAction::SecretDelete => "Delete Secret",
+        DataAction::SecretPurge => "Purge Deleted Secret",
+        DataAction::SecretRecover => "Recover Deleted Secret",
+        _ => "Key Vault request",
     }
 }
 

@@ -12,16 +12,14 @@ mod routes;
 mod state;
 
 use crate::caller::AccessCheck;
-use crate::identity::IdentityProvider;
-use crate::rbac::RoleAssignments;
 use crate::stall::Stall;
 use parking_lot::{Mutex, RwLock};
 use shared_auth::Secret;
 use state::{AttributesIn, Deleted, SecretEntry};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 
 /// The audience of Key Vault tokens.
 pub const VAULT_RESOURCE: &str = "https://vault.azure.net";
@@ -68,15 +66,15 @@ struct Persist {
 }
 
 impl KeyVault {
-    /// An empty vault whose tokens come from `identities` and whose roles are `roles`.
-    pub fn new(identities: Arc<IdentityProvider>, roles: Arc<RoleAssignments>) -> Self {
+    /// An empty vault whose callers `access` checks.
+    pub fn new(access: AccessCheck) -> Self {
         Self {
             secrets: RwLock::default(),
             reads: RwLock::default(),
             available: AtomicBool::new(true),
             stall: Stall::default(),
             deleted: RwLock::default(),
-            access: AccessCheck::new(identities, roles),
+            access,
             persist: OnceLock::new(),
         }
     }
@@ -156,14 +154,20 @@ impl AsRef<Stall> for KeyVault {
 mod tests {
     use super::*;
     use actix_web::{App, test};
+    use std::sync::Arc;
     use std::time::Duration;
 
     /// A stalled vault holds a request (no answer, not even the 401 challenge) while its control
     /// methods keep answering, and answers it once un-stalled.
     #[actix_web::test]
     async fn a_stalled_vault_holds_requests_until_unstalled() {
-        let identities = Arc::new(IdentityProvider::new(&["main-app"]).unwrap());
-        let vault = Arc::new(KeyVault::new(identities, Arc::default()));
+        let identities = Arc::new(crate::identity::IdentityProvider::new(&["main-app"]).unwrap());
+        let vault = Arc::new(KeyVault::new(AccessCheck::new(
+            identities,
+            Arc::default(),
+            Arc::default(),
+            "Key Vault",
+        )));
         let app = test::init_service(App::new().configure(|cfg| vault.configure(cfg))).await;
         let get = || {
             test::TestRequest::get()

@@ -3,6 +3,8 @@
 //! and one role table. The in-process stack and `compose serve` both start them so.
 
 use super::topology::grant_role_table;
+use crate::access_log::AccessLog;
+use crate::caller::AccessCheck;
 use crate::identity::IdentityProvider;
 use crate::keyvault::KeyVault;
 use crate::pki::DevPki;
@@ -55,6 +57,8 @@ pub(crate) struct Emulators {
     pub roles: Arc<RoleAssignments>,
     /// The Key Vault emulator, empty.
     pub vault: Arc<KeyVault>,
+    /// Every access the vault and the gates judged.
+    pub access_log: Arc<AccessLog>,
 }
 
 impl Emulators {
@@ -70,7 +74,13 @@ impl Emulators {
         let identities = Arc::new(identities);
         let roles = Arc::new(RoleAssignments::default());
         grant_role_table(&identities, &roles);
-        let vault = Arc::new(KeyVault::new(identities.clone(), roles.clone()));
+        let access_log = Arc::new(AccessLog::default());
+        let vault = Arc::new(KeyVault::new(AccessCheck::new(
+            identities.clone(),
+            roles.clone(),
+            access_log.clone(),
+            "Key Vault",
+        )));
         Ok(Self {
             pki,
             tls,
@@ -78,6 +88,7 @@ impl Emulators {
             identities,
             roles,
             vault,
+            access_log,
         })
     }
 
@@ -102,12 +113,17 @@ impl Emulators {
         service: StorageService,
         upstream: String,
     ) -> anyhow::Result<(ServerHandle, Arc<StorageGate>)> {
+        let access = AccessCheck::new(
+            self.identities.clone(),
+            self.roles.clone(),
+            self.access_log.clone(),
+            service.azure_name(),
+        );
         let gate = Arc::new(StorageGate::new(
             service,
             upstream,
             self.http.clone(),
-            self.identities.clone(),
-            self.roles.clone(),
+            access,
         ));
         let served = gate.clone();
         let server = serve_https(listener, &self.tls, move |cfg| served.configure(cfg))?;

@@ -27,6 +27,8 @@ pub struct StackOptions {
     pub rust_log: String,
     /// Azurite's access log (one line per storage request) in the output.
     pub azurite_access_log: bool,
+    /// Serve the console on this port (0: a free one); `None`: no console.
+    pub console: Option<u16>,
     /// Telemetry settings passed to every service as they are (`OTEL_*`, `LOG_FORMAT`): the
     /// services start with a cleared environment, so nothing else reaches them.
     pub telemetry_env: Vec<(String, String)>,
@@ -81,6 +83,7 @@ impl StackOptions {
             // A person's RUST_LOG reaches the services too, not only devstack's own log.
             rust_log: std::env::var(RUST_LOG).unwrap_or_else(|_| "info".into()),
             azurite_access_log: false,
+            console: Some(crate::console::DEFAULT_PORT),
             telemetry_env: telemetry_env_from(std::env::vars()),
         }
     }
@@ -97,6 +100,7 @@ impl StackOptions {
             sink: LogSink::capture(),
             rust_log: "info".into(),
             azurite_access_log: false,
+            console: None,
             telemetry_env: Vec::new(),
         }
     }

@@ -3,7 +3,7 @@
 //! against what the request needs at its scope; refusals are worded as Azure Storage words them.
 
 use super::StorageGate;
-use super::classify::classify;
+use super::classify::{classify, operation};
 use super::errors::storage_error;
 use crate::caller::{Caller, Refusal};
 use crate::storage_path::CheckedPath;
@@ -82,8 +82,15 @@ impl StorageGate {
         let (scope, need) = classify(self.service, req.method().as_str(), path, query);
         let audiences = self.audiences();
         let audiences: Vec<&str> = audiences.iter().map(String::as_str).collect();
+        let operation = operation(self.service, req.method().as_str(), path, query);
         self.access
-            .check(authorization.first().copied(), &audiences, &need, &scope)
+            .check(
+                authorization.first().copied(),
+                &audiences,
+                &need,
+                &scope,
+                operation,
+            )
             .map_err(GateRefusal::Caller)
     }
 }

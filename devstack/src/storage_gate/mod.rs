@@ -26,8 +26,6 @@ mod proxy;
 
 use crate::azurite::ACCOUNT;
 use crate::caller::AccessCheck;
-use crate::identity::IdentityProvider;
-use crate::rbac::RoleAssignments;
 use crate::stall::Stall;
 use actix_web::web;
 use parking_lot::Mutex;
@@ -45,6 +43,16 @@ pub enum StorageService {
     Queue,
     /// Blob Storage.
     Blob,
+}
+
+impl StorageService {
+    /// The Azure service's name (`Queue Storage`, `Blob Storage`).
+    pub fn azure_name(self) -> &'static str {
+        match self {
+            StorageService::Queue => "Queue Storage",
+            StorageService::Blob => "Blob Storage",
+        }
+    }
 }
 
 /// One gate: the service it fronts and where Azurite listens.
@@ -73,19 +81,19 @@ pub enum Fault {
 }
 
 impl StorageGate {
-    /// A gate for `service` forwarding to `upstream` (Azurite's endpoint) with `http`.
+    /// A gate for `service` forwarding to `upstream` (Azurite's endpoint) with `http`, letting
+    /// through what `access` allows.
     pub fn new(
         service: StorageService,
         upstream: String,
         http: reqwest::Client,
-        identities: Arc<IdentityProvider>,
-        roles: Arc<RoleAssignments>,
+        access: AccessCheck,
     ) -> Self {
         Self {
             service,
             upstream,
             http,
-            access: AccessCheck::new(identities, roles),
+            access,
             counts: OperationCounts::default(),
             fault: Mutex::new(None),
             stall: Stall::default(),

@@ -5,6 +5,7 @@
 //! also search the raw bytes (for a secret that must not be there).
 
 use super::servers::serve;
+use crate::console::traces::{BODY_LIMIT, hex, service_name, text};
 use actix_web::{HttpResponse, web};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
@@ -18,13 +19,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use opentelemetry_proto::tonic::common::v1::any_value::Value;
-use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 use std::sync::{Arc, Mutex};
-
-/// The largest export accepted (the SDK batches up to 512 spans).
-const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// One exported span: the exporting service, the span's name, its trace id and the traces it
 /// links to, in lowercase hex.
@@ -50,10 +46,6 @@ pub struct ExportedLog {
     pub body: String,
     /// The trace id, 32 lowercase hex digits, or empty.
     pub trace_id: String,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Everything received so far.
@@ -132,24 +124,6 @@ impl OtlpReceiver {
             .bodies
             .iter()
             .any(|body| body.windows(needle.len()).any(|w| w == needle))
-    }
-}
-
-/// The resource's `service.name`.
-fn service_name(resource: Option<&Resource>) -> String {
-    resource
-        .iter()
-        .flat_map(|r| &r.attributes)
-        .find(|a| a.key == "service.name")
-        .and_then(|a| a.value.as_ref()?.value.as_ref())
-        .map(text)
-        .unwrap_or_default()
-}
-
-fn text(value: &Value) -> String {
-    match value {
-        Value::StringValue(text) => text.clone(),
-        other => format!("{other:?}"),
     }
 }
 

@@ -1,6 +1,9 @@
 //! Test support: an isolated stack per test and SDK clients for its identities.
 #![allow(dead_code, missing_docs, unused_imports)]
 
+pub mod binary;
+pub mod hygiene;
+
 use devstack::stack::DevStack;
 
 pub use devstack::testing::TestStack;
