@@ -14,7 +14,7 @@ use clap::{Parser, Subcommand};
 use codes::variables::CODE_LEDGER_URL;
 use codes::variables::STORAGE_QUEUE_URL;
 use devstack::stack::{DevStack, Service, StackOptions};
-use shared_auth::telemetry::init_telemetry;
+use service_kit::telemetry::init_telemetry;
 use shared_auth::variables::KEY_VAULT_URL;
 use shared_auth::variables::THIRD_PARTY_API_ENDPOINT;
 use shared_auth::variables::{
@@ -169,7 +169,7 @@ async fn serve(options: StackOptions, build: bool) -> anyhow::Result<ExitCode> {
     print_summary(&stack, &developer_env, &rotation_env);
 
     let died = tokio::select! {
-        () = shared_auth::service::shutdown_signal() => None,
+        () = service_kit::service::shutdown_signal() => None,
         died = first_exit(&mut stack) => Some(died),
     };
     let code = match died {
@@ -309,7 +309,7 @@ fn print_summary(stack: &DevStack, developer_env: &Path, rotation_env: &Path) {
 async fn compose(step: ComposeStep, dir: PathBuf, azurite: String) -> anyhow::Result<ExitCode> {
     use devstack::compose;
     if step == ComposeStep::Healthcheck {
-        return Ok(shared_auth::healthcheck::check(
+        return Ok(service_kit::healthcheck::check(
             compose::READY_PORT,
             "/readyz",
         ));

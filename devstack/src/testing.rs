@@ -146,16 +146,16 @@ pub async fn assert_refuses_naming(mut command: tokio::process::Command, variabl
     stderr
 }
 
-static LOGS: std::sync::OnceLock<shared_auth::telemetry::LogCapture> = std::sync::OnceLock::new();
+static LOGS: std::sync::OnceLock<service_kit::telemetry::LogCapture> = std::sync::OnceLock::new();
 
 /// Telemetry for the whole test process at `debug`, captured: spans get real trace ids and tests
 /// can read every log line. The first call sets it up; later calls return the same capture.
-pub fn captured_logs() -> shared_auth::telemetry::LogCapture {
+pub fn captured_logs() -> service_kit::telemetry::LogCapture {
     LOGS.get_or_init(|| {
-        let capture = shared_auth::telemetry::LogCapture::default();
+        let capture = service_kit::telemetry::LogCapture::default();
         let env = MapEnv::new().with("RUST_LOG", "debug");
         let guard =
-            shared_auth::telemetry::init_telemetry_with_writer("test", &env, capture.clone())
+            service_kit::telemetry::init_telemetry_with_writer("test", &env, capture.clone())
                 .expect("a valid filter");
         // Kept for the life of the test process.
         std::mem::forget(guard);

@@ -541,7 +541,7 @@ fn open_files(pid: u32) -> usize {
 async fn slow_clients_stalling_in_a_second_head_leave_main_app_answering() {
     let scenario = "slow clients stalling in a second head, 20 more every 0.1 s for 10 s";
     // main-app's production server options: every head within 5 s.
-    let head_timeout = shared_auth::service::ServerOptions::default().request_head_timeout;
+    let head_timeout = service_kit::service::ServerOptions::default().request_head_timeout;
     let system = Arc::new(System::start(false, |_| {}).await);
     let pid = system
         .stack

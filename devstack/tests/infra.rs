@@ -1764,7 +1764,7 @@ fn third_party_api_keeps_its_keys_in_its_container_and_its_master_key_in_the_vau
     let entries = bicep_env_entries("third-party-api");
     let names: BTreeSet<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
     let expected: BTreeSet<&str> = [
-        shared_auth::service::settings::PORT,
+        service_kit::service::settings::PORT,
         shared_auth::variables::THIRD_PARTY_API_KEYS_URL,
         shared_auth::variables::KEY_VAULT_URL,
         shared_auth::variables::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
@@ -1816,7 +1816,7 @@ fn third_party_api_keeps_its_keys_in_its_container_and_its_master_key_in_the_vau
         .collect();
     assert!(
         env.iter()
-            .any(|(k, _)| k == shared_auth::service::settings::PORT),
+            .any(|(k, _)| k == service_kit::service::settings::PORT),
         "{stage}"
     );
     env.extend(

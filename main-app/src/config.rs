@@ -1,14 +1,14 @@
 //! Settings of main-app, read once from the environment with the Python sample's names.
 
 use codes::envelope::MessageEncoding;
-use shared_auth::service::settings::{bind_address, http_url, https_url, parsed_in, port, seconds};
-use shared_auth::telemetry::IncomingTrace;
+use service_kit::service::settings::{bind_address, http_url, https_url, parsed_in, port, seconds};
+use service_kit::telemetry::IncomingTrace;
 use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
 use std::time::Duration;
 
 use codes::variables::{CODE_LEDGER_URL, STORAGE_QUEUE_URL};
-use shared_auth::service::settings::{BIND_ADDRESS, PORT};
+use service_kit::service::settings::{BIND_ADDRESS, PORT};
 use shared_auth::variables::{
     DEFAULT_SECRET_NAME, KEY_VAULT_URL, SECRET_CACHE_TTL_SECONDS, THIRD_PARTY_API_ENDPOINT,
     THIRD_PARTY_API_SECRET_NAME,

@@ -1,11 +1,11 @@
 //! Entry point: `healthcheck` probes a running instance; otherwise configuration, then the
-//! server until SIGTERM or SIGINT (see [`shared_auth::service::main`]).
+//! server until SIGTERM or SIGINT (see [`service_kit::service::main`]).
 
 use main_app::config::{DEFAULT_PORT, Settings};
 use main_app::startup::Application;
 
 fn main() -> std::process::ExitCode {
-    shared_auth::service::main(
+    service_kit::service::main(
         "main-app",
         "The public app: issues codes (Key Vault key, third-party call, ledger, queue) and verifies them.",
         DEFAULT_PORT,

@@ -6,7 +6,7 @@
 use codes::Code;
 use codes::ledger::{CodeLedger, LedgerError, Recorded};
 use parking_lot::RwLock;
-use shared_auth::service::CheckState;
+use shared_auth::CheckState;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;

@@ -9,16 +9,16 @@ use crate::third_party::ThirdPartyApi;
 use actix_web::{App, web};
 use anyhow::Context;
 use codes::ledger::{CodeLedger, CodeLedgerOptions};
+use service_kit::service::{HttpService, ServerOptions, listen};
+use service_kit::telemetry::RequestTelemetry;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
-use shared_auth::service::{HttpService, ServerOptions, listen};
-use shared_auth::telemetry::RequestTelemetry;
 use shared_auth::transport::azure_client_options;
 use shared_auth::transport::http_client_from_env;
 use shared_auth::{EnvSource, credential_from_env};
 use std::sync::Arc;
 
 /// main-app's wiring. What [`Application::build`] returns is the service itself, an
-/// [`HttpService`] (a [`Service`](shared_auth::service::Service)): bound, background tasks
+/// [`HttpService`] (a [`Service`](service_kit::service::Service)): bound, background tasks
 /// started, serving once run. Nothing of main-app's own is added to running it.
 pub struct Application;
 

@@ -6,10 +6,10 @@
 use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
+use service_kit::telemetry::inject_traceparent;
 use shared_auth::Secret;
 use shared_auth::azure_error::error_chain;
 use shared_auth::secret_cache::{SecretCache, SecretUnavailable};
-use shared_auth::telemetry::inject_traceparent;
 use std::time::Duration;
 use tracing::Instrument;
 

@@ -101,7 +101,7 @@ async fn a_client_stalling_mid_request_is_cut_off_while_others_are_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_clients_stalled_in_a_second_head_are_closed_and_others_are_served() {
     // main-app's production server options: head timeout 5 s, keep-alive 5 s.
-    let head_timeout = shared_auth::service::ServerOptions::default().request_head_timeout;
+    let head_timeout = service_kit::service::ServerOptions::default().request_head_timeout;
     let app = spawn_offline_app().await;
     let mut stalled = Vec::new();
     for _ in 0..1000 {

@@ -1,14 +1,14 @@
 //! Settings of queue-worker, read once from the environment; a bad value is refused by name.
 
 use codes::envelope::MessageEncoding;
-use shared_auth::service::SHUTDOWN_GRACE;
-use shared_auth::service::settings::{bind_address, https_url, parsed_in, port, seconds};
+use service_kit::service::SHUTDOWN_GRACE;
+use service_kit::service::settings::{bind_address, https_url, parsed_in, port, seconds};
 use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
 use std::time::Duration;
 
 use codes::variables::{CODE_LEDGER_URL, POISON_QUEUE_URL, STORAGE_QUEUE_URL};
-use shared_auth::service::settings::{BIND_ADDRESS, PORT};
+use service_kit::service::settings::{BIND_ADDRESS, PORT};
 
 /// Messages per receive, 1 to 32 (default 16); also the number handled at once.
 pub const WORKER_BATCH_SIZE: &str = "WORKER_BATCH_SIZE";

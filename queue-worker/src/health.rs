@@ -4,7 +4,7 @@
 
 use crate::worker::Worker;
 use actix_web::{HttpResponse, web};
-use shared_auth::service::{Readiness, healthz};
+use service_kit::service::{Readiness, healthz};
 use std::sync::atomic::Ordering;
 
 /// Registers the routes.

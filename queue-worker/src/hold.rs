@@ -11,7 +11,7 @@
 
 use codes::ledger::LedgerError;
 use parking_lot::Mutex;
-use shared_auth::service::CheckState;
+use shared_auth::CheckState;
 use std::time::Duration;
 use tokio::sync::Notify;
 

@@ -19,8 +19,8 @@ use azure_storage_queue::models::{
 use codes::ledger::LedgerError;
 use codes::{CodeEnvelope, Incoming};
 use parking_lot::{Mutex, RwLock};
-use shared_auth::service::CheckState;
-use shared_auth::telemetry::{continue_trace, trace_id};
+use service_kit::telemetry::{continue_trace, trace_id};
+use shared_auth::CheckState;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

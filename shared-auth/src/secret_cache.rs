@@ -4,8 +4,8 @@
 //! last good value kept in service while Key Vault is briefly unreachable.
 
 use crate::azure_error::AzureCall;
+use crate::check_state::CheckState;
 use crate::secret::Secret;
-use crate::service::CheckState;
 use azure_core::credentials::TokenCredential;
 use azure_core::http::Url;
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};

@@ -1,6 +1,6 @@
-//! The names of the environment variables this crate reads, in one place that depends on
-//! nothing: the modules that read them ([`crate::credential`], [`crate::transport`],
-//! [`crate::telemetry`]) re-export their own, and [`COMMON_VARIABLES`] lists them all. Also
+//! The names of the environment variables every service reads, in one place that depends on
+//! nothing: the credential and transport ones this crate reads, the log and OTLP ones that
+//! `service_kit`'s telemetry reads, and [`COMMON_VARIABLES`] lists them all. Also
 //! [`KEY_VAULT_URL`], which only the services with a vault read, so it is not common, and the
 //! names more than one crate reads about the third-party API and its keys (the services read
 //! them, `keyless` reads the same ones to act on what they hold), with the secrets' default names.

@@ -7,8 +7,8 @@ use devstack::rbac::{Role, Scope};
 use devstack::stack::SECRET_NAME;
 use devstack::testing::clients::secret_client;
 use devstack::testing::{TestStack, eventually, start_stack};
+use shared_auth::CheckState;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
-use shared_auth::service::CheckState;
 use shared_auth::transport::azure_client_options;
 use std::time::Duration;
 

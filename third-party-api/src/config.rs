@@ -1,15 +1,15 @@
 //! Settings of third-party-api, read once from the environment.
 
 use crate::key_store::{KeyError, KeyName, KeyValue};
-use shared_auth::request_body::BodyLimits;
-use shared_auth::service::ServerOptions;
-use shared_auth::service::settings::{bind_address, https_url, port, seconds};
+use service_kit::request_body::BodyLimits;
+use service_kit::service::ServerOptions;
+use service_kit::service::settings::{bind_address, https_url, port, seconds};
 use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use shared_auth::service::settings::{BIND_ADDRESS, PORT};
+use service_kit::service::settings::{BIND_ADDRESS, PORT};
 use shared_auth::variables::{
     DEFAULT_MASTER_KEY_SECRET_NAME, KEY_VAULT_URL, THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
     THIRD_PARTY_API_KEYS_URL, THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,

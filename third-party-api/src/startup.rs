@@ -7,21 +7,22 @@ use crate::key_store::{
 use crate::routes::{admin, health, openapi, random_number};
 use actix_web::http::StatusCode;
 use actix_web::{App, web};
-use shared_auth::api_key::ReloadOnMiss;
-use shared_auth::http_methods::resource;
-use shared_auth::request_body::BodyLimits;
+use service_kit::api_key::ReloadOnMiss;
+use service_kit::http_methods::resource;
+use service_kit::request_body::BodyLimits;
+use service_kit::service::{HttpService, ServerOptions, listen, not_found};
+use service_kit::telemetry::RequestTelemetry;
+use service_kit::{RequireApiKey, json_error};
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
-use shared_auth::service::{HttpService, ServerOptions, listen, not_found};
-use shared_auth::telemetry::RequestTelemetry;
 use shared_auth::transport::azure_client_options;
 use shared_auth::transport::http_client_from_env;
-use shared_auth::{EnvSource, RequireApiKey, credential_from_env, json_error};
+use shared_auth::{EnvSource, credential_from_env};
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// third-party-api's wiring. What [`Application::build`] returns is the service itself, an
-/// [`HttpService`] (a [`Service`](shared_auth::service::Service)): bound to its port, with its
+/// [`HttpService`] (a [`Service`](service_kit::service::Service)): bound to its port, with its
 /// background refreshers, serving once run.
 pub struct Application;
 

@@ -2,9 +2,9 @@
 //! with an error naming a variable, never a panic, and no error ever echoes a value.
 
 use proptest::prelude::*;
+use service_kit::service::settings::BIND_ADDRESS;
+use service_kit::service::settings::PORT;
 use shared_auth::MapEnv;
-use shared_auth::service::settings::BIND_ADDRESS;
-use shared_auth::service::settings::PORT;
 use third_party_api::config::{
     Settings, THIRD_PARTY_API_FUNCTION_KEY, THIRD_PARTY_API_FUNCTION_KEYS,
     THIRD_PARTY_API_KEYS_FILE, THIRD_PARTY_API_MASTER_KEY, VARIABLES,

@@ -6,8 +6,8 @@ mod support;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use shared_auth::request_body::BodyLimits;
-use shared_auth::service::ServerOptions;
+use service_kit::request_body::BodyLimits;
+use service_kit::service::ServerOptions;
 use std::time::{Duration, Instant};
 use support::{MASTER, TestApp, spawn_app, spawn_app_with, status_of};
 use third_party_api::config::BODY_LIMITS;

@@ -87,7 +87,7 @@ pub async fn serve(volume: &Volume, azurite_host: &str) -> anyhow::Result<()> {
         ready,
     );
     tokio::pin!(provision);
-    let shutdown = shared_auth::service::shutdown_signal();
+    let shutdown = service_kit::service::shutdown_signal();
     tokio::pin!(shutdown);
     let mut provisioned = false;
     loop {

@@ -12,7 +12,7 @@ use crate::rbac::RoleAssignments;
 use crate::storage_gate::{StorageGate, StorageService};
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
-use shared_auth::telemetry::RequestTelemetry;
+use service_kit::telemetry::RequestTelemetry;
 use shared_auth::transport::{TransportOptions, http_client};
 use std::net::TcpListener;
 use std::path::Path;

@@ -16,7 +16,7 @@ use shared_auth::variables::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME;
 use shared_auth::variables::THIRD_PARTY_API_SECRET_NAME;
 // main-app and queue-worker read these names; `keyless` (ops) exports them as the services read
 // them, and devstack depends on ops, not on the two services.
-use shared_auth::service::settings::{BIND_ADDRESS, PORT};
+use service_kit::service::settings::{BIND_ADDRESS, PORT};
 use shared_auth::variables::THIRD_PARTY_API_ENDPOINT;
 use shared_auth::variables::{
     AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,

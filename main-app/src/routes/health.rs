@@ -4,9 +4,9 @@
 
 use super::AppState;
 use actix_web::web;
-use shared_auth::service::Readiness;
+use service_kit::service::Readiness;
 
-pub use shared_auth::service::healthz;
+pub use service_kit::service::healthz;
 
 /// Readiness: 200 `{"status":"ready"}`, or 503 `{"status":"not_ready","failing":[...]}` naming
 /// the checks that fail (`secret`, `ledger`, `queue`).

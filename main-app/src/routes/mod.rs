@@ -11,9 +11,9 @@ use crate::reservations::Reservations;
 use crate::third_party::ThirdPartyApi;
 use actix_web::web;
 use codes::ledger::CodeLedger;
-use shared_auth::http_methods::resource;
+use service_kit::http_methods::resource;
+use service_kit::service::not_found;
 use shared_auth::secret_cache::SecretCache;
-use shared_auth::service::not_found;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -9,9 +9,9 @@ use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use codes::{Code, CodeError, LedgerError};
 use serde::{Deserialize, Serialize};
-use shared_auth::ErrorBody;
-use shared_auth::request_body::{BodyError, BodyLimits, read_body};
-use shared_auth::service::response_builder;
+use service_kit::ErrorBody;
+use service_kit::request_body::{BodyError, BodyLimits, read_body};
+use service_kit::service::response_builder;
 use std::time::Duration;
 
 /// A verify body: at most 4 KiB (`{"code": "AAA-999-BBB"}` is 24 bytes), within 10 s.

@@ -8,9 +8,9 @@ use crate::key_store::{
 use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use shared_auth::http_methods::resource;
-use shared_auth::json_error;
-use shared_auth::request_body::{BodyError, BodyLimits};
+use service_kit::http_methods::resource;
+use service_kit::json_error;
+use service_kit::request_body::{BodyError, BodyLimits};
 
 /// One key as the admin API shows it.
 #[derive(Debug, Serialize, Deserialize)]
@@ -179,7 +179,7 @@ async fn read_body(
     payload: web::Payload,
     limits: &BodyLimits,
 ) -> Result<web::Bytes, AdminError> {
-    shared_auth::request_body::read_body(request, payload, *limits)
+    service_kit::request_body::read_body(request, payload, *limits)
         .await
         .map_err(|e| match e {
             BodyError::TooLarge(max) => AdminError::PayloadTooLarge(max),

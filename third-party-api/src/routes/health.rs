@@ -3,9 +3,9 @@
 
 use crate::key_store::KeyStore;
 use actix_web::web;
-use shared_auth::service::Readiness;
+use service_kit::service::Readiness;
 
-pub use shared_auth::service::healthz;
+pub use service_kit::service::healthz;
 
 /// Readiness: the keys are loaded (and a file store is still on disk), check `key_store`. The
 /// master key is not part of it: `RandomNumber` serves without it; only the admin API waits.

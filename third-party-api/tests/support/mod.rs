@@ -4,9 +4,9 @@
 use devstack::testing::wire::LocalService;
 use reqwest::StatusCode;
 use serde_json::Value;
-use shared_auth::request_body::BodyLimits;
-use shared_auth::service::ServerOptions;
-use shared_auth::service::Service as _;
+use service_kit::request_body::BodyLimits;
+use service_kit::service::ServerOptions;
+use service_kit::service::Service as _;
 use third_party_api::config::{BODY_LIMITS, DEFAULT_KEYS_REFRESH, KeyStoreLocation, Settings};
 use third_party_api::key_store::{KeyName, KeyValue};
 use third_party_api::startup::Application;

@@ -4,11 +4,12 @@
 use devstack::testing::servers::{TestCa, serve};
 
 use actix_web::{App, HttpResponse, test as actix_test, web};
-use shared_auth::telemetry::{
+use service_kit::RequireApiKey;
+use service_kit::telemetry::{
     LogCapture, RequestTelemetry, continue_trace, init_telemetry_with_writer, is_valid_traceparent,
     trace_id, traceparent,
 };
-use shared_auth::{ApiKeyRing, MapEnv, RequireApiKey, Secret, credential_from_env};
+use shared_auth::{ApiKeyRing, MapEnv, Secret, credential_from_env};
 use std::sync::Arc;
 
 static CAPTURE: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();

@@ -3,7 +3,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, test, web};
-use shared_auth::{ApiKeyRing, AuthorizedKey, ErrorBody, RequireApiKey, Secret};
+use service_kit::{ErrorBody, RequireApiKey};
+use shared_auth::{ApiKeyRing, AuthorizedKey, Secret};
 use std::sync::Arc;
 
 const OLD: &str = "old-key-value-AAAAAAAAAAAAAAAA";
@@ -21,11 +22,11 @@ fn set(ring: &ApiKeyRing, keys: &[(&str, &str)]) {
     ring.replace(keys.iter().map(|(n, s)| (n.as_str(), s)));
 }
 
-async fn whoami(key: AuthorizedKey) -> HttpResponse {
+async fn whoami(key: web::ReqData<AuthorizedKey>) -> HttpResponse {
     HttpResponse::Ok().body(key.name.to_string())
 }
 
-async fn slow_whoami(key: AuthorizedKey) -> HttpResponse {
+async fn slow_whoami(key: web::ReqData<AuthorizedKey>) -> HttpResponse {
     actix_web::rt::time::sleep(std::time::Duration::from_millis(2)).await;
     HttpResponse::Ok().body(key.name.to_string())
 }

@@ -3,14 +3,14 @@
 //! gRPC with `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`), W3C `traceparent` propagation, and one
 //! access-log line per HTTP request that never carries a query string.
 
-use crate::api_key::AuthorizedKey;
-use crate::config::{ConfigError, EnvSource};
 use actix_web::HttpMessage;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use futures::future::{LocalBoxFuture, Ready, ready};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
+use shared_auth::api_key::AuthorizedKey;
+use shared_auth::config::{ConfigError, EnvSource};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
@@ -22,7 +22,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::variables::{LOG_FORMAT, RUST_LOG};
+use shared_auth::variables::{LOG_FORMAT, RUST_LOG};
 /// The W3C trace-context header and envelope field.
 pub const TRACEPARENT: &str = "traceparent";
 

@@ -1,7 +1,7 @@
 //! The settings scaffolding every service has: where it listens, URLs that must be `https`,
 //! numbers and seconds within a range; every error names the variable, never echoes its value.
 
-use crate::config::{ConfigError, EnvSource};
+use shared_auth::config::{ConfigError, EnvSource};
 use std::fmt::Display;
 use std::net::{IpAddr, Ipv4Addr};
 use std::ops::{Bound, RangeBounds};
@@ -88,7 +88,7 @@ pub fn seconds(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::MapEnv;
+    use shared_auth::config::MapEnv;
 
     #[test]
     fn listening_defaults_and_errors_name_the_variable() {

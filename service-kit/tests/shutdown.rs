@@ -1,7 +1,7 @@
 //! The shared stop signal: SIGTERM ends `shutdown_signal` (its own test binary, so the signal
 //! reaches no other test).
 
-use shared_auth::service::shutdown_signal;
+use service_kit::service::shutdown_signal;
 use std::time::Duration;
 
 #[tokio::test]

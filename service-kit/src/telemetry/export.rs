@@ -2,15 +2,15 @@
 //! batch pipelines when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and the bridge that turns `tracing`
 //! events into log records (never the exporters' own).
 
-use crate::config::{ConfigError, EnvSource};
-use crate::variables::{
-    CONTAINERAPP_OTEL_TRACING_GRPC_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT,
-    OTEL_EXPORTER_OTLP_PROTOCOL,
-};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_otlp::{LogExporter, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use shared_auth::config::{ConfigError, EnvSource};
+use shared_auth::variables::{
+    CONTAINERAPP_OTEL_TRACING_GRPC_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+};
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::FilterFn;
 
@@ -178,7 +178,7 @@ fn exporters(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::MapEnv;
+    use shared_auth::config::MapEnv;
 
     #[test]
     fn the_protocol_is_http_unless_grpc_is_named_and_anything_else_is_refused() {
@@ -260,7 +260,7 @@ mod tests {
         }
         for service in [
             "main_app::routes::getcode",
-            "shared_auth::telemetry",
+            "service_kit::telemetry",
             "queue_worker",
             "hyperlane",
             "towering",

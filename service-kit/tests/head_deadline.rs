@@ -4,7 +4,7 @@
 //! served. Head timeout 1 s, keep-alive 2 s.
 
 use actix_web::{App, HttpResponse, web};
-use shared_auth::service::{HttpService, ServerOptions, Service, listen};
+use service_kit::service::{HttpService, ServerOptions, Service, listen};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -13,7 +13,7 @@
 //!
 //! ```
 //! use actix_web::{App, HttpResponse, web};
-//! use shared_auth::http_methods::resource;
+//! use service_kit::http_methods::resource;
 //!
 //! async fn number() -> HttpResponse {
 //!     HttpResponse::Ok().json(serde_json::json!({ "value": 7 }))

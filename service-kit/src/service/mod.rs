@@ -1,6 +1,6 @@
 //! The skeleton every service binary shares: one entry point ([`main`]), one stop signal
 //! ([`shutdown_signal`]) and grace ([`SHUTDOWN_GRACE`]), one HTTP server set-up
-//! ([`HttpService`]), one `/readyz` vocabulary ([`Readiness`], [`CheckState`]) and the
+//! ([`HttpService`]), one `/readyz` vocabulary ([`Readiness`] of `shared_auth::CheckState`s) and the
 //! settings every service reads ([`settings`]).
 //!
 //! A service is a library with `Application::build(settings, env)` returning a [`Service`]; its
@@ -15,10 +15,10 @@ pub mod settings;
 
 pub use cli::{ServiceCli, ServiceCommand};
 pub use http::{HttpService, ServerOptions, listen, not_found};
-pub use readiness::{CheckState, RETRY_AFTER_SECONDS, Readiness, healthz, response_builder};
+pub use readiness::{RETRY_AFTER_SECONDS, Readiness, healthz, response_builder};
 
-use crate::config::{EnvSource, ProcessEnv};
 use crate::telemetry::init_telemetry;
+use shared_auth::config::{EnvSource, ProcessEnv};
 use std::fmt::Display;
 use std::process::ExitCode;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `<binary> healthcheck [PATH]`: the container probe for images without a shell. It asks the
 //! service's own HTTP port on loopback (`PORT`, or the service's default) and exits 0 on a 2xx.
 
-use crate::config::EnvSource;
+use shared_auth::config::EnvSource;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::process::ExitCode;

@@ -4,6 +4,7 @@ use actix_web::body::BoxBody;
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, Responder};
 use serde_json::json;
+use shared_auth::CheckState;
 use std::fmt::Display;
 
 /// Seconds a client is asked to wait before asking again after a 503.
@@ -21,30 +22,6 @@ pub fn response_builder(status: StatusCode) -> HttpResponseBuilder {
 /// Liveness: 200 `{"status":"alive"}`; answering at all is the proof.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "alive" }))
-}
-
-/// The state of one dependency check (a secret loaded, a queue that takes or gives messages), the
-/// one vocabulary every service's `/readyz` is rendered from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckState {
-    /// Nothing has answered yet; the words for it are the service's own, given when rendered.
-    Pending,
-    /// The last attempt succeeded.
-    Passing,
-    /// The last attempt failed; why, in an operator's words (logged, never answered).
-    Failing(String),
-}
-
-impl CheckState {
-    /// What [`Readiness::check`] takes: `Ok` when passing, otherwise `Err` with why, `pending`
-    /// standing for the reason while nothing has answered yet.
-    pub fn outcome<'a>(&'a self, pending: &'a str) -> Result<(), &'a str> {
-        match self {
-            Self::Passing => Ok(()),
-            Self::Pending => Err(pending),
-            Self::Failing(reason) => Err(reason),
-        }
-    }
 }
 
 /// A service's readiness: the names of its failing checks. Answered as 200
