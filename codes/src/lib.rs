@@ -3,6 +3,7 @@
 //! - [`code`]: [`Code`], `AAA-N-BBB`, parsed once wherever a code enters (a request, a message).
 //! - [`envelope`]: the versioned queue message that carries a code from main-app to the worker.
 //! - [`ledger`]: the code ledger in Blob Storage (record, consume once, sweep after expiry).
+//! - [`queues`]: the code queue's and poison queue's URLs, read the one way every crate reads them.
 //! - [`variables`]: the names of the variables that point every crate at the queue and ledger.
 //!
 //! The flows these serve, the envelope's fields and why expiry rides on the record:
@@ -11,6 +12,7 @@
 pub mod code;
 pub mod envelope;
 pub mod ledger;
+pub mod queues;
 pub mod variables;
 
 pub use code::{Code, CodeError};

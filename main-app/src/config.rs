@@ -1,8 +1,9 @@
 //! Settings of main-app, read once from the environment with the Python sample's names.
 
 use codes::envelope::MessageEncoding;
-use service_kit::service::settings::{bind_address, http_url, https_url, parsed_in, port, seconds};
+use service_kit::service::settings::{bind_address, parsed_in, port, seconds};
 use service_kit::telemetry::IncomingTrace;
+use shared_auth::config::{http_url, https_url};
 use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -128,7 +129,7 @@ impl Settings {
             secret_name: env
                 .var(THIRD_PARTY_API_SECRET_NAME)
                 .unwrap_or_else(|| DEFAULT_SECRET_NAME.to_owned()),
-            queue_url: https_url(env, STORAGE_QUEUE_URL)?,
+            queue_url: codes::queues::queue_url(env)?,
             ledger_url: https_url(env, CODE_LEDGER_URL)?,
             code_ttl: seconds(env, CODE_TTL_SECONDS, DEFAULT_CODE_TTL, code_ttl_range)?,
             secret_cache_ttl: positive(SECRET_CACHE_TTL_SECONDS, DEFAULT_SECRET_CACHE_TTL)?,

@@ -152,7 +152,10 @@ fn scope_ids(env: &dyn EnvSource, scope: ScopeKind) -> (String, String) {
             let queue = if scope == ScopeKind::Queue {
                 name_of(queue_url, "code-requests")
             } else {
-                name_of(connect::poison_queue_url(env).ok(), "code-requests-poison")
+                name_of(
+                    codes::queues::poison_queue_url(env).ok(),
+                    "code-requests-poison",
+                )
             };
             (
                 format!("queue {queue}"),

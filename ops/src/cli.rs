@@ -12,7 +12,6 @@ use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, OpsError, code, doctor, queue, rot
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 use codes::variables::CODE_LEDGER_URL;
-use codes::variables::STORAGE_QUEUE_URL;
 use shared_auth::EnvSource;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -227,7 +226,7 @@ async fn execute(
         Command::Queue(command) => queue_command(command, cli.json, env, out, err).await,
         Command::Code(CodeCommand::Status { code }) => {
             let code = code::parse_code(code)?;
-            let ledger = connect::https_url(env, CODE_LEDGER_URL)?;
+            let ledger = shared_auth::config::https_url(env, CODE_LEDGER_URL)?;
             let conn = Connection::from_env(env)?;
             let status = code::status(&conn, &ledger, &code).await?;
             emit(out, cli.json, status.to_json(), status.render());
@@ -249,11 +248,11 @@ async fn execute(
 }
 
 fn queue_url(env: &dyn EnvSource, poison: bool) -> Result<azure_core::http::Url, OpsError> {
-    if poison {
-        connect::poison_queue_url(env)
+    Ok(if poison {
+        codes::queues::poison_queue_url(env)?
     } else {
-        connect::https_url(env, STORAGE_QUEUE_URL)
-    }
+        codes::queues::queue_url(env)?
+    })
 }
 
 /// The progress line of a long queue operation, `keyless: deleted 32 so far ...`, on `err`.
@@ -303,8 +302,8 @@ async fn queue_command(
             Ok(EXIT_OK)
         }
         QueueCommand::RequeuePoison { max } => {
-            let poison = connect::poison_queue_url(env)?;
-            let target = connect::https_url(env, STORAGE_QUEUE_URL)?;
+            let poison = codes::queues::poison_queue_url(env)?;
+            let target = codes::queues::queue_url(env)?;
             let conn = Connection::from_env(env)?;
             let moved = queue::requeue_poison(
                 &conn,

@@ -6,7 +6,7 @@ use crate::OpsError;
 use azure_core::http::{StatusCode, Url};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use azure_storage_queue::{QueueClient, QueueClientOptions};
-use codes::variables::{CODE_LEDGER_URL, POISON_QUEUE_URL, STORAGE_QUEUE_URL};
+use codes::variables::CODE_LEDGER_URL;
 use codes::{CodeLedger, CodeLedgerOptions, MessageEncoding};
 use shared_auth::azure_error::Failure;
 pub use shared_auth::azure_error::{blob_container_name, one_line, resource_name};
@@ -77,37 +77,6 @@ impl Connection {
     }
 }
 
-/// `name` as an `https` URL; missing or malformed is a usage error naming the variable.
-pub fn https_url(env: &dyn EnvSource, name: &str) -> Result<Url, OpsError> {
-    let raw = env.required(name)?;
-    parse_https(name, &raw)
-}
-
-fn parse_https(name: &str, raw: &str) -> Result<Url, OpsError> {
-    let url = Url::parse(raw.trim())
-        .map_err(|e| OpsError::Usage(format!("{name} is not a valid URL: {e}")))?;
-    if url.scheme() != "https" {
-        return Err(OpsError::Usage(format!(
-            "{name} must be an https URL (tokens are never sent over plain HTTP)"
-        )));
-    }
-    Ok(url)
-}
-
-/// The poison queue's URL: [`POISON_QUEUE_URL`], or the queue's with `-poison`.
-pub fn poison_queue_url(env: &dyn EnvSource) -> Result<Url, OpsError> {
-    match env.var(POISON_QUEUE_URL) {
-        Some(raw) => parse_https(POISON_QUEUE_URL, &raw),
-        None => {
-            let queue = env.required(STORAGE_QUEUE_URL)?;
-            parse_https(
-                STORAGE_QUEUE_URL,
-                &format!("{}-poison", queue.trim().trim_end_matches('/')),
-            )
-        }
-    }
-}
-
 /// The secret name the apps read.
 pub fn secret_name(env: &dyn EnvSource) -> String {
     env.var(THIRD_PARTY_API_SECRET_NAME)
@@ -123,7 +92,7 @@ pub fn master_key_secret_name(env: &dyn EnvSource) -> String {
 /// The key store's container URL, from the blob URL in [`THIRD_PARTY_API_KEYS_URL`]
 /// (`https://<account>.blob.core.windows.net/third-party-api-keys/keys.json`).
 pub fn key_store_container_url(env: &dyn EnvSource) -> Result<Url, OpsError> {
-    let blob = https_url(env, THIRD_PARTY_API_KEYS_URL)?;
+    let blob = shared_auth::config::https_url(env, THIRD_PARTY_API_KEYS_URL)?;
     let container = blob_container_name(&blob).ok_or_else(|| {
         OpsError::Usage(format!(
             "{THIRD_PARTY_API_KEYS_URL} must name a blob in a container (`.../<container>/keys.json`)"

@@ -44,12 +44,12 @@ fn bad_input_is_one_line_and_exit_2() {
     assert_usage_error(
         &["queue", "peek"],
         &[("STORAGE_QUEUE_URL", "not a url")],
-        "STORAGE_QUEUE_URL is not a valid URL",
+        "configuration error in STORAGE_QUEUE_URL: is not a URL",
     );
     assert_usage_error(
         &["queue", "peek"],
         &[("STORAGE_QUEUE_URL", "http://acct.queue.core.windows.net/q")],
-        "STORAGE_QUEUE_URL must be an https URL",
+        "configuration error in STORAGE_QUEUE_URL: must be an https URL",
     );
     assert_usage_error(
         &["queue", "peek", "--poison"],

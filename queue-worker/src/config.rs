@@ -2,7 +2,8 @@
 
 use codes::envelope::MessageEncoding;
 use service_kit::service::SHUTDOWN_GRACE;
-use service_kit::service::settings::{bind_address, https_url, parsed_in, port, seconds};
+use service_kit::service::settings::{bind_address, parsed_in, port, seconds};
+use shared_auth::config::https_url;
 use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
 use std::time::Duration;
@@ -89,22 +90,8 @@ pub struct Settings {
 impl Settings {
     /// Reads and validates the settings.
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, ConfigError> {
-        let queue_url = https_url(env, STORAGE_QUEUE_URL)?;
-        let queue_path = queue_url.path().trim_end_matches('/').to_owned();
-        if queue_path.rsplit('/').next().unwrap_or_default().is_empty() {
-            return Err(ConfigError::new(
-                STORAGE_QUEUE_URL,
-                "must name a queue: https://<account>.queue.core.windows.net/<queue>",
-            ));
-        }
-        let poison_queue_url = match env.var(POISON_QUEUE_URL) {
-            Some(_) => https_url(env, POISON_QUEUE_URL)?,
-            None => {
-                let mut url = queue_url.clone();
-                url.set_path(&format!("{queue_path}-poison"));
-                url
-            }
-        };
+        let queue_url = codes::queues::queue_url(env)?;
+        let poison_queue_url = codes::queues::poison_queue_url(env)?;
         Ok(Self {
             queue_url,
             poison_queue_url,

@@ -3,7 +3,8 @@
 use crate::key_store::{KeyError, KeyName, KeyValue};
 use service_kit::request_body::BodyLimits;
 use service_kit::service::ServerOptions;
-use service_kit::service::settings::{bind_address, https_url, port, seconds};
+use service_kit::service::settings::{bind_address, port, seconds};
+use shared_auth::config::https_url;
 use shared_auth::{ConfigError, EnvSource};
 use std::net::IpAddr;
 use std::path::PathBuf;

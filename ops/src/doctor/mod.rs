@@ -14,6 +14,7 @@ mod report;
 use codes::variables::CODE_LEDGER_URL;
 use codes::variables::STORAGE_QUEUE_URL;
 pub use report::{Check, Report};
+use shared_auth::config::https_url;
 use shared_auth::variables::KEY_VAULT_URL;
 use shared_auth::variables::THIRD_PARTY_API_KEYS_URL;
 
@@ -66,19 +67,19 @@ impl Targets {
     fn from_env(env: &dyn EnvSource, identity: Identity) -> Result<Self, OpsError> {
         let vault = match identity {
             Identity::MainApp | Identity::ThirdPartyApi | Identity::Rotation => {
-                Some(connect::https_url(env, KEY_VAULT_URL)?)
+                Some(https_url(env, KEY_VAULT_URL)?)
             }
             Identity::QueueWorker => None,
         };
         let (queue, ledger) = match identity {
             Identity::MainApp | Identity::QueueWorker => (
-                Some(connect::https_url(env, STORAGE_QUEUE_URL)?),
-                Some(connect::https_url(env, CODE_LEDGER_URL)?),
+                Some(codes::queues::queue_url(env)?),
+                Some(https_url(env, CODE_LEDGER_URL)?),
             ),
             Identity::ThirdPartyApi | Identity::Rotation => (None, None),
         };
         let poison = match identity {
-            Identity::QueueWorker => Some(connect::poison_queue_url(env)?),
+            Identity::QueueWorker => Some(codes::queues::poison_queue_url(env)?),
             _ => None,
         };
         let key_store = match identity {

@@ -139,7 +139,7 @@ pub struct RotateConfig {
 impl RotateConfig {
     /// Reads and checks every variable; a missing or malformed one is bad input naming it.
     pub fn from_env(env: &dyn EnvSource) -> Result<Self, OpsError> {
-        let vault_url = connect::https_url(env, KEY_VAULT_URL)?;
+        let vault_url = shared_auth::config::https_url(env, KEY_VAULT_URL)?;
         let raw = env.required(THIRD_PARTY_API_ENDPOINT)?;
         let endpoint = Url::parse(raw.trim()).map_err(|e| {
             OpsError::Usage(format!(

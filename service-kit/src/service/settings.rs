@@ -25,32 +25,6 @@ pub fn port(env: &dyn EnvSource, default: u16) -> Result<u16, ConfigError> {
     env.parsed_or(PORT, default)
 }
 
-/// The required URL `name`, `https` only: tokens are never sent over plain http.
-pub fn https_url(env: &dyn EnvSource, name: &str) -> Result<reqwest::Url, ConfigError> {
-    let url = any_url(env, name)?;
-    if url.scheme() != "https" {
-        return Err(ConfigError::new(
-            name,
-            "must be an https URL (tokens are never sent over plain http)",
-        ));
-    }
-    Ok(url)
-}
-
-/// The required URL `name`, `http` or `https` (for an endpoint that takes no token).
-pub fn http_url(env: &dyn EnvSource, name: &str) -> Result<reqwest::Url, ConfigError> {
-    let url = any_url(env, name)?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(ConfigError::new(name, "must be an http(s) URL"));
-    }
-    Ok(url)
-}
-
-fn any_url(env: &dyn EnvSource, name: &str) -> Result<reqwest::Url, ConfigError> {
-    reqwest::Url::parse(env.required(name)?.trim())
-        .map_err(|e| ConfigError::new(name, format!("is not a URL: {e}")))
-}
-
 /// `name` parsed (`default` when unset) and within `allowed`.
 pub fn parsed_in<T>(
     env: &dyn EnvSource,
@@ -100,29 +74,6 @@ mod tests {
             .with(BIND_ADDRESS, "nowhere");
         assert_eq!(port(&bad, 8080).unwrap_err().variable, PORT);
         assert_eq!(bind_address(&bad).unwrap_err().variable, BIND_ADDRESS);
-    }
-
-    #[test]
-    fn urls_are_parsed_and_plain_http_refused_where_tokens_go() {
-        let env = MapEnv::new()
-            .with("A", "https://acct.queue.core.windows.net/q")
-            .with("B", "http://127.0.0.1:7071/api/RandomNumber")
-            .with("C", "not a url")
-            .with("D", "ftp://host/x");
-        assert_eq!(
-            https_url(&env, "A").unwrap().host_str(),
-            Some("acct.queue.core.windows.net")
-        );
-        assert!(http_url(&env, "A").is_ok() && http_url(&env, "B").is_ok());
-        let refused = https_url(&env, "B").unwrap_err();
-        assert!(refused.problem.contains("https"), "{refused}");
-        for (name, err) in [
-            ("C", https_url(&env, "C")),
-            ("D", http_url(&env, "D")),
-            ("E", http_url(&env, "E")),
-        ] {
-            assert_eq!(err.unwrap_err().variable, name);
-        }
     }
 
     #[test]
