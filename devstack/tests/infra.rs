@@ -1275,7 +1275,7 @@ fn key_secrets_are_created_only_when_absent_with_a_placeholder_that_is_no_key() 
     // ever accepts it, and rotation reads it as "no key yet".
     let vault = read("modules/keyvault.bicep");
     assert!(vault.contains("var placeholder = 'pending:first-rotation'\n"));
-    assert!(third_party_api::key_store::KeyValue::parse("pending:first-rotation").is_err());
+    assert!(function_keys::KeyValue::parse("pending:first-rotation").is_err());
     // One loop over the absent secrets (a loop, not `if`, so checkov reads expiry and content
     // type), each with the placeholder and an expiry; both secrets are in it, each with its flag.
     let secrets = resource_blocks("Microsoft.KeyVault/vaults/secrets");

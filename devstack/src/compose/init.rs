@@ -4,7 +4,7 @@
 use super::volume::{Volume, file_owner, give_tree, read_vault_seed, write_federated_tokens};
 use super::{AZURITE_HOST, VAULT_SECRETS};
 use crate::pki::{DevPki, write_file};
-use third_party_api::key_store::KeyValue;
+use function_keys::KeyValue;
 
 /// `compose init`: PKI, signing key, vault contents and federated tokens, each into its volume.
 /// What exists is kept (the CA, the signing key, each secret of the vault), so running it again

@@ -14,15 +14,15 @@ use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use azure_core::credentials::TokenCredential;
+use function_keys::{
+    BlobKeyStore, BlobKeyStoreOptions, KeyDocument, KeyScope, KeyValue, WriteCondition,
+};
 use shared_auth::Secret;
 use shared_auth::transport::azure_client_options;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use third_party_api::key_store::{
-    BlobKeyStore, BlobKeyStoreOptions, KeyDocument, KeyScope, KeyValue, WriteCondition,
-};
 
 /// `compose serve`: the emulators on their documented ports on every interface, gates in front
 /// of Azurite at `azurite_host`, storage and third-party-api's key store provisioned as soon as

@@ -7,11 +7,11 @@ use super::{AZURITE_HOST, SERVICE_USER, WORKLOADS};
 use crate::identity::IdentityProvider;
 use crate::pki::write_file;
 use crate::stack::{IDENTITIES, MASTER_KEY_SECRET_NAME, SECRET_NAME};
+use function_keys::KeyValue;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
-use third_party_api::key_store::KeyValue;
 
 /// Every file under `dir`, relative to it, sorted.
 fn files(dir: &Path) -> Vec<String> {

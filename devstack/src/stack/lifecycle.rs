@@ -95,7 +95,7 @@ fn child_port(port: u16) -> anyhow::Result<u16> {
 }
 
 fn random_key() -> Secret {
-    Secret::new(third_party_api::key_store::KeyValue::generate().expose())
+    Secret::new(function_keys::KeyValue::generate().expose())
 }
 
 /// The port a listener is bound to.

@@ -5,12 +5,12 @@
 use super::topology::{CONTAINER, FUNCTION_KEY_NAME, POISON_QUEUE, QUEUE};
 use anyhow::Context;
 use azure_core::credentials::TokenCredential;
+use function_keys::{
+    BlobKeyStore, BlobKeyStoreOptions, KeyDocument, KeyName, KeyValue, WriteCondition,
+};
 use shared_auth::Secret;
 use shared_auth::transport::azure_client_options;
 use std::sync::Arc;
-use third_party_api::key_store::{
-    BlobKeyStore, BlobKeyStoreOptions, KeyDocument, KeyName, KeyValue, WriteCondition,
-};
 
 /// Creates the queues and the ledger container (an existing one is fine) through the storage
 /// endpoints `queue_service` and `blob_service` (`https://host:port/<account>`).

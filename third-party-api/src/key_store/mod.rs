@@ -3,26 +3,24 @@
 //! few seconds), and mirrored into the API-key rings that guard the routes. The master key
 //! lives in the store, or in Key Vault (then the store holds none and the admin API cannot set it).
 //!
-//! - `key`: one key's name, value and scope, and their rules.
-//! - `document`: the JSON document, the same in a file and in a blob.
-//! - `file`, `blob`: the two places a document is kept.
+//! - `function_keys` (its own crate, the format devstack seeds with too): one key's name, value
+//!   and scope, the JSON document (the same in a file and in a blob), and the blob.
+//! - `file`: the other place a document is kept.
 //! - `sync`: reading the store and changing it (read, edit, conditional write, retry).
 //! - `rings`: the keys in force, mirrored into the API-key rings.
 
-mod blob;
-mod document;
 mod error;
 mod file;
-mod key;
 mod rings;
 mod sync;
 
-pub use blob::{BlobError, BlobKeyStore, BlobKeyStoreOptions, BlobWriteError, WriteCondition};
-pub use document::{DocumentError, KeyDocument, RedactedJsonError, redact_json_error};
 pub use error::{KeyStoreError, LoadError, PersistError};
-pub use key::{
-    DEFAULT_KEY_NAME, FUNCTION_NAME, KeyError, KeyName, KeyScope, KeyValue, MASTER_KEY_NAME,
+pub use function_keys::{
+    BlobError, BlobKeyStore, BlobKeyStoreOptions, BlobWriteError, DEFAULT_KEY_NAME, DocumentError,
+    FUNCTION_NAME, KeyDocument, KeyError, KeyName, KeyScope, KeyValue, MASTER_KEY_NAME,
+    RedactedJsonError, WriteCondition, redact_json_error,
 };
+use function_keys::{blob, document};
 
 use azure_core::http::Etag;
 use parking_lot::RwLock;

@@ -3,11 +3,11 @@
 
 use super::provision;
 use crate::stack::{FUNCTION_KEY_NAME, key_store_url};
-use shared_auth::Secret;
-use shared_auth::transport::azure_client_options;
-use third_party_api::key_store::{
+use function_keys::{
     BlobKeyStore, BlobKeyStoreOptions, KeyDocument, KeyName, KeyScope, KeyValue, WriteCondition,
 };
+use shared_auth::Secret;
+use shared_auth::transport::azure_client_options;
 
 #[tokio::test]
 async fn provisioning_writes_the_key_store_once_keeps_a_rotated_one_and_fills_an_empty_one() {

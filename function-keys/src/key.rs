@@ -104,7 +104,7 @@ impl KeyValue {
     }
 
     /// A value the store checked when it read it (every document is checked as a whole).
-    pub(super) fn checked(value: &str) -> Self {
+    pub fn checked(value: &str) -> Self {
         Self(Secret::new(value))
     }
 
@@ -120,7 +120,8 @@ impl KeyValue {
         self.0.expose()
     }
 
-    pub(crate) fn secret(&self) -> &Secret {
+    /// The value as a [`Secret`], for an API-key ring.
+    pub fn secret(&self) -> &Secret {
         &self.0
     }
 }
@@ -144,7 +145,7 @@ impl KeyScope {
     }
 
     /// The document's field holding the scope's keys.
-    pub(super) fn field(self) -> &'static str {
+    pub fn field(self) -> &'static str {
         match self {
             Self::Function => "functionKeys",
             Self::Host => "hostKeys",

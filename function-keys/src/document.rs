@@ -2,7 +2,7 @@
 //! where (line and column, or an entry's position), never quoting the input: any part of it may
 //! be a key.
 
-use super::key::{KeyError, KeyName, KeyScope, KeyValue};
+use crate::key::{KeyError, KeyName, KeyScope, KeyValue};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -176,7 +176,7 @@ impl KeyDocument {
     }
 
     /// Marks a document somebody changed: its keys are chosen, an empty one included.
-    pub(crate) fn mark_chosen(&mut self) {
+    pub fn mark_chosen(&mut self) {
         self.created_empty = false;
     }
 
@@ -211,7 +211,7 @@ impl KeyDocument {
     }
 
     /// Sets the master key kept in the document.
-    pub(crate) fn set_master_key(&mut self, value: &KeyValue) {
+    pub fn set_master_key(&mut self, value: &KeyValue) {
         self.master_key = Some(value.expose().to_owned());
     }
 
@@ -225,14 +225,14 @@ impl KeyDocument {
     }
 
     /// Sets a named key; true when it was created, false when replaced.
-    pub(crate) fn insert(&mut self, scope: KeyScope, name: &KeyName, value: &KeyValue) -> bool {
+    pub fn insert(&mut self, scope: KeyScope, name: &KeyName, value: &KeyValue) -> bool {
         self.keys_mut(scope)
             .insert(name.as_str().to_owned(), value.expose().to_owned())
             .is_none()
     }
 
     /// Removes a named key; false when there was none.
-    pub(crate) fn remove(&mut self, scope: KeyScope, name: &KeyName) -> bool {
+    pub fn remove(&mut self, scope: KeyScope, name: &KeyName) -> bool {
         self.keys_mut(scope).remove(name.as_str()).is_some()
     }
 
