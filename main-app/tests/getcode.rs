@@ -382,7 +382,9 @@ async fn requests_beyond_max_concurrent_requests_wait_their_turn_within_the_budg
         assert_mapped(&stack, answer, 503, "deadline_exceeded").await;
     }
     assert!(started.elapsed() < Duration::from_secs(1) + MARGIN);
-    assert_eq!(hung.calls.load(Ordering::SeqCst), 1, "one at a time");
+    // Never two at once. (How many calls start is timing: a waiting request can take the slot
+    // in the instant between the first one's deadline and its own.)
+    assert_eq!(hung.most_at_once.load(Ordering::SeqCst), 1, "one at a time");
 }
 
 /// A code source that draws `codes` in order, then random codes.
