@@ -13,6 +13,7 @@
 //! - [`strategies`]: proptest strategies the configuration property tests share.
 
 pub mod clients;
+pub mod hygiene;
 pub mod otlp;
 pub mod servers;
 pub mod strategies;

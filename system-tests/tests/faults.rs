@@ -6,17 +6,15 @@
 //! exactly once, so it reached the ledger through the queue) and prints the counts, and checks
 //! that no secret appears in any log line (every process, `RUST_LOG=trace`) or response body.
 //!
-//! Rerun one: `cargo build --workspace && cargo test -p devstack --test faults <name> -- --nocapture`.
-
-mod support;
+//! Rerun one: `cargo build --workspace && cargo test -p system-tests --test faults <name> -- --nocapture`.
 
 use devstack::stack::{Service, StackOptions};
 use devstack::storage_gate::{Fault, StorageService};
+use devstack::testing::hygiene::{leaks, redact};
 use devstack::testing::{TestStack, eventually_ok, start_stack_with};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::hygiene::{leaks, redact};
 use tokio::sync::watch;
 
 /// main-app's request budget in production (`REQUEST_TIMEOUT_SECONDS` unset).

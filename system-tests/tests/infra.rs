@@ -945,7 +945,7 @@ fn secrets_expire_and_telemetry_needs_no_key() {
     assert!(env.contains("tracesConfiguration: { destinations: ['appInsights'] }"));
     assert!(env.contains("logsConfiguration: { destinations: ['appInsights'] }"));
     // The agent takes OTLP over gRPC only: each app says so (the services honour it; the
-    // protocol is proven against a gRPC receiver in devstack/tests/trace.rs).
+    // protocol is proven against a gRPC receiver in system-tests/tests/trace.rs).
     let resources = read("resources.bicep");
     assert_eq!(
         resources

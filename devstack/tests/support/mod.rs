@@ -2,7 +2,6 @@
 #![allow(dead_code, missing_docs, unused_imports)]
 
 pub mod binary;
-pub mod hygiene;
 
 use devstack::stack::DevStack;
 
