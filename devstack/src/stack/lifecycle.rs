@@ -2,26 +2,25 @@
 //! gates, the vault and storage seeded, the services launched and awaited on `/readyz`, stopped
 //! gracefully or crashed.
 
+use super::console::ConsolePlan;
 use super::emulators::Emulators;
 use super::options::StackOptions;
 use super::provision::{KeyStoreWrite, provision_storage, write_key_store};
 use super::topology::{
     ADMIN_IDENTITY, IDENTITIES, MASTER_KEY_SECRET_NAME, Ports, SECRET_NAME, Service, Urls,
 };
-use crate::azurite::ACCOUNT;
 use crate::azurite::{Azurite, AzuriteOptions, free_port};
-use crate::console::{Console, Probe, Resource, Sources};
+use crate::console::Console;
 use crate::identity::IdentityProvider;
 use crate::keyvault::KeyVault;
 use crate::pki::DevPki;
-use crate::process::{ChildProcess, LogSink, LogTail};
+use crate::process::{ChildProcess, LogSink};
 use crate::rbac::RoleAssignments;
 use crate::storage_gate::{OperationCount, StorageGate, StorageService};
 use actix_web::dev::ServerHandle;
 use anyhow::{Context, bail};
 use parking_lot::Mutex;
 use shared_auth::Secret;
-use shared_auth::variables::{OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -57,7 +56,7 @@ pub struct DevStack {
     pub(super) stopped_azurite_ports: Mutex<Option<[u16; 3]>>,
     pub(super) services: Vec<(Service, ChildProcess)>,
     servers: Vec<ServerHandle>,
-    console: Option<Console>,
+    pub(super) console: Option<Console>,
     third_party_api_key: Secret,
     master_key: Secret,
     bin_dir: PathBuf,
@@ -73,7 +72,8 @@ impl std::fmt::Debug for DevStack {
     }
 }
 
-fn bind(port: u16, what: &str) -> anyhow::Result<TcpListener> {
+/// Binds `port` on loopback; a port in use is named in the error.
+pub(super) fn bind(port: u16, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
             anyhow::anyhow!(
@@ -127,34 +127,9 @@ impl DevStack {
         let urls = Urls::on_loopback(&ports);
         let mut servers = emulators.serve_identity_and_vault(identity_listener, vault_listener)?;
         // The console binds first: the services export their telemetry to it.
-        let console_listener = match options.console {
-            Some(port) => Some(bind(port, "devstack console")?),
-            None => None,
-        };
         let mut sink = options.sink.clone();
         let mut telemetry_env = options.telemetry_env.clone();
-        let log_tail = Arc::new(LogTail::default());
-        let mut collector = None;
-        if let Some(listener) = &console_listener {
-            if matches!(sink, LogSink::Stdout) {
-                sink = LogSink::Console(log_tail.clone());
-            }
-            collector = telemetry_env
-                .iter()
-                .find(|(k, _)| k == OTEL_EXPORTER_OTLP_ENDPOINT)
-                .map(|(_, v)| v.clone());
-            if collector.is_none() {
-                let endpoint = format!("http://127.0.0.1:{}", bound_port(listener)?);
-                telemetry_env.retain(|(k, _)| k != OTEL_EXPORTER_OTLP_PROTOCOL);
-                telemetry_env.push((OTEL_EXPORTER_OTLP_ENDPOINT.to_owned(), endpoint));
-                telemetry_env.push((
-                    OTEL_EXPORTER_OTLP_PROTOCOL.to_owned(),
-                    "http/protobuf".into(),
-                ));
-                // The batch exporters' delay (5 s by default): a trace shows within a second.
-                telemetry_env.push(("OTEL_BSP_SCHEDULE_DELAY".to_owned(), "1000".into()));
-            }
-        }
+        let console = ConsolePlan::bind(options.console, &mut sink, &mut telemetry_env)?;
 
         let azurite_options = AzuriteOptions {
             npm_dir: options.npm_dir.clone(),
@@ -218,22 +193,8 @@ impl DevStack {
             bin_dir: options.bin_dir.clone(),
             gates,
         };
-        if let Some(listener) = console_listener {
-            let sources = Sources {
-                initial_roles: stack.roles.all(),
-                identities: stack.identities.clone(),
-                roles: stack.roles.clone(),
-                access_log,
-                logs: log_tail,
-                traces: Arc::default(),
-                collector,
-                resources: stack.console_resources(&options.services, &azurite_endpoints),
-                http: stack.http.clone(),
-                storage: ops::connect::Connection::from_env(&stack.client_env(ADMIN_IDENTITY)?)?,
-                azurite_queues: format!("{}/{ACCOUNT}", azurite_endpoints.0),
-                azurite_blobs: format!("{}/{ACCOUNT}", azurite_endpoints.1),
-            };
-            stack.console = Some(Console::serve(listener, sources)?);
+        if let Some(plan) = console {
+            stack.serve_console(plan, access_log, &options.services, &azurite_endpoints)?;
         }
         stack.seed().await?;
         for service in &options.services {
@@ -269,59 +230,6 @@ impl DevStack {
     /// The console, when the options asked for one.
     pub fn console(&self) -> Option<&Console> {
         self.console.as_ref()
-    }
-
-    /// What the console lists: the emulators, Azurite (at `azurite`'s queue and blob
-    /// endpoints), the gates and `services`.
-    fn console_resources(&self, services: &[Service], azurite: &(String, String)) -> Vec<Resource> {
-        let address = |url: &str| {
-            url.trim_start_matches("https://")
-                .split('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let resource = |name: &str, kind, url: &str, probe| Resource {
-            name: name.to_owned(),
-            kind,
-            url: url.to_owned(),
-            probe,
-        };
-        let u = &self.urls;
-        let mut all = vec![
-            resource(
-                "identity emulator",
-                "emulator",
-                &u.msi_endpoint,
-                Probe::Http(format!("{}/healthz", u.identity)),
-            ),
-            resource(
-                "Key Vault emulator",
-                "emulator",
-                &u.key_vault,
-                Probe::Http(format!("{}/healthz", u.key_vault)),
-            ),
-            resource(
-                "azurite",
-                "storage",
-                &format!("{} (queues), {} (blobs)", azurite.0, azurite.1),
-                Probe::Tcp(address(&azurite.0)),
-            ),
-            resource(
-                "queue storage gate",
-                "emulator",
-                &u.queue_service,
-                Probe::Tcp(address(&u.queue_service)),
-            ),
-            resource(
-                "blob storage gate",
-                "emulator",
-                &u.blob_service,
-                Probe::Tcp(address(&u.blob_service)),
-            ),
-        ];
-        all.extend(services.iter().map(|s| Resource::service(*s, u.of(*s))));
-        all
     }
 
     /// The HTTP client that trusts the stack's CA.

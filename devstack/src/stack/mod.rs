@@ -4,10 +4,11 @@
 //!
 //! By concern: `topology` (resource names, identities, services, ports, addresses, the role
 //! table), `options` (how a stack starts), `lifecycle` ([`DevStack`] from start to stop),
-//! `faults` (process ids, an Azurite outage), `environment` (the variables each service and
+//! `faults` (process ids, an Azurite outage), `console` (the console bound and served), `environment` (the variables each service and
 //! identity gets), and what `compose serve` starts too: `emulators` (the identity and vault
 //! emulators and the gates, served in this process) and `provision` (the storage a stack needs).
 
+mod console;
 mod emulators;
 mod environment;
 mod faults;
