@@ -712,8 +712,12 @@ async fn without_secrets_officer_it_stops_before_changing_anything() {
     let run = rotate(&env, &["--dry-run"], None).await;
     println!("{}", run.stdout);
     assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("1. add: add function key main-app-"));
-    assert!(run.stdout.contains("5. revoke: revoke main-app"));
+    assert!(run.stdout.contains("  key: main-app-"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("(new: add it); write: yes, once it is ")
+    );
+    assert!(run.stdout.contains("  revoke: main-app (last accepted "));
     assert_eq!(run.done, 0);
     assert_eq!(before, state().await, "nothing changed");
 }

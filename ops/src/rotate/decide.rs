@@ -74,18 +74,21 @@ impl Sightings {
 pub type Use = (String, Option<OffsetDateTime>);
 
 /// Where step "wait used" stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Used {
     /// main-app presented the new key at this time.
-    Accepted(OffsetDateTime),
+    Accepted(#[serde(serialize_with = "super::report::rfc3339_at")] OffsetDateTime),
     /// No older key exists: main-app had no other key, there is nothing to prove.
     NothingToProve,
     /// No older key was accepted for main-app's whole cache lifetime since the write: every
     /// replica of main-app reads the new value at its next call (and at once after a 401).
     CacheExpired {
         /// How long it has been quiet.
+        #[serde(serialize_with = "super::report::seconds")]
         quiet: Duration,
         /// The last use of an older key after the write, if there was one.
+        #[serde(serialize_with = "super::report::rfc3339")]
         last_older: Option<OffsetDateTime>,
     },
     /// Not yet, in words for the progress line.

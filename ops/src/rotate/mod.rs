@@ -25,20 +25,19 @@
 //! `done: ` line on stdout; waits show progress on stderr. No key value is ever printed.
 //!
 //! - [`names`]: key names and their stamps; [`mod@plan`]: state → plan; [`decide`]: what the waits
-//!   and the renewal decide; `describe` and `output`: what is printed; `steps` and `waits`: the calls.
+//!   and the renewal decide; `report`: what is printed; `steps` and `waits`: the calls.
 
 pub mod decide;
-mod describe;
 pub mod names;
-mod output;
 pub mod plan;
+mod report;
 mod steps;
 mod waits;
 
 pub use decide::{CACHE_MARGIN, POLL_INTERVAL, PROPAGATION_MARGIN, Used, WaitLimits};
 pub use names::{PrefixError, fresh_key_name, in_family, key_name, key_stamp, validate_prefix};
-pub use output::{PROGRESS_INTERVAL, when};
 pub use plan::{KeyInfo, KeySource, MasterState, Observed, Plan, plan};
+pub use report::{PROGRESS_INTERVAL, when};
 use shared_auth::variables::KEY_VAULT_URL;
 
 use crate::admin_client::{AdminClient, AdminError};
@@ -46,7 +45,7 @@ use crate::connect::{self, Connection};
 use crate::vault::{Vault, VaultOptions};
 use crate::{EXIT_FAILED, EXIT_OK, OpsError};
 use azure_core::http::Url;
-use output::Reporter;
+use report::{DryRun, Reporter, Rotated, Step, Version};
 use shared_auth::EnvSource;
 use shared_auth::variables::{
     SECRET_CACHE_TTL_SECONDS, THIRD_PARTY_API_ENDPOINT, THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
@@ -196,18 +195,17 @@ pub async fn run(
     let pre = match steps::preflight(env, &vault, &config).await? {
         Ok(pre) => pre,
         Err(missing) => {
-            report.missing_roles(&missing);
+            report.stopped(&missing);
             return Ok(EXIT_FAILED);
         }
     };
-    let preflight = format!(
-        "read and proved write access to secrets {} and {} (nothing changed)",
-        config.secret_name, config.master_secret_name
-    );
     if settings.dry_run {
-        return dry_run(&conn, (settings, &config), &pre, preflight, &mut report).await;
+        return dry_run(&conn, (settings, &config), &pre, &mut report).await;
     }
-    report.done("preflight", preflight);
+    report.done(Step::Preflight {
+        secret: config.secret_name.clone(),
+        master_secret: config.master_secret_name.clone(),
+    });
 
     // The master key: generated once when provisioning left the placeholder, else its expiry
     // renewed when due.
@@ -224,7 +222,9 @@ pub async fn run(
     let admin = AdminClient::new(conn.http.clone(), &config.endpoint, master_key)?;
     let keys = waits::master_accepted(&admin, &config, limits.master, report.err()).await?;
     if let Some(written) = &generated {
-        report.done("master key", output::generated_master(written));
+        report.done(Step::MasterKey {
+            written: Version::from(written),
+        });
     }
 
     let now = OffsetDateTime::now_utc();
@@ -236,7 +236,7 @@ pub async fn run(
     let the_plan = plan(&observed, &settings.key_prefix, now);
 
     // 1. Add (or find the key an interrupted run added).
-    let key = steps::add(&admin, keys, &the_plan, &config, &mut report).await?;
+    let key = steps::add(&admin, keys, &the_plan, &mut report).await?;
 
     // 2. Write, once every replica has loaded the key.
     if the_plan.write {
@@ -259,8 +259,15 @@ pub async fn run(
         report.err(),
     )
     .await?;
-    let detail = output::used_detail(&used, &key.name, settings.main_app_cache);
-    report.done("wait used", detail);
+    let used_at = match used {
+        Used::Accepted(t) => Some(t),
+        _ => None,
+    };
+    report.done(Step::WaitUsed {
+        key: key.name.clone(),
+        used,
+        cache: settings.main_app_cache,
+    });
 
     // 4. Wait until every older key has gone unused for the grace period after main-app's cache.
     let older = waits::idle(
@@ -272,18 +279,21 @@ pub async fn run(
         report.err(),
     )
     .await?;
-    report.done("wait idle", output::idle_detail(&older, settings.grace));
+    report.done(Step::WaitIdle {
+        older: older.clone(),
+        grace: settings.grace,
+    });
 
     // 5. Revoke.
     let revoked = steps::revoke(&admin, &older, &mut report).await?;
-    let done = output::Rotated {
-        key: &key.name,
-        version: &new_version,
-        used: &used,
-        revoked: &revoked,
+    report.print(&Rotated {
+        ok: true,
+        key: key.name,
+        version: Version::from(&new_version),
+        used_at,
+        revoked,
         master_key_generated: generated.is_some(),
-    };
-    report.summary(&done, &config);
+    });
     Ok(EXIT_OK)
 }
 
@@ -293,7 +303,6 @@ async fn dry_run(
     conn: &Connection,
     (settings, config): (&RotateSettings, &RotateConfig),
     pre: &steps::Preflight,
-    preflight: String,
     report: &mut Reporter<'_>,
 ) -> Result<i32, OpsError> {
     let (master, keys) = match pre.master.key() {
@@ -314,13 +323,18 @@ async fn dry_run(
             .as_ref()
             .map(|keys| steps::key_infos(keys, &pre.secret.value)),
     };
-    let the_plan = plan(&observed, &settings.key_prefix, OffsetDateTime::now_utc());
-    let state = output::secret_state(&pre.secret, &observed);
-    let renew = match master {
-        MasterState::Placeholder => "nothing to renew: a master key is generated".into(),
-        _ => steps::renewal_plan(&pre.master, settings),
-    };
-    report.plan(&the_plan, (settings, config), preflight, state, renew);
+    let now = OffsetDateTime::now_utc();
+    let the_plan = plan(&observed, &settings.key_prefix, now);
+    report.print(&DryRun {
+        dry_run: true,
+        secret: Version::from(&pre.secret),
+        master: Version::from(&pre.master),
+        renew_master: master != MasterState::Placeholder
+            && decide::expiry_due(pre.master.expires, settings.expires_in_days, now),
+        plan: &the_plan,
+        propagation: config.keys_refresh + PROPAGATION_MARGIN,
+        grace: settings.grace,
+    });
     Ok(EXIT_OK)
 }
 

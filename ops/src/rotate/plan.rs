@@ -2,10 +2,13 @@
 //! clock). A rerun after an interruption at any point reads the same state and finishes.
 
 use super::names::{fresh_key_name, in_family, key_name, key_stamp};
+use super::report::rfc3339;
+use serde::Serialize;
 use time::OffsetDateTime;
 
 /// The master key's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MasterState {
     /// In the vault and accepted by the admin API.
     Accepted,
@@ -16,13 +19,14 @@ pub enum MasterState {
 }
 
 /// A function key as the plan sees it: no value, whether the vault holds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KeyInfo {
     /// The key's name.
     pub name: String,
     /// Whether the apps' secret's latest version holds this key's value.
     pub in_vault: bool,
     /// When it was last accepted (by the replica that answered).
+    #[serde(serialize_with = "rfc3339")]
     pub last_accepted: Option<OffsetDateTime>,
 }
 
@@ -38,7 +42,8 @@ pub struct Observed {
 }
 
 /// Where the key the vault will hold comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum KeySource {
     /// A new key is to be added.
     New,
@@ -49,7 +54,7 @@ pub enum KeySource {
 }
 
 /// What is left to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Plan {
     /// The master key's state (generate, wait for it, or nothing).
     pub master: MasterState,
@@ -60,6 +65,7 @@ pub struct Plan {
     /// Whether it still has to be written to the vault.
     pub write: bool,
     /// When main-app was last seen using it.
+    #[serde(serialize_with = "rfc3339")]
     pub used_at: Option<OffsetDateTime>,
     /// The older family keys to revoke; `None` while the key store cannot be read.
     pub older: Option<Vec<KeyInfo>>,

@@ -1,10 +1,10 @@
 //! The steps of a run that change something or read the state they start from: the preflight,
 //! the master key (generated from the placeholder, its expiry renewed), add, write and revoke.
-//! Each completed step reports one `done: ` line.
+//! Each completed step reports one [`Step`].
 
 use super::decide::expiry_due;
-use super::output::{Reporter, expiry, when};
 use super::plan::{KeyInfo, KeySource, Plan};
+use super::report::{Reporter, Step, Version};
 use super::{RotateConfig, RotateSettings, admin_failure, vault_failure};
 use crate::OpsError;
 use crate::admin_client::{AdminClient, FunctionKey};
@@ -103,34 +103,6 @@ pub(super) async fn generate_master(
     Ok((key, written))
 }
 
-/// What renewing the master key's expiry would do, in words (for `--dry-run`).
-pub(super) fn renewal_plan(master: &SecretVersion, settings: &RotateSettings) -> String {
-    if expiry_due(
-        master.expires,
-        settings.expires_in_days,
-        OffsetDateTime::now_utc(),
-    ) {
-        format!(
-            "set the expiry of version {} of {} (now {}) to {} days from now",
-            master.version,
-            master.name,
-            expiry(master.expires),
-            settings.expires_in_days
-        )
-    } else {
-        not_due(master)
-    }
-}
-
-fn not_due(master: &SecretVersion) -> String {
-    format!(
-        "nothing to renew: version {} of {} expires {}",
-        master.version,
-        master.name,
-        when(master.expires)
-    )
-}
-
 /// Renews the expiry of the master key's latest version when it has none or it is within half
 /// of `--expires-in-days`: the same value, a new `exp`, no new version.
 pub(super) async fn renew_master(
@@ -139,28 +111,24 @@ pub(super) async fn renew_master(
     settings: &RotateSettings,
     report: &mut Reporter<'_>,
 ) -> Result<(), OpsError> {
-    if !expiry_due(
+    let due = expiry_due(
         master.expires,
         settings.expires_in_days,
         OffsetDateTime::now_utc(),
-    ) {
-        report.done("renew master", not_due(master));
-        return Ok(());
-    }
-    let renewed = vault
-        .renew(master, new_expiry(settings))
-        .await
-        .map_err(|e| vault_failure("renewing the master key's expiry", &e))?;
-    report.done(
-        "renew master",
-        format!(
-            "version {} of {} now expires {} (was {})",
-            master.version,
-            master.name,
-            when(renewed.expires),
-            expiry(master.expires)
-        ),
     );
+    let renewed = if due {
+        let renewed = vault
+            .renew(master, new_expiry(settings))
+            .await
+            .map_err(|e| vault_failure("renewing the master key's expiry", &e))?;
+        renewed.expires
+    } else {
+        None
+    };
+    report.done(Step::RenewMaster {
+        master: Version::from(master),
+        renewed,
+    });
     Ok(())
 }
 
@@ -169,7 +137,6 @@ pub(super) async fn add(
     admin: &AdminClient,
     keys: Vec<FunctionKey>,
     plan: &Plan,
-    config: &RotateConfig,
     report: &mut Reporter<'_>,
 ) -> Result<FunctionKey, OpsError> {
     if plan.source == KeySource::New {
@@ -177,7 +144,10 @@ pub(super) async fn add(
             .generate(&plan.key)
             .await
             .map_err(|e| admin_failure(&format!("adding function key {}", plan.key), &e))?;
-        report.done("add", format!("added function key {}", key.name));
+        report.done(Step::Add {
+            key: key.name.clone(),
+            source: plan.source,
+        });
         return Ok(key);
     }
     let key = keys
@@ -189,20 +159,10 @@ pub(super) async fn add(
                 plan.key
             ))
         })?;
-    report.done(
-        "add",
-        if plan.source == KeySource::AddedEarlier {
-            format!(
-                "nothing to add: function key {} was added by an earlier run",
-                key.name
-            )
-        } else {
-            format!(
-                "nothing to add: {} already holds {}; finishing that rotation",
-                config.secret_name, key.name
-            )
-        },
-    );
+    report.done(Step::Add {
+        key: key.name.clone(),
+        source: plan.source,
+    });
     Ok(key)
 }
 
@@ -216,29 +176,22 @@ pub(super) async fn write(
     report: &mut Reporter<'_>,
 ) -> Result<SecretVersion, OpsError> {
     if let Some(current) = current {
-        report.done(
-            "write",
-            format!(
-                "nothing to write: version {} of {} already holds {}",
-                current.version, config.secret_name, key.name
-            ),
-        );
+        report.done(Step::Write {
+            key: key.name.clone(),
+            version: Version::from(current),
+            unchanged: true,
+        });
         return Ok(current.clone());
     }
     let written = vault
         .set(&config.secret_name, &key.value, new_expiry(settings))
         .await
         .map_err(|e| vault_failure(&format!("writing {} to the vault", key.name), &e))?;
-    report.done(
-        "write",
-        format!(
-            "{} is now version {} of {} (expires {})",
-            key.name,
-            written.version,
-            config.secret_name,
-            when(written.expires)
-        ),
-    );
+    report.done(Step::Write {
+        key: key.name.clone(),
+        version: Version::from(&written),
+        unchanged: false,
+    });
     Ok(written)
 }
 
@@ -258,14 +211,9 @@ pub(super) async fn revoke(
             revoked.push(name.clone());
         }
     }
-    report.done(
-        "revoke",
-        if revoked.is_empty() {
-            "nothing to revoke".into()
-        } else {
-            format!("revoked {}", revoked.join(", "))
-        },
-    );
+    report.done(Step::Revoke {
+        revoked: revoked.clone(),
+    });
     Ok(revoked)
 }
 

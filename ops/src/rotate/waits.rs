@@ -6,7 +6,7 @@
 
 use super::decide::{POLL_INTERVAL, Sightings, Use, Used, still_busy, wait_used};
 use super::names::{in_family, key_stamp};
-use super::output::Progress;
+use super::report::Progress;
 use super::{RotateConfig, RotateSettings, admin_failure};
 use crate::OpsError;
 use crate::admin_client::{AdminClient, FunctionKey};

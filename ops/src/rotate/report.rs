@@ -1,0 +1,548 @@
+//! What rotate prints. Each message is one value, rendered as text (`Display`) or as a JSON line
+//! (`Serialize`, `--json`): a [`Step`] per completed step (`done: ...`), the [`DryRun`] plan, the
+//! [`Stopped`] report of missing roles and the [`Rotated`] summary. Progress of the waits and the
+//! reason of a stop go to stderr. No key value is part of any of them.
+
+use super::decide::Used;
+use super::plan::{KeySource, MasterState, Plan};
+use crate::azure_scope::MissingRole;
+use crate::vault::SecretVersion;
+use serde::{Serialize, Serializer};
+use std::fmt::{self, Display, Formatter};
+use std::io::Write;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// How often a wait reports progress on stderr.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// `t` as RFC 3339, or `unknown`.
+pub fn when(t: Option<OffsetDateTime>) -> String {
+    t.and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Serializes a moment as RFC 3339 (`null` when unknown).
+pub(super) fn rfc3339<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
+    t.map(|t| when(Some(t))).serialize(s)
+}
+
+pub(super) fn rfc3339_at<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+    rfc3339(&Some(*t), s)
+}
+
+pub(super) fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    d.as_secs().serialize(s)
+}
+
+/// A secret version as printed: its name, version and expiry, never its value.
+#[derive(Debug, Clone, Serialize)]
+pub(super) struct Version {
+    secret: String,
+    version: String,
+    #[serde(serialize_with = "rfc3339")]
+    expires: Option<OffsetDateTime>,
+}
+
+impl From<&SecretVersion> for Version {
+    fn from(v: &SecretVersion) -> Self {
+        Self {
+            secret: v.name.clone(),
+            version: v.version.clone(),
+            expires: v.expires,
+        }
+    }
+}
+
+impl Display for Version {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let expires = self
+            .expires
+            .map_or_else(|| "never".into(), |t| when(Some(t)));
+        write!(
+            f,
+            "version {} of {} (expires {expires})",
+            self.version, self.secret
+        )
+    }
+}
+
+/// A completed step: `done: <step>: <what happened>`, or a JSON object tagged `done`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "done", rename_all = "snake_case")]
+pub(super) enum Step {
+    /// Both secrets read and proven writable; nothing changed.
+    Preflight {
+        /// The apps' secret.
+        secret: String,
+        /// The master key's secret.
+        master_secret: String,
+    },
+    /// The master key's expiry: renewed when it was due (`renewed`), else left as it is.
+    RenewMaster {
+        /// The master key's latest version before the step.
+        master: Version,
+        /// Its new expiry, when renewed.
+        #[serde(serialize_with = "rfc3339")]
+        renewed: Option<OffsetDateTime>,
+    },
+    /// A master key generated in place of the placeholder, accepted by the admin API.
+    MasterKey {
+        /// The version written.
+        written: Version,
+    },
+    /// The key the vault is to hold: added now, or found where an earlier run left it.
+    Add {
+        /// Its name.
+        key: String,
+        /// Where it comes from.
+        source: KeySource,
+    },
+    /// The key as the latest version of the apps' secret: written now, or already there.
+    Write {
+        /// Its name.
+        key: String,
+        /// The version that holds it.
+        version: Version,
+        /// Whether it was already there.
+        unchanged: bool,
+    },
+    /// main-app uses the new key, or provably will at its next call.
+    WaitUsed {
+        /// The new key.
+        key: String,
+        /// How the wait ended.
+        used: Used,
+        /// main-app's key cache lifetime.
+        #[serde(serialize_with = "seconds")]
+        cache: Duration,
+    },
+    /// The older keys went unused for the grace period.
+    WaitIdle {
+        /// Their names.
+        older: Vec<String>,
+        /// The grace period.
+        #[serde(serialize_with = "seconds")]
+        grace: Duration,
+    },
+    /// The older keys that still existed, revoked.
+    Revoke {
+        /// Their names.
+        revoked: Vec<String>,
+    },
+}
+
+/// `names` joined with commas, or `none`.
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+impl Display for Step {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::Preflight {
+                secret,
+                master_secret,
+            } => write!(
+                f,
+                "preflight: read and proved write access to secrets {secret} and {master_secret} \
+                 (nothing changed)"
+            ),
+            Step::RenewMaster {
+                master,
+                renewed: None,
+            } => write!(f, "renew master: nothing to renew: {master}"),
+            Step::RenewMaster {
+                master:
+                    Version {
+                        secret,
+                        version,
+                        expires,
+                    },
+                renewed: Some(t),
+            } => write!(
+                f,
+                "renew master: version {version} of {secret} now expires {} (was {})",
+                when(Some(*t)),
+                expires.map_or_else(|| "never".into(), |t| when(Some(t)))
+            ),
+            Step::MasterKey { written } => write!(
+                f,
+                "master key: wrote a generated master key as {written}; the admin API accepts it"
+            ),
+            Step::Add { key, source } => match source {
+                KeySource::New => write!(f, "add: added function key {key}"),
+                KeySource::AddedEarlier => write!(
+                    f,
+                    "add: nothing to add: function key {key} was added by an earlier run"
+                ),
+                KeySource::Resume => write!(
+                    f,
+                    "add: nothing to add: the vault already holds {key}; finishing that rotation"
+                ),
+            },
+            Step::Write {
+                key,
+                version,
+                unchanged: true,
+            } => write!(f, "write: nothing to write: {version} already holds {key}"),
+            Step::Write { key, version, .. } => write!(f, "write: {key} is now {version}"),
+            Step::WaitUsed { key, used, cache } => {
+                let cache = cache.as_secs();
+                match used {
+                    Used::Accepted(t) => {
+                        write!(f, "wait used: main-app used {key} at {}", when(Some(*t)))
+                    }
+                    Used::NothingToProve => write!(
+                        f,
+                        "wait used: nothing to wait for: no older key exists (main-app held no \
+                         other key)"
+                    ),
+                    Used::CacheExpired { quiet, last_older } => write!(
+                        f,
+                        "wait used: {} for {} s; main-app's cache ({cache} s) has expired",
+                        last_older.map_or_else(
+                            || "no traffic since the write".to_owned(),
+                            |t| format!("no older key accepted since {}", when(Some(t)))
+                        ),
+                        quiet.as_secs()
+                    ),
+                    Used::NotYet(detail) => write!(f, "wait used: {detail}"),
+                }
+            }
+            Step::WaitIdle { older, .. } if older.is_empty() => {
+                write!(f, "wait idle: no older key to wait for")
+            }
+            Step::WaitIdle { older, grace } => write!(
+                f,
+                "wait idle: {} not accepted for {} s",
+                older.join(", "),
+                grace.as_secs()
+            ),
+            Step::Revoke { revoked } => write!(f, "revoke: revoked {}", list(revoked)),
+        }
+    }
+}
+
+/// `--dry-run`: the state the run read and the plan derived from it; nothing was changed.
+#[derive(Debug, Serialize)]
+pub(super) struct DryRun<'a> {
+    /// Always true: tells a dry run's JSON from a run's.
+    pub(super) dry_run: bool,
+    /// The apps' secret's latest version.
+    pub(super) secret: Version,
+    /// The master key's latest version.
+    pub(super) master: Version,
+    /// Whether the master key's expiry is due for renewal.
+    pub(super) renew_master: bool,
+    /// What is left to do.
+    pub(super) plan: &'a Plan,
+    /// How old a new key must be before it is written (every replica has loaded it).
+    #[serde(serialize_with = "seconds")]
+    pub(super) propagation: Duration,
+    /// How long an old key must go unused before it is revoked.
+    #[serde(serialize_with = "seconds")]
+    pub(super) grace: Duration,
+}
+
+impl Display for DryRun<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let plan = self.plan;
+        let master = match plan.master {
+            MasterState::Accepted => "accepted by the admin API",
+            MasterState::NotAccepted => "not accepted by the admin API yet: wait for it",
+            MasterState::Placeholder => "the placeholder: generate one",
+        };
+        let renew = if self.renew_master { "due" } else { "not due" };
+        let source = match plan.source {
+            KeySource::New => "new: add it",
+            KeySource::AddedEarlier => "added by an earlier run",
+            KeySource::Resume => "in the vault already: finish that rotation",
+        };
+        let write = if plan.write {
+            format!("yes, once it is {} s old", self.propagation.as_secs())
+        } else {
+            "no, the vault holds it".into()
+        };
+        let revoke = match &plan.older {
+            None => "every older key of the family (the key list is not readable yet)".into(),
+            Some(older) => list(
+                &older
+                    .iter()
+                    .map(|k| format!("{} (last accepted {})", k.name, when(k.last_accepted)))
+                    .collect::<Vec<_>>(),
+            ),
+        };
+        writeln!(f, "keyless rotate --dry-run: the plan (nothing changed)")?;
+        writeln!(f, "  secret: {}", self.secret)?;
+        writeln!(
+            f,
+            "  master key: {}, {master}; renewal {renew}",
+            self.master
+        )?;
+        writeln!(f, "  key: {} ({source}); write: {write}", plan.key)?;
+        writeln!(f, "  last accepted: {}", when(plan.used_at))?;
+        writeln!(
+            f,
+            "  revoke: {revoke}, once unused for {} s",
+            self.grace.as_secs()
+        )
+    }
+}
+
+/// The preflight found roles missing: nothing was changed.
+#[derive(Debug)]
+pub(super) struct Stopped<'a>(pub(super) &'a [MissingRole]);
+
+impl Serialize for Stopped<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde_json::json!({
+            "ok": false,
+            "changed": false,
+            "missing_roles": self.0.iter().map(MissingRole::to_json).collect::<Vec<_>>(),
+        })
+        .serialize(s)
+    }
+}
+
+impl Display for Stopped<'_> {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "keyless rotate: stopped before changing anything: the identity lacks a role"
+        )?;
+        self.0.iter().try_for_each(|m| f.write_str(&m.render("  ")))
+    }
+}
+
+/// What a complete run did: its last line.
+#[derive(Debug, Serialize)]
+pub(super) struct Rotated {
+    /// Always true: the run completed.
+    pub(super) ok: bool,
+    /// The key the vault holds now.
+    pub(super) key: String,
+    /// Its version.
+    pub(super) version: Version,
+    /// When main-app was seen using it, if it was.
+    #[serde(serialize_with = "rfc3339")]
+    pub(super) used_at: Option<OffsetDateTime>,
+    /// The keys revoked.
+    pub(super) revoked: Vec<String>,
+    /// Whether a master key was generated.
+    pub(super) master_key_generated: bool,
+}
+
+impl Display for Rotated {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let uses = match self.used_at {
+            Some(_) => "main-app uses it",
+            None => "main-app reads it at its next call",
+        };
+        writeln!(
+            f,
+            "rotated: {} holds {}; {uses}; revoked: {}",
+            self.version,
+            self.key,
+            list(&self.revoked)
+        )
+    }
+}
+
+/// Writes each message to `out` (stdout) as text or as a JSON line, flushed at once, and
+/// progress and the reason of a stop to `err` (stderr).
+pub(super) struct Reporter<'a> {
+    out: &'a mut (dyn Write + Send),
+    err: &'a mut (dyn Write + Send),
+    json: bool,
+}
+
+impl<'a> Reporter<'a> {
+    pub(super) fn new(
+        out: &'a mut (dyn Write + Send),
+        err: &'a mut (dyn Write + Send),
+        json: bool,
+    ) -> Self {
+        Self { out, err, json }
+    }
+
+    /// Where progress goes.
+    pub(super) fn err(&mut self) -> &mut (dyn Write + Send) {
+        self.err
+    }
+
+    /// A completed step: `done: <step>`.
+    pub(super) fn done(&mut self, step: Step) {
+        if self.json {
+            self.print(&step);
+        } else {
+            let _ = writeln!(self.out, "done: {step}");
+            let _ = self.out.flush();
+        }
+    }
+
+    /// `message` as a JSON line, or as its text.
+    pub(super) fn print(&mut self, message: &(impl Display + Serialize)) {
+        let _ = if self.json {
+            serde_json::to_string(message).map_or(Ok(()), |line| writeln!(self.out, "{line}"))
+        } else {
+            write!(self.out, "{message}")
+        };
+        let _ = self.out.flush();
+    }
+
+    /// The preflight found roles missing: the report on stdout, one line on stderr.
+    pub(super) fn stopped(&mut self, missing: &[MissingRole]) {
+        self.print(&Stopped(missing));
+        let roles: Vec<String> = missing
+            .iter()
+            .map(|m| format!("{} on {}", m.role.name(), m.scope_name))
+            .collect();
+        let _ = writeln!(
+            self.err,
+            "keyless: rotate stopped before changing anything: missing {}",
+            roles.join(", ")
+        );
+    }
+}
+
+/// Progress of a wait: at the start, then every [`PROGRESS_INTERVAL`].
+pub(super) struct Progress {
+    what: String,
+    started: Instant,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    pub(super) fn new(what: String) -> Self {
+        Self {
+            what,
+            started: Instant::now(),
+            last: None,
+        }
+    }
+
+    /// Writes a progress line to `err` unless one was written less than
+    /// [`PROGRESS_INTERVAL`] ago.
+    pub(super) fn report(&mut self, err: &mut (dyn Write + Send), detail: &str, limit: Duration) {
+        if self.last.is_some_and(|l| l.elapsed() < PROGRESS_INTERVAL) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let _ = writeln!(
+            err,
+            "keyless rotate: {}: {detail} ({} s of at most {} s)",
+            self.what,
+            self.started.elapsed().as_secs(),
+            limit.as_secs()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rotate::plan::plan;
+    use crate::rotate::plan::tests::{NOW, P, at, key, observed};
+
+    fn json(message: &impl Serialize) -> serde_json::Value {
+        serde_json::to_value(message).unwrap()
+    }
+
+    #[test]
+    fn a_step_is_one_value_rendered_as_text_or_json() {
+        let cache = Duration::from_secs(300);
+        let key = "main-app-20261120093005".to_owned();
+        let step = |used| Step::WaitUsed {
+            key: key.clone(),
+            used,
+            cache,
+        };
+        let accepted = step(Used::Accepted(at(NOW)));
+        assert_eq!(
+            accepted.to_string(),
+            "wait used: main-app used main-app-20261120093005 at 2026-11-20T09:30:05Z"
+        );
+        assert_eq!(
+            json(&accepted),
+            serde_json::json!({"done": "wait_used", "key": key, "cache": 300,
+                "used": {"accepted": "2026-11-20T09:30:05Z"}})
+        );
+        let quiet = step(Used::CacheExpired {
+            quiet: Duration::from_secs(302),
+            last_older: Some(at(NOW)),
+        });
+        assert_eq!(
+            quiet.to_string(),
+            "wait used: no older key accepted since 2026-11-20T09:30:05Z for 302 s; main-app's \
+             cache (300 s) has expired"
+        );
+        assert_eq!(json(&quiet)["used"]["cache_expired"]["quiet"], 302);
+        let revoke = Step::Revoke { revoked: vec![] };
+        assert_eq!(revoke.to_string(), "revoke: revoked none");
+        assert_eq!(
+            json(&revoke),
+            serde_json::json!({"done": "revoke", "revoked": []})
+        );
+    }
+
+    #[test]
+    fn the_dry_run_prints_the_plan() {
+        let o = observed(
+            "2026-11-01T00:00:00Z",
+            vec![key(P, true, Some("2026-11-20T09:30:00Z"))],
+        );
+        let the_plan = plan(&o, P, at(NOW));
+        let version = |secret: &str| Version {
+            secret: secret.into(),
+            version: "v1".into(),
+            expires: None,
+        };
+        let dry = DryRun {
+            dry_run: true,
+            secret: version("third-party-api-key"),
+            master: version("third-party-api-master-key"),
+            renew_master: true,
+            plan: &the_plan,
+            propagation: Duration::from_secs(12),
+            grace: Duration::from_secs(15),
+        };
+        let text = dry.to_string();
+        assert!(text.contains("(nothing changed)"), "{text}");
+        assert!(
+            text.contains(
+                "key: main-app-20261120093005 (new: add it); write: yes, once it is 12 s old"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "revoke: main-app (last accepted 2026-11-20T09:30:00Z), once unused for 15 s"
+            ),
+            "{text}"
+        );
+        let value = json(&dry);
+        assert_eq!(value["plan"]["key"], "main-app-20261120093005");
+        assert_eq!(value["plan"]["source"], "new");
+        assert_eq!(value["plan"]["older"][0]["name"], "main-app");
+        assert_eq!(value["renew_master"], true);
+    }
+
+    #[test]
+    fn progress_goes_to_the_error_writer_at_most_once_per_interval() {
+        let mut err = Vec::new();
+        let mut progress = Progress::new("waiting for main-app to use k".into());
+        let limit = Duration::from_secs(600);
+        progress.report(&mut err, "no use yet", limit);
+        progress.report(&mut err, "still no use", limit);
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "keyless rotate: waiting for main-app to use k: no use yet (0 s of at most 600 s)\n"
+        );
+    }
+}
