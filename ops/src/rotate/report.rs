@@ -74,63 +74,40 @@ impl Display for Version {
 pub(super) enum Step {
     /// Both secrets read and proven writable; nothing changed.
     Preflight {
-        /// The apps' secret.
         secret: String,
-        /// The master key's secret.
         master_secret: String,
     },
     /// The master key's expiry: renewed when it was due (`renewed`), else left as it is.
     RenewMaster {
-        /// The master key's latest version before the step.
         master: Version,
-        /// Its new expiry, when renewed.
         #[serde(serialize_with = "rfc3339")]
         renewed: Option<OffsetDateTime>,
     },
     /// A master key generated in place of the placeholder, accepted by the admin API.
-    MasterKey {
-        /// The version written.
-        written: Version,
-    },
+    MasterKey { written: Version },
     /// The key the vault is to hold: added now, or found where an earlier run left it.
-    Add {
-        /// Its name.
-        key: String,
-        /// Where it comes from.
-        source: KeySource,
-    },
+    Add { key: String, source: KeySource },
     /// The key as the latest version of the apps' secret: written now, or already there.
     Write {
-        /// Its name.
         key: String,
-        /// The version that holds it.
         version: Version,
-        /// Whether it was already there.
         unchanged: bool,
     },
     /// main-app uses the new key, or provably will at its next call.
     WaitUsed {
-        /// The new key.
         key: String,
-        /// How the wait ended.
         used: Used,
-        /// main-app's key cache lifetime.
         #[serde(serialize_with = "seconds")]
         cache: Duration,
     },
     /// The older keys went unused for the grace period.
     WaitIdle {
-        /// Their names.
         older: Vec<String>,
-        /// The grace period.
         #[serde(serialize_with = "seconds")]
         grace: Duration,
     },
     /// The older keys that still existed, revoked.
-    Revoke {
-        /// Their names.
-        revoked: Vec<String>,
-    },
+    Revoke { revoked: Vec<String> },
 }
 
 /// `names` joined with commas, or `none`.
@@ -232,20 +209,13 @@ impl Display for Step {
 /// `--dry-run`: the state the run read and the plan derived from it; nothing was changed.
 #[derive(Debug, Serialize)]
 pub(super) struct DryRun<'a> {
-    /// Always true: tells a dry run's JSON from a run's.
     pub(super) dry_run: bool,
-    /// The apps' secret's latest version.
     pub(super) secret: Version,
-    /// The master key's latest version.
     pub(super) master: Version,
-    /// Whether the master key's expiry is due for renewal.
     pub(super) renew_master: bool,
-    /// What is left to do.
     pub(super) plan: &'a Plan,
-    /// How old a new key must be before it is written (every replica has loaded it).
     #[serde(serialize_with = "seconds")]
     pub(super) propagation: Duration,
-    /// How long an old key must go unused before it is revoked.
     #[serde(serialize_with = "seconds")]
     pub(super) grace: Duration,
 }
@@ -323,18 +293,12 @@ impl Display for Stopped<'_> {
 /// What a complete run did: its last line.
 #[derive(Debug, Serialize)]
 pub(super) struct Rotated {
-    /// Always true: the run completed.
     pub(super) ok: bool,
-    /// The key the vault holds now.
     pub(super) key: String,
-    /// Its version.
     pub(super) version: Version,
-    /// When main-app was seen using it, if it was.
     #[serde(serialize_with = "rfc3339")]
     pub(super) used_at: Option<OffsetDateTime>,
-    /// The keys revoked.
     pub(super) revoked: Vec<String>,
-    /// Whether a master key was generated.
     pub(super) master_key_generated: bool,
 }
 
