@@ -3,6 +3,7 @@
 
 use codes::Code;
 use codes::ledger::{CodeLedger, LedgerError, RecordState, Recorded, Swept};
+use devstack::stack::Identity;
 use devstack::storage_gate::{Fault, StorageService};
 use devstack::testing::clients::{blob_client, ledger};
 use devstack::testing::{ledger_record, start_stack};
@@ -30,8 +31,8 @@ async fn record(ledger: &CodeLedger, code: &Code, valid_for: time::Duration) -> 
 #[tokio::test]
 async fn records_once_consumes_once_and_never_accepts_an_expired_code() {
     let stack = start_stack(&[]).await;
-    let worker = ledger(&stack, "queue-worker");
-    let main_app = ledger(&stack, "main-app");
+    let worker = ledger(&stack, Identity::QueueWorker);
+    let main_app = ledger(&stack, Identity::MainApp);
 
     let live = code("LiV-1-ReC");
     assert_eq!(
@@ -65,8 +66,8 @@ async fn records_once_consumes_once_and_never_accepts_an_expired_code() {
 #[tokio::test]
 async fn concurrent_consumes_of_one_code_have_exactly_one_winner() {
     let stack = start_stack(&[]).await;
-    let worker = ledger(&stack, "queue-worker");
-    let main_app = ledger(&stack, "main-app");
+    let worker = ledger(&stack, Identity::QueueWorker);
+    let main_app = ledger(&stack, Identity::MainApp);
     let contested = code("OnE-4-WiN");
     record(&worker, &contested, time::Duration::hours(1)).await;
     let attempts = (0..8).map(|_| main_app.consume(&contested));
@@ -81,8 +82,8 @@ async fn concurrent_consumes_of_one_code_have_exactly_one_winner() {
 #[tokio::test]
 async fn the_sweep_removes_expired_records_used_or_not_and_nothing_else() {
     let stack = start_stack(&[]).await;
-    let worker = ledger(&stack, "queue-worker");
-    let main_app = ledger(&stack, "main-app");
+    let worker = ledger(&stack, Identity::QueueWorker);
+    let main_app = ledger(&stack, Identity::MainApp);
     let expired_unused = code("ExP-5-UnU");
     let expired_used = code("ExP-6-UsE");
     let live = code("LiV-7-KeP");
@@ -126,10 +127,10 @@ async fn the_sweep_removes_expired_records_used_or_not_and_nothing_else() {
 #[tokio::test]
 async fn the_sweep_leaves_blobs_that_are_not_records_alone() {
     let stack = start_stack(&[]).await;
-    let worker = ledger(&stack, "queue-worker");
+    let worker = ledger(&stack, Identity::QueueWorker);
     let far_future = OffsetDateTime::now_utc() + time::Duration::days(3650);
     // Something else in the container (an operator's file, a doctor probe): no expiry metadata.
-    let blob = blob_client(&stack, "not-a-record", "queue-worker");
+    let blob = blob_client(&stack, "not-a-record", Identity::QueueWorker);
     blob.upload(azure_core::http::RequestContent::from(b"{}".to_vec()), None)
         .await
         .unwrap();
@@ -146,7 +147,7 @@ async fn the_sweep_leaves_blobs_that_are_not_records_alone() {
 #[tokio::test]
 async fn without_the_role_the_sweep_is_forbidden_and_names_it() {
     let stack = start_stack(&[]).await;
-    let outsider = ledger(&stack, "third-party-api");
+    let outsider = ledger(&stack, Identity::ThirdPartyApi);
     let err = outsider
         .sweep_expired(OffsetDateTime::now_utc())
         .await
@@ -167,8 +168,8 @@ fn metadata_writes(stack: &devstack::stack::DevStack, caller: &str) -> u64 {
 #[tokio::test]
 async fn a_verify_whose_write_committed_but_whose_answer_was_lost_is_told_valid() {
     let stack = start_stack(&[]).await;
-    let worker = ledger(&stack, "queue-worker");
-    let main_app = ledger(&stack, "main-app");
+    let worker = ledger(&stack, Identity::QueueWorker);
+    let main_app = ledger(&stack, Identity::MainApp);
     let lost = code("LoS-7-AnS");
     record(&worker, &lost, time::Duration::hours(1)).await;
     // The write that marks the code used is carried out; its answer never arrives, so the SDK
@@ -227,8 +228,8 @@ async fn record_for(
 #[tokio::test]
 async fn an_old_record_never_blocks_a_new_code_equal_to_it_and_a_live_one_is_never_taken() {
     let stack = start_stack(&[]).await;
-    let worker = ledger(&stack, "queue-worker");
-    let main_app = ledger(&stack, "main-app");
+    let worker = ledger(&stack, Identity::QueueWorker);
+    let main_app = ledger(&stack, Identity::MainApp);
     let hour = time::Duration::hours(1);
 
     // The same code issued again after the first expired: recorded, and valid once.

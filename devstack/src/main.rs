@@ -13,7 +13,7 @@
 use clap::{Parser, Subcommand};
 use codes::variables::CODE_LEDGER_URL;
 use codes::variables::STORAGE_QUEUE_URL;
-use devstack::stack::{DevStack, Service, StackOptions};
+use devstack::stack::{DevStack, Principal, Service, StackOptions};
 use service_kit::telemetry::init_telemetry;
 use shared_auth::variables::KEY_VAULT_URL;
 use shared_auth::variables::THIRD_PARTY_API_ENDPOINT;
@@ -239,7 +239,7 @@ fn pairs_of(env: &MapEnv, names: &[&str]) -> Vec<(String, String)> {
 /// `developer.env`: a service principal for the developer identity, to run a service or a
 /// script against the emulators by hand.
 fn developer_env(stack: &DevStack) -> anyhow::Result<PathBuf> {
-    let mut pairs = pairs_of(&stack.client_env("developer")?, CLIENT_VARIABLES);
+    let mut pairs = pairs_of(&stack.client_env(Principal::Developer)?, CLIENT_VARIABLES);
     pairs.push((KEY_VAULT_URL.into(), stack.urls.key_vault.clone()));
     pairs.push((STORAGE_QUEUE_URL.into(), stack.urls.queue.clone()));
     pairs.push((CODE_LEDGER_URL.into(), stack.urls.container.clone()));

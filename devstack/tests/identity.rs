@@ -5,6 +5,7 @@
 mod support;
 
 use devstack::keyvault::VAULT_RESOURCE;
+use devstack::stack::{Identity, Principal};
 use devstack::stack::{SECRET_NAME, profile_dir};
 use shared_auth::credential_from_env;
 use support::start_stack;
@@ -63,7 +64,7 @@ async fn managed_identity_credential_gets_a_token_for_each_service() {
 #[tokio::test]
 async fn client_secret_credential_gets_tokens_naming_the_identity() {
     let stack = start_stack(|_| {}).await;
-    let env = stack.client_env("developer").unwrap();
+    let env = stack.client_env(Principal::Developer).unwrap();
     let credential = credential_from_env(&env, stack.http()).unwrap().credential;
     let token = credential
         .get_token(&["https://storage.azure.com/.default"], None)
@@ -74,7 +75,7 @@ async fn client_secret_credential_gets_tokens_naming_the_identity() {
         .verifier()
         .verify(token.token.secret(), &["https://storage.azure.com"])
         .unwrap();
-    let developer = stack.identities.get("developer").unwrap();
+    let developer = stack.identity(Principal::Developer);
     assert_eq!(claims.oid, developer.object_id);
     assert_eq!(claims.appid, developer.client_id);
     assert!(claims.iss.starts_with("https://sts.windows.net/"));
@@ -114,7 +115,7 @@ async fn the_vault_answers_bad_tokens_with_401_and_unknown_callers_with_403() {
         "{}/secrets/{SECRET_NAME}/?api-version=2025-07-01",
         stack.urls.key_vault
     );
-    let main_app = stack.identities.get("main-app").unwrap();
+    let main_app = stack.identity(Identity::MainApp);
 
     let res = stack.http().get(&url).send().await.unwrap();
     assert_eq!(res.status(), 401);
@@ -146,7 +147,7 @@ async fn the_vault_answers_bad_tokens_with_401_and_unknown_callers_with_403() {
     assert_eq!(get_with(&stack, &url, &token).await.0, 401);
 
     // A valid token of an identity without a role: 403 ForbiddenByRbac.
-    let worker = stack.identities.get("queue-worker").unwrap();
+    let worker = stack.identity(Identity::QueueWorker);
     let token = stack.identities.issue(&worker, VAULT_RESOURCE, 3600);
     let (status, body) = get_with(&stack, &url, &token).await;
     assert_eq!(status, 403);
@@ -163,13 +164,13 @@ async fn the_vault_answers_bad_tokens_with_401_and_unknown_callers_with_403() {
 #[tokio::test]
 async fn workload_identity_exchanges_a_federated_token_file_for_the_services_own_tokens() {
     let stack = start_stack(|_| {}).await;
-    let main_app = stack.identities.get("main-app").unwrap();
-    let worker = stack.identities.get("queue-worker").unwrap();
+    let main_app = stack.identity(Identity::MainApp);
+    let worker = stack.identity(Identity::QueueWorker);
     let token_file = stack.dir.path().join("federated-token");
     let env_with_file = |assertion: &str| {
         std::fs::write(&token_file, assertion).unwrap();
         stack
-            .client_env("main-app")
+            .client_env(Identity::MainApp)
             .unwrap()
             .with("AZURE_TOKEN_CREDENTIALS", "WorkloadIdentityCredential")
             .with("AZURE_CLIENT_SECRET", "")

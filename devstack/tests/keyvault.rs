@@ -10,13 +10,14 @@ use azure_security_keyvault_secrets::models::{
 };
 use devstack::rbac::{Role, Scope};
 use devstack::stack::SECRET_NAME;
+use devstack::stack::{Identity, Principal};
 use futures::TryStreamExt;
 use support::{error_body, secret_client, start_stack};
 
 #[tokio::test]
 async fn main_app_reads_the_seeded_secret_and_nothing_else() {
     let stack = start_stack(|_| {}).await;
-    let client = secret_client(&stack, "main-app");
+    let client = secret_client(&stack, Identity::MainApp);
     let secret = client
         .get_secret(SECRET_NAME, None)
         .await
@@ -65,7 +66,7 @@ async fn main_app_reads_the_seeded_secret_and_nothing_else() {
     assert_eq!(err.http_status(), Some(StatusCode::Forbidden));
 
     // queue-worker has no Key Vault role at all.
-    let err = secret_client(&stack, "queue-worker")
+    let err = secret_client(&stack, Identity::QueueWorker)
         .get_secret(SECRET_NAME, None)
         .await
         .unwrap_err();
@@ -75,7 +76,7 @@ async fn main_app_reads_the_seeded_secret_and_nothing_else() {
 #[tokio::test]
 async fn versions_disabled_and_expired_secrets_behave_as_in_azure() {
     let stack = start_stack(|_| {}).await;
-    let admin = secret_client(&stack, "devstack");
+    let admin = secret_client(&stack, Principal::Devstack);
     let set = |value: &str| SetSecretParameters {
         value: Some(value.into()),
         ..Default::default()
@@ -180,16 +181,10 @@ async fn versions_disabled_and_expired_secrets_behave_as_in_azure() {
 #[tokio::test]
 async fn roles_can_change_while_running() {
     let stack = start_stack(|_| {}).await;
-    let worker = secret_client(&stack, "queue-worker");
+    let worker = secret_client(&stack, Identity::QueueWorker);
     assert!(worker.get_secret(SECRET_NAME, None).await.is_err());
-    let oid = stack
-        .identities
-        .get("queue-worker")
-        .unwrap()
-        .object_id
-        .clone();
-    stack.roles.grant(
-        &oid,
+    stack.grant(
+        Identity::QueueWorker,
         Role::KeyVaultSecretsUser,
         Scope::Secret(SECRET_NAME.into()),
     );
@@ -218,14 +213,14 @@ async fn a_kept_vault_writes_every_change_so_a_restart_serves_the_last_values() 
         value: Some(rotated.clone()),
         ..Default::default()
     };
-    secret_client(&stack, "rotation")
+    secret_client(&stack, Identity::Rotation)
         .set_secret(SECRET_NAME, parameters.try_into().unwrap(), None)
         .await
         .unwrap();
     assert_eq!(kept().get(SECRET_NAME), Some(&rotated));
 
     // Deleted, it is gone from the file; recovered, it is back.
-    let admin = secret_client(&stack, "devstack");
+    let admin = secret_client(&stack, Principal::Devstack);
     admin.delete_secret(SECRET_NAME, None).await.unwrap();
     assert_eq!(kept().get(SECRET_NAME), None);
     admin
@@ -242,7 +237,7 @@ async fn a_kept_vault_writes_every_change_so_a_restart_serves_the_last_values() 
             .vault
             .seed(&name, &shared_auth::Secret::new(value));
     }
-    let served = secret_client(&stack_after, "main-app")
+    let served = secret_client(&stack_after, Identity::MainApp)
         .get_secret(SECRET_NAME, None)
         .await
         .unwrap()

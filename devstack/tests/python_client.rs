@@ -4,6 +4,7 @@
 
 mod support;
 
+use devstack::stack::Principal;
 use devstack::stack::Service;
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -65,7 +66,7 @@ async fn python_client_works_unchanged_with_both_credentials() {
     );
 
     // Client secret, as the stack's admin (Secrets Officer): set, versions, list, disable, delete.
-    let admin = stack.client_env("devstack").unwrap();
+    let admin = stack.client_env(Principal::Devstack).unwrap();
     let vars = [
         "AZURE_TENANT_ID",
         "AZURE_CLIENT_ID",

@@ -10,6 +10,7 @@ use azure_core::http::{RequestContent, StatusCode};
 use azure_storage_queue::models::{QueueClientReceiveMessagesOptions, QueueMessage};
 use devstack::rbac::{Role, Scope};
 use devstack::stack::QUEUE;
+use devstack::stack::{Identity, Principal};
 use support::{
     WELL_KNOWN_KEY, account_sas, azurite_blob_endpoint, blob_client, container_exists, error_body,
     queue_client, raw_request, shared_key_headers, start_stack, storage_token,
@@ -26,9 +27,9 @@ fn message(text: &str) -> RequestContent<QueueMessage, azure_core::http::XmlForm
 #[tokio::test]
 async fn queue_roles_are_enforced_per_operation() {
     let stack = start_stack(|_| {}).await;
-    let main_app = queue_client(&stack, &stack.urls.queue, "main-app");
-    let worker = queue_client(&stack, &stack.urls.queue, "queue-worker");
-    let outsider = queue_client(&stack, &stack.urls.queue, "third-party-api");
+    let main_app = queue_client(&stack, &stack.urls.queue, Identity::MainApp);
+    let worker = queue_client(&stack, &stack.urls.queue, Identity::QueueWorker);
+    let outsider = queue_client(&stack, &stack.urls.queue, Identity::ThirdPartyApi);
 
     // main-app: Sender. It can send, not receive.
     main_app.send_message(message("hello"), None).await.unwrap();
@@ -76,7 +77,7 @@ async fn queue_roles_are_enforced_per_operation() {
     assert_eq!(err.http_status(), Some(StatusCode::Forbidden));
 
     // main-app may not write to the poison queue: its Sender role is on code-requests only.
-    let poison = queue_client(&stack, &stack.urls.poison_queue, "main-app");
+    let poison = queue_client(&stack, &stack.urls.poison_queue, Identity::MainApp);
     let err = poison.send_message(message("x"), None).await.unwrap_err();
     assert_eq!(err.http_status(), Some(StatusCode::Forbidden));
 }
@@ -84,22 +85,16 @@ async fn queue_roles_are_enforced_per_operation() {
 #[tokio::test]
 async fn a_role_granted_while_running_takes_effect_and_a_revoked_one_stops() {
     let stack = start_stack(|_| {}).await;
-    let outsider = queue_client(&stack, &stack.urls.queue, "third-party-api");
+    let outsider = queue_client(&stack, &stack.urls.queue, Identity::ThirdPartyApi);
     assert!(outsider.send_message(message("a"), None).await.is_err());
-    let oid = stack
-        .identities
-        .get("third-party-api")
-        .unwrap()
-        .object_id
-        .clone();
-    stack.roles.grant(
-        &oid,
+    stack.grant(
+        Identity::ThirdPartyApi,
         Role::StorageQueueDataMessageSender,
         Scope::Queue(QUEUE.into()),
     );
     outsider.send_message(message("b"), None).await.unwrap();
-    assert!(stack.roles.revoke(
-        &oid,
+    assert!(stack.revoke(
+        Identity::ThirdPartyApi,
         Role::StorageQueueDataMessageSender,
         &Scope::Queue(QUEUE.into())
     ));
@@ -109,12 +104,12 @@ async fn a_role_granted_while_running_takes_effect_and_a_revoked_one_stops() {
 #[tokio::test]
 async fn blob_contributor_reads_writes_and_deletes_the_ledger_others_cannot() {
     let stack = start_stack(|_| {}).await;
-    let worker = blob_client(&stack, "abc-42-XYZ", "queue-worker");
+    let worker = blob_client(&stack, "abc-42-XYZ", Identity::QueueWorker);
     worker
         .upload(RequestContent::from(b"{}".to_vec()), None)
         .await
         .unwrap();
-    let main_app = blob_client(&stack, "abc-42-XYZ", "main-app");
+    let main_app = blob_client(&stack, "abc-42-XYZ", Identity::MainApp);
     let body = main_app
         .download(None)
         .await
@@ -125,7 +120,7 @@ async fn blob_contributor_reads_writes_and_deletes_the_ledger_others_cannot() {
         .unwrap();
     assert_eq!(&body[..], b"{}");
 
-    let outsider = blob_client(&stack, "abc-42-XYZ", "third-party-api");
+    let outsider = blob_client(&stack, "abc-42-XYZ", Identity::ThirdPartyApi);
     let err = outsider.download(None).await.unwrap_err();
     assert_eq!(err.http_status(), Some(StatusCode::Forbidden));
     let err = outsider.delete(None).await.unwrap_err();
@@ -147,7 +142,7 @@ async fn requests_without_or_with_bad_tokens_are_refused_like_azure() {
         "NoAuthenticationInformation"
     );
 
-    let main_app = stack.identities.get("main-app").unwrap();
+    let main_app = stack.identity(Identity::MainApp);
     for (token, why) in [
         (
             stack
@@ -209,7 +204,7 @@ fn assert_storage_error(res: &support::RawResponse, status: u16, code: &str, wha
 #[tokio::test]
 async fn dot_segments_cannot_walk_out_of_the_granted_container() {
     let stack = start_stack(|_| {}).await;
-    let token = format!("Bearer {}", storage_token(&stack, "main-app"));
+    let token = format!("Bearer {}", storage_token(&stack, Identity::MainApp));
     let headers = [
         ("authorization", token.as_str()),
         ("x-ms-version", "2021-08-06"),
@@ -261,7 +256,7 @@ async fn dot_segments_cannot_walk_out_of_the_granted_container() {
 #[tokio::test]
 async fn encoded_separators_and_empty_segments_are_refused() {
     let stack = start_stack(|_| {}).await;
-    let token = format!("Bearer {}", storage_token(&stack, "main-app"));
+    let token = format!("Bearer {}", storage_token(&stack, Identity::MainApp));
     let headers = [
         ("authorization", token.as_str()),
         ("x-ms-version", "2021-08-06"),
@@ -311,7 +306,7 @@ async fn encoded_separators_and_empty_segments_are_refused() {
 async fn blob_names_with_reserved_characters_still_round_trip_through_the_gate() {
     let stack = start_stack(|_| {}).await;
     let name = "dir/a b+c ü(1)@x.json";
-    let blob = blob_client(&stack, name, "main-app");
+    let blob = blob_client(&stack, name, Identity::MainApp);
     blob.upload(RequestContent::from(b"{}".to_vec()), None)
         .await
         .unwrap();
@@ -331,7 +326,7 @@ async fn blob_names_with_reserved_characters_still_round_trip_through_the_gate()
             "{}?restype=container&comp=list",
             stack.urls.container
         ))
-        .bearer_auth(storage_token(&stack, "main-app"))
+        .bearer_auth(storage_token(&stack, Identity::MainApp))
         .header("x-ms-version", "2021-08-06")
         .send()
         .await
@@ -383,8 +378,8 @@ async fn shared_key_is_refused_as_by_an_account_without_shared_key_access() {
     }
     // A SharedKey header beside a valid token is refused the same way; two tokens are refused
     // as ambiguous (the gate would check one, Azurite might read the other).
-    let admin = format!("Bearer {}", storage_token(&stack, "devstack"));
-    let main_app = format!("Bearer {}", storage_token(&stack, "main-app"));
+    let admin = format!("Bearer {}", storage_token(&stack, Principal::Devstack));
+    let main_app = format!("Bearer {}", storage_token(&stack, Identity::MainApp));
     let res = raw_request(
         &stack,
         &stack.urls.blob_service,
@@ -451,7 +446,7 @@ async fn a_sas_signed_with_the_well_known_key_is_refused_at_the_gate() {
     let res = stack
         .http()
         .put(&url)
-        .bearer_auth(storage_token(&stack, "devstack"))
+        .bearer_auth(storage_token(&stack, Principal::Devstack))
         .header("x-ms-version", "2021-08-06")
         .send()
         .await
@@ -528,7 +523,7 @@ async fn azurite_itself_does_not_accept_the_well_known_key() {
     let res = stack
         .http()
         .get(format!("{azurite}/devstoreaccount1/?comp=list"))
-        .bearer_auth(storage_token(&stack, "devstack"))
+        .bearer_auth(storage_token(&stack, Principal::Devstack))
         .header("x-ms-version", "2021-08-06")
         .send()
         .await
@@ -539,7 +534,7 @@ async fn azurite_itself_does_not_accept_the_well_known_key() {
 #[tokio::test]
 async fn an_empty_blob_upload_passes_the_gate() {
     let stack = start_stack(|_| {}).await;
-    let blob = blob_client(&stack, "empty", "main-app");
+    let blob = blob_client(&stack, "empty", Identity::MainApp);
     blob.upload(RequestContent::from(Vec::new()), None)
         .await
         .unwrap();

@@ -8,6 +8,7 @@ mod support;
 use codes::Code;
 use codes::envelope::{ENVELOPE_VERSION, MessageType};
 use devstack::rbac::{Role, Scope};
+use devstack::stack::Identity;
 use devstack::stack::{CONTAINER, FUNCTION_KEY_NAME, QUEUE, SECRET_NAME};
 use devstack::testing::eventually;
 use devstack::testing::wire::LocalService;
@@ -28,7 +29,7 @@ use time::format_description::well_known::Rfc3339;
 #[tokio::test]
 async fn a_code_is_issued_only_with_its_message_in_the_queue() {
     let stack = start_stack().await;
-    let app = spawn_app(&main_app_env(&stack).with("CODE_TTL_SECONDS", "120")).await;
+    let app = spawn_app_with(&main_app_env(&stack).with("CODE_TTL_SECONDS", "120")).await;
     app.wait_ready().await;
     let res = app.get_code().await;
     assert_eq!(res.status(), 200);
@@ -54,8 +55,7 @@ async fn a_code_is_issued_only_with_its_message_in_the_queue() {
 
 #[tokio::test]
 async fn a_rotated_key_is_picked_up_without_restart_with_one_fetch() {
-    let stack = start_stack().await;
-    let app = spawn_app(&main_app_env(&stack)).await;
+    let (stack, app) = spawn_app().await;
     app.wait_ready().await;
     assert_eq!(app.get_code().await.status(), 200);
     assert_eq!(stack.vault.reads(SECRET_NAME), 1);
@@ -121,7 +121,8 @@ async fn upstream_down_slow_failing_or_refusing_maps_to_502_or_504() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed_url = format!("http://{}/api/RandomNumber", closed.local_addr().unwrap());
     drop(closed);
-    let app = spawn_app(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &closed_url)).await;
+    let app =
+        spawn_app_with(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &closed_url)).await;
     app.wait_ready().await;
     assert_mapped(&stack, app.get_code().await, 502, "upstream_error").await;
 
@@ -129,7 +130,7 @@ async fn upstream_down_slow_failing_or_refusing_maps_to_502_or_504() {
     let env = main_app_env(&stack)
         .with("THIRD_PARTY_API_ENDPOINT", &slow.url)
         .with("THIRD_PARTY_API_TIMEOUT_SECONDS", "1");
-    let app = spawn_app(&env).await;
+    let app = spawn_app_with(&env).await;
     app.wait_ready().await;
     let (res, took) = timed(app.get_code()).await;
     println!("third-party API hung, 1 s timeout: 504 after {took:?}");
@@ -148,7 +149,7 @@ async fn upstream_down_slow_failing_or_refusing_maps_to_502_or_504() {
         .with("THIRD_PARTY_API_ENDPOINT", &hung.url)
         .with("THIRD_PARTY_API_TIMEOUT_SECONDS", "5")
         .with(REQUEST_TIMEOUT_SECONDS, "1");
-    let app = spawn_app(&env).await;
+    let app = spawn_app_with(&env).await;
     app.wait_ready().await;
     let (res, took) = timed(app.get_code()).await;
     println!("third-party API hung, 5 s timeout, 1 s budget: 503 after {took:?}");
@@ -156,7 +157,8 @@ async fn upstream_down_slow_failing_or_refusing_maps_to_502_or_504() {
     assert!(took < Duration::from_secs(1) + MARGIN, "503 after {took:?}");
 
     let failing = fake_upstream(Behaviour::Status(500));
-    let app = spawn_app(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &failing.url)).await;
+    let app =
+        spawn_app_with(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &failing.url)).await;
     app.wait_ready().await;
     assert_mapped(&stack, app.get_code().await, 502, "upstream_error").await;
     assert_eq!(
@@ -168,7 +170,7 @@ async fn upstream_down_slow_failing_or_refusing_maps_to_502_or_504() {
     let reads_before = stack.vault.reads(SECRET_NAME);
     let refusing = fake_upstream(Behaviour::Status(401));
     let app =
-        spawn_app(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &refusing.url)).await;
+        spawn_app_with(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &refusing.url)).await;
     app.wait_ready().await;
     assert_mapped(&stack, app.get_code().await, 502, "upstream_auth_failed").await;
     assert_eq!(
@@ -192,7 +194,8 @@ async fn upstream_down_slow_failing_or_refusing_maps_to_502_or_504() {
 
     let bad_request = fake_upstream(Behaviour::Status(400));
     let app =
-        spawn_app(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &bad_request.url)).await;
+        spawn_app_with(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &bad_request.url))
+            .await;
     app.wait_ready().await;
     assert_mapped(&stack, app.get_code().await, 502, "upstream_error").await;
     assert_eq!(
@@ -204,23 +207,22 @@ async fn upstream_down_slow_failing_or_refusing_maps_to_502_or_504() {
 
 #[tokio::test]
 async fn queue_or_key_vault_without_the_role_maps_to_503_with_retry_after() {
-    let stack = start_stack().await;
-    let oid = stack.identities.get("main-app").unwrap().object_id.clone();
-
-    let app = spawn_app(&main_app_env(&stack)).await;
+    let (stack, app) = spawn_app().await;
     app.wait_ready().await;
     let queue_scope = Scope::Queue(QUEUE.into());
-    assert!(
-        stack
-            .roles
-            .revoke(&oid, Role::StorageQueueDataMessageSender, &queue_scope)
-    );
+    assert!(stack.revoke(
+        Identity::MainApp,
+        Role::StorageQueueDataMessageSender,
+        &queue_scope
+    ));
     assert_mapped(&stack, app.get_code().await, 503, "queue_unavailable").await;
     let (status, ready) = app.readyz().await;
     assert_eq!((status, &ready["failing"]), (503, &json!(["queue"])));
-    stack
-        .roles
-        .grant(&oid, Role::StorageQueueDataMessageSender, queue_scope);
+    stack.grant(
+        Identity::MainApp,
+        Role::StorageQueueDataMessageSender,
+        queue_scope,
+    );
     assert_eq!(
         app.get_code().await.status(),
         200,
@@ -229,13 +231,10 @@ async fn queue_or_key_vault_without_the_role_maps_to_503_with_retry_after() {
     drain_queue(&stack).await;
 
     let secret_scope = Scope::Secret(SECRET_NAME.into());
-    assert!(
-        stack
-            .roles
-            .revoke(&oid, Role::KeyVaultSecretsUser, &secret_scope)
-    );
+    assert!(stack.revoke(Identity::MainApp, Role::KeyVaultSecretsUser, &secret_scope));
     let fresh = fake_upstream(Behaviour::Status(200));
-    let app = spawn_app(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &fresh.url)).await;
+    let app =
+        spawn_app_with(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &fresh.url)).await;
     assert_mapped(&stack, app.get_code().await, 503, "secret_unavailable").await;
     assert_eq!(
         fresh.calls.load(Ordering::SeqCst),
@@ -274,15 +273,14 @@ fn names_the_role(log: &str) -> bool {
 #[tokio::test]
 async fn without_the_sender_role_it_never_becomes_ready_and_the_log_names_the_role() {
     let stack = start_stack().await;
-    let oid = stack.identities.get("main-app").unwrap().object_id.clone();
     let scope = Scope::Queue(QUEUE.into());
-    assert!(
-        stack
-            .roles
-            .revoke(&oid, Role::StorageQueueDataMessageSender, &scope)
-    );
+    assert!(stack.revoke(
+        Identity::MainApp,
+        Role::StorageQueueDataMessageSender,
+        &scope
+    ));
     let logs = logs();
-    let app = spawn_app(&main_app_env(&stack)).await;
+    let app = spawn_app_with(&main_app_env(&stack)).await;
     eventually(
         Duration::from_secs(10),
         "only the queue check failing",
@@ -306,9 +304,11 @@ async fn without_the_sender_role_it_never_becomes_ready_and_the_log_names_the_ro
     // The probe leaves nothing the worker must handle: hidden, then expired.
     assert!(drain_queue(&stack).await.is_empty());
 
-    stack
-        .roles
-        .grant(&oid, Role::StorageQueueDataMessageSender, scope);
+    stack.grant(
+        Identity::MainApp,
+        Role::StorageQueueDataMessageSender,
+        scope,
+    );
     app.wait_ready().await;
     assert_eq!(app.get_code().await.status(), 200);
 }
@@ -317,7 +317,7 @@ async fn without_the_sender_role_it_never_becomes_ready_and_the_log_names_the_ro
 async fn started_while_key_vault_is_down_it_becomes_ready_without_restart() {
     let stack = start_stack().await;
     stack.vault.set_available(false);
-    let app = spawn_app(&main_app_env(&stack)).await;
+    let app = spawn_app_with(&main_app_env(&stack)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (status, body) = app.readyz().await;
     assert_eq!(status, 503, "{body}");
@@ -331,8 +331,7 @@ async fn started_while_key_vault_is_down_it_becomes_ready_without_restart() {
 
 #[tokio::test]
 async fn a_concurrent_burst_gets_one_message_per_code_and_no_duplicates() {
-    let stack = start_stack().await;
-    let app = spawn_app(&main_app_env(&stack)).await;
+    let (stack, app) = spawn_app().await;
     app.wait_ready().await;
     let responses = futures::future::join_all((0..60).map(|_| app.get_code())).await;
     let mut codes = HashSet::new();
@@ -357,7 +356,7 @@ async fn requests_beyond_max_concurrent_requests_wait_their_turn_within_the_budg
     let env = main_app_env(&stack)
         .with("THIRD_PARTY_API_ENDPOINT", &upstream.url)
         .with("MAX_CONCURRENT_REQUESTS", "2");
-    let app = spawn_app(&env).await;
+    let app = spawn_app_with(&env).await;
     app.wait_ready().await;
     let answers = futures::future::join_all((0..8).map(|_| app.get_code())).await;
     assert!(answers.iter().all(|a| a.status() == 200));
@@ -374,7 +373,7 @@ async fn requests_beyond_max_concurrent_requests_wait_their_turn_within_the_budg
         .with("THIRD_PARTY_API_ENDPOINT", &hung.url)
         .with("MAX_CONCURRENT_REQUESTS", "1")
         .with(REQUEST_TIMEOUT_SECONDS, "1");
-    let app = spawn_app(&env).await;
+    let app = spawn_app_with(&env).await;
     app.wait_ready().await;
     let started = std::time::Instant::now();
     let answers = futures::future::join_all((0..3).map(|_| app.get_code())).await;
@@ -474,7 +473,7 @@ async fn a_code_that_cannot_be_reserved_is_not_answered_and_not_queued() {
     assert_mapped(&stack, app.get_code().await, 503, "ledger_unavailable").await;
     // And without the ledger role, the same.
     let ledger = Scope::Container(CONTAINER.into());
-    assert!(stack.revoke("main-app", Role::StorageBlobDataContributor, &ledger));
+    assert!(stack.revoke(Identity::MainApp, Role::StorageBlobDataContributor, &ledger));
     assert_mapped(&stack, app.get_code().await, 503, "ledger_unavailable").await;
 }
 
@@ -489,7 +488,7 @@ async fn getcode_with_a_callers_trace(extra: &[(&str, &str)]) -> (String, String
     for (name, value) in extra {
         env = env.with(name, *value);
     }
-    let app = spawn_app(&env).await;
+    let app = spawn_app_with(&env).await;
     app.wait_ready().await;
     let caller_trace = "0af7651916cd43dd8448eb211c80319c".to_owned();
     let res = app
@@ -567,7 +566,7 @@ impl Drop for Resume {
 async fn a_stalled_storage_gets_503_within_the_budget_readiness_follows_and_both_recover() {
     let stack = start_stack().await;
     let budget = Duration::from_secs(2);
-    let app = spawn_app(&main_app_env(&stack).with("REQUEST_TIMEOUT_SECONDS", "2")).await;
+    let app = spawn_app_with(&main_app_env(&stack).with("REQUEST_TIMEOUT_SECONDS", "2")).await;
     app.wait_ready().await;
     assert_eq!(app.get_code().await.status(), 200);
     drain_queue(&stack).await;
@@ -674,7 +673,7 @@ async fn a_hung_key_vault_with_nothing_cached_gets_503_within_the_budget_then_re
     stack.vault.stall().set(true);
     let _unstall = OnDrop(|| stack.vault.stall().set(false));
     // Started during the hang: its first fetch of the key never answers.
-    let app = spawn_app(&main_app_env(&stack).with(REQUEST_TIMEOUT_SECONDS, "2")).await;
+    let app = spawn_app_with(&main_app_env(&stack).with(REQUEST_TIMEOUT_SECONDS, "2")).await;
     let answers = futures::future::join_all((0..3).map(|_| within_budget(&app, budget))).await;
     for answer in answers {
         assert_eq!(answer, (503, "deadline_exceeded".to_owned()));

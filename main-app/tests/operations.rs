@@ -48,8 +48,7 @@ async fn home_page_and_openapi_describe_the_app() {
 #[tokio::test]
 async fn the_key_and_tokens_never_reach_logs_or_bodies() {
     let logs = logs();
-    let stack = start_stack().await;
-    let app = spawn_app(&main_app_env(&stack)).await;
+    let (stack, app) = spawn_app().await;
     app.wait_ready().await;
     let mut bodies = Vec::new();
     for _ in 0..3 {
@@ -60,7 +59,7 @@ async fn the_key_and_tokens_never_reach_logs_or_bodies() {
     // An upstream refusal path too: the key travels and is refused.
     let refusing = fake_upstream(Behaviour::Status(403));
     let failing =
-        spawn_app(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &refusing.url)).await;
+        spawn_app_with(&main_app_env(&stack).with("THIRD_PARTY_API_ENDPOINT", &refusing.url)).await;
     failing.wait_ready().await;
     bodies.push(failing.get_code().await.text().await.unwrap());
 

@@ -8,13 +8,14 @@ mod support;
 use actix_web::test::TestRequest;
 use codes::Code;
 use devstack::stack::DevStack;
+use devstack::stack::Identity;
 use support::*;
 use time::OffsetDateTime;
 
 /// Records `code` in the ledger as queue-worker does (its identity, the ledger type), expiring
 /// in `seconds`.
 async fn record(stack: &DevStack, code: &Code, seconds: i64) {
-    let ledger = devstack::testing::clients::ledger(stack, "queue-worker");
+    let ledger = devstack::testing::clients::ledger(stack, Identity::QueueWorker);
     let now = OffsetDateTime::now_utc();
     let expires = now + time::Duration::seconds(seconds);
     ledger.record(code, now, expires, "test").await.unwrap();
@@ -26,8 +27,7 @@ fn body(code: &str) -> String {
 
 #[tokio::test]
 async fn a_recorded_code_is_valid_once_and_unknown_or_expired_codes_never() {
-    let stack = start_stack().await;
-    let app = spawn_app(&main_app_env(&stack)).await;
+    let (stack, app) = spawn_app().await;
     let code = Code::generate(42);
     record(&stack, &code, 60).await;
     assert_eq!(
@@ -59,8 +59,7 @@ async fn a_recorded_code_is_valid_once_and_unknown_or_expired_codes_never() {
 
 #[tokio::test]
 async fn of_concurrent_verifies_of_one_code_exactly_one_wins() {
-    let stack = start_stack().await;
-    let app = spawn_app(&main_app_env(&stack)).await;
+    let (stack, app) = spawn_app().await;
     for n in 1..=5 {
         let code = Code::generate(n);
         record(&stack, &code, 60).await;

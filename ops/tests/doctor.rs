@@ -64,12 +64,6 @@ async fn doctor_names_exactly_the_missing_role_its_id_and_scope() {
     let stack = start_stack(&[]).await;
     for &identity in Identity::ALL {
         let env = identity_env(&stack, identity);
-        let oid = stack
-            .identities
-            .get(identity.name())
-            .unwrap()
-            .object_id
-            .clone();
         let args = ["doctor", "--json", "--as", identity.name()];
         let (code, out) = keyless(&env, &args).await;
         assert_eq!(code, 0, "{}: all roles granted: {out}", identity.name());
@@ -81,9 +75,9 @@ async fn doctor_names_exactly_the_missing_role_its_id_and_scope() {
             let Some(scope) = local_scope(grant.scope) else {
                 continue;
             };
-            assert!(stack.roles.revoke(&oid, grant.role, &scope), "{grant:?}");
+            assert!(stack.revoke(identity, grant.role, &scope), "{grant:?}");
             let (code, out) = keyless(&env, &args).await;
-            stack.roles.grant(&oid, grant.role, scope);
+            stack.grant(identity, grant.role, scope);
             let report: serde_json::Value = serde_json::from_str(&out).unwrap();
             assert_eq!(code, 1, "{grant:?} revoked, yet: {out}");
             let named = missing_roles(&report);
@@ -123,11 +117,12 @@ async fn human_output_names_role_id_scope_and_the_az_line() {
     assert_eq!(code, 0);
     println!("{text}");
     assert!(text.ends_with("checks passed for main-app\n"), "{text}");
-    let oid = stack.identities.get("main-app").unwrap().object_id.clone();
     let queue = Scope::Queue(QUEUE.into());
-    stack
-        .roles
-        .revoke(&oid, Role::StorageQueueDataMessageSender, &queue);
+    stack.revoke(
+        Identity::MainApp,
+        Role::StorageQueueDataMessageSender,
+        &queue,
+    );
     let (code, text) = keyless(&env, &["doctor"]).await;
     assert_eq!(code, 1);
     println!("{text}");
@@ -142,7 +137,7 @@ async fn human_output_names_role_id_scope_and_the_az_line() {
     assert!(text.contains("1 of "), "{text}");
     // No secret, no token in the output.
     let secret = stack
-        .client_env("main-app")
+        .client_env(Identity::MainApp)
         .unwrap()
         .var("AZURE_CLIENT_SECRET")
         .unwrap();
@@ -272,11 +267,8 @@ async fn the_rotation_and_key_store_probes_change_nothing() {
     assert_eq!(before, after, "same versions, values, expiry and blobs");
 
     // Without Officer on the master key, rotation's doctor names it and the az line.
-    let oid = stack.identities.get("rotation").unwrap().object_id.clone();
     let scope = local_scope(ScopeKind::MasterKeySecret).unwrap();
-    stack
-        .roles
-        .revoke(&oid, Role::KeyVaultSecretsOfficer, &scope);
+    stack.revoke(Identity::Rotation, Role::KeyVaultSecretsOfficer, &scope);
     let (code, text) = keyless(&rotation_env(&stack), &["doctor", "--as", "rotation"]).await;
     assert_eq!(code, 1, "{text}");
     assert!(text.contains(

@@ -9,6 +9,7 @@ use azure_storage_queue::models::{
     QueueClientGetPropertiesResultHeaders, QueueClientPeekMessagesOptions, QueueMessage,
 };
 use codes::{Code, CodeEnvelope, MessageEncoding};
+use devstack::stack::Principal;
 use devstack::stack::{CONTAINER, DevStack, QUEUE, Service};
 use devstack::testing::{drain_texts, env_as_client, queue_client, start_stack};
 use std::collections::BTreeSet;
@@ -20,7 +21,7 @@ async fn put(stack: &DevStack, url: &str, text: &str) {
     }
     .try_into()
     .unwrap();
-    queue_client(stack, url, "devstack")
+    queue_client(stack, url, Principal::Devstack)
         .send_message(content, None)
         .await
         .unwrap();
@@ -28,7 +29,7 @@ async fn put(stack: &DevStack, url: &str, text: &str) {
 
 /// (approximate count, each message's id and dequeue count), as the admin sees them.
 async fn state(stack: &DevStack, url: &str) -> (i64, Vec<(String, i64)>) {
-    let queue = queue_client(stack, url, "devstack");
+    let queue = queue_client(stack, url, Principal::Devstack);
     let count = queue
         .get_properties(None)
         .await
@@ -276,7 +277,7 @@ async fn requeue_poison_moves_garbage_and_valid_messages_back_intact() {
 async fn code_status_reads_the_ledger() {
     let stack = start_stack(&[]).await;
     let env = developer_env(&stack);
-    let ledger = devstack::testing::clients::ledger(&stack, "devstack");
+    let ledger = devstack::testing::clients::ledger(&stack, Principal::Devstack);
     let now = time::OffsetDateTime::now_utc();
     let issued = Code::parse("AbC-1-xYz").unwrap();
     let used = Code::parse("AbC-2-xYz").unwrap();
@@ -342,7 +343,7 @@ async fn requeue_poison_moves_each_message_once_even_when_it_is_poisoned_again_a
     // The target is the poison queue itself: every message moved is poisoned again at once, as
     // by a worker that still fails it. Moving what arrives during the run would never end.
     stack.grant(
-        "developer",
+        Principal::Developer,
         devstack::rbac::Role::StorageQueueDataMessageSender,
         devstack::rbac::Scope::Queue(format!("{QUEUE}-poison")),
     );

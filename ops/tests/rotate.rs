@@ -13,6 +13,7 @@
 mod support;
 
 use codes::{Incoming, MessageEncoding};
+use devstack::stack::Identity;
 use devstack::stack::{
     FUNCTION_KEY_NAME, MASTER_KEY_SECRET_NAME, SECRET_NAME, Service, local_scope,
 };
@@ -262,7 +263,7 @@ async fn secrets(stack: &TestStack) -> Vec<Secret> {
     all.push(vault_value(stack, SECRET_NAME).await);
     all.push(Secret::new(
         stack
-            .client_env("rotation")
+            .client_env(Identity::Rotation)
             .unwrap()
             .var("AZURE_CLIENT_SECRET")
             .unwrap(),
@@ -635,7 +636,6 @@ async fn without_secrets_officer_it_stops_before_changing_anything() {
     let _one = one_at_a_time().await;
     let stack = system().await;
     let env = rotation_env(&stack);
-    let oid = stack.identities.get("rotation").unwrap().object_id.clone();
     let state = || async {
         (
             versions(&stack, SECRET_NAME).await,
@@ -653,9 +653,9 @@ async fn without_secrets_officer_it_stops_before_changing_anything() {
         (ScopeKind::MasterKeySecret, MASTER_KEY_SECRET_NAME),
     ] {
         let at = local_scope(scope).unwrap();
-        assert!(stack.roles.revoke(&oid, Role::KeyVaultSecretsOfficer, &at));
+        assert!(stack.revoke(Identity::Rotation, Role::KeyVaultSecretsOfficer, &at));
         let run = rotate(&env, &[], None).await;
-        stack.roles.grant(&oid, Role::KeyVaultSecretsOfficer, at);
+        stack.grant(Identity::Rotation, Role::KeyVaultSecretsOfficer, at);
         println!("{}{}", run.stdout, run.stderr);
         assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
         assert_eq!(run.done, 0, "no step done: {}", run.stdout);
@@ -690,12 +690,12 @@ async fn without_secrets_officer_it_stops_before_changing_anything() {
     // The same for scripts, both roles missing at once: both named.
     for scope in [ScopeKind::Secret, ScopeKind::MasterKeySecret] {
         let at = local_scope(scope).unwrap();
-        stack.roles.revoke(&oid, Role::KeyVaultSecretsOfficer, &at);
+        stack.revoke(Identity::Rotation, Role::KeyVaultSecretsOfficer, &at);
     }
     let json = rotate(&env, &["--json"], None).await;
     for scope in [ScopeKind::Secret, ScopeKind::MasterKeySecret] {
         let at = local_scope(scope).unwrap();
-        stack.roles.grant(&oid, Role::KeyVaultSecretsOfficer, at);
+        stack.grant(Identity::Rotation, Role::KeyVaultSecretsOfficer, at);
     }
     assert_eq!(json.code, Some(1), "{}", json.stdout);
     let report: serde_json::Value = serde_json::from_str(json.stdout.trim()).unwrap();

@@ -6,6 +6,7 @@ mod support;
 
 use base64::Engine;
 use devstack::rbac::{Role, Scope};
+use devstack::stack::Identity;
 use devstack::stack::{CONTAINER, QUEUE};
 use devstack::storage_gate::{Fault, StorageService};
 use std::time::Duration;
@@ -29,7 +30,7 @@ async fn a_duplicate_delivery_records_once_and_a_used_code_stays_used() {
     assert_eq!(record["state"], "issued");
 
     // Consumed, then delivered once more: still used (the record is a tombstone, not deleted).
-    let ledger = devstack::testing::clients::ledger(&stack, "main-app");
+    let ledger = devstack::testing::clients::ledger(&stack, Identity::MainApp);
     assert!(ledger.consume(&message.code).await.unwrap());
     send(&stack, &message).await;
     eventually(
@@ -114,7 +115,11 @@ async fn without_its_ledger_role_the_worker_keeps_messages_unpoisoned_and_record
     let scope = Scope::Container(CONTAINER.into());
     // Without its blob role every attempt to record fails with 403: the ledger's state, not
     // the messages' fault.
-    assert!(stack.revoke("queue-worker", Role::StorageBlobDataContributor, &scope));
+    assert!(stack.revoke(
+        Identity::QueueWorker,
+        Role::StorageBlobDataContributor,
+        &scope
+    ));
     let worker = spawn_worker(&worker_env(&stack));
     let codes = ["kEp-1-RoL", "kEp-2-RoL", "kEp-3-RoL"];
     for code in codes {
@@ -154,7 +159,11 @@ async fn without_its_ledger_role_the_worker_keeps_messages_unpoisoned_and_record
         line.contains("Blob Data Contributor"),
         "the missing role is named: {line}"
     );
-    stack.grant("queue-worker", Role::StorageBlobDataContributor, scope);
+    stack.grant(
+        Identity::QueueWorker,
+        Role::StorageBlobDataContributor,
+        scope,
+    );
     eventually(
         Duration::from_secs(15),
         "recorded once the role is back",
@@ -228,7 +237,7 @@ async fn without_its_queue_role_it_is_not_ready_deletes_nothing_and_recovers() {
     let stack = start_stack(&[]).await;
     let scope = Scope::Queue(QUEUE.into());
     assert!(stack.revoke(
-        "queue-worker",
+        Identity::QueueWorker,
         Role::StorageQueueDataMessageProcessor,
         &scope
     ));
@@ -259,7 +268,7 @@ async fn without_its_queue_role_it_is_not_ready_deletes_nothing_and_recovers() {
     assert!(ledger_record(&stack, message.code.as_str()).await.is_none());
 
     stack.grant(
-        "queue-worker",
+        Identity::QueueWorker,
         Role::StorageQueueDataMessageProcessor,
         scope,
     );

@@ -5,6 +5,7 @@
 use azure_security_keyvault_secrets::models::SetSecretParameters;
 use devstack::rbac::{Role, Scope};
 use devstack::stack::SECRET_NAME;
+use devstack::stack::{Identity, Principal};
 use devstack::testing::clients::secret_client;
 use devstack::testing::{TestStack, eventually, start_stack};
 use shared_auth::CheckState;
@@ -15,7 +16,7 @@ use std::time::Duration;
 fn cache(stack: &TestStack, ttl: Duration) -> SecretCache {
     SecretCache::new(
         stack.urls.key_vault.parse().unwrap(),
-        stack.credential("main-app").unwrap(),
+        stack.credential(Identity::MainApp).unwrap(),
         SECRET_NAME,
         Some(SecretCacheOptions {
             client_options: azure_client_options(stack.http()),
@@ -29,7 +30,7 @@ fn cache(stack: &TestStack, ttl: Duration) -> SecretCache {
 }
 
 async fn rotate(stack: &TestStack, value: &str) {
-    secret_client(stack, "devstack")
+    secret_client(stack, Principal::Devstack)
         .set_secret(
             SECRET_NAME,
             SetSecretParameters {
@@ -42,10 +43,6 @@ async fn rotate(stack: &TestStack, value: &str) {
         )
         .await
         .unwrap();
-}
-
-fn main_app_oid(stack: &TestStack) -> String {
-    stack.identities.get("main-app").unwrap().object_id.clone()
 }
 
 #[tokio::test]
@@ -99,9 +96,8 @@ async fn the_last_good_value_is_served_while_key_vault_refuses_then_it_recovers(
     let stack = start_stack(&[]).await;
     let cache = cache(&stack, Duration::from_millis(200));
     let good = cache.get().await.unwrap();
-    let oid = main_app_oid(&stack);
     let scope = Scope::Secret(SECRET_NAME.into());
-    assert!(stack.roles.revoke(&oid, Role::KeyVaultSecretsUser, &scope));
+    assert!(stack.revoke(Identity::MainApp, Role::KeyVaultSecretsUser, &scope));
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let stale = cache.get().await.unwrap();
@@ -112,7 +108,7 @@ async fn the_last_good_value_is_served_while_key_vault_refuses_then_it_recovers(
         None => panic!("expected the refresh failure kept while stale"),
     }
 
-    stack.roles.grant(&oid, Role::KeyVaultSecretsUser, scope);
+    stack.grant(Identity::MainApp, Role::KeyVaultSecretsUser, scope);
     rotate(&stack, "fresh-after-recovery-0123").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let fresh = cache.get().await.unwrap();
@@ -171,9 +167,8 @@ async fn a_hanging_key_vault_costs_a_caller_with_a_stale_value_at_most_the_patie
 #[tokio::test]
 async fn never_loaded_is_not_ready_and_the_refresher_recovers_without_restart() {
     let stack = start_stack(&[]).await;
-    let oid = main_app_oid(&stack);
     let scope = Scope::Secret(SECRET_NAME.into());
-    stack.roles.revoke(&oid, Role::KeyVaultSecretsUser, &scope);
+    stack.revoke(Identity::MainApp, Role::KeyVaultSecretsUser, &scope);
 
     let cache = cache(&stack, Duration::from_secs(300));
     let refresher = cache.spawn_refresher();
@@ -188,7 +183,7 @@ async fn never_loaded_is_not_ready_and_the_refresher_recovers_without_restart() 
     );
     assert!(matches!(cache.readiness(), CheckState::Failing(_)));
 
-    stack.roles.grant(&oid, Role::KeyVaultSecretsUser, scope);
+    stack.grant(Identity::MainApp, Role::KeyVaultSecretsUser, scope);
     eventually(
         Duration::from_secs(10),
         "the refresher recovers",

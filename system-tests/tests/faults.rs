@@ -8,6 +8,7 @@
 //!
 //! Rerun one: `cargo build --workspace && cargo test -p system-tests --test faults <name> -- --nocapture`.
 
+use devstack::stack::Principal;
 use devstack::stack::{Service, StackOptions};
 use devstack::storage_gate::{Fault, StorageService};
 use devstack::testing::hygiene::{leaks, redact};
@@ -735,7 +736,7 @@ async fn key_store_deleted_under_load_while_a_replica_starts_no_request_is_refus
     let store = devstack::testing::clients::blob_client_at(
         &system.stack,
         &system.stack.urls.key_store,
-        "devstack",
+        Principal::Devstack,
     );
     store.delete(None).await.unwrap();
     // A replica starting now finds no store and makes an empty one; the running replica, which

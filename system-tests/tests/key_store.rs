@@ -6,6 +6,7 @@
 
 use devstack::azurite::free_port;
 use devstack::process::ChildProcess;
+use devstack::stack::Principal;
 use devstack::stack::{DevStack, Service};
 use devstack::testing::clients::blob_client_at;
 use devstack::testing::{TestStack, eventually, start_stack};
@@ -262,7 +263,7 @@ async fn an_unparsable_blob_stops_a_new_replica_and_a_running_one_keeps_its_keys
     let running = replica(&stack).await;
     let seeded = stack.third_party_api_key().expose().to_owned();
     let garbage = r#"{"version": 1, "functionKeys": {"x": "GARBAGE-SECRET-should-never-print"#;
-    blob_client_at(&stack, &stack.urls.key_store, "devstack")
+    blob_client_at(&stack, &stack.urls.key_store, Principal::Devstack)
         .upload(
             azure_core::http::RequestContent::from(garbage.as_bytes().to_vec()),
             None,
@@ -308,7 +309,7 @@ async fn an_unparsable_blob_stops_a_new_replica_and_a_running_one_keeps_its_keys
 
 /// The function key names in the store's blob, read as the stack's admin; `None` when absent.
 async fn names_in_blob(stack: &DevStack) -> Option<Vec<String>> {
-    let blob = blob_client_at(stack, &stack.urls.key_store, "devstack");
+    let blob = blob_client_at(stack, &stack.urls.key_store, Principal::Devstack);
     let body = match blob.download(None).await {
         Ok(response) => response.body.collect().await.unwrap(),
         Err(_) => return None,
@@ -351,7 +352,7 @@ async fn a_deleted_store_is_restored_by_a_replica_holding_keys_never_emptied() {
     // What a replica that starts where it finds no store writes: nothing anybody chose.
     let created_empty =
         r#"{"version": 1, "functionKeys": {}, "hostKeys": {}, "createdEmpty": true}"#;
-    blob_client_at(&stack, &stack.urls.key_store, "devstack")
+    blob_client_at(&stack, &stack.urls.key_store, Principal::Devstack)
         .upload(
             azure_core::http::RequestContent::from(created_empty.as_bytes().to_vec()),
             None,
@@ -362,7 +363,7 @@ async fn a_deleted_store_is_restored_by_a_replica_holding_keys_never_emptied() {
 
     // Deleted outright, and a replica starting meanwhile: it makes an empty store or finds the
     // restored one; either way every replica ends with the keys.
-    blob_client_at(&stack, &stack.urls.key_store, "devstack")
+    blob_client_at(&stack, &stack.urls.key_store, Principal::Devstack)
         .delete(None)
         .await
         .unwrap();

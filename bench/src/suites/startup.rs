@@ -113,7 +113,7 @@ async fn start_once(
 /// main-app's Key Vault round trips on their own: a cold fetch (a new credential gets its token
 /// first) and a warm one (token cached), each `RUNS` times.
 async fn key_vault_round_trips(stack: &DevStack) -> anyhow::Result<Vec<TimingRow>> {
-    let env = stack.client_env(Service::MainApp.name())?;
+    let env = stack.client_env(Service::MainApp)?;
     let settings =
         main_app::config::Settings::from_env(&stack.service_env_as_client(Service::MainApp)?)?;
     let (mut cold, mut warm) = (Vec::new(), Vec::new());

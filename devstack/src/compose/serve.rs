@@ -6,7 +6,7 @@ use super::volume::{Volume, file_owner, read_vault_seed, write_federated_tokens}
 use super::{AZURITE_PORTS, FEDERATED_TOKEN_RENEWAL, READY_PORT};
 use crate::identity::IdentityProvider;
 use crate::stack::{
-    ADMIN_IDENTITY, Emulators, KeyStoreWrite, Ports, SECRET_NAME, Urls, function_key_document,
+    Emulators, KeyStoreWrite, Ports, Principal, SECRET_NAME, Urls, function_key_document,
     provision_storage, service_principal_env, write_key_store,
 };
 use crate::storage_gate::StorageService;
@@ -145,7 +145,7 @@ async fn provision_until_done(
     ready: Arc<AtomicBool>,
 ) -> anyhow::Result<()> {
     let admin = identities
-        .get(ADMIN_IDENTITY)
+        .get(Principal::Devstack.name())
         .context("no devstack identity")?;
     let env = service_principal_env(&admin, &urls.identity);
     let credential = shared_auth::credential_from_env(&env, &http)?.credential;

@@ -6,7 +6,7 @@ use super::volume::{Volume, file_owner, read_vault_seed, write_federated_tokens}
 use super::{AZURITE_HOST, SERVICE_USER, WORKLOADS};
 use crate::identity::IdentityProvider;
 use crate::pki::write_file;
-use crate::stack::{IDENTITIES, MASTER_KEY_SECRET_NAME, SECRET_NAME};
+use crate::stack::{MASTER_KEY_SECRET_NAME, Principal, SECRET_NAME};
 use function_keys::KeyValue;
 use std::collections::BTreeMap;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -126,7 +126,7 @@ async fn init_knows_every_identity_and_writes_tokens_for_the_workloads_only() {
     let volume = Volume::new(dir.path());
     init_as(&volume, None).await.unwrap();
     let identities = volume.identities().unwrap();
-    for name in IDENTITIES {
+    for name in Principal::names() {
         assert!(identities.get(name).is_some(), "{name}");
     }
     let tokens = files(&dir.path().join("workload-identity"));
@@ -292,7 +292,7 @@ async fn a_federated_token_from_the_volume_verifies_with_the_reloaded_key() {
         claims.sub,
         crate::identity::federated_subject("queue-worker")
     );
-    let fresh = IdentityProvider::new(IDENTITIES).unwrap();
+    let fresh = IdentityProvider::new(&Principal::names()).unwrap();
     assert!(
         fresh
             .verifier()

@@ -5,7 +5,7 @@ use super::{FEDERATED_TOKEN_LIFETIME, SERVICE_USER, WORKLOADS};
 use crate::identity::IdentityProvider;
 use crate::jwt::TokenSigner;
 use crate::pki::write_file;
-use crate::stack::IDENTITIES;
+use crate::stack::Principal;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -76,7 +76,7 @@ impl Volume {
 
     pub(super) fn identities(&self) -> anyhow::Result<IdentityProvider> {
         let signer = TokenSigner::load_or_create(&self.signing_key())?;
-        Ok(IdentityProvider::with_signer(IDENTITIES, signer))
+        Ok(IdentityProvider::with_signer(&Principal::names(), signer))
     }
 }
 

@@ -57,7 +57,7 @@ pub fn client_id_of(name: &str) -> String {
 }
 
 /// One identity: a managed identity of a service, or a developer's service principal.
-pub struct Identity {
+pub struct ServicePrincipal {
     /// Name used in the role table (`main-app`, `queue-worker`, ...).
     pub name: String,
     /// Object id: what role assignments and tokens name.
@@ -68,9 +68,9 @@ pub struct Identity {
     client_secret: Secret,
 }
 
-impl std::fmt::Debug for Identity {
+impl std::fmt::Debug for ServicePrincipal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity")
+        f.debug_struct("ServicePrincipal")
             .field("name", &self.name)
             .field("object_id", &self.object_id)
             .field("client_id", &self.client_id)
@@ -78,7 +78,7 @@ impl std::fmt::Debug for Identity {
     }
 }
 
-impl Identity {
+impl ServicePrincipal {
     /// The `IDENTITY_HEADER` value that makes the endpoint answer as this identity.
     pub fn identity_header(&self) -> &Secret {
         &self.identity_header
@@ -98,7 +98,7 @@ fn random_secret() -> Secret {
 
 /// All identities of one stack and the key their tokens are signed with.
 pub struct IdentityProvider {
-    identities: Vec<Arc<Identity>>,
+    identities: Vec<Arc<ServicePrincipal>>,
     signer: TokenSigner,
     headers: ApiKeyRing,
     client_secrets: ApiKeyRing,
@@ -118,10 +118,10 @@ impl IdentityProvider {
 
     /// Creates `names` identities with fresh headers and secrets, signing with `signer`.
     pub fn with_signer(names: &[&str], signer: TokenSigner) -> Self {
-        let identities: Vec<Arc<Identity>> = names
+        let identities: Vec<Arc<ServicePrincipal>> = names
             .iter()
             .map(|name| {
-                Arc::new(Identity {
+                Arc::new(ServicePrincipal {
                     name: (*name).to_owned(),
                     object_id: stable_id("object", name),
                     client_id: client_id_of(name),
@@ -153,17 +153,17 @@ impl IdentityProvider {
     }
 
     /// The identity named `name`.
-    pub fn get(&self, name: &str) -> Option<Arc<Identity>> {
+    pub fn get(&self, name: &str) -> Option<Arc<ServicePrincipal>> {
         self.identities.iter().find(|i| i.name == name).cloned()
     }
 
     /// The identity whose object id is `oid`.
-    pub fn by_object_id(&self, oid: &str) -> Option<Arc<Identity>> {
+    pub fn by_object_id(&self, oid: &str) -> Option<Arc<ServicePrincipal>> {
         self.identities.iter().find(|i| i.object_id == oid).cloned()
     }
 
     /// Every identity.
-    pub fn all(&self) -> &[Arc<Identity>] {
+    pub fn all(&self) -> &[Arc<ServicePrincipal>] {
         &self.identities
     }
 
@@ -174,7 +174,12 @@ impl IdentityProvider {
 
     /// Issues a token for `identity` and `resource` valid for `lifetime_seconds` from now
     /// (negative for an already expired token, in tests).
-    pub fn issue(&self, identity: &Identity, resource: &str, lifetime_seconds: i64) -> String {
+    pub fn issue(
+        &self,
+        identity: &ServicePrincipal,
+        resource: &str,
+        lifetime_seconds: i64,
+    ) -> String {
         *self
             .issued
             .lock()
@@ -208,7 +213,7 @@ impl IdentityProvider {
 
     /// A federated token for `identity`, as a cluster projects one into a pod: issued by
     /// [`FEDERATION_ISSUER`] for [`TOKEN_EXCHANGE_AUDIENCE`], subject [`federated_subject`].
-    pub fn issue_federated(&self, identity: &Identity, lifetime_seconds: i64) -> String {
+    pub fn issue_federated(&self, identity: &ServicePrincipal, lifetime_seconds: i64) -> String {
         let now = OffsetDateTime::now_utc().unix_timestamp();
         self.signer.sign(&Claims {
             aud: TOKEN_EXCHANGE_AUDIENCE.to_owned(),

@@ -4,7 +4,7 @@
 //! lines, Azurite straight, and the resources it probes.
 
 use super::lifecycle::DevStack;
-use super::topology::{ADMIN_IDENTITY, Service};
+use super::topology::{Principal, Service};
 use crate::access_log::AccessLog;
 use crate::azurite::ACCOUNT;
 use crate::console::{Console, Probe, Resource, Sources};
@@ -80,7 +80,7 @@ impl DevStack {
             collector: plan.collector,
             resources: self.console_resources(services, azurite),
             http: self.http.clone(),
-            storage: ops::connect::Connection::from_env(&self.client_env(ADMIN_IDENTITY)?)?,
+            storage: ops::connect::Connection::from_env(&self.client_env(Principal::Devstack)?)?,
             azurite_queues: format!("{}/{ACCOUNT}", azurite.0),
             azurite_blobs: format!("{}/{ACCOUNT}", azurite.1),
         };

@@ -3,8 +3,9 @@
 //! `<name>.env` files they are written to. Every name is the constant the reader exports.
 
 use super::lifecycle::DevStack;
+use super::topology::Principal;
 use super::topology::{MASTER_KEY_SECRET_NAME, SECRET_NAME, Service};
-use crate::identity::Identity;
+use crate::identity::ServicePrincipal;
 use crate::jwt::TENANT_ID;
 use anyhow::Context;
 use azure_core::credentials::TokenCredential;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 
 /// `identity` as a service principal: its client secret, exchanged at the identity emulator
 /// whose base is `authority_host`.
-pub(crate) fn service_principal_env(identity: &Identity, authority_host: &str) -> MapEnv {
+pub(crate) fn service_principal_env(identity: &ServicePrincipal, authority_host: &str) -> MapEnv {
     MapEnv::new()
         .with(AZURE_TOKEN_CREDENTIALS, "ClientSecretCredential")
         .with(AZURE_TENANT_ID, TENANT_ID)
@@ -98,11 +99,12 @@ impl DevStack {
 
     /// A service principal environment for `identity` (client secret through the identity
     /// emulator): what a developer or a test uses to call the emulators as that identity.
-    pub fn client_env(&self, identity: &str) -> anyhow::Result<MapEnv> {
+    pub fn client_env(&self, identity: impl Into<Principal>) -> anyhow::Result<MapEnv> {
+        let name = identity.into().name();
         let id = self
             .identities
-            .get(identity)
-            .with_context(|| format!("no identity named {identity}"))?;
+            .get(name)
+            .with_context(|| format!("no identity named {name}"))?;
         Ok(service_principal_env(&id, &self.urls.identity)
             .with(EXTRA_CA_CERTS, self.pki.ca_cert.display().to_string()))
     }
@@ -117,7 +119,7 @@ impl DevStack {
             .into_iter()
             .filter(|(k, _)| !managed.contains(&k.as_str()))
             .collect();
-        let client = self.client_env(service.name())?;
+        let client = self.client_env(service)?;
         for var in [
             AZURE_TOKEN_CREDENTIALS,
             AZURE_TENANT_ID,
@@ -136,7 +138,7 @@ impl DevStack {
     /// vault, the two secrets and third-party-api (its admin API is at the same origin).
     pub fn rotation_env(&self) -> anyhow::Result<MapEnv> {
         Ok(self
-            .client_env("rotation")?
+            .client_env(ops::roles::Identity::Rotation)?
             .with(KEY_VAULT_URL, &self.urls.key_vault)
             .with(THIRD_PARTY_API_SECRET_NAME, SECRET_NAME)
             .with(
@@ -150,7 +152,10 @@ impl DevStack {
     }
 
     /// A real `ClientSecretCredential` for `identity`, built by `shared-auth`.
-    pub fn credential(&self, identity: &str) -> anyhow::Result<Arc<dyn TokenCredential>> {
+    pub fn credential(
+        &self,
+        identity: impl Into<Principal>,
+    ) -> anyhow::Result<Arc<dyn TokenCredential>> {
         let env = self.client_env(identity)?;
         Ok(shared_auth::credential_from_env(&env, &self.http)?.credential)
     }

@@ -3,28 +3,36 @@
 //! stack runs.
 
 use super::lifecycle::DevStack;
-use super::topology::Service;
+use super::topology::{Principal, Service};
 use crate::azurite::Azurite;
 use crate::rbac::{Role, Scope};
 use anyhow::Context;
 
 impl DevStack {
-    /// Grants the identity named `identity` `role` on `scope`, as an operator would.
-    pub fn grant(&self, identity: &str, role: Role, scope: Scope) {
-        self.roles.grant(&self.object_id(identity), role, scope);
+    /// Grants `who` `role` on `scope`, as an operator would.
+    pub fn grant(&self, who: impl Into<Principal>, role: Role, scope: Scope) {
+        self.roles.grant(&self.object_id(who), role, scope);
     }
 
-    /// Revokes the identity named `identity`'s `role` on `scope`; true when it held it.
-    pub fn revoke(&self, identity: &str, role: Role, scope: &Scope) -> bool {
-        self.roles.revoke(&self.object_id(identity), role, scope)
+    /// Revokes `who`'s `role` on `scope`; true when it held it.
+    pub fn revoke(&self, who: impl Into<Principal>, role: Role, scope: &Scope) -> bool {
+        self.roles.revoke(&self.object_id(who), role, scope)
     }
 
-    fn object_id(&self, identity: &str) -> String {
+    /// `who`'s object id (`oid` in its tokens, the principal of its role assignments).
+    pub fn object_id(&self, who: impl Into<Principal>) -> String {
+        self.identity(who).object_id.clone()
+    }
+
+    /// `who` as the identity emulator knows it: ids and secrets.
+    pub fn identity(
+        &self,
+        who: impl Into<Principal>,
+    ) -> std::sync::Arc<crate::identity::ServicePrincipal> {
+        let name = who.into().name();
         self.identities
-            .get(identity)
-            .unwrap_or_else(|| panic!("no identity named {identity}"))
-            .object_id
-            .clone()
+            .get(name)
+            .unwrap_or_else(|| panic!("no identity named {name}"))
     }
 
     /// Process ids of every child (Azurite and the services).

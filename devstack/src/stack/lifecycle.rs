@@ -6,9 +6,7 @@ use super::console::ConsolePlan;
 use super::emulators::Emulators;
 use super::options::StackOptions;
 use super::provision::{KeyStoreWrite, provision_storage, write_key_store};
-use super::topology::{
-    ADMIN_IDENTITY, IDENTITIES, MASTER_KEY_SECRET_NAME, Ports, SECRET_NAME, Service, Urls,
-};
+use super::topology::{MASTER_KEY_SECRET_NAME, Ports, Principal, SECRET_NAME, Service, Urls};
 use crate::azurite::{Azurite, AzuriteOptions, free_port};
 use crate::console::Console;
 use crate::identity::IdentityProvider;
@@ -109,7 +107,10 @@ impl DevStack {
         let state_dir = options.state_dir.clone();
         std::fs::create_dir_all(&state_dir)
             .with_context(|| format!("cannot create {}", state_dir.display()))?;
-        let emulators = Emulators::new(&state_dir.join("pki"), IdentityProvider::new(IDENTITIES)?)?;
+        let emulators = Emulators::new(
+            &state_dir.join("pki"),
+            IdentityProvider::new(&Principal::names())?,
+        )?;
 
         let identity_listener = bind(options.ports.identity, "identity emulator")?;
         let vault_listener = bind(options.ports.key_vault, "Key Vault emulator")?;
@@ -208,7 +209,7 @@ impl DevStack {
     async fn seed(&self) -> anyhow::Result<()> {
         self.vault.seed(SECRET_NAME, &self.third_party_api_key);
         self.vault.seed(MASTER_KEY_SECRET_NAME, &self.master_key);
-        let credential = self.credential(ADMIN_IDENTITY)?;
+        let credential = self.credential(Principal::Devstack)?;
         provision_storage(
             &self.http,
             credential.clone(),

@@ -23,9 +23,8 @@ pub use lifecycle::DevStack;
 pub use options::{StackOptions, is_telemetry_variable, profile_dir, target_dir};
 pub(crate) use provision::function_key_document;
 pub use provision::{KeyStoreWrite, provision_storage, write_key_store};
-pub(crate) use topology::ADMIN_IDENTITY;
 pub use topology::{
-    CONTAINER, FUNCTION_KEY_NAME, IDENTITIES, KEY_STORE_BLOB, KEY_STORE_CONTAINER,
-    MASTER_KEY_SECRET_NAME, POISON_QUEUE, Ports, QUEUE, SECRET_NAME, Service, Urls, key_store_url,
-    local_scope,
+    CONTAINER, FUNCTION_KEY_NAME, Identity, KEY_STORE_BLOB, KEY_STORE_CONTAINER,
+    MASTER_KEY_SECRET_NAME, POISON_QUEUE, Ports, Principal, QUEUE, SECRET_NAME, Service, Urls,
+    key_store_url, local_scope,
 };

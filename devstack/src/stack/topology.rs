@@ -22,18 +22,58 @@ pub const KEY_STORE_CONTAINER: &str = "third-party-api-keys";
 pub const KEY_STORE_BLOB: &str = "keys.json";
 /// The function key name that secret matches in third-party-api's store.
 pub const FUNCTION_KEY_NAME: &str = "main-app";
-/// Identities of the stack: one per service, the rotation job, a developer, and the stack's own
-/// (for seeding).
-pub const IDENTITIES: &[&str] = &[
-    "main-app",
-    "queue-worker",
-    "third-party-api",
-    "rotation",
-    "developer",
-    "devstack",
-];
-/// The stack's own identity: it seeds the vault and storage.
-pub(crate) const ADMIN_IDENTITY: &str = "devstack";
+pub use ops::roles::Identity;
+
+/// Who signs in to a local stack: one of the system's identities (the role table's), the
+/// developer (an operator: the apps' data roles and Processor on the poison queue), or the
+/// stack's own identity, which seeds the vault and storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Principal {
+    /// A service or the rotation job.
+    System(Identity),
+    /// The person running the stack.
+    Developer,
+    /// devstack itself.
+    Devstack,
+}
+
+impl Principal {
+    /// Every principal of a stack, each with its own client id, secret and object id.
+    pub const ALL: [Principal; 6] = [
+        Principal::System(Identity::MainApp),
+        Principal::System(Identity::QueueWorker),
+        Principal::System(Identity::ThirdPartyApi),
+        Principal::System(Identity::Rotation),
+        Principal::Developer,
+        Principal::Devstack,
+    ];
+
+    /// Its name in the identity emulator (and in tokens, env files and the console).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::System(identity) => identity.name(),
+            Self::Developer => "developer",
+            Self::Devstack => "devstack",
+        }
+    }
+
+    /// The names of [`Principal::ALL`].
+    pub fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|p| p.name()).collect()
+    }
+}
+
+impl From<Identity> for Principal {
+    fn from(identity: Identity) -> Self {
+        Self::System(identity)
+    }
+}
+
+impl From<Service> for Principal {
+    fn from(service: Service) -> Self {
+        Self::System(service.identity())
+    }
+}
 
 /// A service of the system, run from its binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,10 +96,15 @@ impl Service {
 
     /// Binary, identity and log prefix name.
     pub fn name(self) -> &'static str {
+        self.identity().name()
+    }
+
+    /// The identity it runs as.
+    pub fn identity(self) -> Identity {
         match self {
-            Self::ThirdPartyApi => "third-party-api",
-            Self::MainApp => "main-app",
-            Self::QueueWorker => "queue-worker",
+            Self::ThirdPartyApi => Identity::ThirdPartyApi,
+            Self::MainApp => Identity::MainApp,
+            Self::QueueWorker => Identity::QueueWorker,
         }
     }
 }
@@ -204,24 +249,24 @@ pub fn local_scope(kind: ops::roles::ScopeKind) -> Option<Scope> {
 /// plus the developer (an operator: the apps' data roles and Processor on the poison queue) and
 /// the stack's own seeding identity.
 pub(crate) fn grant_role_table(identities: &IdentityProvider, roles: &RoleAssignments) {
-    let oid = |name: &str| {
+    let oid = |who: Principal| {
         identities
-            .get(name)
+            .get(who.name())
             .expect("known identity")
             .object_id
             .clone()
     };
     for row in ops::roles::GRANTS {
         if let Some(at) = local_scope(row.scope) {
-            roles.grant(&oid(row.identity.name()), row.role, at);
+            roles.grant(&oid(row.identity.into()), row.role, at);
         }
     }
     for (role, kind) in ops::roles::operator_grants() {
         if let Some(at) = local_scope(kind) {
-            roles.grant(&oid("developer"), role, at);
+            roles.grant(&oid(Principal::Developer), role, at);
         }
     }
-    let admin = oid(ADMIN_IDENTITY);
+    let admin = oid(Principal::Devstack);
     roles.grant(&admin, Role::KeyVaultSecretsOfficer, Scope::Vault);
     roles.grant(
         &admin,

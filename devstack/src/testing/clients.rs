@@ -1,7 +1,7 @@
 //! The official SDK clients acting as one of a test stack's identities, exactly as a service
 //! builds them, and what tests read through them as the stack's admin (`devstack`).
 
-use crate::stack::DevStack;
+use crate::stack::{DevStack, Principal};
 use azure_core::http::StatusCode;
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use azure_storage_blob::models::BlobClientGetPropertiesResultHeaders;
@@ -18,10 +18,10 @@ use shared_auth::transport::azure_client_options;
 use std::collections::HashMap;
 
 /// The identity every admin read of the kit acts as (Contributor on the whole account).
-const ADMIN: &str = "devstack";
+const ADMIN: Principal = Principal::Devstack;
 
 /// A queue client for `url` acting as `identity`.
-pub fn queue_client(stack: &DevStack, url: &str, identity: &str) -> QueueClient {
+pub fn queue_client(stack: &DevStack, url: &str, identity: impl Into<Principal>) -> QueueClient {
     QueueClient::new(
         url.parse().expect("a queue URL"),
         Some(stack.credential(identity).expect("a known identity")),
@@ -34,12 +34,12 @@ pub fn queue_client(stack: &DevStack, url: &str, identity: &str) -> QueueClient 
 }
 
 /// A client for the blob `name` in the code ledger's container, acting as `identity`.
-pub fn blob_client(stack: &DevStack, name: &str, identity: &str) -> BlobClient {
+pub fn blob_client(stack: &DevStack, name: &str, identity: impl Into<Principal>) -> BlobClient {
     blob_client_at(stack, &format!("{}/{name}", stack.urls.container), identity)
 }
 
 /// A client for the blob at `url` (any container of the stack), acting as `identity`.
-pub fn blob_client_at(stack: &DevStack, url: &str, identity: &str) -> BlobClient {
+pub fn blob_client_at(stack: &DevStack, url: &str, identity: impl Into<Principal>) -> BlobClient {
     BlobClient::new(
         url.parse().expect("a blob URL"),
         Some(stack.credential(identity).expect("a known identity")),
@@ -53,7 +53,7 @@ pub fn blob_client_at(stack: &DevStack, url: &str, identity: &str) -> BlobClient
 
 /// The code ledger as `identity` uses it: the ledger type on the stack's container, through the
 /// stack's transport, exactly as main-app and queue-worker build it.
-pub fn ledger(stack: &DevStack, identity: &str) -> CodeLedger {
+pub fn ledger(stack: &DevStack, identity: impl Into<Principal>) -> CodeLedger {
     CodeLedger::new(
         stack.urls.container.parse().expect("a container URL"),
         stack.credential(identity).expect("a known identity"),
@@ -65,7 +65,7 @@ pub fn ledger(stack: &DevStack, identity: &str) -> CodeLedger {
 }
 
 /// A Key Vault client acting as `identity`.
-pub fn secret_client(stack: &DevStack, identity: &str) -> SecretClient {
+pub fn secret_client(stack: &DevStack, identity: impl Into<Principal>) -> SecretClient {
     SecretClient::new(
         &stack.urls.key_vault,
         stack.credential(identity).expect("a known identity"),

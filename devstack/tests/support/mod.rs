@@ -3,7 +3,7 @@
 
 pub mod binary;
 
-use devstack::stack::DevStack;
+use devstack::stack::{DevStack, Principal};
 
 pub use devstack::testing::TestStack;
 pub use devstack::testing::clients::{blob_client, queue_client, secret_client};
@@ -27,8 +27,8 @@ pub const WELL_KNOWN_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 /// A storage token (audience `https://storage.azure.com`) for `identity`.
-pub fn storage_token(stack: &DevStack, identity: &str) -> String {
-    let identity = stack.identities.get(identity).unwrap();
+pub fn storage_token(stack: &DevStack, identity: impl Into<Principal>) -> String {
+    let identity = stack.identity(identity);
     stack
         .identities
         .issue(&identity, "https://storage.azure.com", 3600)
@@ -122,7 +122,7 @@ pub async fn container_exists(stack: &DevStack, name: &str) -> bool {
             "{}/{name}?restype=container",
             stack.urls.blob_service
         ))
-        .bearer_auth(storage_token(stack, "devstack"))
+        .bearer_auth(storage_token(stack, Principal::Devstack))
         .header("x-ms-version", "2021-08-06")
         .send()
         .await

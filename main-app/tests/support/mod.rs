@@ -111,7 +111,7 @@ pub async fn call_offline(request: actix_web::test::TestRequest) -> Answer {
 /// main-app with no Azure behind it ([`offline_env`]) on a real socket: for what its server
 /// does with hostile connections.
 pub async fn spawn_offline_app() -> TestApp {
-    spawn_app(&offline_env()).await
+    spawn_app_with(&offline_env()).await
 }
 
 pub fn fast_cache() -> SecretCacheOptions {
@@ -177,11 +177,20 @@ impl TestApp {
     }
 }
 
-pub async fn spawn_app(env: &MapEnv) -> TestApp {
+/// main-app in this process against a fresh local stack (third-party-api running), with its
+/// production environment: the stack and the app, in one call.
+pub async fn spawn_app() -> (Stack, TestApp) {
+    let stack = start_stack().await;
+    let app = spawn_app_with(&main_app_env(&stack)).await;
+    (stack, app)
+}
+
+/// main-app in this process with the environment `env`.
+pub async fn spawn_app_with(env: &MapEnv) -> TestApp {
     spawn_app_drawing(env, CodeSource::default()).await
 }
 
-/// [`spawn_app`] with its codes drawn from `codes`.
+/// [`spawn_app_with`] with its codes drawn from `codes`.
 pub async fn spawn_app_drawing(env: &MapEnv, codes: CodeSource) -> TestApp {
     logs();
     let settings = Settings::from_env(env).unwrap();

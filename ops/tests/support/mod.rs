@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use devstack::stack::DevStack;
+use devstack::stack::Principal;
 use ops::vault::{Vault, VaultOptions};
 use shared_auth::MapEnv;
 
@@ -33,7 +34,7 @@ pub fn rotation_env(stack: &DevStack) -> MapEnv {
 /// The developer's environment (`developer.env`): an operator with the queue and ledger URLs.
 pub fn developer_env(stack: &DevStack) -> MapEnv {
     stack
-        .client_env("developer")
+        .client_env(Principal::Developer)
         .expect("a developer identity")
         .with("STORAGE_QUEUE_URL", &stack.urls.queue)
         .with("POISON_QUEUE_URL", &stack.urls.poison_queue)
@@ -43,7 +44,7 @@ pub fn developer_env(stack: &DevStack) -> MapEnv {
 /// The vault as the stack's admin (`devstack`) sees it, through ops' own client.
 pub fn admin_vault(stack: &DevStack) -> Vault {
     let env = stack
-        .client_env("devstack")
+        .client_env(Principal::Devstack)
         .expect("the admin identity")
         .with("KEY_VAULT_URL", &stack.urls.key_vault);
     let conn = ops::connect::Connection::from_env(&env).expect("a connection as the admin");

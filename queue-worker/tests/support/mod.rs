@@ -6,7 +6,7 @@ use azure_core::http::StatusCode;
 use azure_storage_blob::models::BlobClientGetPropertiesResultHeaders;
 use azure_storage_queue::models::QueueMessage;
 use codes::{Code, CodeEnvelope};
-use devstack::stack::{DevStack, Service};
+use devstack::stack::{DevStack, Identity, Service};
 use queue_worker::config::Settings;
 use queue_worker::startup::Application;
 use queue_worker::worker::Worker;
@@ -107,7 +107,7 @@ pub fn envelope(code: &str, ttl_seconds: u64) -> CodeEnvelope {
 
 /// Sends raw text to the main queue as main-app would.
 pub async fn send_text(stack: &DevStack, text: &str) {
-    queue_as(stack, &stack.urls.queue, "main-app")
+    queue_as(stack, &stack.urls.queue, Identity::MainApp)
         .send_message(
             QueueMessage {
                 message_text: Some(text.to_owned()),

@@ -13,7 +13,7 @@ use shared_auth::transport::azure_client_options;
 async fn provisioning_writes_the_key_store_once_keeps_a_rotated_one_and_fills_an_empty_one() {
     let stack = crate::testing::start_stack(&[]).await;
     let http = stack.http().clone();
-    let credential = stack.credential("devstack").unwrap();
+    let credential = stack.credential(crate::stack::Principal::Devstack).unwrap();
     let urls = &stack.urls;
     assert_eq!(key_store_url(&urls.blob_service), urls.key_store);
     let store = BlobKeyStore::new(
