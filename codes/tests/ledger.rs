@@ -5,9 +5,9 @@ use codes::Code;
 use codes::ledger::{CodeLedger, LedgerError, RecordState, Recorded, Swept};
 use devstack::stack::Identity;
 use devstack::storage_gate::{Fault, StorageService};
-use devstack::testing::clients::{blob_client, ledger};
-use devstack::testing::{ledger_record, start_stack};
 use std::time::Duration;
+use test_kit::clients::{blob_client, ledger};
+use test_kit::{ledger_record, start_stack};
 use time::OffsetDateTime;
 
 fn code(text: &str) -> Code {

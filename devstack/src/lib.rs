@@ -15,8 +15,8 @@
 //! - [`stack`]: all of it started together, seeded, and the services launched as child processes.
 //! - [`process`], [`jwt`]: child processes in their own group; the tokens' format.
 //! - [`compose`]: the same emulators in containers, for `docker-compose.yml`.
-//! - `testing` and `python` (both behind the `testing` feature): what every crate's integration
-//!   tests share; on-demand Python tools (venvs of pinned PyPI packages) for the tests.
+//!
+//! The test kit every crate's integration tests share is the `test-kit` crate, built on this one.
 
 pub mod access_log;
 pub mod azurite;
@@ -28,12 +28,8 @@ pub mod jwt;
 pub mod keyvault;
 pub mod pki;
 pub mod process;
-#[cfg(feature = "testing")]
-pub mod python;
 pub mod rbac;
 pub mod stack;
 pub mod stall;
 pub mod storage_gate;
 pub mod storage_path;
-#[cfg(feature = "testing")]
-pub mod testing;

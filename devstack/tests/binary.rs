@@ -6,12 +6,12 @@ mod support;
 
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use devstack::stack::SECRET_NAME;
-use devstack::testing::{eventually, eventually_ok};
 use shared_auth::credential_from_env;
 use shared_auth::transport::{azure_client_options, http_client_from_env};
 use std::path::Path;
 use std::time::Duration;
 use support::binary::{alive, devstack, read_env_file, ready_line, stderr_of};
+use test_kit::{eventually, eventually_ok};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 

@@ -9,11 +9,11 @@ mod support;
 
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use devstack::stack::{MASTER_KEY_SECRET_NAME, SECRET_NAME};
-use devstack::testing::hygiene::{leaks, redact};
 use shared_auth::transport::{azure_client_options, http_client_from_env};
 use shared_auth::{EnvSource, credential_from_env};
 use std::path::{Path, PathBuf};
 use support::binary::{devstack, read_env_file, ready_line};
+use test_kit::hygiene::{leaks, redact};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// Where the browser test's npm packages are installed (outside the source tree).

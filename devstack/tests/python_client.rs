@@ -14,7 +14,7 @@ const PACKAGES: &[&str] = &["azure-keyvault-secrets==4.12.0", "azure-identity==1
 
 async fn run_script(env: Vec<(String, String)>, mode: &str) -> serde_json::Value {
     let python =
-        tokio::task::spawn_blocking(|| devstack::python::venv("keyvault-client", PACKAGES))
+        tokio::task::spawn_blocking(|| test_kit::python::venv("keyvault-client", PACKAGES))
             .await
             .unwrap()
             .unwrap();

@@ -3,12 +3,12 @@
 
 use codes::variables::CODE_LEDGER_URL;
 use codes::variables::STORAGE_QUEUE_URL;
-use devstack::testing::strategies::env_value;
 use main_app::config::{Settings, VARIABLES};
 use proptest::prelude::*;
 use shared_auth::MapEnv;
 use shared_auth::variables::KEY_VAULT_URL;
 use shared_auth::variables::THIRD_PARTY_API_ENDPOINT;
+use test_kit::strategies::env_value;
 
 fn complete() -> MapEnv {
     MapEnv::new()

@@ -10,8 +10,6 @@ use codes::envelope::{ENVELOPE_VERSION, MessageType};
 use devstack::rbac::{Role, Scope};
 use devstack::stack::Identity;
 use devstack::stack::{CONTAINER, FUNCTION_KEY_NAME, QUEUE, SECRET_NAME};
-use devstack::testing::eventually;
-use devstack::testing::wire::LocalService;
 use main_app::config::{REQUEST_TIMEOUT_SECONDS, Settings};
 use main_app::startup::Application;
 use serde_json::json;
@@ -23,6 +21,8 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use support::*;
+use test_kit::eventually;
+use test_kit::wire::LocalService;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 

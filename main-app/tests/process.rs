@@ -2,8 +2,8 @@
 
 mod support;
 
-use devstack::testing::{assert_refuses_naming, command_with_one_changed};
 use support::UNREACHABLE;
+use test_kit::{assert_refuses_naming, command_with_one_changed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_main-app");
 

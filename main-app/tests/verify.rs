@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 /// Records `code` in the ledger as queue-worker does (its identity, the ledger type), expiring
 /// in `seconds`.
 async fn record(stack: &DevStack, code: &Code, seconds: i64) {
-    let ledger = devstack::testing::clients::ledger(stack, Identity::QueueWorker);
+    let ledger = test_kit::clients::ledger(stack, Identity::QueueWorker);
     let now = OffsetDateTime::now_utc();
     let expires = now + time::Duration::seconds(seconds);
     ledger.record(code, now, expires, "test").await.unwrap();

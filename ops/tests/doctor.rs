@@ -9,13 +9,13 @@ use devstack::stack::{
     CONTAINER, DevStack, KEY_STORE_CONTAINER, MASTER_KEY_SECRET_NAME, POISON_QUEUE, QUEUE,
     SECRET_NAME, Service, local_scope,
 };
-use devstack::testing::clients::blob_names;
-use devstack::testing::{drain_texts, env_as_client, start_stack};
 use ops::roles::{Identity, Role, ScopeKind, grants_of};
 use shared_auth::MapEnv;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use support::{admin_vault, keyless, rotation_env};
+use test_kit::clients::blob_names;
+use test_kit::{drain_texts, env_as_client, start_stack};
 
 /// The environment `identity` runs with: its service's, or the rotation job's.
 fn identity_env(stack: &DevStack, identity: Identity) -> MapEnv {

@@ -11,9 +11,9 @@ use azure_storage_queue::models::{
 use codes::{Code, CodeEnvelope, MessageEncoding};
 use devstack::stack::Principal;
 use devstack::stack::{CONTAINER, DevStack, QUEUE, Service};
-use devstack::testing::{drain_texts, env_as_client, queue_client, start_stack};
 use std::collections::BTreeSet;
 use support::{developer_env, keyless, keyless_with_stderr};
+use test_kit::{drain_texts, env_as_client, queue_client, start_stack};
 
 async fn put(stack: &DevStack, url: &str, text: &str) {
     let content = QueueMessage {
@@ -277,7 +277,7 @@ async fn requeue_poison_moves_garbage_and_valid_messages_back_intact() {
 async fn code_status_reads_the_ledger() {
     let stack = start_stack(&[]).await;
     let env = developer_env(&stack);
-    let ledger = devstack::testing::clients::ledger(&stack, Principal::Devstack);
+    let ledger = test_kit::clients::ledger(&stack, Principal::Devstack);
     let now = time::OffsetDateTime::now_utc();
     let issued = Code::parse("AbC-1-xYz").unwrap();
     let used = Code::parse("AbC-2-xYz").unwrap();
@@ -359,7 +359,7 @@ async fn requeue_poison_moves_each_message_once_even_when_it_is_poisoned_again_a
     assert_eq!(result["requeued"], 3, "each message moved once: {result}");
     // The copies: one each (hidden for a minute by the run's last look, which left them).
     assert_eq!(
-        devstack::testing::messages_in(&stack, &stack.urls.poison_queue).await,
+        test_kit::messages_in(&stack, &stack.urls.poison_queue).await,
         3,
         "one copy of each, none sent twice"
     );

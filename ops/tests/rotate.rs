@@ -17,7 +17,6 @@ use devstack::stack::Identity;
 use devstack::stack::{
     FUNCTION_KEY_NAME, MASTER_KEY_SECRET_NAME, SECRET_NAME, Service, local_scope,
 };
-use devstack::testing::{TestStack, drain_texts, eventually, start_stack};
 use ops::admin_client::{AdminClient, FunctionKey};
 use ops::roles::{Role, ScopeKind};
 use ops::vault::{PLACEHOLDER, VersionInfo};
@@ -26,6 +25,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::admin_vault;
+use test_kit::{TestStack, drain_texts, eventually, start_stack};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::watch;
 

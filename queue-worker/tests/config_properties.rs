@@ -3,10 +3,10 @@
 
 use codes::variables::CODE_LEDGER_URL;
 use codes::variables::STORAGE_QUEUE_URL;
-use devstack::testing::strategies::env_value;
 use proptest::prelude::*;
 use queue_worker::config::{Settings, VARIABLES};
 use shared_auth::MapEnv;
+use test_kit::strategies::env_value;
 
 fn complete() -> MapEnv {
     MapEnv::new()

@@ -30,7 +30,7 @@ async fn a_duplicate_delivery_records_once_and_a_used_code_stays_used() {
     assert_eq!(record["state"], "issued");
 
     // Consumed, then delivered once more: still used (the record is a tombstone, not deleted).
-    let ledger = devstack::testing::clients::ledger(&stack, Identity::MainApp);
+    let ledger = test_kit::clients::ledger(&stack, Identity::MainApp);
     assert!(ledger.consume(&message.code).await.unwrap());
     send(&stack, &message).await;
     eventually(

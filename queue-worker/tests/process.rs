@@ -1,6 +1,6 @@
 //! The real binary refuses bad configuration by naming the variable.
 
-use devstack::testing::{assert_refuses_naming, command_with_one_changed};
+use test_kit::{assert_refuses_naming, command_with_one_changed};
 
 const BIN: &str = env!("CARGO_BIN_EXE_queue-worker");
 

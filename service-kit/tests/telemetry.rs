@@ -1,7 +1,7 @@
 //! Telemetry: trace context in and out, the access log, and no secret in any log line even at
 //! `trace` level, while a real credential fetches a token and requests carry API keys.
 
-use devstack::testing::servers::{TestCa, serve};
+use test_kit::servers::{TestCa, serve};
 
 use actix_web::{App, HttpResponse, test as actix_test, web};
 use service_kit::RequireApiKey;

@@ -1,7 +1,7 @@
 //! Credential selection: the decision table in-process, and real tokens through `azure_identity`
 //! in a child process (`auth-check`) whose environment is exactly what each case sets.
 
-use devstack::testing::servers::{TestCa, serve};
+use test_kit::servers::{TestCa, serve};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;

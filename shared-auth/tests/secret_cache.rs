@@ -6,12 +6,12 @@ use azure_security_keyvault_secrets::models::SetSecretParameters;
 use devstack::rbac::{Role, Scope};
 use devstack::stack::SECRET_NAME;
 use devstack::stack::{Identity, Principal};
-use devstack::testing::clients::secret_client;
-use devstack::testing::{TestStack, eventually, start_stack};
 use shared_auth::CheckState;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
 use shared_auth::transport::azure_client_options;
 use std::time::Duration;
+use test_kit::clients::secret_client;
+use test_kit::{TestStack, eventually, start_stack};
 
 fn cache(stack: &TestStack, ttl: Duration) -> SecretCache {
     SecretCache::new(

@@ -1,7 +1,7 @@
 //! The shared transport: an extra CA is trusted on top of the system roots, connections are
 //! reused, and a slow server hits the request timeout.
 
-use devstack::testing::servers::{TestCa, serve};
+use test_kit::servers::{TestCa, serve};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use shared_auth::MapEnv;

@@ -11,11 +11,11 @@
 use devstack::stack::Principal;
 use devstack::stack::{Service, StackOptions};
 use devstack::storage_gate::{Fault, StorageService};
-use devstack::testing::hygiene::{leaks, redact};
-use devstack::testing::{TestStack, eventually_ok, start_stack_with};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use test_kit::hygiene::{leaks, redact};
+use test_kit::{TestStack, eventually_ok, start_stack_with};
 use tokio::sync::watch;
 
 /// main-app's request budget in production (`REQUEST_TIMEOUT_SECONDS` unset).
@@ -59,7 +59,7 @@ impl System {
             before(options);
         })
         .await;
-        devstack::testing::captured_logs();
+        test_kit::captured_logs();
         Self {
             stack,
             http: reqwest::Client::builder()
@@ -246,7 +246,7 @@ impl System {
         assert!(leaks(jwt, &secrets).is_some(), "positive control");
 
         let children = self.stack.sink.captured();
-        let own = devstack::testing::captured_logs().text();
+        let own = test_kit::captured_logs().text();
         let bodies = self.bodies.lock().unwrap().join("\n");
         let lines = children.lines().count() + own.lines().count();
         assert!(
@@ -553,7 +553,7 @@ async fn slow_clients_stalling_in_a_second_head_leave_main_app_answering() {
         .unwrap()
         .parse()
         .unwrap();
-    let public = devstack::testing::wire::LocalService::on_port(port);
+    let public = test_kit::wire::LocalService::on_port(port);
     let traffic = system.traffic();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let baseline = open_files(pid);
@@ -627,8 +627,7 @@ impl System {
     /// Every code answered 200 reconciled, and nothing in the poison queue.
     async fn reconcile_unpoisoned(&self, scenario: &str, answers: &[Answer]) {
         self.reconcile(scenario, answers).await;
-        let poisoned =
-            devstack::testing::messages_in(&self.stack, &self.stack.urls.poison_queue).await;
+        let poisoned = test_kit::messages_in(&self.stack, &self.stack.urls.poison_queue).await;
         println!("{scenario}: {poisoned} messages poisoned");
         assert_eq!(
             poisoned, 0,
@@ -653,7 +652,7 @@ async fn blob_storage_alone_down_loses_and_poisons_no_code() {
     let _resume = Resume(worker);
     signal(worker, nix::sys::signal::Signal::SIGSTOP);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let backlog = devstack::testing::messages_in(&system.stack, &system.stack.urls.queue).await;
+    let backlog = test_kit::messages_in(&system.stack, &system.stack.urls.queue).await;
     assert!(backlog > 0, "{scenario}: messages wait for the worker");
     let gate = system.stack.storage_gate(StorageService::Blob);
     gate.set_fault(Some(Fault::ServerBusy));
@@ -733,7 +732,7 @@ async fn key_store_deleted_under_load_while_a_replica_starts_no_request_is_refus
     let system = Arc::new(System::start(false, |_| {}).await);
     let traffic = system.traffic();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let store = devstack::testing::clients::blob_client_at(
+    let store = test_kit::clients::blob_client_at(
         &system.stack,
         &system.stack.urls.key_store,
         Principal::Devstack,

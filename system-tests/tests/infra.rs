@@ -17,10 +17,10 @@
 //! the first deployment.
 
 use devstack::stack::Service;
-use devstack::testing::start_stack;
 use regex_lite::Regex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use test_kit::start_stack;
 
 fn infra() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra")
@@ -95,7 +95,7 @@ fn bicep_files() -> Vec<PathBuf> {
 
 #[test]
 fn every_bicep_file_parses_without_error_nodes() {
-    let python = devstack::python::venv(
+    let python = test_kit::python::venv(
         "bicep-parser",
         &["tree-sitter==0.26.1", "tree-sitter-bicep==1.1.0"],
     )
@@ -126,7 +126,7 @@ fn every_bicep_file_parses_without_error_nodes() {
 #[test]
 fn the_parser_reports_a_broken_file() {
     // The parse check above can fail: a truncated resource is reported.
-    let python = devstack::python::venv(
+    let python = test_kit::python::venv(
         "bicep-parser",
         &["tree-sitter==0.26.1", "tree-sitter-bicep==1.1.0"],
     )

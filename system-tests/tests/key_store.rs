@@ -8,11 +8,11 @@ use devstack::azurite::free_port;
 use devstack::process::ChildProcess;
 use devstack::stack::Principal;
 use devstack::stack::{DevStack, Service};
-use devstack::testing::clients::blob_client_at;
-use devstack::testing::{TestStack, eventually, start_stack};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::time::Duration;
+use test_kit::clients::blob_client_at;
+use test_kit::{TestStack, eventually, start_stack};
 
 /// The refresh interval the replicas run with.
 const REFRESH_SECONDS: &str = "1";

@@ -5,8 +5,8 @@
 //! would hold one replica of the worker up for ever.
 
 use devstack::stack::Service;
-use devstack::testing::{eventually, get_code, messages_in, start_stack};
 use std::time::Duration;
+use test_kit::{eventually, get_code, messages_in, start_stack};
 use tokio::time::Instant;
 
 /// How long the system stays idle after the last getcode before the count is read.

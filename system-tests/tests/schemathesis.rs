@@ -5,8 +5,8 @@
 //! the store is redacted from it).
 
 use devstack::stack::{DevStack, Service};
-use devstack::testing::start_stack;
 use std::process::Command;
+use test_kit::start_stack;
 
 /// The pinned release (its Hypothesis stack generates bodies for `additionalProperties: false`).
 const SCHEMATHESIS: &str = "schemathesis==4.32.5";
@@ -23,7 +23,7 @@ fn store_keys(stack: &DevStack) -> Vec<String> {
 /// Runs schemathesis on `base`'s OpenAPI document; returns (success, redacted output).
 async fn run(base: &str, header: Option<String>, secrets: Vec<String>) -> (bool, String) {
     let python =
-        tokio::task::spawn_blocking(|| devstack::python::venv("schemathesis", &[SCHEMATHESIS]))
+        tokio::task::spawn_blocking(|| test_kit::python::venv("schemathesis", &[SCHEMATHESIS]))
             .await
             .unwrap()
             .expect("schemathesis installs from PyPI");

@@ -11,10 +11,10 @@
 //! asserted in the trace of a getcode right after a rotation, not in the others.
 
 use devstack::stack::{FUNCTION_KEY_NAME, SECRET_NAME, Service};
-use devstack::testing::otlp::OtlpReceiver;
-use devstack::testing::{eventually_ok, get_code, start_stack_with};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use test_kit::otlp::OtlpReceiver;
+use test_kit::{eventually_ok, get_code, start_stack_with};
 
 #[tokio::test]
 async fn each_getcode_is_one_trace_across_the_three_services() {

@@ -1,11 +1,11 @@
 //! The real binary: refuses bad configuration by name, keeps keys across a restart, stops on
 //! SIGTERM, and its logs name keys but never show their values.
 
-use devstack::testing::assert_refuses_naming;
-use devstack::testing::otlp::OtlpReceiver;
 use reqwest::StatusCode;
 use std::process::Stdio;
 use std::time::Duration;
+use test_kit::assert_refuses_naming;
+use test_kit::otlp::OtlpReceiver;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 

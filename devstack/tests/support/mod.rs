@@ -5,10 +5,10 @@ pub mod binary;
 
 use devstack::stack::{DevStack, Principal};
 
-pub use devstack::testing::TestStack;
-pub use devstack::testing::clients::{blob_client, queue_client, secret_client};
-pub use devstack::testing::start_stack_with as start_stack;
-pub use devstack::testing::wire::RawResponse;
+pub use test_kit::TestStack;
+pub use test_kit::clients::{blob_client, queue_client, secret_client};
+pub use test_kit::start_stack_with as start_stack;
+pub use test_kit::wire::RawResponse;
 
 /// The body of an HTTP error response an SDK call returned.
 pub fn error_body(err: &azure_core::Error) -> String {
@@ -44,8 +44,7 @@ pub async fn raw_request(
     path_and_query: &str,
     headers: &[(&str, &str)],
 ) -> RawResponse {
-    devstack::testing::wire::tls_request(&stack.pki.ca_cert, base, method, path_and_query, headers)
-        .await
+    test_kit::wire::tls_request(&stack.pki.ca_cert, base, method, path_and_query, headers).await
 }
 
 /// Base64 HMAC-SHA256 of `text` under the base64 `key`, as storage signs SharedKey and SAS.
@@ -139,7 +138,7 @@ pub async fn container_exists(stack: &DevStack, name: &str) -> bool {
 pub async fn azurite_blob_endpoint(stack: &DevStack) -> String {
     let marker = "Azurite Blob service is successfully listening at ";
     let limit = std::time::Duration::from_secs(10);
-    devstack::testing::eventually_ok(limit, "Azurite says where it listens", || async {
+    test_kit::eventually_ok(limit, "Azurite says where it listens", || async {
         let logs = stack.sink.captured();
         match logs.lines().find(|l| l.contains(marker)) {
             Some(line) => Ok(line

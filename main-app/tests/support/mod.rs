@@ -9,9 +9,6 @@ use codes::envelope::{CodeEnvelope, EnvelopeError};
 use codes::variables::CODE_LEDGER_URL;
 use codes::variables::STORAGE_QUEUE_URL;
 use devstack::stack::{DevStack, Service};
-use devstack::testing::eventually_ok;
-use devstack::testing::servers::serve;
-use devstack::testing::wire::LocalService;
 use main_app::config::Settings;
 use main_app::routes::getcode::CodeSource;
 use main_app::startup::Application;
@@ -23,17 +20,20 @@ use shared_auth::variables::THIRD_PARTY_API_ENDPOINT;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use test_kit::eventually_ok;
+use test_kit::servers::serve;
+use test_kit::wire::LocalService;
 
-pub use devstack::testing::TestStack as Stack;
-pub use devstack::testing::captured_logs as logs;
+pub use test_kit::TestStack as Stack;
+pub use test_kit::captured_logs as logs;
 
 pub async fn start_stack() -> Stack {
-    devstack::testing::start_stack(&[Service::ThirdPartyApi]).await
+    test_kit::start_stack(&[Service::ThirdPartyApi]).await
 }
 
 /// main-app's production environment from devstack, with the identity as a service principal.
 pub fn main_app_env(stack: &DevStack) -> MapEnv {
-    devstack::testing::env_as_client(stack, Service::MainApp)
+    test_kit::env_as_client(stack, Service::MainApp)
 }
 
 /// main-app's four endpoints, each on a closed loopback port: valid settings, nothing answers.
@@ -203,7 +203,7 @@ pub async fn spawn_app_drawing(env: &MapEnv, codes: CodeSource) -> TestApp {
 /// Every code message in the queue, received (hidden for a minute) and decoded; readiness
 /// probes (visible in the last second of their two) are left out, as the worker deletes them.
 pub async fn drain_queue(stack: &DevStack) -> Vec<CodeEnvelope> {
-    devstack::testing::drain_texts(stack, &stack.urls.queue)
+    test_kit::drain_texts(stack, &stack.urls.queue)
         .await
         .iter()
         .filter_map(

@@ -17,13 +17,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-pub use devstack::testing::{
+pub use test_kit::{
     TestStack as Stack, drain_texts, eventually, get_code, ledger_codes, ledger_record,
     messages_in, queue_client as queue_as,
 };
 
 pub async fn start_stack(services: &[Service]) -> Stack {
-    devstack::testing::start_stack(services).await
+    test_kit::start_stack(services).await
 }
 
 /// Fast settings for tests: short visibility, immediate retry, short polling, a sweep a second.
@@ -37,7 +37,7 @@ pub const FAST: &[(&str, &str)] = &[
 
 /// The worker's production environment from devstack, identity as a service principal, fast.
 pub fn worker_env(stack: &DevStack) -> MapEnv {
-    let mut env = devstack::testing::env_as_client(stack, Service::QueueWorker);
+    let mut env = test_kit::env_as_client(stack, Service::QueueWorker);
     for (k, v) in FAST {
         env = env.with(k, *v);
     }
@@ -76,14 +76,14 @@ impl RunningWorker {
     }
 }
 
-pub use devstack::testing::captured_logs as logs;
+pub use test_kit::captured_logs as logs;
 
 pub fn spawn_worker(env: &MapEnv) -> RunningWorker {
     logs();
     let settings = Settings::from_env(env).unwrap();
     let app = Application::build(settings, env).unwrap();
     let worker = app.worker().clone();
-    let base = devstack::testing::wire::LocalService::on_port(app.port()).base;
+    let base = test_kit::wire::LocalService::on_port(app.port()).base;
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let done = tokio::spawn(app.run_until(async {
         let _ = stopped.await;

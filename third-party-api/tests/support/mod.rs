@@ -1,17 +1,17 @@
 //! Test support: the real application on a random port with its own key store.
 #![allow(dead_code, missing_docs, unused_imports)]
 
-use devstack::testing::wire::LocalService;
 use reqwest::StatusCode;
 use serde_json::Value;
 use service_kit::request_body::BodyLimits;
 use service_kit::service::ServerOptions;
 use service_kit::service::Service as _;
+use test_kit::wire::LocalService;
 use third_party_api::config::{BODY_LIMITS, DEFAULT_KEYS_REFRESH, KeyStoreLocation, Settings};
 use third_party_api::key_store::{KeyName, KeyValue};
 use third_party_api::startup::Application;
 
-pub use devstack::testing::wire::status_of;
+pub use test_kit::wire::status_of;
 
 pub const MASTER: &str = "master-key-for-tests-0123456789";
 pub const DEFAULT_KEY: &str = "default-function-key-0123456789";

@@ -11,7 +11,9 @@ use shared_auth::transport::azure_client_options;
 
 #[tokio::test]
 async fn provisioning_writes_the_key_store_once_keeps_a_rotated_one_and_fills_an_empty_one() {
-    let stack = crate::testing::start_stack(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let options = crate::stack::StackOptions::for_tests(dir.path());
+    let stack = crate::stack::DevStack::start(options).await.unwrap();
     let http = stack.http().clone();
     let credential = stack.credential(crate::stack::Principal::Devstack).unwrap();
     let urls = &stack.urls;

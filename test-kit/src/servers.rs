@@ -1,8 +1,8 @@
 //! Throwaway servers for tests: a CA made for one test (the dev PKI in a temporary directory) and
 //! actix routes served on a free loopback port, over HTTP or HTTPS, for as long as the test runs.
 
-use crate::pki::DevPki;
 use actix_web::{App, HttpServer, web};
+use devstack::pki::DevPki;
 use std::path::Path;
 
 /// A CA of its own for one test, its certificate on disk, and a server certificate it signed

@@ -5,8 +5,8 @@
 //! also search the raw bytes (for a secret that must not be there).
 
 use super::servers::serve;
-use crate::console::traces::{BODY_LIMIT, hex, service_name, text};
 use actix_web::{HttpResponse, web};
+use devstack::console::traces::{BODY_LIMIT, hex, service_name, text};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };

@@ -1,7 +1,6 @@
 //! The official SDK clients acting as one of a test stack's identities, exactly as a service
 //! builds them, and what tests read through them as the stack's admin (`devstack`).
 
-use crate::stack::{DevStack, Principal};
 use azure_core::http::StatusCode;
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 use azure_storage_blob::models::BlobClientGetPropertiesResultHeaders;
@@ -13,6 +12,7 @@ use azure_storage_queue::models::{
 };
 use azure_storage_queue::{QueueClient, QueueClientOptions};
 use codes::ledger::{CodeLedger, CodeLedgerOptions};
+use devstack::stack::{DevStack, Principal};
 use futures::TryStreamExt;
 use shared_auth::transport::azure_client_options;
 use std::collections::HashMap;

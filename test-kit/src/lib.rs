@@ -1,6 +1,5 @@
-//! The test kit: what the integration tests of every crate share. It exists for tests only: it is
-//! behind devstack's `testing` feature, which crates enable in their `[dev-dependencies]`, so the
-//! devstack binary never contains it.
+//! The test kit: what the integration tests of every crate share. It exists for tests only: every
+//! crate lists it in `[dev-dependencies]`, so no binary ever contains it.
 //!
 //! - Here: an isolated stack that goes away with its temporary state, a service's production
 //!   environment with its identity as a service principal (a managed identity is read from the
@@ -11,17 +10,20 @@
 //! - [`otlp`]: an OTLP/HTTP receiver for what services export.
 //! - [`servers`]: a CA of one test's own, and routes served over HTTP or HTTPS.
 //! - [`strategies`]: proptest strategies the configuration property tests share.
+//! - [`hygiene`]: finding a secret in what a test captured (logs, bodies, output).
+//! - [`python`]: Python tools (pinned PyPI packages in a virtualenv) the tests drive.
 
 pub mod clients;
 pub mod hygiene;
 pub mod otlp;
+pub mod python;
 pub mod servers;
 pub mod strategies;
 pub mod wire;
 
 pub use clients::{drain_texts, get_code, ledger_codes, ledger_record, messages_in, queue_client};
 
-use crate::stack::{DevStack, Service, StackOptions};
+use devstack::stack::{DevStack, Service, StackOptions};
 use shared_auth::MapEnv;
 use std::time::{Duration, Instant};
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 /// The interpreter of virtualenv `name` holding exactly `packages` (pinned requirements).
 pub fn venv(name: &str, packages: &[&str]) -> anyhow::Result<PathBuf> {
-    let root = crate::stack::target_dir().join("devstack/python");
+    let root = devstack::stack::target_dir().join("devstack/python");
     let venv = root.join(name);
     let python = venv.join("bin/python");
     let marker = venv.join(".installed");
