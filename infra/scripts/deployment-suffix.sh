@@ -8,6 +8,8 @@
 #   postdown (--new): make a new one, so the next `azd up` does not collide with the deleted vault.
 # To reuse a recovered vault instead, set its suffix back: see docs/deploy.md, "Teardown".
 set -eu
+# shellcheck source=infra/scripts/azd-helpers.sh
+. "$(dirname "$0")/azd-helpers.sh"
 
 api_version=2023-07-01
 
@@ -16,8 +18,6 @@ new_suffix() {
   azd env set AZURE_DEPLOYMENT_SUFFIX "$suffix"
   echo "AZURE_DEPLOYMENT_SUFFIX=$suffix"
 }
-
-value() { azd env get-value "$1" 2>/dev/null || true; }
 
 if [ "${1:-}" = "--new" ]; then
   new_suffix
@@ -36,24 +36,9 @@ esac
 # The subscription's soft-deleted vaults, every page, asked of Azure Resource Manager (the
 # management plane: Microsoft.KeyVault/deletedVaults/read). Any failure to ask stops the
 # provision: keeping a suffix a deleted vault holds fails later, with a less clear error.
-command -v az >/dev/null 2>&1 || {
-  echo "the Azure CLI (az) is needed to ask whether a deleted vault holds suffix $current: install it and run az login" >&2
-  exit 1
-}
-subscription=$(value AZURE_SUBSCRIPTION_ID)
-: "${subscription:?AZURE_SUBSCRIPTION_ID is not set}"
-group=$(value AZURE_RESOURCE_GROUP)
-group=${group:-rg-$(value AZURE_ENV_NAME)}
-deleted=""
-url="https://management.azure.com/subscriptions/$subscription/providers/Microsoft.KeyVault/deletedVaults?api-version=$api_version"
-# Each answer is assigned before it is used: with `set -e`, a failing `az` stops the hook.
-while [ -n "$url" ]; do
-  ids=$(az rest --method get --url "$url" --query "value[].properties.vaultId" --output tsv)
-  next=$(az rest --method get --url "$url" --query "nextLink" --output tsv)
-  deleted="$deleted
-$ids"
-  url=$next
-done
+need_az "ask whether a deleted vault holds suffix $current: install it and run az login"
+azure_target
+deleted=$(arm_list "https://management.azure.com/subscriptions/$subscription/providers/Microsoft.KeyVault/deletedVaults?api-version=$api_version" "value[].properties.vaultId")
 # This deployment's vault name: kl-kv-, 11 characters of the template's token, the suffix
 # (infra/resources.bicep); ARM spells group names in any case.
 held=$(printf '%s\n' "$deleted" |

@@ -8,17 +8,15 @@
 # that, a job still on the placeholder's manual trigger gets its schedule (KEY_ROTATION_CRON).
 #   FIRST_ROTATION_WAIT_SECONDS (default 1800): how long to wait; the run goes on after that.
 set -eu
+# shellcheck source=infra/scripts/azd-helpers.sh
+. "$(dirname "$0")/azd-helpers.sh"
 
-value() { azd env get-value "$1" 2>/dev/null || true; }
 job=$(value KEY_ROTATION_JOB_NAME)
 group=$(value AZURE_RESOURCE_GROUP)
 subscription=$(value AZURE_SUBSCRIPTION_ID)
 : "${job:?KEY_ROTATION_JOB_NAME is not set: run azd provision}" "${group:?AZURE_RESOURCE_GROUP is not set}"
 : "${subscription:?AZURE_SUBSCRIPTION_ID is not set}"
-command -v az >/dev/null 2>&1 || {
-  echo "the Azure CLI (az) is needed to start the first key rotation: install it, az login, then azd hooks run postdeploy" >&2
-  exit 1
-}
+need_az "start the first key rotation: install it, az login, then azd hooks run postdeploy"
 where="--name $job --resource-group $group --subscription $subscription"
 
 # The first deployment: the job was provisioned with the placeholder image and a manual trigger

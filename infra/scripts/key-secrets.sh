@@ -11,6 +11,8 @@
 # provision yet means a new vault, whose secrets are all absent. Any failure to ask (az missing,
 # not signed in, no access) stops the provision: "absent" is never a guess.
 set -eu
+# shellcheck source=infra/scripts/azd-helpers.sh
+. "$(dirname "$0")/azd-helpers.sh"
 
 secret_names="third-party-api-key third-party-api-master-key"
 api_version=2023-07-01
@@ -20,8 +22,6 @@ answer() { # key-exists master-key-exists
   azd env set THIRD_PARTY_API_MASTER_KEY_EXISTS "$2"
   echo "THIRD_PARTY_API_KEY_EXISTS=$1 THIRD_PARTY_API_MASTER_KEY_EXISTS=$2"
 }
-
-value() { azd env get-value "$1" 2>/dev/null || true; }
 
 vault=$(value AZURE_KEY_VAULT_NAME)
 suffix=$(value AZURE_DEPLOYMENT_SUFFIX)
@@ -39,14 +39,8 @@ case "$vault" in
     ;;
 esac
 
-command -v az >/dev/null 2>&1 || {
-  echo "the Azure CLI (az) is needed to ask whether $vault holds the key secrets: install it and run az login" >&2
-  exit 1
-}
-subscription=$(value AZURE_SUBSCRIPTION_ID)
-group=$(value AZURE_RESOURCE_GROUP)
-group=${group:-rg-$(value AZURE_ENV_NAME)}
-: "${subscription:?AZURE_SUBSCRIPTION_ID is not set}"
+need_az "ask whether $vault holds the key secrets: install it and run az login"
+azure_target
 
 # Each answer is assigned before it is tested: with `set -e`, a failing `az` then stops the hook
 # (inside a test or a pipeline its failure would pass unnoticed, as "absent").
@@ -65,14 +59,8 @@ if [ -z "$vault_id" ]; then
 fi
 
 # The vault's secrets by name, every page (names and attributes only: no value leaves the vault).
-present=""
-url="https://management.azure.com$vault_id/secrets?api-version=$api_version"
-while [ -n "$url" ]; do
-  names=$(az rest --method get --url "$url" --query "value[].name" --output tsv)
-  next=$(az rest --method get --url "$url" --query "nextLink" --output tsv)
-  present="$present $(echo "$names" | tr '\n' ' ')"
-  url=$next
-done
+present=$(arm_list "https://management.azure.com$vault_id/secrets?api-version=$api_version" "value[].name")
+present=$(printf '%s' "$present" | tr '\n' ' ')
 
 exists() {
   case " $present " in *" $1 "*) echo true ;; *) echo false ;; esac

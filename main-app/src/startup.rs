@@ -8,7 +8,7 @@ use crate::routes::{self, AppState};
 use crate::third_party::ThirdPartyApi;
 use actix_web::{App, web};
 use anyhow::Context;
-use codes::ledger::{CodeLedger, CodeLedgerOptions};
+use codes::ledger::CodeLedger;
 use service_kit::service::{HttpService, ServerOptions, listen};
 use service_kit::telemetry::RequestTelemetry;
 use shared_auth::secret_cache::{SecretCache, SecretCacheOptions};
@@ -93,13 +93,10 @@ impl Application {
             Some(queue_options),
         )
         .context("the queue client cannot be built")?;
-        let ledger_options = CodeLedgerOptions {
-            client_options: azure_client_options(&http),
-        };
         let ledger = CodeLedger::new(
             settings.ledger_url.clone(),
             credential,
-            Some(ledger_options),
+            Some(azure_client_options(&http).into()),
         )
         .context("the ledger client cannot be built")?;
         let third_party = ThirdPartyApi::new(

@@ -7,7 +7,7 @@ use azure_core::http::{StatusCode, Url};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use azure_storage_queue::{QueueClient, QueueClientOptions};
 use codes::variables::CODE_LEDGER_URL;
-use codes::{CodeLedger, CodeLedgerOptions, MessageEncoding};
+use codes::{CodeLedger, MessageEncoding};
 use shared_auth::azure_error::Failure;
 pub use shared_auth::azure_error::{blob_container_name, one_line, resource_name};
 use shared_auth::transport::azure_client_options;
@@ -52,13 +52,10 @@ impl Connection {
 
     /// The code ledger at `url` with this identity.
     pub fn ledger(&self, url: &Url) -> Result<CodeLedger, OpsError> {
-        let options = CodeLedgerOptions {
-            client_options: azure_client_options(&self.http),
-        };
         CodeLedger::new(
             url.clone(),
             self.credential.credential.clone(),
-            Some(options),
+            Some(azure_client_options(&self.http).into()),
         )
         .map_err(|e| OpsError::Usage(format!("cannot use {CODE_LEDGER_URL}: {e}")))
     }

@@ -7,7 +7,7 @@ use crate::worker::Worker;
 use actix_web::{App, web};
 use anyhow::Context;
 use azure_storage_queue::{QueueClient, QueueClientOptions};
-use codes::ledger::{CodeLedger, CodeLedgerOptions};
+use codes::ledger::CodeLedger;
 use service_kit::service::{HttpService, ServerOptions, Service, listen};
 use service_kit::telemetry::RequestTelemetry;
 use shared_auth::transport::{azure_client_options, http_client_from_env};
@@ -39,13 +39,10 @@ impl Application {
         };
         let queue = queue_client(&settings.queue_url, "queue")?;
         let poison = queue_client(&settings.poison_queue_url, "poison queue")?;
-        let ledger_options = CodeLedgerOptions {
-            client_options: azure_client_options(&http),
-        };
         let ledger = CodeLedger::new(
             settings.ledger_url.clone(),
             credential,
-            Some(ledger_options),
+            Some(azure_client_options(&http).into()),
         )
         .context("the ledger client cannot be built")?;
         let sweep = settings

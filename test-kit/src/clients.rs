@@ -11,7 +11,7 @@ use azure_storage_queue::models::{
     QueueClientGetPropertiesResultHeaders, QueueClientReceiveMessagesOptions,
 };
 use azure_storage_queue::{QueueClient, QueueClientOptions};
-use codes::ledger::{CodeLedger, CodeLedgerOptions};
+use codes::ledger::CodeLedger;
 use devstack::stack::{DevStack, Principal};
 use futures::TryStreamExt;
 use shared_auth::transport::azure_client_options;
@@ -57,9 +57,7 @@ pub fn ledger(stack: &DevStack, identity: impl Into<Principal>) -> CodeLedger {
     CodeLedger::new(
         stack.urls.container.parse().expect("a container URL"),
         stack.credential(identity).expect("a known identity"),
-        Some(CodeLedgerOptions {
-            client_options: azure_client_options(stack.http()),
-        }),
+        Some(azure_client_options(stack.http()).into()),
     )
     .expect("a ledger client")
 }

@@ -14,7 +14,7 @@ use crate::wrk::LoadResult;
 use anyhow::bail;
 use azure_storage_queue::models::QueueClientReceiveMessagesOptions;
 use azure_storage_queue::{QueueClient, QueueClientOptions};
-use codes::{CodeLedger, CodeLedgerOptions, Incoming};
+use codes::{CodeLedger, Incoming};
 use devstack::stack::{DevStack, Service};
 use shared_auth::transport::azure_client_options;
 use std::time::{Duration, Instant};
@@ -124,9 +124,7 @@ async fn baseline_drain(stack: &DevStack, n: usize) -> anyhow::Result<()> {
     let ledger = CodeLedger::new(
         settings.ledger_url.clone(),
         credential,
-        Some(CodeLedgerOptions {
-            client_options: azure_client_options(&http),
-        }),
+        Some(azure_client_options(&http).into()),
     )?;
     let mut handled = 0;
     while handled < n {

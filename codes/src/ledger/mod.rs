@@ -66,6 +66,12 @@ pub struct CodeLedgerOptions {
     pub client_options: azure_core::http::ClientOptions,
 }
 
+impl From<azure_core::http::ClientOptions> for CodeLedgerOptions {
+    fn from(client_options: azure_core::http::ClientOptions) -> Self {
+        Self { client_options }
+    }
+}
+
 /// The ledger container.
 #[derive(Clone)]
 pub struct CodeLedger {

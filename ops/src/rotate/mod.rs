@@ -250,15 +250,13 @@ pub async fn run(
     let since = new_version.created.unwrap_or(now);
 
     // 3. Wait until main-app uses it, or provably will at its next call.
-    let used = waits::used(
-        &admin,
+    let new_key = waits::NewKey {
+        admin: &admin,
         settings,
-        &key.name,
-        since,
-        limits.used,
-        report.err(),
-    )
-    .await?;
+        key: &key.name,
+        written: since,
+    };
+    let used = new_key.used(limits.used, report.err()).await?;
     let used_at = match used {
         Used::Accepted(t) => Some(t),
         _ => None,
@@ -270,15 +268,7 @@ pub async fn run(
     });
 
     // 4. Wait until every older key has gone unused for the grace period after main-app's cache.
-    let older = waits::idle(
-        &admin,
-        settings,
-        &key.name,
-        since,
-        limits.idle,
-        report.err(),
-    )
-    .await?;
+    let older = new_key.idle(limits.idle, report.err()).await?;
     report.done(Step::WaitIdle {
         older: older.clone(),
         grace: settings.grace,

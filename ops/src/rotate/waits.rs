@@ -114,93 +114,101 @@ pub(super) async fn propagation(
     }
 }
 
-/// One look at the key store for the waits after the write: the latest known use of `key` and
-/// of each older family key, merging what every look said into `seen`; `None` when the admin
-/// API did not answer. Fails when `key` itself is gone.
-async fn look(
-    admin: &AdminClient,
-    prefix: &str,
-    key: &str,
-    seen: &Mutex<Sightings>,
-) -> Result<Option<(Option<OffsetDateTime>, Vec<Use>)>, OpsError> {
-    let Some(keys) = list(admin).await? else {
-        return Ok(None);
-    };
-    if !keys.iter().any(|k| k.name == key) {
-        return Err(OpsError::Failed(format!(
-            "function key {key} is no longer in the key store: someone removed it; run `keyless \
-             rotate` again"
-        )));
-    }
-    let mut seen = seen.lock();
-    let mut current = None;
-    let mut older = Vec::new();
-    for k in keys.iter().filter(|k| in_family(prefix, &k.name)) {
-        let last = seen.record(&k.name, k.last_accepted);
-        if k.name == key {
-            current = last;
-        } else {
-            older.push((k.name.clone(), last));
-        }
-    }
-    Ok(Some((current, older)))
+/// What the waits after the write watch: the new key, when it was written, and the key store
+/// through the admin API; `seen` merges what every look said.
+pub(super) struct NewKey<'a> {
+    pub(super) admin: &'a AdminClient,
+    pub(super) settings: &'a RotateSettings,
+    pub(super) key: &'a str,
+    pub(super) written: OffsetDateTime,
 }
 
-/// Step 3: waits until main-app uses `key`, written at `written`, or its key cache has expired
-/// with no older key accepted meanwhile, or there is no older key at all; returns which.
-pub(super) async fn used(
-    admin: &AdminClient,
-    settings: &RotateSettings,
-    key: &str,
-    written: OffsetDateTime,
-    limit: Duration,
-    err: &mut (dyn Write + Send),
-) -> Result<Used, OpsError> {
-    let seen = Mutex::default();
-    let what = format!("waiting for main-app to use {key}");
-    wait_for(&what, limit, err, || async {
-        let Some((current, older)) = look(admin, &settings.key_prefix, key, &seen).await? else {
+impl NewKey<'_> {
+    /// One look at the key store: the latest known use of the new key and of each older family
+    /// key, merged into `seen`; `None` when the admin API did not answer. Fails when the new key
+    /// itself is gone.
+    async fn look(
+        &self,
+        seen: &Mutex<Sightings>,
+    ) -> Result<Look<(Option<OffsetDateTime>, Vec<Use>)>, OpsError> {
+        let Some(keys) = list(self.admin).await? else {
             return Ok(Look::NotYet("the admin API did not answer".into()));
         };
-        let now = OffsetDateTime::now_utc();
-        Ok(
-            match wait_used(current, &older, written, settings.main_app_cache, now) {
+        let key = self.key;
+        if !keys.iter().any(|k| k.name == key) {
+            return Err(OpsError::Failed(format!(
+                "function key {key} is no longer in the key store: someone removed it; run \
+                 `keyless rotate` again"
+            )));
+        }
+        let mut seen = seen.lock();
+        let mut current = None;
+        let mut older = Vec::new();
+        let prefix = &self.settings.key_prefix;
+        for k in keys.iter().filter(|k| in_family(prefix, &k.name)) {
+            let last = seen.record(&k.name, k.last_accepted);
+            if k.name == key {
+                current = last;
+            } else {
+                older.push((k.name.clone(), last));
+            }
+        }
+        Ok(Look::Ready((current, older)))
+    }
+
+    /// Step 3: waits until main-app uses the new key, or its key cache has expired with no older
+    /// key accepted since the write, or there is no older key at all; returns which.
+    pub(super) async fn used(
+        &self,
+        limit: Duration,
+        err: &mut (dyn Write + Send),
+    ) -> Result<Used, OpsError> {
+        let seen = Mutex::default();
+        let what = format!("waiting for main-app to use {}", self.key);
+        let cache = self.settings.main_app_cache;
+        wait_for(&what, limit, err, || async {
+            let Look::Ready((current, older)) = self.look(&seen).await? else {
+                return Ok(Look::NotYet("the admin API did not answer".into()));
+            };
+            let now = OffsetDateTime::now_utc();
+            Ok(match wait_used(current, &older, self.written, cache, now) {
                 Used::NotYet(detail) => Look::NotYet(detail),
                 done => Look::Ready(done),
+            })
+        })
+        .await
+    }
+
+    /// Step 4: waits until every older family key has not been accepted for the grace period,
+    /// counted from the later of its last use and main-app's key cache lifetime after the write;
+    /// returns their names.
+    pub(super) async fn idle(
+        &self,
+        limit: Duration,
+        err: &mut (dyn Write + Send),
+    ) -> Result<Vec<String>, OpsError> {
+        let seen = Mutex::default();
+        let times = (self.settings.main_app_cache, self.settings.grace);
+        wait_for(
+            "waiting for the older keys to go unused",
+            limit,
+            err,
+            || async {
+                let Look::Ready((_, older)) = self.look(&seen).await? else {
+                    return Ok(Look::NotYet("the admin API did not answer".into()));
+                };
+                let busy = still_busy(&older, self.written, times, OffsetDateTime::now_utc());
+                Ok(if busy.is_empty() {
+                    Look::Ready(older.into_iter().map(|(name, _)| name).collect())
+                } else {
+                    let busy: Vec<String> = busy
+                        .iter()
+                        .map(|(name, left)| format!("{name} for {left} s more"))
+                        .collect();
+                    Look::NotYet(format!("waiting on {}", busy.join(", ")))
+                })
             },
         )
-    })
-    .await
-}
-
-/// Step 4: waits until every older family key has not been accepted for the grace period,
-/// counted from the later of its last use and main-app's key cache lifetime after `written`;
-/// returns their names.
-pub(super) async fn idle(
-    admin: &AdminClient,
-    settings: &RotateSettings,
-    key: &str,
-    written: OffsetDateTime,
-    limit: Duration,
-    err: &mut (dyn Write + Send),
-) -> Result<Vec<String>, OpsError> {
-    let seen = Mutex::default();
-    let what = "waiting for the older keys to go unused";
-    wait_for(what, limit, err, || async {
-        let Some((_, older)) = look(admin, &settings.key_prefix, key, &seen).await? else {
-            return Ok(Look::NotYet("the admin API did not answer".into()));
-        };
-        let times = (settings.main_app_cache, settings.grace);
-        let busy = still_busy(&older, written, times, OffsetDateTime::now_utc());
-        Ok(if busy.is_empty() {
-            Look::Ready(older.into_iter().map(|(name, _)| name).collect())
-        } else {
-            let busy: Vec<String> = busy
-                .iter()
-                .map(|(name, left)| format!("{name} for {left} s more"))
-                .collect();
-            Look::NotYet(format!("waiting on {}", busy.join(", ")))
-        })
-    })
-    .await
+        .await
+    }
 }
