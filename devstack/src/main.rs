@@ -15,11 +15,12 @@ use codes::variables::CODE_LEDGER_URL;
 use codes::variables::STORAGE_QUEUE_URL;
 use devstack::stack::{DevStack, Principal, Service, StackOptions};
 use service_kit::telemetry::init_telemetry;
+use service_kit::telemetry::{LOG_FORMAT, RUST_LOG};
 use shared_auth::variables::KEY_VAULT_URL;
 use shared_auth::variables::THIRD_PARTY_API_ENDPOINT;
 use shared_auth::variables::{
     AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
-    AZURE_TOKEN_CREDENTIALS, EXTRA_CA_CERTS, LOG_FORMAT, RUST_LOG,
+    AZURE_TOKEN_CREDENTIALS, EXTRA_CA_CERTS,
 };
 use shared_auth::{EnvSource, MapEnv, ProcessEnv};
 use std::path::{Path, PathBuf};

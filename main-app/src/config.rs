@@ -34,7 +34,8 @@ pub const MAX_CONCURRENT_REQUESTS: &str = "MAX_CONCURRENT_REQUESTS";
 /// trusted front end that starts the traces).
 pub const INCOMING_TRACEPARENT: &str = "INCOMING_TRACEPARENT";
 
-/// Every variable main-app reads itself (identity and telemetry: `shared_auth::config::COMMON_VARIABLES`).
+/// Every variable main-app reads itself (identity: `shared_auth::variables::COMMON_VARIABLES`; telemetry:
+/// `service_kit::telemetry::VARIABLES`).
 pub const VARIABLES: &[&str] = &[
     THIRD_PARTY_API_ENDPOINT,
     KEY_VAULT_URL,

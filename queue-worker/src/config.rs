@@ -30,7 +30,8 @@ pub const WORKER_SHUTDOWN_GRACE_SECONDS: &str = "WORKER_SHUTDOWN_GRACE_SECONDS";
 /// Default of [`PORT`], the port of `/healthz`, `/readyz`, `/metrics`.
 pub const DEFAULT_PORT: u16 = 8081;
 
-/// Every variable queue-worker reads itself (identity and telemetry: `shared_auth::config::COMMON_VARIABLES`).
+/// Every variable queue-worker reads itself (identity: `shared_auth::variables::COMMON_VARIABLES`; telemetry:
+/// `service_kit::telemetry::VARIABLES`).
 pub const VARIABLES: &[&str] = &[
     STORAGE_QUEUE_URL,
     POISON_QUEUE_URL,

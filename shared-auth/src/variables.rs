@@ -1,6 +1,5 @@
-//! The names of the environment variables every service reads, in one place that depends on
-//! nothing: the credential and transport ones this crate reads, the log and OTLP ones that
-//! `service_kit`'s telemetry reads, and [`COMMON_VARIABLES`] lists them all. Also
+//! The names of the environment variables every service reads through this crate, in one place
+//! that depends on nothing: the credential and transport ones, listed in [`COMMON_VARIABLES`]. Also
 //! [`KEY_VAULT_URL`], which only the services with a vault read, so it is not common, and the
 //! names more than one crate reads about the third-party API and its keys (the services read
 //! them, `keyless` reads the same ones to act on what they hold), with the secrets' default names.
@@ -46,18 +45,8 @@ pub const SECRET_CACHE_TTL_SECONDS: &str = "SECRET_CACHE_TTL_SECONDS";
 /// PEM file of CA certificates added to (not replacing) the system roots: local emulators only.
 pub const EXTRA_CA_CERTS: &str = "EXTRA_CA_CERTS";
 
-/// `json` (default) or `pretty`.
-pub const LOG_FORMAT: &str = "LOG_FORMAT";
-/// The log filter, `tracing_subscriber` syntax.
-pub const RUST_LOG: &str = "RUST_LOG";
-/// Where spans and logs are exported over OTLP; unset means no export.
-pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
-/// How they travel: `http/protobuf` (the default) or `grpc` (what Container Apps' agent takes).
-pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
-/// Container Apps' managed agent (gRPC), set by the platform: used when the `OTEL_*` pair is not.
-pub const CONTAINERAPP_OTEL_TRACING_GRPC_ENDPOINT: &str = "CONTAINERAPP_OTEL_TRACING_GRPC_ENDPOINT";
-
-/// Variables every service reads through this crate: identity, transport, telemetry.
+/// Variables every service reads through this crate: identity and transport (telemetry's are
+/// `service_kit::telemetry::VARIABLES`).
 pub const COMMON_VARIABLES: &[&str] = &[
     AZURE_TOKEN_CREDENTIALS,
     AZURE_TENANT_ID,
@@ -68,9 +57,4 @@ pub const COMMON_VARIABLES: &[&str] = &[
     IDENTITY_ENDPOINT,
     IDENTITY_HEADER,
     EXTRA_CA_CERTS,
-    RUST_LOG,
-    LOG_FORMAT,
-    OTEL_EXPORTER_OTLP_ENDPOINT,
-    OTEL_EXPORTER_OTLP_PROTOCOL,
-    CONTAINERAPP_OTEL_TRACING_GRPC_ENDPOINT,
 ];

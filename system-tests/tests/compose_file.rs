@@ -738,6 +738,7 @@ fn every_variable_is_one_the_service_reads_and_none_is_a_secret() {
         };
         own.iter()
             .chain(shared_auth::variables::COMMON_VARIABLES)
+            .chain(service_kit::telemetry::VARIABLES)
             .copied()
             .collect()
     };

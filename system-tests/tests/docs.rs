@@ -37,6 +37,7 @@ fn the_configuration_table_names_exactly_the_variables_the_services_read() {
         queue_worker::config::VARIABLES,
         third_party_api::config::VARIABLES,
         shared_auth::variables::COMMON_VARIABLES,
+        service_kit::telemetry::VARIABLES,
     ]
     .iter()
     .flat_map(|list| list.iter().map(|v| v.to_string()))

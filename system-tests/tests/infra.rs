@@ -1125,6 +1125,7 @@ fn reads(service: Service) -> BTreeSet<String> {
     };
     own.iter()
         .chain(shared_auth::variables::COMMON_VARIABLES)
+        .chain(service_kit::telemetry::VARIABLES)
         .map(|s| s.to_string())
         .collect()
 }

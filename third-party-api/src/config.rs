@@ -27,7 +27,8 @@ pub const THIRD_PARTY_API_FUNCTION_KEY: &str = "THIRD_PARTY_API_FUNCTION_KEY";
 /// Default of [`THIRD_PARTY_API_KEYS_REFRESH_SECONDS`].
 pub const DEFAULT_KEYS_REFRESH: Duration = Duration::from_secs(10);
 
-/// Every variable third-party-api reads itself (identity and telemetry: `shared_auth::config::COMMON_VARIABLES`).
+/// Every variable third-party-api reads itself (identity: `shared_auth::variables::COMMON_VARIABLES`; telemetry:
+/// `service_kit::telemetry::VARIABLES`).
 pub const VARIABLES: &[&str] = &[
     PORT,
     BIND_ADDRESS,

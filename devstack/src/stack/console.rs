@@ -9,7 +9,7 @@ use crate::access_log::AccessLog;
 use crate::azurite::ACCOUNT;
 use crate::console::{Console, Probe, Resource, Sources};
 use crate::process::{LogSink, LogTail};
-use shared_auth::variables::{OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL};
+use service_kit::telemetry::{OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_PROTOCOL};
 use std::net::TcpListener;
 use std::sync::Arc;
 

@@ -18,10 +18,11 @@ use shared_auth::variables::THIRD_PARTY_API_SECRET_NAME;
 // main-app and queue-worker read these names; `keyless` (ops) exports them as the services read
 // them, and devstack depends on ops, not on the two services.
 use service_kit::service::settings::{BIND_ADDRESS, PORT};
+use service_kit::telemetry::RUST_LOG;
 use shared_auth::variables::THIRD_PARTY_API_ENDPOINT;
 use shared_auth::variables::{
     AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
-    AZURE_TOKEN_CREDENTIALS, EXTRA_CA_CERTS, IDENTITY_ENDPOINT, IDENTITY_HEADER, RUST_LOG,
+    AZURE_TOKEN_CREDENTIALS, EXTRA_CA_CERTS, IDENTITY_ENDPOINT, IDENTITY_HEADER,
 };
 use shared_auth::{EnvSource, MapEnv};
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 
 use super::topology::{Ports, Service};
 use crate::process::LogSink;
-use shared_auth::variables::{LOG_FORMAT, RUST_LOG};
+use service_kit::telemetry::{LOG_FORMAT, RUST_LOG};
 use std::path::{Path, PathBuf};
 
 /// How to start a stack.

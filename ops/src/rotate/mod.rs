@@ -54,7 +54,7 @@ use std::io::Write;
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// Every variable rotate reads besides the identity ones ([`shared_auth::config::COMMON_VARIABLES`]).
+/// Every variable rotate reads besides the identity ones (`shared_auth::variables::COMMON_VARIABLES`).
 pub const VARIABLES: &[&str] = &[
     KEY_VAULT_URL,
     shared_auth::variables::THIRD_PARTY_API_SECRET_NAME,

@@ -2,15 +2,15 @@
 //! batch pipelines when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and the bridge that turns `tracing`
 //! events into log records (never the exporters' own).
 
+use super::{
+    CONTAINERAPP_OTEL_TRACING_GRPC_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_otlp::{LogExporter, SpanExporter, WithExportConfig};
 use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use shared_auth::config::{ConfigError, EnvSource};
-use shared_auth::variables::{
-    CONTAINERAPP_OTEL_TRACING_GRPC_ENDPOINT, OTEL_EXPORTER_OTLP_ENDPOINT,
-    OTEL_EXPORTER_OTLP_PROTOCOL,
-};
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::FilterFn;
 

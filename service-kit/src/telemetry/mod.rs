@@ -22,7 +22,27 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-use shared_auth::variables::{LOG_FORMAT, RUST_LOG};
+/// `json` (default) or `pretty`.
+pub const LOG_FORMAT: &str = "LOG_FORMAT";
+/// The log filter, `tracing_subscriber` syntax.
+pub const RUST_LOG: &str = "RUST_LOG";
+/// Where spans and logs are exported over OTLP; unset means no export.
+pub const OTEL_EXPORTER_OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
+/// How they travel: `http/protobuf` (the default) or `grpc` (what Container Apps' agent takes).
+pub const OTEL_EXPORTER_OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
+/// Container Apps' managed agent (gRPC), set by the platform: used when the `OTEL_*` pair is not.
+pub const CONTAINERAPP_OTEL_TRACING_GRPC_ENDPOINT: &str = "CONTAINERAPP_OTEL_TRACING_GRPC_ENDPOINT";
+
+/// Every variable telemetry reads; with `shared_auth::variables::COMMON_VARIABLES`, what every
+/// service reads.
+pub const VARIABLES: &[&str] = &[
+    RUST_LOG,
+    LOG_FORMAT,
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    CONTAINERAPP_OTEL_TRACING_GRPC_ENDPOINT,
+];
+
 /// The W3C trace-context header and envelope field.
 pub const TRACEPARENT: &str = "traceparent";
 
