@@ -1,5 +1,16 @@
-"""Parses every .bicep file given with tree-sitter-bicep; prints one JSON line per file with the
-error and missing nodes found (none means the file parses cleanly)."""
+"""Parses every .bicep file given with tree-sitter-bicep and prints one JSON line per file.
+
+Without options: the error and missing nodes found (none means the file parses cleanly).
+With --model: the file's declarations as data, for the infra tests to assert on:
+  params    {name: {"type", "default", "decorators"}}
+  vars      {name: value}
+  resources [{"symbol", "type", "api", "existing", "decorators", "body"}]
+  modules   [{"symbol", "path", "decorators", "body"}]
+  outputs   {name: {"type", "value"}}
+A value is a JSON object, array, string (a literal, escapes resolved), number, boolean or null;
+anything else (a reference, a call, an interpolated string, an operator) is {"expr": its source
+text}, and a loop is {"for": its header, "body": value}.
+"""
 import json
 import sys
 
@@ -22,8 +33,111 @@ def problems(node, source):
     return found
 
 
-for path in sys.argv[1:]:
+ESCAPES = {"\\'": "'", "\\\\": "\\", "\\n": "\n", "\\r": "\r", "\\t": "\t", "\\$": "$"}
+
+
+def named(node):
+    return [c for c in node.named_children if c.type != "comment"]
+
+
+def text(node, source):
+    return source[node.start_byte:node.end_byte].decode()
+
+
+def string(node, source):
+    raw = text(node, source)
+    if raw.startswith("'''"):
+        return raw[3:-3]
+    if any(c.type == "interpolation" for c in node.children):
+        return {"expr": raw}
+    return "".join(
+        ESCAPES.get(text(c, source), text(c, source)[1:])
+        if c.type == "escape_sequence"
+        else text(c, source)
+        for c in node.children
+        if c.type in ("string_content", "escape_sequence")
+    )
+
+
+def value(node, source):
+    kind = node.type
+    if kind == "object":
+        out = {}
+        for prop in named(node):
+            if prop.type != "object_property":
+                continue
+            key, val = named(prop)[0], named(prop)[-1]
+            name = string(key, source) if key.type == "string" else text(key, source)
+            out[name["expr"] if isinstance(name, dict) else name] = value(val, source)
+        return out
+    if kind == "array":
+        return [value(c, source) for c in named(node)]
+    if kind == "string":
+        return string(node, source)
+    if kind == "boolean":
+        return text(node, source) == "true"
+    if kind == "number":
+        return int(text(node, source))
+    if kind == "null":
+        return None
+    if kind == "for_statement":
+        body = named(node)[-1]
+        header = text(node, source)[: body.start_byte - node.start_byte]
+        return {"for": " ".join(header.strip(" \n[").rstrip(": \n").split()), "body": value(body, source)}
+    return {"expr": " ".join(text(node, source).split())}
+
+
+def model(root, source):
+    out = {"params": {}, "vars": {}, "resources": [], "modules": [], "outputs": {}}
+    decorators = []
+    for node in named(root):
+        kind = node.type
+        parts = named(node)
+        if kind == "decorators":
+            decorators = [" ".join(text(d, source).split()) for d in named(node)]
+            continue
+        if kind == "parameter_declaration":
+            default = value(parts[2], source) if len(parts) > 2 else None
+            out["params"][text(parts[0], source)] = {
+                "type": text(parts[1], source),
+                "default": default,
+                "decorators": decorators,
+            }
+        elif kind == "variable_declaration":
+            out["vars"][text(parts[0], source)] = value(parts[-1], source)
+        elif kind == "resource_declaration":
+            kind_api = string(parts[1], source)
+            resource_type, _, api = kind_api.partition("@")
+            out["resources"].append({
+                "symbol": text(parts[0], source),
+                "type": resource_type,
+                "api": api,
+                "existing": any(c.type == "existing" for c in node.children),
+                "decorators": decorators,
+                "body": value(parts[-1], source),
+            })
+        elif kind == "module_declaration":
+            out["modules"].append({
+                "symbol": text(parts[0], source),
+                "path": string(parts[1], source),
+                "decorators": decorators,
+                "body": value(parts[-1], source),
+            })
+        elif kind == "output_declaration":
+            out["outputs"][text(parts[0], source)] = {
+                "type": text(parts[1], source),
+                "value": value(parts[-1], source),
+            }
+        decorators = []
+    return out
+
+
+as_model = sys.argv[1:2] == ["--model"]
+for path in sys.argv[2 if as_model else 1:]:
     with open(path, "rb") as f:
         source = f.read()
     tree = parser.parse(source)
-    print(json.dumps({"file": path, "problems": problems(tree.root_node, source)}))
+    if as_model:
+        print(json.dumps({"file": path, **model(tree.root_node, source)}))
+    else:
+        print(json.dumps({"file": path, "problems": problems(tree.root_node, source)}))

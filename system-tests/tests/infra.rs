@@ -18,6 +18,7 @@
 
 use devstack::stack::Service;
 use regex_lite::Regex;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use test_kit::start_stack;
@@ -83,6 +84,85 @@ fn app_module(app: &str) -> String {
     block[..end].to_owned()
 }
 
+/// The Python with tree-sitter-bicep (pinned) that `infra/tests/parse_bicep.py` runs with.
+fn bicep_parser() -> PathBuf {
+    test_kit::python::venv(
+        "bicep-parser",
+        &["tree-sitter==0.26.1", "tree-sitter-bicep==1.1.0"],
+    )
+    .unwrap()
+}
+
+/// Every Bicep file parsed into its declarations (`parse_bicep.py --model`), by path relative to
+/// `infra/`: what the checks below assert on, instead of the files' text.
+fn bicep() -> &'static BTreeMap<String, Value> {
+    static MODEL: std::sync::OnceLock<BTreeMap<String, Value>> = std::sync::OnceLock::new();
+    MODEL.get_or_init(|| {
+        let files = bicep_files();
+        let output = std::process::Command::new(bicep_parser())
+            .arg(infra().join("tests/parse_bicep.py"))
+            .arg("--model")
+            .args(&files)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let models: Vec<Value> = String::from_utf8(output.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(models.len(), files.len());
+        files
+            .iter()
+            .zip(models)
+            .map(|(f, m)| (f.strip_prefix(infra()).unwrap().display().to_string(), m))
+            .collect()
+    })
+}
+
+/// The parsed file `relative` (to `infra/`).
+fn model(relative: &str) -> &'static Value {
+    bicep()
+        .get(relative)
+        .unwrap_or_else(|| panic!("no Bicep file {relative}"))
+}
+
+/// Every declared (not `existing`) resource of `kind`, with its file.
+fn resources_of(kind: &str) -> Vec<(&'static str, &'static Value)> {
+    bicep()
+        .iter()
+        .flat_map(|(file, m)| {
+            m["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |r| (file.as_str(), r))
+        })
+        .filter(|(_, r)| r["type"] == kind && r["existing"] == false)
+        .collect()
+}
+
+/// The one declared resource of `kind` in `relative`.
+fn resource(relative: &str, kind: &str) -> &'static Value {
+    let found: Vec<&Value> = model(relative)["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == kind && r["existing"] == false)
+        .collect();
+    assert_eq!(found.len(), 1, "{relative}: one {kind}");
+    found[0]
+}
+
+/// `{"expr": text}`: a Bicep expression that is no literal.
+fn expr(text: &str) -> Value {
+    json!({ "expr": text })
+}
+
 fn bicep_files() -> Vec<PathBuf> {
     let mut files = vec![infra().join("main.bicep"), infra().join("resources.bicep")];
     for entry in std::fs::read_dir(infra().join("modules")).unwrap() {
@@ -95,11 +175,7 @@ fn bicep_files() -> Vec<PathBuf> {
 
 #[test]
 fn every_bicep_file_parses_without_error_nodes() {
-    let python = test_kit::python::venv(
-        "bicep-parser",
-        &["tree-sitter==0.26.1", "tree-sitter-bicep==1.1.0"],
-    )
-    .unwrap();
+    let python = bicep_parser();
     let files = bicep_files();
     assert!(files.len() >= 10, "{files:?}");
     let output = std::process::Command::new(python)
@@ -126,11 +202,7 @@ fn every_bicep_file_parses_without_error_nodes() {
 #[test]
 fn the_parser_reports_a_broken_file() {
     // The parse check above can fail: a truncated resource is reported.
-    let python = test_kit::python::venv(
-        "bicep-parser",
-        &["tree-sitter==0.26.1", "tree-sitter-bicep==1.1.0"],
-    )
-    .unwrap();
+    let python = bicep_parser();
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("broken.bicep");
     std::fs::write(&broken, "resource x 'Microsoft.Storage/storageAccounts@2023-05-01' = {\n  name: 'a'\n  properties: {\n").unwrap();
@@ -503,29 +575,46 @@ fn each_identity_holds_exactly_the_least_privilege_written_out_here() {
 
 #[test]
 fn storage_vault_and_registry_are_locked_down() {
-    let storage = read("modules/storage.bicep");
-    for setting in [
-        "allowSharedKeyAccess: false",
-        "minimumTlsVersion: 'TLS1_2'",
-        "allowBlobPublicAccess: false",
-        "supportsHttpsTrafficOnly: true",
-        "publicAccess: 'None'",
+    let account = &resource("modules/storage.bicep", "Microsoft.Storage/storageAccounts")["body"];
+    for (setting, value) in [
+        ("allowSharedKeyAccess", json!(false)),
+        ("minimumTlsVersion", json!("TLS1_2")),
+        ("allowBlobPublicAccess", json!(false)),
+        ("supportsHttpsTrafficOnly", json!(true)),
     ] {
-        assert!(storage.contains(setting), "{setting}");
+        assert_eq!(account["properties"][setting], value, "{setting}");
     }
-    let vault = read("modules/keyvault.bicep");
+    let containers = resources_of("Microsoft.Storage/storageAccounts/blobServices/containers");
+    assert_eq!(containers.len(), 2, "the ledger and the key store");
+    for (_, c) in containers {
+        assert_eq!(
+            c["body"]["properties"]["publicAccess"], "None",
+            "{}",
+            c["symbol"]
+        );
+    }
+    let vault = &resource("modules/keyvault.bicep", "Microsoft.KeyVault/vaults")["body"];
     for setting in [
-        "enableRbacAuthorization: true",
-        "enableSoftDelete: true",
-        "enablePurgeProtection: true",
+        "enableRbacAuthorization",
+        "enableSoftDelete",
+        "enablePurgeProtection",
     ] {
-        assert!(vault.contains(setting), "{setting}");
+        assert_eq!(vault["properties"][setting], true, "{setting}");
     }
-    assert!(read("modules/registry.bicep").contains("adminUserEnabled: false"));
-    assert!(read("modules/registry.bicep").contains("anonymousPullEnabled: false"));
-    let app = read("modules/container-app.bicep");
-    assert!(app.contains("allowInsecure: false"));
-    assert!(app.contains("registries: [{ server: registryServer, identity: identityId }]"));
+    let registry = &resource(
+        "modules/registry.bicep",
+        "Microsoft.ContainerRegistry/registries",
+    )["body"];
+    assert_eq!(registry["properties"]["adminUserEnabled"], false);
+    assert_eq!(registry["properties"]["anonymousPullEnabled"], false);
+    let app = &resource("modules/container-app.bicep", "Microsoft.App/containerApps")["body"];
+    let configuration = &app["properties"]["configuration"];
+    let ingress = configuration["ingress"]["expr"].as_str().unwrap();
+    assert!(ingress.contains("allowInsecure: false"), "{ingress}");
+    assert_eq!(
+        configuration["registries"],
+        json!([{ "server": expr("registryServer"), "identity": expr("identityId") }])
+    );
 }
 
 #[test]
@@ -538,44 +627,66 @@ fn vault_and_storage_are_private_unless_opened_to_single_developer_addresses() {
         "Microsoft.KeyVault/vaults",
         "Microsoft.Storage/storageAccounts",
     ] {
-        for (file, block) in resource_blocks(kind) {
+        for (file, r) in resources_of(kind) {
             declared += 1;
-            for setting in [
-                "publicNetworkAccess: publicNetworkAccess",
-                "defaultAction: 'Deny'",
-                "ipRules: [for ip in developerIps: { value: first(split(trim(ip), '/'))",
-                "virtualNetworkRules: []",
-            ] {
-                assert!(block.contains(setting), "{file:?} {kind}: {setting}");
-            }
-            let text = std::fs::read_to_string(&file).unwrap();
-            assert!(
-                text.contains("@allowed(['Disabled', 'Enabled'])")
-                    && text.contains("param publicNetworkAccess string = 'Disabled'")
-                    && text.contains("param developerIps array = []"),
-                "{file:?}: private by default"
+            let properties = &r["body"]["properties"];
+            assert_eq!(
+                properties["publicNetworkAccess"],
+                expr("publicNetworkAccess"),
+                "{file}"
             );
+            let acls = &properties["networkAcls"];
+            assert_eq!(acls["defaultAction"], "Deny", "{file}");
+            assert_eq!(acls["ipRules"]["for"], "for ip in developerIps", "{file}");
+            assert_eq!(
+                acls["ipRules"]["body"]["value"],
+                expr("first(split(trim(ip), '/'))"),
+                "{file}"
+            );
+            assert_eq!(acls["virtualNetworkRules"], json!([]), "{file}");
+            let params = &model(file)["params"];
+            assert_eq!(
+                params["publicNetworkAccess"]["default"], "Disabled",
+                "{file}"
+            );
+            assert!(
+                params["publicNetworkAccess"]["decorators"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("@allowed(['Disabled', 'Enabled'])")),
+                "{file}"
+            );
+            assert_eq!(params["developerIps"]["default"], json!([]), "{file}");
         }
     }
     assert_eq!(declared, 2, "one vault, one storage account");
-    assert!(read("modules/keyvault.bicep").contains("bypass: 'None'"));
+    let vault = resource("modules/keyvault.bicep", "Microsoft.KeyVault/vaults");
+    assert_eq!(vault["body"]["properties"]["networkAcls"]["bypass"], "None");
     // resources.bicep opens them only when developer addresses are given.
-    let resources = read("resources.bicep");
+    let opened: Vec<&Value> = model("resources.bicep")["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["body"]["params"].get("developerIps").is_some())
+        .collect();
+    assert_eq!(opened.len(), 2, "the vault and the storage account");
+    for m in opened {
+        assert_eq!(m["body"]["params"]["developerIps"], expr("developerIps"));
+        assert_eq!(
+            m["body"]["params"]["publicNetworkAccess"],
+            expr("empty(developerIps) ? 'Disabled' : 'Enabled'")
+        );
+    }
+    let main = model("main.bicep");
+    assert_eq!(main["params"]["developerIpAddresses"]["default"], "");
     assert_eq!(
-        resources
-            .matches("publicNetworkAccess: empty(developerIps) ? 'Disabled' : 'Enabled'")
-            .count(),
-        2
+        main["vars"]["developerIps"],
+        expr("filter(split(developerIpAddresses, ','), ip => !empty(trim(ip)))")
     );
-    assert_eq!(resources.matches("developerIps: developerIps").count(), 2);
-    let main = read("main.bicep");
-    assert!(main.contains("param developerIpAddresses string = ''"));
-    assert!(main.contains(
-        "var developerIps = filter(split(developerIpAddresses, ','), ip => !empty(trim(ip)))"
-    ));
-    assert!(
-        read("main.parameters.json")
-            .contains(r#""developerIpAddresses": { "value": "${DEVELOPER_IP_ADDRESSES=}" }"#)
+    let parameters: Value = serde_json::from_str(&read("main.parameters.json")).unwrap();
+    assert_eq!(
+        parameters["parameters"]["developerIpAddresses"]["value"],
+        "${DEVELOPER_IP_ADDRESSES=}"
     );
     // Nothing anywhere opens a network to all.
     let mut files = bicep_files();
