@@ -71,7 +71,22 @@ def value(node, source):
             out[name["expr"] if isinstance(name, dict) else name] = value(val, source)
         return out
     if kind == "array":
-        return [value(c, source) for c in named(node)]
+        # Elements are separated by commas or new lines; the grammar splits some one-line
+        # elements (`[resourceGroup().id]`) in two nodes, which are one element here.
+        groups, group, last = [], [], None
+        for c in node.children[1:-1]:
+            if c.type == "," or (last is not None and b"\n" in source[last:c.start_byte]):
+                groups, group = groups + ([group] if group else []), []
+            if c.type not in (",", "comment"):
+                group.append(c)
+            last = c.end_byte
+        groups += [group] if group else []
+        return [
+            value(g[0], source)
+            if len(g) == 1
+            else {"expr": " ".join(source[g[0].start_byte:g[-1].end_byte].decode().split())}
+            for g in groups
+        ]
     if kind == "string":
         return string(node, source)
     if kind == "boolean":

@@ -230,22 +230,36 @@ fn role_ids() -> BTreeSet<(String, String)> {
 
 #[test]
 fn role_ids_match_role_names() {
-    let roles = read("modules/roles.bicep");
-    let map = Regex::new(r"(?m)^\s+'?([A-Za-z ]+?)'?: '([0-9a-f-]{36})'").unwrap();
-    let found: BTreeSet<(String, String)> = map
-        .captures_iter(&roles)
-        .map(|c| (c[1].to_owned(), c[2].to_owned()))
+    let found: BTreeSet<(String, String)> = model("modules/roles.bicep")["vars"]["builtInRoles"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, id)| (name.clone(), id.as_str().unwrap().to_owned()))
         .collect();
     assert_eq!(found, role_ids());
 }
 
+/// The declarations of `relative` named `symbol`, among its resources or modules.
+fn declared(relative: &str, list: &str, symbol: &str) -> &'static Value {
+    model(relative)[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["symbol"] == symbol)
+        .unwrap_or_else(|| panic!("{relative}: no {list} {symbol}"))
+}
+
 #[test]
 fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
-    let roles = read("modules/roles.bicep");
-    let row = Regex::new(r"\{ principal: '([^']+)', role: '([^']+)', scope: '([^']+)' \}").unwrap();
-    let found: BTreeSet<(String, String, String)> = row
-        .captures_iter(&roles)
-        .map(|c| (c[1].to_owned(), c[2].to_owned(), c[3].to_owned()))
+    let roles = model("modules/roles.bicep");
+    let found: BTreeSet<(String, String, String)> = roles["vars"]["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let field = |k: &str| a[k].as_str().unwrap().to_owned();
+            (field("principal"), field("role"), field("scope"))
+        })
         .collect();
     // The role table (`ops::roles`): what each service needs, plus AcrPull for image pulls, the
     // custom Message Updater (messages/write: visibility renewal) and Queue Data Reader (KEDA's
@@ -263,12 +277,36 @@ fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
         .collect();
     assert_eq!(found, expected);
 
-    // One assignment loop per scope kind, each at that resource, each a service principal.
-    let loops = Regex::new(r"(?s)resource \w+ 'Microsoft.Authorization/roleAssignments@[^']+' = \[\s*for a in filter\(assignments, a => a.scope == '([a-z-]+)'\): \{.*?scope: (\w+)\s").unwrap();
-    let scopes: BTreeSet<(String, String)> = loops
-        .captures_iter(&roles)
-        .map(|c| (c[1].to_owned(), c[2].to_owned()))
+    // One assignment loop per scope kind, each at that resource, each a service principal whose
+    // role is the custom role or a built-in one from the table (no literal role id elsewhere).
+    let loops: Vec<&Value> = roles["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type"] == "Microsoft.Authorization/roleAssignments")
         .collect();
+    let mut scopes = BTreeSet::new();
+    for l in &loops {
+        let header = l["body"]["for"].as_str().unwrap();
+        let kind = header
+            .strip_prefix("for a in filter(assignments, a => a.scope == '")
+            .and_then(|rest| rest.strip_suffix("')"))
+            .unwrap_or_else(|| panic!("{header}"));
+        let body = &l["body"]["body"];
+        let scope = body["scope"]["expr"].as_str().unwrap();
+        assert_eq!(
+            body["properties"]["principalType"], "ServicePrincipal",
+            "{kind}"
+        );
+        assert_eq!(
+            body["properties"]["roleDefinitionId"],
+            expr(
+                "a.role == updaterRoleName ? updaterRoleId : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])"
+            ),
+            "{kind}"
+        );
+        scopes.insert((kind.to_owned(), scope.to_owned()));
+    }
     let expected_scopes: BTreeSet<(String, String)> = [
         ("secret", "secret"),
         ("master-key-secret", "masterKeySecret"),
@@ -282,6 +320,7 @@ fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
     .map(|(a, b)| (a.to_string(), b.to_string()))
     .collect();
     assert_eq!(scopes, expected_scopes);
+    assert_eq!(loops.len(), expected_scopes.len());
     // Every scope kind of the table has its loop (a new kind without one would grant nothing).
     for grant in ops::roles::GRANTS {
         assert!(
@@ -292,10 +331,6 @@ fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
             grant.scope
         );
     }
-    assert_eq!(
-        roles.matches("principalType: 'ServicePrincipal'").count(),
-        expected_scopes.len()
-    );
     // Each scope is the resource of that name, and resources.bicep names them as the services
     // and the rotation job do (THIRD_PARTY_API_SECRET_NAME, ..._MASTER_KEY_SECRET_NAME, the URLs).
     for (symbol, kind, name_param) in [
@@ -316,31 +351,29 @@ fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
             "keyStoreContainerName",
         ),
     ] {
-        let existing = Regex::new(&format!(
-            r"resource {symbol} '{}@[^']+' existing = \{{\s*parent: \w+\s*name: {name_param}\s*\}}",
-            regex_lite::escape(kind)
-        ))
-        .unwrap();
+        let r = declared("modules/roles.bicep", "resources", symbol);
+        assert_eq!(
+            (r["type"].as_str(), r["existing"].as_bool()),
+            (Some(kind), Some(true))
+        );
+        assert_eq!(r["body"]["name"], expr(name_param), "{symbol}");
         assert!(
-            existing.is_match(&roles),
-            "{symbol}: the existing {kind} named {name_param}"
+            r["body"]["parent"]["expr"].is_string(),
+            "{symbol}: a child resource"
         );
     }
-    let resources = read("resources.bicep");
+    let resources = model("resources.bicep");
+    let roles_module = declared("resources.bicep", "modules", "roles");
+    assert_eq!(roles_module["path"], "modules/roles.bicep");
+    let params = &roles_module["body"]["params"];
     for (var, value) in [
         ("secretName", "third-party-api-key"),
         ("masterKeySecretName", "third-party-api-master-key"),
         ("containerName", "codes"),
         ("keyStoreContainerName", "third-party-api-keys"),
     ] {
-        assert!(
-            resources.contains(&format!("var {var} = '{value}'\n")),
-            "{var}"
-        );
-        assert!(
-            resources.contains(&format!("    {var}: {var}\n")),
-            "roles get {var}"
-        );
+        assert_eq!(resources["vars"][var], value, "{var}");
+        assert_eq!(params[var], expr(var), "roles get {var}");
     }
     // The principals are the table's identities, each its own user-assigned identity.
     for identity in ops::roles::Identity::ALL {
@@ -351,49 +384,55 @@ fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
             ops::roles::Identity::ThirdPartyApi => "thirdPartyApiIdentity",
             ops::roles::Identity::Rotation => "rotationIdentity",
         };
-        let key = if name.contains('-') {
-            format!("'{name}'")
-        } else {
-            name.to_owned()
-        };
-        assert!(
-            resources.contains(&format!("      {key}: {symbol}.properties.principalId\n")),
-            "{name}: principal {symbol}"
+        assert_eq!(
+            params["principals"][name],
+            expr(&format!("{symbol}.properties.principalId")),
+            "{name}"
         );
-        assert!(
-            resources.contains(&format!(
-                "resource {symbol} 'Microsoft.ManagedIdentity/userAssignedIdentities@"
-            )),
-            "{symbol}"
+        let r = declared("resources.bicep", "resources", symbol);
+        assert_eq!(
+            r["type"],
+            "Microsoft.ManagedIdentity/userAssignedIdentities"
         );
     }
     // The assignments on the two secrets wait for them: the roles module takes the vault's name
     // from the vault module, which creates absent secrets.
-    assert!(resources.contains("    vaultName: vault.outputs.name\n"));
+    assert_eq!(params["vaultName"], expr("vault.outputs.name"));
     // The custom role is its own deployment, finished before the roles module (which takes its
     // id) assigns it; its name is unique in the tenant (a hash of the group's id) and its id is
     // the subscription-level one role assignments expect.
-    let custom_role = read("modules/custom-role.bicep");
-    assert!(resources.contains("    updaterRoleId: updaterRole.outputs.id\n"));
-    assert!(resources.contains("module updaterRole 'modules/custom-role.bicep' = {\n"));
-    assert!(!roles.contains("Microsoft.Authorization/roleDefinitions@"));
-    assert!(
-        custom_role
-            .contains("var roleName = '${baseName} (${uniqueString(resourceGroup().id)})'\n")
-    );
-    assert!(custom_role.contains("    roleName: roleName\n"));
-    assert!(custom_role.contains(
-        "output id string = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', updater.name)\n"
-    ));
-    assert!(custom_role.contains("    assignableScopes: [resourceGroup().id]\n"));
-    let custom = Regex::new(r"dataActions: \[([^\]]*)\]").unwrap();
-    let actions: Vec<String> = custom
-        .captures_iter(&custom_role)
-        .map(|c| c[1].to_owned())
-        .collect();
+    assert_eq!(params["updaterRoleId"], expr("updaterRole.outputs.id"));
     assert_eq!(
-        actions,
-        ["'Microsoft.Storage/storageAccounts/queueServices/queues/messages/write'"],
+        declared("resources.bicep", "modules", "updaterRole")["path"],
+        "modules/custom-role.bicep"
+    );
+    let custom_role = model("modules/custom-role.bicep");
+    assert_eq!(
+        custom_role["vars"]["roleName"],
+        expr("'${baseName} (${uniqueString(resourceGroup().id)})'")
+    );
+    assert_eq!(
+        custom_role["outputs"]["id"]["value"],
+        expr("subscriptionResourceId('Microsoft.Authorization/roleDefinitions', updater.name)")
+    );
+    let definitions = resources_of("Microsoft.Authorization/roleDefinitions");
+    assert_eq!(definitions.len(), 1, "one custom role");
+    let (file, definition) = definitions[0];
+    assert_eq!(file, "modules/custom-role.bicep");
+    let properties = &definition["body"]["properties"];
+    assert_eq!(properties["roleName"], expr("roleName"));
+    assert_eq!(
+        properties["assignableScopes"],
+        json!([expr("resourceGroup().id")])
+    );
+    assert_eq!(
+        properties["permissions"],
+        json!([{
+            "actions": [],
+            "notActions": [],
+            "dataActions": ["Microsoft.Storage/storageAccounts/queueServices/queues/messages/write"],
+            "notDataActions": [],
+        }]),
         "the custom role grants one data action"
     );
     // Every row's role is a known one: a built-in by id, or the custom role.
@@ -401,20 +440,13 @@ fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
     for (_, role, _) in &found {
         assert!(known.contains(role.as_str()), "unknown role {role}");
     }
-    // Role assignments live in roles.bicep only, each loop's definition is the custom role or a
-    // built-in one from the table (no literal role id elsewhere).
-    for (file, text) in bicep_texts() {
-        let assigns = text.contains("Microsoft.Authorization/roleAssignments@");
+    // Role assignments live in roles.bicep only.
+    for (file, _) in resources_of("Microsoft.Authorization/roleAssignments") {
         assert_eq!(
-            assigns,
-            file.ends_with("modules/roles.bicep"),
-            "{file:?}: role assignments belong in modules/roles.bicep"
+            file, "modules/roles.bicep",
+            "role assignments belong in modules/roles.bicep"
         );
     }
-    assert_eq!(
-        roles.matches("roleDefinitionId: a.role == updaterRoleName ? updaterRoleId : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])").count(),
-        expected_scopes.len()
-    );
     for file in bicep_files() {
         let text = std::fs::read_to_string(&file).unwrap();
         assert!(!text.contains("accessPolicies"), "{file:?}: RBAC only");
