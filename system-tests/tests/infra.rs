@@ -228,15 +228,32 @@ fn role_ids() -> BTreeSet<(String, String)> {
         .collect()
 }
 
-#[test]
-fn role_ids_match_role_names() {
-    let found: BTreeSet<(String, String)> = model("modules/roles.bicep")["vars"]["builtInRoles"]
+/// roles.bicep's built-in roles: (name, id).
+fn built_in_roles() -> BTreeSet<(String, String)> {
+    model("modules/roles.bicep")["vars"]["builtInRoles"]
         .as_object()
         .unwrap()
         .iter()
         .map(|(name, id)| (name.clone(), id.as_str().unwrap().to_owned()))
-        .collect();
-    assert_eq!(found, role_ids());
+        .collect()
+}
+
+/// roles.bicep's assignment rows: (principal, role, scope), in order.
+fn assignments() -> Vec<(String, String, String)> {
+    model("modules/roles.bicep")["vars"]["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let field = |k: &str| a[k].as_str().unwrap().to_owned();
+            (field("principal"), field("role"), field("scope"))
+        })
+        .collect()
+}
+
+#[test]
+fn role_ids_match_role_names() {
+    assert_eq!(built_in_roles(), role_ids());
 }
 
 /// The declarations of `relative` named `symbol`, among its resources or modules.
@@ -252,15 +269,7 @@ fn declared(relative: &str, list: &str, symbol: &str) -> &'static Value {
 #[test]
 fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
     let roles = model("modules/roles.bicep");
-    let found: BTreeSet<(String, String, String)> = roles["vars"]["assignments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| {
-            let field = |k: &str| a[k].as_str().unwrap().to_owned();
-            (field("principal"), field("role"), field("scope"))
-        })
-        .collect();
+    let found: BTreeSet<(String, String, String)> = assignments().into_iter().collect();
     // The role table (`ops::roles`): what each service needs, plus AcrPull for image pulls, the
     // custom Message Updater (messages/write: visibility renewal) and Queue Data Reader (KEDA's
     // queue length) for the worker. No Contributor or Owner anywhere. The worker only sends to the
@@ -508,14 +517,7 @@ fn each_identity_holds_exactly_the_least_privilege_written_out_here() {
         ("rotation", "AcrPull", "registry"),
     ]
     .into();
-    let roles = read("modules/roles.bicep");
-    let row = Regex::new(r"\{ principal: '([^']+)', role: '([^']+)', scope: '([^']+)' \}").unwrap();
-    let rows: Vec<(String, String, String)> = row
-        .captures_iter(&roles)
-        .map(|c| (c[1].to_owned(), c[2].to_owned(), c[3].to_owned()))
-        .collect();
-    // Every row of the table is read (one written another way would go unseen), none twice.
-    assert_eq!(rows.len(), roles.matches("principal: '").count());
+    let rows = assignments();
     let in_bicep: BTreeSet<(&str, &str, &str)> = rows
         .iter()
         .map(|(p, r, s)| (p.as_str(), r.as_str(), s.as_str()))
@@ -562,12 +564,7 @@ fn each_identity_holds_exactly_the_least_privilege_written_out_here() {
     }
     // The role ids, written out (Microsoft's built-in roles list): a row cannot keep its name
     // and point at a wider role.
-    let ids: BTreeSet<(String, String)> =
-        Regex::new(r"(?m)^\s+'?([A-Za-z ]+?)'?: '([0-9a-f-]{36})'")
-            .unwrap()
-            .captures_iter(&roles)
-            .map(|c| (c[1].to_owned(), c[2].to_owned()))
-            .collect();
+    let ids = built_in_roles();
     let known: BTreeSet<(String, String)> = [
         (
             "Key Vault Secrets User",
@@ -599,10 +596,10 @@ fn each_identity_holds_exactly_the_least_privilege_written_out_here() {
     .map(|(n, i)| (n.to_string(), i.to_string()))
     .collect();
     assert_eq!(ids, known);
-    assert!(roles.contains("var updaterRoleName = 'Storage Queue Data Message Updater'\n"));
-    assert!(read("modules/custom-role.bicep").contains(
-        "dataActions: ['Microsoft.Storage/storageAccounts/queueServices/queues/messages/write']"
-    ));
+    assert_eq!(
+        model("modules/roles.bicep")["vars"]["updaterRoleName"],
+        "Storage Queue Data Message Updater"
+    );
 }
 
 #[test]
@@ -746,120 +743,177 @@ fn vault_and_storage_are_private_unless_opened_to_single_developer_addresses() {
 
 #[test]
 fn private_endpoints_dns_zones_and_the_environment_subnet() {
-    let network = read("modules/network.bicep");
-    let row = Regex::new(
-        r"(?s)\{\s*name: '(\w+)'\s*target: (\w+)\s*group: '(\w+)'\s*zone: '([^\n]*)'\n\s*\}",
-    )
-    .unwrap();
-    let links: BTreeSet<(String, String, String, String)> = row
-        .captures_iter(&network)
-        .map(|c| {
-            (
-                c[1].to_owned(),
-                c[2].to_owned(),
-                c[3].to_owned(),
-                c[4].to_owned(),
-            )
-        })
-        .collect();
-    let expected: BTreeSet<(String, String, String, String)> = [
-        (
-            "vault",
-            "vaultId",
-            "vault",
-            "privatelink${replace(environment().suffixes.keyvaultDns, 'vault', 'vaultcore')}",
-        ),
-        (
-            "queue",
-            "storageId",
-            "queue",
-            "privatelink.queue.${environment().suffixes.storage}",
-        ),
-        (
-            "blob",
-            "storageId",
-            "blob",
-            "privatelink.blob.${environment().suffixes.storage}",
-        ),
-    ]
-    .iter()
-    .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()))
-    .collect();
-    assert_eq!(links, expected);
+    let network = model("modules/network.bicep");
+    assert_eq!(
+        network["vars"]["links"],
+        json!([
+            { "name": "vault", "target": expr("vaultId"), "group": "vault",
+              "zone": expr("'privatelink${replace(environment().suffixes.keyvaultDns, 'vault', 'vaultcore')}'") },
+            { "name": "queue", "target": expr("storageId"), "group": "queue",
+              "zone": expr("'privatelink.queue.${environment().suffixes.storage}'") },
+            { "name": "blob", "target": expr("storageId"), "group": "blob",
+              "zone": expr("'privatelink.blob.${environment().suffixes.storage}'") },
+        ])
+    );
     // Per link: a zone, its link to the network, an endpoint in the endpoints subnet, a zone group.
-    for (kind, header) in [
-        ("Microsoft.Network/privateDnsZones", "for link in links: {"),
-        (
-            "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
-            "for (link, i) in links: {",
-        ),
-        ("Microsoft.Network/privateEndpoints", "for link in links: {"),
-        (
-            "Microsoft.Network/privateEndpoints/privateDnsZoneGroups",
-            "for (link, i) in links: {",
-        ),
-    ] {
-        let blocks = resource_blocks(kind);
-        assert_eq!(blocks.len(), 1, "{kind}");
-        assert!(blocks[0].1.contains(header), "{kind}: one per link");
-    }
-    assert!(network.contains("registrationEnabled: false"));
-    assert!(network.contains("virtualNetwork: { id: vnet.id }"));
-    assert!(network.contains("subnet: { id: vnet.properties.subnets[1].id }"));
-    assert!(network
-        .contains("privateLinkServiceConnections: [\n        {\n          name: link.name\n          properties: { privateLinkServiceId: link.target, groupIds: [link.group] }"));
-    assert!(network.contains("privateDnsZoneId: zones[i].id"));
+    let per_link = |kind: &str, header: &str| -> &'static Value {
+        let r = resource("modules/network.bicep", kind);
+        assert_eq!(r["body"]["for"], header, "{kind}: one per link");
+        &r["body"]["body"]
+    };
+    assert_eq!(
+        per_link("Microsoft.Network/privateDnsZones", "for link in links")["name"],
+        expr("link.zone")
+    );
+    let zone_link = per_link(
+        "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+        "for (link, i) in links",
+    );
+    assert_eq!(zone_link["parent"], expr("zones[i]"));
+    assert_eq!(
+        zone_link["properties"],
+        json!({ "registrationEnabled": false, "virtualNetwork": { "id": expr("vnet.id") } })
+    );
+    let endpoint = per_link("Microsoft.Network/privateEndpoints", "for link in links");
+    assert_eq!(
+        endpoint["properties"],
+        json!({
+            "subnet": { "id": expr("vnet.properties.subnets[1].id") },
+            "privateLinkServiceConnections": [{
+                "name": expr("link.name"),
+                "properties": { "privateLinkServiceId": expr("link.target"), "groupIds": [expr("link.group")] },
+            }],
+        })
+    );
+    let group = per_link(
+        "Microsoft.Network/privateEndpoints/privateDnsZoneGroups",
+        "for (link, i) in links",
+    );
+    assert_eq!(group["parent"], expr("endpoints[i]"));
+    assert_eq!(
+        group["properties"]["privateDnsZoneConfigs"][0]["properties"]["privateDnsZoneId"],
+        expr("zones[i].id")
+    );
     // Network security: HTTPS only; from the Internet to the environment's subnet (main-app's
     // ingress), and to the endpoints from the environment's subnet alone.
-    let rule = Regex::new(r"(?s)name: '([a-z-]+)'\s*properties: \{\s*priority: (\d+)\s*direction: 'Inbound'\s*access: '(\w+)'\s*protocol: '([^']+)'\s*sourceAddressPrefix: ([^\n]+)\s*sourcePortRange: '\*'\s*destinationAddressPrefix: ([^\n]+)\s*destinationPortRange: '([^']+)'").unwrap();
-    let rules: Vec<Vec<String>> = rule
-        .captures_iter(&network)
-        .map(|c| (1..=7).map(|i| c[i].to_owned()).collect())
-        .collect();
-    let expected_rules: Vec<Vec<String>> = [
-        [
+    let rules = |symbol: &str| -> Vec<Value> {
+        let nsg = declared("modules/network.bicep", "resources", symbol);
+        assert_eq!(nsg["type"], "Microsoft.Network/networkSecurityGroups");
+        nsg["body"]["properties"]["securityRules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let p = &r["properties"];
+                json!([
+                    r["name"],
+                    p["priority"],
+                    p["direction"],
+                    p["access"],
+                    p["protocol"],
+                    p["sourceAddressPrefix"],
+                    p["sourcePortRange"],
+                    p["destinationAddressPrefix"],
+                    p["destinationPortRange"]
+                ])
+            })
+            .collect()
+    };
+    assert_eq!(
+        rules("appsNsg"),
+        [json!([
             "allow-https-from-internet",
-            "100",
+            100,
+            "Inbound",
             "Allow",
             "Tcp",
-            "'Internet'",
-            "appsPrefix",
-            "443",
-        ],
+            "Internet",
+            "*",
+            expr("appsPrefix"),
+            "443"
+        ])]
+    );
+    assert_eq!(
+        rules("endpointsNsg"),
         [
-            "allow-https-from-apps",
-            "100",
-            "Allow",
-            "Tcp",
-            "appsPrefix",
-            "endpointsPrefix",
-            "443",
-        ],
-        ["deny-other-inbound", "4000", "Deny", "*", "'*'", "'*'", "*"],
-    ]
-    .iter()
-    .map(|r| r.iter().map(|s| s.to_string()).collect())
-    .collect();
-    assert_eq!(rules, expected_rules);
+            json!([
+                "allow-https-from-apps",
+                100,
+                "Inbound",
+                "Allow",
+                "Tcp",
+                expr("appsPrefix"),
+                "*",
+                expr("endpointsPrefix"),
+                "443"
+            ]),
+            json!([
+                "deny-other-inbound",
+                4000,
+                "Inbound",
+                "Deny",
+                "*",
+                "*",
+                "*",
+                "*",
+                "*"
+            ]),
+        ]
+    );
     // The claim matches what the environment enforces: the public ingress, not that rule, decides
     // what the Internet reaches, and it answers on 80 with a redirect only (no plain HTTP).
-    let app = read("modules/container-app.bicep");
-    assert!(app.contains("        external: ingress == 'external'\n"));
-    assert!(app.contains("        allowInsecure: false\n"));
+    let app = resource("modules/container-app.bicep", "Microsoft.App/containerApps");
+    let ingress = app["body"]["properties"]["configuration"]["ingress"]["expr"]
+        .as_str()
+        .unwrap();
+    assert!(
+        ingress.contains("external: ingress == 'external'"),
+        "{ingress}"
+    );
+    assert!(ingress.contains("allowInsecure: false"), "{ingress}");
     let readme = repo_file("docs/deploy.md");
     assert!(readme.contains(
         "Port 80 is open too and answers only with a redirect to HTTPS (`allowInsecure: false`)"
     ));
     assert!(!readme.contains("only 443 from the Internet"));
-    assert_eq!(network.matches("securityRules:").count(), 2);
-    assert_eq!(network.matches("networkSecurityGroup: { id:").count(), 2);
-    assert!(network.contains("serviceName: 'Microsoft.App/environments'"));
-    assert!(network.contains("privateEndpointNetworkPolicies: 'Enabled'"));
+    // Two subnets, each behind its security group: the environment's (delegated) and the
+    // endpoints'.
+    let vnet = resource("modules/network.bicep", "Microsoft.Network/virtualNetworks");
+    let subnets = &vnet["body"]["properties"]["subnets"];
+    assert_eq!(subnets.as_array().unwrap().len(), 2);
+    assert_eq!(
+        subnets[0]["properties"]["networkSecurityGroup"],
+        json!({ "id": expr("appsNsg.id") })
+    );
+    assert_eq!(
+        subnets[0]["properties"]["delegations"][0]["properties"]["serviceName"],
+        "Microsoft.App/environments"
+    );
+    assert_eq!(
+        subnets[1]["properties"]["networkSecurityGroup"],
+        json!({ "id": expr("endpointsNsg.id") })
+    );
+    assert_eq!(
+        subnets[1]["properties"]["privateEndpointNetworkPolicies"],
+        "Enabled"
+    );
     // The environment sits in the apps subnet, after the endpoints and zones exist.
-    let env = read("modules/apps-env.bicep");
-    assert!(env.contains("infrastructureSubnetId: subnetId"));
-    assert!(read("resources.bicep").contains("subnetId: network.outputs.appsSubnetId"));
-    assert!(network.contains("output appsSubnetId string = vnet.properties.subnets[0].id"));
+    let env = resource(
+        "modules/apps-env.bicep",
+        "Microsoft.App/managedEnvironments",
+    );
+    assert_eq!(
+        env["body"]["properties"]["vnetConfiguration"]["infrastructureSubnetId"],
+        expr("subnetId")
+    );
+    assert_eq!(
+        declared("resources.bicep", "modules", "environment")["body"]["params"]["subnetId"],
+        expr("network.outputs.appsSubnetId")
+    );
+    assert_eq!(
+        network["outputs"]["appsSubnetId"]["value"],
+        expr("vnet.properties.subnets[0].id")
+    );
 }
 
 /// The Dockerfile stage `stage`, from its `FROM` line to the next.
