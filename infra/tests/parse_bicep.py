@@ -2,7 +2,7 @@
 
 Without options: the error and missing nodes found (none means the file parses cleanly).
 With --model: the file's declarations as data, for the infra tests to assert on:
-  params    {name: {"type", "default", "decorators"}}
+  params    {name: {"type", "decorators", and "default" when it has one}}
   vars      {name: value}
   resources [{"symbol", "type", "api", "existing", "decorators", "body"}]
   modules   [{"symbol", "path", "decorators", "body"}]
@@ -112,12 +112,10 @@ def model(root, source):
             decorators = [" ".join(text(d, source).split()) for d in named(node)]
             continue
         if kind == "parameter_declaration":
-            default = value(parts[2], source) if len(parts) > 2 else None
-            out["params"][text(parts[0], source)] = {
-                "type": text(parts[1], source),
-                "default": default,
-                "decorators": decorators,
-            }
+            param = {"type": text(parts[1], source), "decorators": decorators}
+            if len(parts) > 2:
+                param["default"] = value(parts[2], source)
+            out["params"][text(parts[0], source)] = param
         elif kind == "variable_declaration":
             out["vars"][text(parts[0], source)] = value(parts[-1], source)
         elif kind == "resource_declaration":

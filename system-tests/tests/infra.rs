@@ -15,6 +15,11 @@
 //! main.bicep accepts runs at least weekly, simulated over two years) with an identity that holds
 //! Secrets Officer on the two secrets and nothing else, and the postdeploy hook runs it once after
 //! the first deployment.
+//!
+//! What the checks say about Bicep they assert on the files as parsed (`infra/tests/parse_bicep.py
+//! --model`, tree-sitter-bicep: each file's params, vars, resources, modules and outputs as
+//! data), so layout and whitespace do not matter; only syntax rules, comments and the absence
+//! of a word anywhere are read as text.
 
 use devstack::stack::Service;
 use regex_lite::Regex;
@@ -46,42 +51,19 @@ fn bicep_texts() -> Vec<(PathBuf, String)> {
         .collect()
 }
 
-/// The block of each declared (not `existing`) resource of `kind` (e.g.
-/// `Microsoft.KeyVault/vaults`), from its `resource` line to its closing brace at column 0.
-fn resource_blocks(kind: &str) -> Vec<(PathBuf, String)> {
-    let head = Regex::new(&format!(
-        r"(?m)^resource \w+ '{}@[^']+' (existing )?=",
-        regex_lite::escape(kind)
-    ))
-    .unwrap();
-    let mut blocks = Vec::new();
-    for (file, text) in bicep_texts() {
-        for m in head.captures_iter(&text) {
-            if m.get(1).is_some() {
-                continue;
-            }
-            let start = m.get(0).unwrap().start();
-            let rest = &text[start..];
-            let end = [rest.find("\n}"), rest.find("\n]")]
-                .into_iter()
-                .flatten()
-                .min()
-                .map_or(text.len(), |e| start + e + 2);
-            blocks.push((file.clone(), text[start..end].to_owned()));
-        }
-    }
-    blocks
+/// The module of resources.bicep that deploys `app` (its deployment `name`).
+fn app_module(app: &str) -> &'static Value {
+    model("resources.bicep")["modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["body"]["name"] == app)
+        .unwrap_or_else(|| panic!("no module for {app}"))
 }
 
-/// The `module` block of resources.bicep that deploys `app`.
-fn app_module(app: &str) -> String {
-    let resources = read("resources.bicep");
-    let start = resources
-        .find(&format!("name: '{app}'\n"))
-        .unwrap_or_else(|| panic!("no module for {app}"));
-    let block = &resources[start..];
-    let end = block.find("\n}\n").unwrap_or(block.len());
-    block[..end].to_owned()
+/// What `app`'s module passes as `param` (`Null` when it passes nothing).
+fn app_param(app: &str, param: &str) -> &'static Value {
+    &app_module(app)["body"]["params"][param]
 }
 
 /// The Python with tree-sitter-bicep (pinned) that `infra/tests/parse_bicep.py` runs with.
@@ -941,47 +923,64 @@ fn dockerfile_stage_number(stage: &str, key: &str) -> u16 {
 
 #[test]
 fn the_first_revision_is_healthy_ingress_probes_port_and_image_agree() {
-    let app = read("modules/container-app.bicep");
-    for needle in [
-        "targetPort: port",
-        "httpGet: { path: '/healthz', port: port }",
-        "httpGet: { path: '/readyz', port: port }",
-    ] {
-        assert!(app.contains(needle), "{needle}");
-    }
-    assert_eq!(app.matches("port: port").count(), 2, "both probes");
-    let resources = read("resources.bicep");
+    let app = resource("modules/container-app.bicep", "Microsoft.App/containerApps");
+    let ingress = app["body"]["properties"]["configuration"]["ingress"]["expr"]
+        .as_str()
+        .unwrap();
+    assert!(ingress.contains("targetPort: port"), "{ingress}");
+    let container = &app["body"]["properties"]["template"]["containers"][0];
+    let probes: Vec<(&Value, &Value)> = container["probes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (&p["type"], &p["httpGet"]))
+        .collect();
+    assert_eq!(
+        probes,
+        [
+            (
+                &json!("Liveness"),
+                &json!({ "path": "/healthz", "port": expr("port") })
+            ),
+            (
+                &json!("Readiness"),
+                &json!({ "path": "/readyz", "port": expr("port") })
+            ),
+        ]
+    );
+    let resources = model("resources.bicep");
     // The placeholder listens on PORT and answers 200 on every path (Google's hello-app
     // sample), so ingress and both probes find it on the service's own port.
-    assert!(resources.contains(
-        "var placeholderImage = 'us-docker.pkg.dev/google-samples/containers/gke/hello-app:1.0'"
-    ));
-    assert!(!resources.contains("containerapps-helloworld"));
+    assert_eq!(
+        resources["vars"]["placeholderImage"],
+        "us-docker.pkg.dev/google-samples/containers/gke/hello-app:1.0"
+    );
     for (app, variable) in [
         ("third-party-api", "thirdPartyApiImage"),
         ("main-app", "mainAppImage"),
         ("queue-worker", "queueWorkerImage"),
     ] {
-        let block = app_module(app);
-        assert!(
-            block.contains(&format!(
-                "image: empty({variable}) ? placeholderImage : {variable}"
+        assert_eq!(
+            app_param(app, "image"),
+            &expr(&format!(
+                "empty({variable}) ? placeholderImage : {variable}"
             )),
             "{app}"
         );
-        let port: u16 = Regex::new(r"\n    port: (\d+)\n")
-            .unwrap()
-            .captures(&block)
-            .unwrap_or_else(|| panic!("{app}: no port"))[1]
-            .parse()
-            .unwrap();
-        let env_port: u16 = Regex::new(r"\{ name: 'PORT', value: '(\d+)' \}")
-            .unwrap()
-            .captures(&block)
-            .unwrap_or_else(|| panic!("{app}: no PORT"))[1]
-            .parse()
-            .unwrap();
-        assert_eq!(port, env_port, "{app}: ingress and probes vs PORT");
+        let port = app_param(app, "port")
+            .as_u64()
+            .unwrap_or_else(|| panic!("{app}: no port"));
+        let env = bicep_env_entries(app);
+        let (_, env_port) = env
+            .iter()
+            .find(|(name, _)| name == "PORT")
+            .unwrap_or_else(|| panic!("{app}: no PORT"));
+        assert_eq!(
+            port.to_string(),
+            resolve(env_port),
+            "{app}: ingress and probes vs PORT"
+        );
+        let port = u16::try_from(port).unwrap();
         assert_eq!(
             port,
             dockerfile_stage_number(app, "EXPOSE "),
@@ -993,22 +992,42 @@ fn the_first_revision_is_healthy_ingress_probes_port_and_image_agree() {
             "{app}: vs the image's PORT"
         );
         // The apps start once their roles exist and the network (endpoints, zones) is up.
-        assert!(block.contains("dependsOn: [roles]"), "{app}");
+        assert_eq!(
+            app_module(app)["body"]["dependsOn"],
+            json!([expr("roles")]),
+            "{app}"
+        );
     }
 }
 
 #[test]
 fn the_vault_name_is_unique_per_deployment() {
-    let resources = read("resources.bicep");
-    assert!(resources.contains("name: 'kl-kv-${take(token, 11)}${deploymentSuffix}'"));
-    let main = read("main.bicep");
-    assert!(main.contains("@maxLength(6)\n"));
-    assert!(main.contains("param deploymentSuffix string = ''"));
-    assert!(main.contains("deploymentSuffix: suffix"));
-    assert!(main.contains("output AZURE_DEPLOYMENT_SUFFIX string = suffix"));
+    let vault = declared("resources.bicep", "modules", "vault");
+    assert_eq!(
+        vault["body"]["params"]["name"],
+        expr("'kl-kv-${take(token, 11)}${deploymentSuffix}'")
+    );
+    let main = model("main.bicep");
+    let param = &main["params"]["deploymentSuffix"];
+    assert_eq!(param["default"], "");
     assert!(
-        read("main.parameters.json")
-            .contains(r#""deploymentSuffix": { "value": "${AZURE_DEPLOYMENT_SUFFIX=}" }"#)
+        param["decorators"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("@maxLength(6)"))
+    );
+    assert_eq!(
+        declared("main.bicep", "modules", "resources")["body"]["params"]["deploymentSuffix"],
+        expr("suffix")
+    );
+    assert_eq!(
+        main["outputs"]["AZURE_DEPLOYMENT_SUFFIX"]["value"],
+        expr("suffix")
+    );
+    let parameters: Value = serde_json::from_str(&read("main.parameters.json")).unwrap();
+    assert_eq!(
+        parameters["parameters"]["deploymentSuffix"]["value"],
+        "${AZURE_DEPLOYMENT_SUFFIX=}"
     );
     // azd keeps the suffix across provisions and renews it at `azd down`.
     let azure = repo_file("azure.yaml");
@@ -1120,36 +1139,70 @@ fn the_deployment_suffix_hook_keeps_a_suffix_unless_a_deleted_vault_holds_it() {
 fn secrets_expire_and_telemetry_needs_no_key() {
     // Every Key Vault secret written by the templates (a later one included) expires and says
     // what it is.
-    let secrets = resource_blocks("Microsoft.KeyVault/vaults/secrets");
+    let secrets = resources_of("Microsoft.KeyVault/vaults/secrets");
     assert!(!secrets.is_empty());
-    for (file, block) in secrets {
-        assert!(block.contains("exp: secretExpiresOn"), "{file:?}: expiry");
-        assert!(block.contains("contentType: "), "{file:?}: content type");
+    for (file, r) in secrets {
+        let body = if r["body"]["for"].is_string() {
+            &r["body"]["body"]
+        } else {
+            &r["body"]
+        };
+        let properties = &body["properties"];
+        assert_eq!(
+            properties["attributes"]["exp"],
+            expr("secretExpiresOn"),
+            "{file}: expiry"
+        );
+        assert!(!properties["contentType"].is_null(), "{file}: content type");
     }
-    assert!(
-        read("main.bicep")
-            .contains("secretExpiresOn: dateTimeToEpoch(dateTimeAdd(deployedAt, 'P90D'))")
+    assert_eq!(
+        declared("main.bicep", "modules", "resources")["body"]["params"]["secretExpiresOn"],
+        expr("dateTimeToEpoch(dateTimeAdd(deployedAt, 'P90D'))")
     );
     // Application Insights keeps local authentication, the one way the managed agent can send
     // (its connection string sits in the environment alone); logs reach Log Analytics through
     // diagnostic settings, not the workspace key.
-    let monitoring = read("modules/monitoring.bicep");
-    assert!(monitoring.contains("    DisableLocalAuth: false\n"));
-    assert!(monitoring.contains("must allow local authentication to receive"));
-    let env = read("modules/apps-env.bicep");
-    assert!(env.contains("destination: 'azure-monitor'"));
-    assert!(env.contains("resource logs 'Microsoft.Insights/diagnosticSettings@"));
-    assert!(env.contains("tracesConfiguration: { destinations: ['appInsights'] }"));
-    assert!(env.contains("logsConfiguration: { destinations: ['appInsights'] }"));
+    let insights = resource("modules/monitoring.bicep", "Microsoft.Insights/components");
+    assert_eq!(insights["body"]["properties"]["DisableLocalAuth"], false);
+    assert!(
+        read("modules/monitoring.bicep").contains("must allow local authentication to receive")
+    );
+    let env = resource(
+        "modules/apps-env.bicep",
+        "Microsoft.App/managedEnvironments",
+    );
+    let properties = &env["body"]["properties"];
+    assert_eq!(
+        properties["appLogsConfiguration"]["destination"],
+        "azure-monitor"
+    );
+    assert_eq!(
+        properties["openTelemetryConfiguration"],
+        json!({
+            "tracesConfiguration": { "destinations": ["appInsights"] },
+            "logsConfiguration": { "destinations": ["appInsights"] },
+        })
+    );
+    assert_eq!(
+        properties["appInsightsConfiguration"]["connectionString"],
+        expr("insights.properties.ConnectionString")
+    );
+    let diagnostics = resources_of("Microsoft.Insights/diagnosticSettings");
+    assert!(
+        diagnostics
+            .iter()
+            .any(|(file, r)| *file == "modules/apps-env.bicep"
+                && r["body"]["scope"] == expr("environment"))
+    );
     // The agent takes OTLP over gRPC only: each app says so (the services honour it; the
     // protocol is proven against a gRPC receiver in system-tests/tests/trace.rs).
-    let resources = read("resources.bicep");
-    assert_eq!(
-        resources
-            .matches("      { name: 'OTEL_EXPORTER_OTLP_PROTOCOL', value: 'grpc' }\n")
-            .count(),
-        3
-    );
+    for app in ["third-party-api", "main-app", "queue-worker"] {
+        assert!(
+            bicep_env_entries(app)
+                .contains(&("OTEL_EXPORTER_OTLP_PROTOCOL".to_owned(), json!("grpc"))),
+            "{app}"
+        );
+    }
     // The environment's managed agent is the only holder of the connection string: no app,
     // no secret, no key anywhere.
     for (file, text) in bicep_texts() {
@@ -1167,27 +1220,25 @@ fn secrets_expire_and_telemetry_needs_no_key() {
         }
         assert!(!text.contains("APPLICATIONINSIGHTS"), "{file:?}");
     }
-    assert_eq!(
-        env.matches("connectionString: insights.properties.ConnectionString")
-            .count(),
-        1
-    );
-    // No Container App gets a secret any more (each service reads the vault itself, at run time);
-    // were one added, it would be a Key Vault reference read with the app's identity.
-    let resources = read("resources.bicep");
-    let secret_blocks = Regex::new(r"(?s)\n    secrets: \[(.*?)\n    \]").unwrap();
-    let mut references = 0;
-    for c in secret_blocks.captures_iter(&resources) {
-        let entries = &c[1];
-        assert!(!entries.contains("value:"), "a secret value in an app");
-        references += entries.matches("keyVaultUrl:").count();
-        assert_eq!(
-            entries.matches("keyVaultUrl:").count(),
-            entries.matches("identity:").count()
+    // No Container App gets a secret any more (each service reads the vault itself, at run time).
+    for app in [
+        "third-party-api",
+        "main-app",
+        "queue-worker",
+        "key-rotation",
+    ] {
+        let secrets = app_param(app, "secrets");
+        assert!(
+            secrets.is_null() || secrets == &json!([]),
+            "{app}: {secrets}"
+        );
+        assert!(
+            bicep_env_entries(app)
+                .iter()
+                .all(|(_, v)| v.get("secretRef").is_none()),
+            "{app}"
         );
     }
-    assert_eq!(references, 0);
-    assert!(!resources.contains("secretRef"));
 }
 
 #[test]
@@ -1300,17 +1351,9 @@ fn no_secret_is_written_down_or_output() {
 
 /// The `env` entries of the module that deploys `app` in resources.bicep.
 fn bicep_env(app: &str) -> BTreeSet<String> {
-    let resources = read("resources.bicep");
-    let start = resources
-        .find(&format!("name: '{app}'\n"))
-        .unwrap_or_else(|| panic!("no module for {app}"));
-    let block = &resources[start..];
-    let env_start = block.find("env: [").unwrap();
-    let env_end = env_start + block[env_start..].find("\n    ]").unwrap();
-    Regex::new(r"\{ name: '([A-Z0-9_]+)'")
-        .unwrap()
-        .captures_iter(&block[env_start..env_end])
-        .map(|c| c[1].to_owned())
+    bicep_env_entries(app)
+        .into_iter()
+        .map(|(name, _)| name)
         .collect()
 }
 
@@ -1373,60 +1416,65 @@ async fn every_variable_set_in_azure_and_locally_is_one_the_service_reads() {
 
 #[test]
 fn the_worker_scales_on_queue_length_with_its_identity_and_ingress_is_as_designed() {
-    let resources = read("resources.bicep");
-    let keda = Regex::new(r"(?s)azureQueue: \{\s*accountName: storage.outputs.name\s*queueName: queueName\s*queueLength: 5\s*identity: queueWorkerIdentity.id\s*\}").unwrap();
-    assert!(
-        keda.is_match(&resources),
+    let rules = app_param("queue-worker", "scaleRules");
+    assert_eq!(
+        rules,
+        &json!([{
+            "name": "code-requests-length",
+            "azureQueue": {
+                "accountName": expr("storage.outputs.name"),
+                "queueName": expr("queueName"),
+                "queueLength": 5,
+                "identity": expr("queueWorkerIdentity.id"),
+            },
+        }]),
         "KEDA azure-queue rule with the worker's identity"
     );
-    assert!(!resources.contains("connectionString"));
     for (app, ingress) in [
         ("third-party-api", "internal"),
         ("main-app", "external"),
         ("queue-worker", "none"),
     ] {
-        let start = resources.find(&format!("name: '{app}'\n")).unwrap();
-        let block = &resources[start..];
-        let end = block.find("\n}\n").unwrap_or(block.len());
-        assert!(
-            block[..end].contains(&format!("ingress: '{ingress}'")),
+        assert_eq!(app_param(app, "ingress"), ingress, "{app}");
+        let env: BTreeMap<String, Value> = bicep_env_entries(app).into_iter().collect();
+        assert_eq!(
+            env["AZURE_TOKEN_CREDENTIALS"], "ManagedIdentityCredential",
             "{app}"
         );
         assert!(
-            block[..end].contains("value: 'ManagedIdentityCredential'"),
-            "{app}"
-        );
-        assert!(
-            block[..end].contains("{ name: 'AZURE_CLIENT_ID', value:"),
+            env["AZURE_CLIENT_ID"]["expr"]
+                .as_str()
+                .is_some_and(|e| e.ends_with("Identity.properties.clientId")),
             "{app}: user-assigned identity"
         );
     }
-    let app = read("modules/container-app.bicep");
-    assert!(app.contains("path: '/healthz'") && app.contains("path: '/readyz'"));
 }
 
 // ---- The key lifecycle in Azure (issue 10): create-if-absent secrets, the key store, the job.
 
-/// `name: value-expression` of each `env` entry of the module that deploys `module` in
-/// resources.bicep (an app or the job), in order.
-fn bicep_env_entries(module: &str) -> Vec<(String, String)> {
-    let resources = read("resources.bicep");
-    let start = resources
-        .find(&format!("name: '{module}'\n"))
-        .unwrap_or_else(|| panic!("no module for {module}"));
-    let block = &resources[start..];
-    let env_start = block.find("env: [").unwrap();
-    let env_end = env_start + block[env_start..].find("\n    ]").unwrap();
-    Regex::new(r"\{ name: '([A-Z0-9_]+)', value: ([^\n]+) \}")
-        .unwrap()
-        .captures_iter(&block[env_start..env_end])
-        .map(|c| (c[1].to_owned(), c[2].to_owned()))
+/// `app`'s environment in Azure, in order: each variable's name and value (a literal or a
+/// Bicep expression).
+fn bicep_env_entries(app: &str) -> Vec<(String, Value)> {
+    app_param(app, "env")
+        .as_array()
+        .unwrap_or_else(|| panic!("{app}: no env"))
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap().to_owned(), e["value"].clone()))
         .collect()
 }
 
-/// The value a Bicep expression of resources.bicep has in a deployment, with made-up resource
-/// outputs: string literals with their `${...}` interpolations, the file's `var`s, outputs.
-fn resolve(expr: &str, resources: &str) -> String {
+/// The value `value` (a literal or an expression of resources.bicep) has in a deployment, with
+/// made-up resource outputs: string literals with their `${...}` interpolations, the file's
+/// `var`s, outputs.
+fn resolve(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => resolve_expr(value["expr"].as_str().expect("an expression")),
+    }
+}
+
+fn resolve_expr(expr: &str) -> String {
     let outputs = [
         (
             "storage.outputs.blobEndpoint",
@@ -1445,7 +1493,6 @@ fn resolve(expr: &str, resources: &str) -> String {
             "third-party-api.internal.example.westeurope.azurecontainerapps.io",
         ),
     ];
-    let expr = expr.trim();
     if let Some((_, value)) = outputs.iter().find(|(k, _)| *k == expr) {
         return (*value).to_owned();
     }
@@ -1455,50 +1502,58 @@ fn resolve(expr: &str, resources: &str) -> String {
     if let Some(literal) = expr.strip_prefix('\'').and_then(|e| e.strip_suffix('\'')) {
         return Regex::new(r"\$\{([^}]+)\}")
             .unwrap()
-            .replace_all(literal, |c: &regex_lite::Captures<'_>| {
-                resolve(&c[1], resources)
-            })
+            .replace_all(literal, |c: &regex_lite::Captures<'_>| resolve_expr(&c[1]))
             .into_owned();
     }
-    let var = Regex::new(&format!(r"(?m)^var {} = (.+)$", regex_lite::escape(expr))).unwrap();
-    let definition = var
-        .captures(resources)
-        .unwrap_or_else(|| panic!("cannot resolve {expr}"));
-    resolve(&definition[1], resources)
+    let var = &model("resources.bicep")["vars"][expr];
+    assert!(!var.is_null(), "cannot resolve {expr}");
+    resolve(var)
 }
 
 #[test]
 fn key_secrets_are_created_only_when_absent_with_a_placeholder_that_is_no_key() {
     // The placeholder is not a key: third-party-api's key alphabet has no `:`, so no service
     // ever accepts it, and rotation reads it as "no key yet".
-    let vault = read("modules/keyvault.bicep");
-    assert!(vault.contains("var placeholder = 'pending:first-rotation'\n"));
+    let vault = model("modules/keyvault.bicep");
+    assert_eq!(vault["vars"]["placeholder"], "pending:first-rotation");
     assert!(function_keys::KeyValue::parse("pending:first-rotation").is_err());
     // One loop over the absent secrets (a loop, not `if`, so checkov reads expiry and content
     // type), each with the placeholder and an expiry; both secrets are in it, each with its flag.
-    let secrets = resource_blocks("Microsoft.KeyVault/vaults/secrets");
+    let secrets = resources_of("Microsoft.KeyVault/vaults/secrets");
     assert_eq!(secrets.len(), 1, "{secrets:?}");
-    let (_, block) = &secrets[0];
-    assert!(
-        block.contains("= [\n  for s in absentSecrets: {\n"),
-        "{block}"
+    let body = &secrets[0].1["body"];
+    assert_eq!(body["for"], "for s in absentSecrets");
+    assert_eq!(body["body"]["name"], expr("s.name"));
+    assert_eq!(
+        body["body"]["properties"],
+        json!({
+            "value": expr("placeholder"),
+            "contentType": expr("s.contentType"),
+            "attributes": { "enabled": true, "exp": expr("secretExpiresOn") },
+        })
     );
-    for line in [
-        "    name: s.name\n",
-        "      value: placeholder\n",
-        "      contentType: s.contentType\n",
-        "      attributes: { enabled: true, exp: secretExpiresOn }\n",
-    ] {
-        assert!(block.contains(line), "{line}");
-    }
-    assert!(vault.contains("var absentSecrets = filter([\n  { name: secretName, contentType: 'third-party-api function key for main-app', create: createSecret }\n  { name: masterKeySecretName, contentType: 'third-party-api master key', create: createMasterKeySecret }\n], s => s.create)\n"));
-    assert!(!vault.contains("@secure()") && !vault.contains("secretValue"));
+    assert_eq!(
+        vault["vars"]["absentSecrets"],
+        expr(
+            "filter([ { name: secretName, contentType: 'third-party-api function key for main-app', create: createSecret } { name: masterKeySecretName, contentType: 'third-party-api master key', create: createMasterKeySecret } ], s => s.create)"
+        )
+    );
+    let text = read("modules/keyvault.bicep");
+    assert!(!text.contains("@secure()") && !text.contains("secretValue"));
     // The flags are the preprovision hook's answers, fed through main.parameters.json; with no
     // answer (no hook ran: the default, '') the deployment stops instead of overwriting a key.
-    let resources = read("resources.bicep");
-    assert!(resources.contains("    createSecret: !thirdPartyApiKeyExists\n"));
-    assert!(resources.contains("    createMasterKeySecret: !thirdPartyApiMasterKeyExists\n"));
-    let main = read("main.bicep");
+    let vault_params = &declared("resources.bicep", "modules", "vault")["body"]["params"];
+    assert_eq!(
+        vault_params["createSecret"],
+        expr("!thirdPartyApiKeyExists")
+    );
+    assert_eq!(
+        vault_params["createMasterKeySecret"],
+        expr("!thirdPartyApiMasterKeyExists")
+    );
+    let main = model("main.bicep");
+    let passed = &declared("main.bicep", "modules", "resources")["body"]["params"];
+    let parameters: Value = serde_json::from_str(&read("main.parameters.json")).unwrap();
     for (param, variable) in [
         ("thirdPartyApiKeyExists", "THIRD_PARTY_API_KEY_EXISTS"),
         (
@@ -1506,33 +1561,41 @@ fn key_secrets_are_created_only_when_absent_with_a_placeholder_that_is_no_key() 
             "THIRD_PARTY_API_MASTER_KEY_EXISTS",
         ),
     ] {
-        assert!(
-            Regex::new(&format!(
-                r"@allowed\(\['true', 'false', ''\]\)\n@description\('[^\n]+'\)\nparam {param} string = ''\n"
-            ))
-            .unwrap()
-            .is_match(&main),
+        let declared = &main["params"][param];
+        assert_eq!(
+            (
+                &declared["type"],
+                &declared["default"],
+                &declared["decorators"][0]
+            ),
+            (
+                &json!("string"),
+                &json!(""),
+                &json!("@allowed(['true', 'false', ''])")
+            ),
             "{param}: 'true', 'false' or '' (not known), by default ''"
         );
-        assert!(main.contains(&format!(
-            "    {param}: empty({param}) ? any(refused)['{variable} is not set: provision with azd, "
-        )));
+        let condition = passed[param]["expr"].as_str().unwrap();
+        let stop =
+            format!("empty({param}) ? any(refused)['{variable} is not set: provision with azd, ");
+        assert!(condition.starts_with(&stop), "{condition}");
         assert!(
-            Regex::new(&format!(r"(?m)^    {param}: empty\({param}\) \? any\(refused\)\['[^']+'\] : {param} == 'true'$"))
-                .unwrap()
-                .is_match(&main),
+            condition.ends_with(&format!("'] : {param} == 'true'")),
             "{param}: known, or the deployment stops"
         );
-        assert!(
-            read("main.parameters.json")
-                .contains(&format!(r#""{param}": {{ "value": "${{{variable}=}}" }}"#))
+        assert_eq!(
+            parameters["parameters"][param]["value"],
+            format!("${{{variable}=}}")
         );
         assert!(read("scripts/key-secrets.sh").contains(&format!("azd env set {variable} ")));
         assert!(read("scripts/key-secrets.ps1").contains(&format!("azd env set {variable} ")));
     }
     // The placeholder's expiry (like each rotated version's, 90 days) is later than the job's
     // next run (weekly by default): checked with the schedule in the job's test.
-    assert!(main.contains("secretExpiresOn: dateTimeToEpoch(dateTimeAdd(deployedAt, 'P90D'))"));
+    assert_eq!(
+        passed["secretExpiresOn"],
+        expr("dateTimeToEpoch(dateTimeAdd(deployedAt, 'P90D'))")
+    );
     // The hook runs after the suffix hook (it needs the vault's name) on both shells, and asks
     // the management plane only: ARM's view of the vault, never its data plane (`az keyvault
     // secret` needs data access and goes through the vault's firewall).
@@ -1834,12 +1897,13 @@ enum AzdParameter {
 fn azd_parameters(env: &BTreeMap<String, String>) -> BTreeMap<String, AzdParameter> {
     let file: serde_json::Value = serde_json::from_str(&read("main.parameters.json")).unwrap();
     let reference = Regex::new(r"\$\{([A-Z0-9_]+)(=([^}]*))?\}").unwrap();
-    let declared = Regex::new(r"(?m)^param (\w+) \w+( = .+)?$").unwrap();
-    declared
-        .captures_iter(&read("main.bicep"))
-        .map(|c| {
-            let name = c[1].to_owned();
-            let has_default = c.get(2).is_some();
+    model("main.bicep")["params"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, param)| {
+            let name = name.clone();
+            let has_default = param.get("default").is_some();
             let value = file["parameters"][&name]["value"].as_str().map(|text| {
                 reference
                     .replace_all(text, |r: &regex_lite::Captures| {
@@ -1957,7 +2021,6 @@ fn azd_up_asks_nothing_on_a_fresh_environment_and_on_a_second_run() {
 #[test]
 fn third_party_api_keeps_its_keys_in_its_container_and_its_master_key_in_the_vault() {
     use third_party_api::config as c;
-    let resources = read("resources.bicep");
     // Its variables in Azure: the blob store, the vault's master key, identity; no key, no file.
     let entries = bicep_env_entries("third-party-api");
     let names: BTreeSet<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
@@ -1973,22 +2036,18 @@ fn third_party_api_keeps_its_keys_in_its_container_and_its_master_key_in_the_vau
     ]
     .into();
     assert_eq!(names, expected);
-    let block = app_module("third-party-api");
     for gone in [
         c::THIRD_PARTY_API_FUNCTION_KEY,
         c::THIRD_PARTY_API_FUNCTION_KEYS,
         c::THIRD_PARTY_API_MASTER_KEY,
         c::THIRD_PARTY_API_KEYS_FILE,
     ] {
-        assert!(
-            !block.contains(&format!("'{gone}'")),
-            "third-party-api still gets {gone}"
-        );
+        assert!(!names.contains(gone), "third-party-api still gets {gone}");
     }
-    assert!(!block.contains("secrets:") && !block.contains("keyVaultUrl"));
+    assert!(app_param("third-party-api", "secrets").is_null());
     let value = |name: &str| {
         let (_, expr) = entries.iter().find(|(n, _)| n == name).unwrap();
-        resolve(expr, &resources)
+        resolve(expr)
     };
     assert_eq!(
         value(shared_auth::variables::THIRD_PARTY_API_KEYS_URL),
@@ -1999,9 +2058,19 @@ fn third_party_api_keeps_its_keys_in_its_container_and_its_master_key_in_the_vau
         "third-party-api-master-key"
     );
     // The container exists, private, and its role is at its scope (the role-table test).
-    let storage = read("modules/storage.bicep");
-    assert!(storage.contains("resource keyStoreContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {\n  parent: blobService\n  name: keyStoreContainerName\n  properties: { publicAccess: 'None' }\n}"));
-    assert!(resources.contains("    keyStoreContainerName: keyStoreContainerName\n"));
+    let container = declared("modules/storage.bicep", "resources", "keyStoreContainer");
+    assert_eq!(
+        container["body"],
+        json!({
+            "parent": expr("blobService"),
+            "name": expr("keyStoreContainerName"),
+            "properties": { "publicAccess": "None" },
+        })
+    );
+    assert_eq!(
+        declared("resources.bicep", "modules", "storage")["body"]["params"]["keyStoreContainerName"],
+        expr("keyStoreContainerName")
+    );
     // Its image with these variables configures: the image sets no key-store variable that
     // THIRD_PARTY_API_KEYS_URL excludes, and the app reads the blob and the vault's secret.
     let stage = dockerfile_stage("third-party-api");
@@ -2017,11 +2086,7 @@ fn third_party_api_keeps_its_keys_in_its_container_and_its_master_key_in_the_vau
             .any(|(k, _)| k == service_kit::service::settings::PORT),
         "{stage}"
     );
-    env.extend(
-        entries
-            .iter()
-            .map(|(n, e)| (n.clone(), resolve(e, &resources))),
-    );
+    env.extend(entries.iter().map(|(n, e)| (n.clone(), resolve(e))));
     let env: shared_auth::config::MapEnv = env.into_iter().collect();
     let settings = c::Settings::from_env(&env).expect("third-party-api's configuration in Azure");
     assert_eq!(
@@ -2046,7 +2111,7 @@ fn third_party_api_keeps_its_keys_in_its_container_and_its_master_key_in_the_vau
     let main_app = bicep_env_entries("main-app");
     let main_value = |name: &str| {
         let (_, expr) = main_app.iter().find(|(n, _)| n == name).unwrap();
-        resolve(expr, &resources)
+        resolve(expr)
     };
     assert_eq!(
         main_value("THIRD_PARTY_API_SECRET_NAME"),
@@ -2060,44 +2125,63 @@ fn third_party_api_keeps_its_keys_in_its_container_and_its_master_key_in_the_vau
 
 #[test]
 fn the_rotation_job_runs_keyless_rotate_weekly_with_only_its_roles() {
-    let resources = read("resources.bicep");
-    let main = read("main.bicep");
     // A scheduled Container Apps job in the apps' environment, with its own identity, pulling
     // its image with it; deployed by azd like an app (azd-service-name).
-    let jobs = resource_blocks("Microsoft.App/jobs");
+    let jobs = resources_of("Microsoft.App/jobs");
     assert_eq!(jobs.len(), 1);
-    let (_, job) = &jobs[0];
-    for needle in [
-        "  tags: union(tags, { 'azd-service-name': name })\n",
-        "    type: 'UserAssigned'\n    userAssignedIdentities: { '${identityId}': {} }\n",
-        "    environmentId: environmentId\n",
-        "        cronExpression: cronExpression\n        parallelism: 1\n        replicaCompletionCount: 1\n",
-        "      replicaTimeout: replicaTimeout\n",
-        "      replicaRetryLimit: replicaRetryLimit\n",
-        "      registries: [{ server: registryServer, identity: identityId }]\n",
-        "          image: image\n          args: args\n          env: env\n",
-    ] {
-        assert!(job.contains(needle), "job: {needle}");
+    let job = &jobs[0].1["body"];
+    assert_eq!(
+        job["tags"],
+        expr("union(tags, { 'azd-service-name': name })")
+    );
+    assert_eq!(
+        job["identity"],
+        json!({ "type": "UserAssigned", "userAssignedIdentities": { "'${identityId}'": {} } })
+    );
+    let properties = &job["properties"];
+    assert_eq!(properties["environmentId"], expr("environmentId"));
+    let configuration = &properties["configuration"];
+    assert_eq!(
+        configuration["scheduleTriggerConfig"],
+        expr(
+            "placeholder ? null : { cronExpression: cronExpression parallelism: 1 replicaCompletionCount: 1 }"
+        )
+    );
+    assert_eq!(configuration["replicaTimeout"], expr("replicaTimeout"));
+    assert_eq!(
+        configuration["replicaRetryLimit"],
+        expr("replicaRetryLimit")
+    );
+    assert_eq!(
+        configuration["registries"],
+        json!([{ "server": expr("registryServer"), "identity": expr("identityId") }])
+    );
+    let container = &properties["template"]["containers"][0];
+    for field in ["image", "args", "env"] {
+        assert_eq!(container[field], expr(field), "job: {field}");
     }
     let module = app_module("key-rotation");
-    for needle in [
-        "module keyRotation 'modules/job.bicep' = {",
-        "  dependsOn: [roles]\n",
-        "    environmentId: environment.outputs.id\n",
-        "    identityId: rotationIdentity.id\n",
-        "    image: empty(keyRotationImage) ? placeholderImage : keyRotationImage\n",
-        "    args: ['rotate']\n",
-        "    cronExpression: keyRotationSchedule\n",
+    assert_eq!(module["symbol"], "keyRotation");
+    assert_eq!(module["path"], "modules/job.bicep");
+    assert_eq!(module["body"]["dependsOn"], json!([expr("roles")]));
+    for (param, value) in [
+        ("environmentId", expr("environment.outputs.id")),
+        ("identityId", expr("rotationIdentity.id")),
+        (
+            "image",
+            expr("empty(keyRotationImage) ? placeholderImage : keyRotationImage"),
+        ),
+        ("args", json!(["rotate"])),
+        ("cronExpression", expr("keyRotationSchedule")),
         // Long enough for its waits (bounded below from rotate's defaults); one retry.
-        "    replicaTimeout: 3600\n",
-        "    replicaRetryLimit: 1\n",
+        ("replicaTimeout", json!(3600)),
+        ("replicaRetryLimit", json!(1)),
     ] {
-        let haystack = if needle.starts_with("module") {
-            &resources
-        } else {
-            &module
-        };
-        assert!(haystack.contains(needle), "key-rotation: {needle}");
+        assert_eq!(
+            app_param("key-rotation", param),
+            &value,
+            "key-rotation: {param}"
+        );
     }
     // What `keyless rotate` reads: the vault, the two secrets' names, third-party-api's endpoint
     // as main-app has it (the admin API is at its origin), its identity.
@@ -2119,11 +2203,8 @@ fn the_rotation_job_runs_keyless_rotate_weekly_with_only_its_roles() {
     // replica (the key store's refresh), main-app using the new key or its key cache expiring,
     // the old keys idle for the grace period; computed by rotate itself, so the two cannot
     // disagree. main-app keeps its default key cache lifetime, the one rotate assumes.
-    let replica_timeout: u64 = Regex::new(r"\n    replicaTimeout: (\d+)\n")
-        .unwrap()
-        .captures(&module)
-        .unwrap()[1]
-        .parse()
+    let replica_timeout = app_param("key-rotation", "replicaTimeout")
+        .as_u64()
         .unwrap();
     let seconds = std::time::Duration::from_secs;
     let longest = ops::rotate::WaitLimits::new(
@@ -2145,7 +2226,7 @@ fn the_rotation_job_runs_keyless_rotate_weekly_with_only_its_roles() {
     let value = |module: &str, name: &str| {
         let entries = bicep_env_entries(module);
         let (_, expr) = entries.iter().find(|(n, _)| n == name).unwrap();
-        (expr.clone(), resolve(expr, &resources))
+        (expr.clone(), resolve(expr))
     };
     for shared in [
         "THIRD_PARTY_API_ENDPOINT",
@@ -2172,17 +2253,15 @@ fn the_rotation_job_runs_keyless_rotate_weekly_with_only_its_roles() {
     );
     assert_eq!(
         value("key-rotation", "AZURE_CLIENT_ID").0,
-        "rotationIdentity.properties.clientId"
+        expr("rotationIdentity.properties.clientId")
     );
     // Its identity holds Secrets Officer on the two secrets and AcrPull, nothing else (no
     // Storage): in roles.bicep, as in the role table.
-    let roles = read("modules/roles.bicep");
-    let rows: BTreeSet<(String, String)> =
-        Regex::new(r"\{ principal: 'rotation', role: '([^']+)', scope: '([^']+)' \}")
-            .unwrap()
-            .captures_iter(&roles)
-            .map(|c| (c[1].to_owned(), c[2].to_owned()))
-            .collect();
+    let rows: BTreeSet<(String, String)> = assignments()
+        .into_iter()
+        .filter(|(principal, _, _)| principal == "rotation")
+        .map(|(_, role, scope)| (role, scope))
+        .collect();
     let expected: BTreeSet<(String, String)> = [
         ("Key Vault Secrets Officer", "secret"),
         ("Key Vault Secrets Officer", "master-key-secret"),
@@ -2197,23 +2276,31 @@ fn the_rotation_job_runs_keyless_rotate_weekly_with_only_its_roles() {
     // rotate's default, not overridden by the job's arguments) and the placeholder after 90
     // days: always later than the next run.
     // (Any other schedule must run at least weekly: the schedule's own test below.)
-    assert!(main.contains("var weekly = '0 3 * * 1'\n"));
+    assert_eq!(model("main.bicep")["vars"]["weekly"], "0 3 * * 1");
     let weekly: Vec<&str> = "0 3 * * 1".split(' ').collect();
     assert_eq!(weekly.len(), 5);
     assert!(weekly[0].parse::<u8>().unwrap() < 60 && weekly[1].parse::<u8>().unwrap() < 24);
     assert_eq!((weekly[2], weekly[3]), ("*", "*"));
     assert!(weekly[4].parse::<u8>().unwrap() <= 6, "one day a week");
     let period_days = 7;
-    let expiry_days: u32 = Regex::new(r"dateTimeAdd\(deployedAt, 'P(\d+)D'\)")
+    let expiry =
+        declared("main.bicep", "modules", "resources")["body"]["params"]["secretExpiresOn"]["expr"]
+            .as_str()
+            .unwrap();
+    let expiry_days: u32 = Regex::new(r"^dateTimeToEpoch\(dateTimeAdd\(deployedAt, 'P(\d+)D'\)\)$")
         .unwrap()
-        .captures(&main)
-        .unwrap()[1]
+        .captures(expiry)
+        .unwrap_or_else(|| panic!("{expiry}"))[1]
         .parse()
         .unwrap();
     assert!(expiry_days > period_days);
     assert!(ops::rotate::DEFAULT_EXPIRES_IN_DAYS > period_days);
     assert_eq!(expiry_days, ops::rotate::DEFAULT_EXPIRES_IN_DAYS);
-    assert!(!module.contains("--expires-in-days"));
+    assert_eq!(
+        app_param("key-rotation", "args"),
+        &json!(["rotate"]),
+        "no --expires-in-days"
+    );
     assert!(
         read("main.parameters.json")
             .contains(r#""keyRotationSchedule": { "value": "${KEY_ROTATION_SCHEDULE=}" }"#)
@@ -2235,7 +2322,10 @@ fn the_rotation_job_runs_keyless_rotate_weekly_with_only_its_roles() {
         read("main.parameters.json")
             .contains(r#""keyRotationImage": { "value": "${SERVICE_KEY_ROTATION_IMAGE_NAME=}" }"#)
     );
-    assert!(main.contains("param keyRotationImage string = ''\n"));
+    assert_eq!(
+        model("main.bicep")["params"]["keyRotationImage"]["default"],
+        ""
+    );
     // CI builds and runs it.
     let ci = repo_file(".ci/containers");
     assert!(
@@ -2244,10 +2334,9 @@ fn the_rotation_job_runs_keyless_rotate_weekly_with_only_its_roles() {
     assert!(ci.contains("\"$prefix/keyless:$tag\" --help"));
     // The first run, after the first deployment: postdeploy starts the job when it has never
     // succeeded (the hook's own test runs it).
-    assert!(
-        main.contains(
-            "output KEY_ROTATION_JOB_NAME string = resources.outputs.keyRotationJobName\n"
-        )
+    assert_eq!(
+        model("main.bicep")["outputs"]["KEY_ROTATION_JOB_NAME"]["value"],
+        expr("resources.outputs.keyRotationJobName")
     );
     assert!(azure.contains("  postdeploy:\n    posix:\n      shell: sh\n      run: infra/scripts/first-rotation.sh\n    windows:\n      shell: pwsh\n      run: ./infra/scripts/first-rotation.ps1\n"));
     for script in ["scripts/first-rotation.sh", "scripts/first-rotation.ps1"] {
@@ -2273,24 +2362,41 @@ struct ScheduleCheck {
 }
 
 impl ScheduleCheck {
-    fn read(main: &str) -> Self {
-        let default = Regex::new(r"(?m)^var weekly = '([^']+)'$")
-            .unwrap()
-            .captures(main)
-            .expect("var weekly")[1]
-            .to_owned();
-        for line in [
-            "var rotationSchedule = empty(trim(keyRotationSchedule)) ? weekly : trim(keyRotationSchedule)\n",
-            "var rotationFields = filter(split(rotationSchedule, ' '), f => !empty(f))\n",
-            "var refused = {}\n",
-            "    keyRotationSchedule: rotationAtLeastWeekly ? join(rotationFields, ' ') : any(refused)['KEY_ROTATION_SCHEDULE must run at least weekly, ",
+    fn read() -> Self {
+        let main = model("main.bicep");
+        let vars = &main["vars"];
+        let default = vars["weekly"].as_str().expect("var weekly").to_owned();
+        for (var, value) in [
+            (
+                "rotationSchedule",
+                "empty(trim(keyRotationSchedule)) ? weekly : trim(keyRotationSchedule)",
+            ),
+            (
+                "rotationFields",
+                "filter(split(rotationSchedule, ' '), f => !empty(f))",
+            ),
         ] {
-            assert!(main.contains(line), "main.bicep: {line}");
+            assert_eq!(vars[var], expr(value), "main.bicep: var {var}");
         }
-        let check = Regex::new(r"(?m)^var rotationAtLeastWeekly = length\(rotationFields\) == (\d+) && join\(take\(skip\(rotationFields, (\d+)\), (\d+)\), ' '\) == '([^']*)'$")
-            .unwrap()
-            .captures(main)
+        assert_eq!(vars["refused"], json!({}));
+        let passed =
+            declared("main.bicep", "modules", "resources")["body"]["params"]["keyRotationSchedule"]
+                ["expr"]
+                .as_str()
+                .unwrap();
+        assert!(
+            passed.starts_with(
+                "rotationAtLeastWeekly ? join(rotationFields, ' ') : any(refused)['KEY_ROTATION_SCHEDULE must run at least weekly, "
+            ),
+            "{passed}"
+        );
+        let at_least_weekly = vars["rotationAtLeastWeekly"]["expr"]
+            .as_str()
             .expect("main.bicep checks the schedule (var rotationAtLeastWeekly)");
+        let check = Regex::new(r"^length\(rotationFields\) == (\d+) && join\(take\(skip\(rotationFields, (\d+)\), (\d+)\), ' '\) == '([^']*)'$")
+            .unwrap()
+            .captures(at_least_weekly)
+            .unwrap_or_else(|| panic!("{at_least_weekly}"));
         let number = |i: usize| check[i].parse::<usize>().unwrap();
         Self {
             default,
@@ -2398,8 +2504,7 @@ fn longest_gap_days(cron: &str) -> Option<f64> {
 
 #[test]
 fn the_rotation_schedule_runs_at_least_weekly_or_the_deployment_stops() {
-    let main = read("main.bicep");
-    let check = ScheduleCheck::read(&main);
+    let check = ScheduleCheck::read();
     // Accepted: the job gets the schedule (spaces normalised), and it runs at least weekly.
     for (value, cron) in [
         ("", "0 3 * * 1"),
@@ -2445,10 +2550,14 @@ fn the_rotation_schedule_runs_at_least_weekly_or_the_deployment_stops() {
     }
     // At least weekly leaves a dozen runs before a key expires (each rotation's version, and
     // the placeholder, expire after 90 days).
-    let expiry_days: u32 = Regex::new(r"dateTimeAdd\(deployedAt, 'P(\d+)D'\)")
+    let expiry =
+        declared("main.bicep", "modules", "resources")["body"]["params"]["secretExpiresOn"]["expr"]
+            .as_str()
+            .unwrap();
+    let expiry_days: u32 = Regex::new(r"^dateTimeToEpoch\(dateTimeAdd\(deployedAt, 'P(\d+)D'\)\)$")
         .unwrap()
-        .captures(&main)
-        .unwrap()[1]
+        .captures(expiry)
+        .unwrap_or_else(|| panic!("{expiry}"))[1]
         .parse()
         .unwrap();
     assert_eq!(expiry_days, ops::rotate::DEFAULT_EXPIRES_IN_DAYS);
@@ -2594,14 +2703,26 @@ fn the_postdeploy_hook_runs_the_rotation_once_until_it_succeeded() {
     assert!(!ok && out.contains("KEY_ROTATION_CRON"), "{out}");
     // main.bicep outputs the schedule it checked; the job is manual while its image is the
     // placeholder, scheduled otherwise.
-    assert!(
-        read("main.bicep")
-            .contains("output KEY_ROTATION_CRON string = join(rotationFields, ' ')\n")
+    assert_eq!(
+        model("main.bicep")["outputs"]["KEY_ROTATION_CRON"]["value"],
+        expr("join(rotationFields, ' ')")
     );
-    let job = read("modules/job.bicep");
-    assert!(job.contains("      triggerType: placeholder ? 'Manual' : 'Schedule'\n"));
-    assert!(job.contains("      scheduleTriggerConfig: placeholder ? null : {\n"));
-    assert!(read("resources.bicep").contains("    placeholder: empty(keyRotationImage)\n"));
+    let job = &resource("modules/job.bicep", "Microsoft.App/jobs")["body"];
+    let configuration = &job["properties"]["configuration"];
+    assert_eq!(
+        configuration["triggerType"],
+        expr("placeholder ? 'Manual' : 'Schedule'")
+    );
+    assert!(
+        configuration["scheduleTriggerConfig"]["expr"]
+            .as_str()
+            .unwrap()
+            .starts_with("placeholder ? null : {")
+    );
+    assert_eq!(
+        app_param("key-rotation", "placeholder"),
+        &expr("empty(keyRotationImage)")
+    );
     let twin = read("scripts/first-rotation.ps1");
     for text in [
         "triggerType = 'Schedule'",
@@ -2771,12 +2892,13 @@ fn the_developer_access_script_grants_exactly_its_roles_or_changes_nothing() {
         .collect();
     assert_eq!(as_kinds, operator);
     // The name main.bicep outputs for azd's environment is the one the role has.
-    assert!(read("main.bicep").contains(
-        "output QUEUE_MESSAGE_UPDATER_ROLE string = resources.outputs.updaterRoleName\n"
-    ));
-    assert!(
-        read("resources.bicep")
-            .contains("output updaterRoleName string = updaterRole.outputs.roleName\n")
+    assert_eq!(
+        model("main.bicep")["outputs"]["QUEUE_MESSAGE_UPDATER_ROLE"]["value"],
+        expr("resources.outputs.updaterRoleName")
+    );
+    assert_eq!(
+        model("resources.bicep")["outputs"]["updaterRoleName"]["value"],
+        expr("updaterRole.outputs.roleName")
     );
 
     // First run: the address is added, the firewalls opened by a provision, then the roles.
@@ -2910,22 +3032,22 @@ fn order_of(calls: &[Vec<String>]) -> Vec<String> {
 
 #[test]
 fn expired_codes_go_by_a_lifecycle_rule_in_azure_not_by_the_worker_sweep() {
-    let rules = resource_blocks("Microsoft.Storage/storageAccounts/managementPolicies");
-    assert_eq!(rules.len(), 1, "one lifecycle policy");
-    let (file, rule) = &rules[0];
-    assert!(file.ends_with("modules/storage.bicep"));
-    assert!(rule.contains("  parent: account\n  name: 'default'\n"));
-    assert!(rule.contains("blobTypes: [ 'blockBlob' ]"));
-    assert!(
-        rule.contains("prefixMatch: [ '${containerName}/' ]"),
+    let policies = resources_of("Microsoft.Storage/storageAccounts/managementPolicies");
+    assert_eq!(policies.len(), 1, "one lifecycle policy");
+    let (file, policy) = policies[0];
+    assert_eq!(file, "modules/storage.bicep");
+    assert_eq!(policy["body"]["parent"], expr("account"));
+    assert_eq!(policy["body"]["name"], "default");
+    let rule = lifecycle_rule("expired-codes");
+    assert_eq!(rule["filters"]["blobTypes"], json!(["blockBlob"]));
+    assert_eq!(
+        rule["filters"]["prefixMatch"],
+        json!([expr("'${containerName}/'")]),
         "the ledger only"
     );
-    let days: u64 = Regex::new(r"daysAfterModificationGreaterThan: (\d+)")
-        .unwrap()
-        .captures(rule)
-        .expect("a delete after some days")[1]
-        .parse()
-        .unwrap();
+    let days = rule["actions"]["baseBlob"]["delete"]["daysAfterModificationGreaterThan"]
+        .as_u64()
+        .expect("a delete after some days");
     let longest_code_days = main_app::config::MAX_CODE_TTL.as_secs().div_ceil(86_400);
     assert!(
         days > longest_code_days,
@@ -2936,36 +3058,44 @@ fn expired_codes_go_by_a_lifecycle_rule_in_azure_not_by_the_worker_sweep() {
         .iter()
         .find(|(name, _)| name == queue_worker::config::WORKER_SWEEP_INTERVAL_SECONDS)
         .expect("the worker's sweep is set in Azure");
-    assert_eq!(sweep.1, "'0'", "the rule deletes, not the worker");
+    assert_eq!(sweep.1, "0", "the rule deletes, not the worker");
+}
+
+/// The definition of the storage account's lifecycle rule `name`.
+fn lifecycle_rule(name: &str) -> &'static Value {
+    let (_, policy) = resources_of("Microsoft.Storage/storageAccounts/managementPolicies")[0];
+    &policy["body"]["properties"]["policy"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name && r["enabled"] == true && r["type"] == "Lifecycle")
+        .unwrap_or_else(|| panic!("no lifecycle rule {name}"))["definition"]
 }
 
 #[test]
 fn a_deleted_or_overwritten_key_store_can_be_restored_and_versions_are_bounded() {
-    let services = resource_blocks("Microsoft.Storage/storageAccounts/blobServices");
-    let (_, blob_service) = services
-        .iter()
-        .find(|(file, _)| file.ends_with("modules/storage.bicep"))
-        .expect("the blob service");
-    assert!(
-        blob_service.contains("isVersioningEnabled: true"),
-        "{blob_service}"
+    let blob_service = declared("modules/storage.bicep", "resources", "blobService");
+    assert_eq!(
+        blob_service["body"]["properties"],
+        json!({
+            "isVersioningEnabled": true,
+            "deleteRetentionPolicy": { "enabled": true, "days": 7 },
+            "containerDeleteRetentionPolicy": { "enabled": true, "days": 7 },
+        })
     );
-    assert!(
-        blob_service.contains("deleteRetentionPolicy: { enabled: true, days: 7 }"),
-        "{blob_service}"
-    );
-    assert!(
-        blob_service.contains("containerDeleteRetentionPolicy: { enabled: true, days: 7 }"),
-        "{blob_service}"
-    );
-    let (_, rules) = &resource_blocks("Microsoft.Storage/storageAccounts/managementPolicies")[0];
-    assert!(
-        rules.contains("version: {\n                delete: { daysAfterCreationGreaterThan: 8 }"),
+    assert_eq!(
+        lifecycle_rule("expired-codes")["actions"]["version"],
+        json!({ "delete": { "daysAfterCreationGreaterThan": 8 } }),
         "the ledger's versions go with its records"
     );
-    assert!(
-        rules.contains("prefixMatch: [ '${keyStoreContainerName}/' ]")
-            && rules.contains("delete: { daysAfterCreationGreaterThan: 90 }"),
+    let store = lifecycle_rule("old-key-store-versions");
+    assert_eq!(
+        store["filters"]["prefixMatch"],
+        json!([expr("'${keyStoreContainerName}/'")])
+    );
+    assert_eq!(
+        store["actions"],
+        json!({ "version": { "delete": { "daysAfterCreationGreaterThan": 90 } } }),
         "the key store's versions are kept 90 days, then go"
     );
 }
@@ -2974,49 +3104,43 @@ fn a_deleted_or_overwritten_key_store_can_be_restored_and_versions_are_bounded()
 fn key_vault_and_storage_send_their_audit_logs_to_log_analytics() {
     // Who read the master key, who changed keys.json or a ledger record: each audited resource
     // has one diagnostic setting to the workspace, with the categories that say so.
-    let settings = resource_blocks("Microsoft.Insights/diagnosticSettings");
-    let audited: BTreeMap<(String, String), String> = settings
-        .iter()
-        .filter_map(|(file, block)| {
-            let scope = Regex::new(r"(?m)^  scope: (\w+)$").unwrap();
-            let scope = scope.captures(block)?[1].to_owned();
-            let file = file.file_name()?.to_string_lossy().into_owned();
-            Some(((file, scope), block.clone()))
-        })
-        .collect();
+    let settings = resources_of("Microsoft.Insights/diagnosticSettings");
     for (file, scope, categories) in [
-        ("keyvault.bicep", "vault", &["AuditEvent"][..]),
+        ("modules/keyvault.bicep", "vault", &["AuditEvent"][..]),
         (
-            "storage.bicep",
+            "modules/storage.bicep",
             "blobService",
             &["StorageWrite", "StorageDelete"][..],
         ),
         (
-            "storage.bicep",
+            "modules/storage.bicep",
             "queueService",
             &["StorageWrite", "StorageDelete"][..],
         ),
     ] {
-        let block = audited
-            .get(&(file.to_owned(), scope.to_owned()))
-            .unwrap_or_else(|| panic!("{file}: no diagnostic setting on {scope}"));
-        assert!(block.contains("    workspaceId: workspaceId\n"), "{block}");
-        let found: Vec<&str> = Regex::new(r"\{ category: '(\w+)', enabled: true \}")
-            .unwrap()
-            .captures_iter(block)
-            .map(|c| c.get(1).unwrap().as_str())
+        let on: Vec<&Value> = settings
+            .iter()
+            .filter(|(f, r)| *f == file && r["body"]["scope"] == expr(scope))
+            .map(|(_, r)| &r["body"]["properties"])
             .collect();
-        assert_eq!(found, categories, "{file} {scope}");
+        assert_eq!(on.len(), 1, "{file}: one diagnostic setting on {scope}");
+        assert_eq!(on[0]["workspaceId"], expr("workspaceId"), "{file} {scope}");
+        let logs: Vec<Value> = categories
+            .iter()
+            .map(|c| json!({ "category": c, "enabled": true }))
+            .collect();
+        assert_eq!(on[0]["logs"], json!(logs), "{file} {scope}");
     }
     // The workspace is the monitoring module's, passed to both modules.
-    let resources = read("resources.bicep");
+    for module in ["vault", "storage"] {
+        assert_eq!(
+            declared("resources.bicep", "modules", module)["body"]["params"]["workspaceId"],
+            expr("monitoring.outputs.workspaceId"),
+            "{module}"
+        );
+    }
     assert_eq!(
-        resources
-            .matches("    workspaceId: monitoring.outputs.workspaceId\n")
-            .count(),
-        2
-    );
-    assert!(
-        read("modules/monitoring.bicep").contains("output workspaceId string = workspace.id\n")
+        model("modules/monitoring.bicep")["outputs"]["workspaceId"]["value"],
+        expr("workspace.id")
     );
 }
