@@ -11,7 +11,8 @@ use shared_auth::EnvSource;
 use shared_auth::variables::KEY_VAULT_URL;
 use shared_auth::variables::THIRD_PARTY_API_KEYS_URL;
 
-/// A role an identity lacks, where, and how to grant it.
+/// A role an identity lacks, where, and how to grant it. As JSON: role, role id, scope, scope
+/// id and the grant line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MissingRole {
     /// The role.
@@ -24,6 +25,19 @@ pub struct MissingRole {
     pub scope_id: String,
     /// The `az role assignment create` line that grants it.
     pub grant_command: String,
+}
+
+impl serde::Serialize for MissingRole {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut m = s.serialize_struct("MissingRole", 5)?;
+        m.serialize_field("role", self.role.name())?;
+        m.serialize_field("role_id", &self.role.id())?;
+        m.serialize_field("scope", &self.scope_name)?;
+        m.serialize_field("scope_id", &self.scope_id)?;
+        m.serialize_field("grant", &self.grant_command)?;
+        m.end()
+    }
 }
 
 impl MissingRole {
@@ -53,17 +67,6 @@ impl MissingRole {
             scope_id,
             grant_command,
         }
-    }
-
-    /// The missing role for `--json`: role, role id, scope, scope id and the grant line.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "role": self.role.name(),
-            "role_id": self.role.id(),
-            "scope": self.scope_name,
-            "scope_id": self.scope_id,
-            "grant": self.grant_command,
-        })
     }
 
     /// The missing role for people, three lines each starting with `indent`.

@@ -3,6 +3,7 @@
 //! to stderr, so `--json` output stays one document.
 
 use crate::connect::{self, Connection};
+use crate::output::print;
 use crate::roles::Identity;
 use crate::rotate::{
     DEFAULT_EXPIRES_IN_DAYS, DEFAULT_GRACE_SECONDS, DEFAULT_KEY_PREFIX,
@@ -192,14 +193,6 @@ fn parse_error(e: &clap::Error, out: &mut (dyn Write + Send), err: &mut (dyn Wri
     }
 }
 
-fn emit(out: &mut (dyn Write + Send), json: bool, value: serde_json::Value, text: String) {
-    let _ = if json {
-        writeln!(out, "{value}")
-    } else {
-        write!(out, "{text}")
-    };
-}
-
 async fn execute(
     cli: &Cli,
     env: &dyn EnvSource,
@@ -220,7 +213,7 @@ async fn execute(
                 })?,
             };
             let report = doctor::run(env, identity).await?;
-            emit(out, cli.json, report.to_json(), report.render());
+            print(out, cli.json, &report);
             Ok(if report.ok() { EXIT_OK } else { EXIT_FAILED })
         }
         Command::Queue(command) => queue_command(command, cli.json, env, out, err).await,
@@ -229,7 +222,7 @@ async fn execute(
             let ledger = shared_auth::config::https_url(env, CODE_LEDGER_URL)?;
             let conn = Connection::from_env(env)?;
             let status = code::status(&conn, &ledger, &code).await?;
-            emit(out, cli.json, status.to_json(), status.render());
+            print(out, cli.json, &status);
             Ok(EXIT_OK)
         }
         Command::Rotate(args) => {
@@ -275,16 +268,8 @@ async fn queue_command(
             let encoding = connect::encoding(env)?;
             let conn = Connection::from_env(env)?;
             let messages = queue::peek(&conn, &url, *poison, encoding, *max).await?;
-            let name = connect::resource_name(&url);
-            let mut text = format!("queue {name}: {} message(s) at the front\n", messages.len());
-            for m in &messages {
-                text.push_str(&m.render());
-            }
-            let value = serde_json::json!({
-                "queue": name,
-                "messages": messages.iter().map(queue::Peeked::to_json).collect::<Vec<_>>(),
-            });
-            emit(out, json, value, text);
+            let queue = connect::resource_name(&url);
+            print(out, json, &queue::Peek { queue, messages });
             Ok(EXIT_OK)
         }
         QueueCommand::Clear { poison, yes } => {
@@ -295,17 +280,22 @@ async fn queue_command(
                 return Ok(EXIT_FAILED);
             }
             let conn = Connection::from_env(env)?;
-            let cleared = queue::clear(&conn, &url, &mut progress("deleted", err)).await?;
-            let value = serde_json::json!({ "queue": name, "deleted": cleared });
-            let text = format!("queue {name}: deleted {cleared} message(s)\n");
-            emit(out, json, value, text);
+            let deleted = queue::clear(&conn, &url, &mut progress("deleted", err)).await?;
+            print(
+                out,
+                json,
+                &queue::Cleared {
+                    queue: name,
+                    deleted,
+                },
+            );
             Ok(EXIT_OK)
         }
         QueueCommand::RequeuePoison { max } => {
             let poison = codes::queues::poison_queue_url(env)?;
             let target = codes::queues::queue_url(env)?;
             let conn = Connection::from_env(env)?;
-            let moved = queue::requeue_poison(
+            let requeued = queue::requeue_poison(
                 &conn,
                 &poison,
                 &target,
@@ -317,9 +307,7 @@ async fn queue_command(
                 connect::resource_name(&poison),
                 connect::resource_name(&target),
             );
-            let value = serde_json::json!({ "from": from, "to": to, "requeued": moved });
-            let text = format!("requeued {moved} message(s) from {from} to {to}\n");
-            emit(out, json, value, text);
+            print(out, json, &queue::Requeued { from, to, requeued });
             Ok(EXIT_OK)
         }
     }

@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 const LEDGER_ROLE: Role = Role::StorageBlobDataContributor;
 
 /// What the ledger says about a code.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CodeStatus {
     /// The code asked about.
     pub code: String,
@@ -44,32 +44,21 @@ impl CodeStatus {
             used_at: record.and_then(|r| time(r.used_at)),
         }
     }
+}
 
-    /// The status for `--json`.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "code": self.code,
-            "state": self.state,
-            "issued_at": self.issued_at,
-            "expires_at": self.expires_at,
-            "used_at": self.used_at,
-        })
-    }
-
-    /// The status for people.
-    pub fn render(&self) -> String {
-        let mut out = format!("{}: {}", self.code, self.state);
+impl std::fmt::Display for CodeStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.state)?;
         for (label, value) in [
             ("issued", &self.issued_at),
             ("expires", &self.expires_at),
             ("used", &self.used_at),
         ] {
             if let Some(v) = value {
-                out.push_str(&format!(", {label} {v}"));
+                write!(f, ", {label} {v}")?;
             }
         }
-        out.push('\n');
-        out
+        writeln!(f)
     }
 }
 
@@ -130,12 +119,12 @@ mod tests {
         assert_eq!(state(None, now), "unknown");
         let status = CodeStatus::of(&code, Some(&used), now);
         assert_eq!(
-            status.render(),
+            status.to_string(),
             "AbC-1-xYz: used, issued 2026-11-01T11:59:00Z, expires 2026-11-01T12:09:00Z, \
              used 2026-11-01T12:10:00Z\n"
         );
         assert_eq!(
-            CodeStatus::of(&code, None, now).render(),
+            CodeStatus::of(&code, None, now).to_string(),
             "AbC-1-xYz: unknown\n"
         );
     }

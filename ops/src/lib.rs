@@ -1,7 +1,7 @@
 //! ops: the operator command line `keyless` and the role table the whole system shares.
 //!
 //! - [`roles`]: who holds which role where, with Azure's names and ids (doctor, devstack, infra).
-//! - [`cli`]: the command line (`clap`), exit codes, human or `--json` output.
+//! - [`cli`]: the command line (`clap`), exit codes; [`output`]: each result as text or `--json`.
 //! - [`connect`]: the credential, HTTP client and URLs, read exactly as the services read them.
 //! - [`doctor`]: one real, harmless call per permission a service needs; names missing roles.
 //! - [`azure_scope`]: the Azure resource id and `az role assignment create` line for a grant.
@@ -17,6 +17,7 @@ pub mod cli;
 pub mod code;
 pub mod connect;
 pub mod doctor;
+pub mod output;
 pub mod queue;
 pub mod roles;
 pub mod rotate;

@@ -65,9 +65,10 @@ impl Peeked {
             Ok(_) => None,
         }
     }
+}
 
-    /// The message for `--json`.
-    pub fn to_json(&self) -> serde_json::Value {
+impl serde::Serialize for Peeked {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (kind, envelope) = match &self.decoded {
             Ok(Incoming::Code(e)) => (
                 serde_json::to_value(e.kind).unwrap_or_default(),
@@ -86,41 +87,98 @@ impl Peeked {
             "reason": self.reason(),
             "raw": self.raw,
         })
+        .serialize(s)
     }
+}
 
-    /// The message for people: one line, then what it holds; when undecodable the raw text,
-    /// when poisoned the reason.
-    pub fn render(&self) -> String {
-        let head = format!(
-            "{}  dequeued {}  inserted {}",
-            self.id,
-            self.dequeue_count,
-            time_text(self.inserted)
-        );
+/// The message for people: one line, then what it holds; when undecodable the raw text, when
+/// poisoned the reason.
+impl std::fmt::Display for Peeked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let inserted = time_text(self.inserted);
+        writeln!(
+            f,
+            "{}  dequeued {}  inserted {inserted}",
+            self.id, self.dequeue_count
+        )?;
         match &self.decoded {
             Ok(Incoming::Code(e)) => {
-                let mut text = format!(
-                    "{head}\n    {} {} issued {} expires {} (message id {})\n",
-                    serde_json::to_value(e.kind)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
+                let kind = serde_json::to_value(e.kind).unwrap_or_default();
+                writeln!(
+                    f,
+                    "    {} {} issued {} expires {} (message id {})",
+                    kind.as_str().unwrap_or_default(),
                     e.code.as_str(),
                     time_text(Some(e.issued_at)),
                     time_text(Some(e.expires_at)),
                     e.id
-                );
-                if let Some(reason) = self.reason() {
-                    text.push_str(&format!("    poisoned: {reason}\n"));
+                )?;
+                match self.reason() {
+                    Some(reason) => writeln!(f, "    poisoned: {reason}"),
+                    None => Ok(()),
                 }
-                text
             }
-            Ok(Incoming::Probe) => format!("{head}\n    readiness probe\n"),
-            Err(reason) => format!(
-                "{head}\n    undecodable: {reason}\n    raw: {}\n",
+            Ok(Incoming::Probe) => writeln!(f, "    readiness probe"),
+            Err(reason) => writeln!(
+                f,
+                "    undecodable: {reason}\n    raw: {}",
                 self.raw.escape_debug()
             ),
         }
+    }
+}
+
+/// What `keyless queue peek` found: the messages at the front of a queue.
+#[derive(Debug, serde::Serialize)]
+pub struct Peek {
+    /// The queue's name.
+    pub queue: String,
+    /// Its first messages.
+    pub messages: Vec<Peeked>,
+}
+
+impl std::fmt::Display for Peek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (queue, n) = (&self.queue, self.messages.len());
+        writeln!(f, "queue {queue}: {n} message(s) at the front")?;
+        self.messages.iter().try_for_each(|m| write!(f, "{m}"))
+    }
+}
+
+/// What `keyless queue clear` deleted.
+#[derive(Debug, serde::Serialize)]
+pub struct Cleared {
+    /// The queue's name.
+    pub queue: String,
+    /// How many messages it deleted.
+    pub deleted: usize,
+}
+
+impl std::fmt::Display for Cleared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "queue {}: deleted {} message(s)",
+            self.queue, self.deleted
+        )
+    }
+}
+
+/// What `keyless queue requeue-poison` moved.
+#[derive(Debug, serde::Serialize)]
+pub struct Requeued {
+    /// The poison queue's name.
+    pub from: String,
+    /// The code queue's name.
+    pub to: String,
+    /// How many messages it moved.
+    pub requeued: usize,
+}
+
+impl std::fmt::Display for Requeued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self { from, to, requeued } = self;
+        writeln!(f, "requeued {requeued} message(s) from {from} to {to}")
     }
 }
 

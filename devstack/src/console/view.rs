@@ -252,7 +252,7 @@ impl Sources {
                     .map(|i| i.client_id.clone())
                     .unwrap_or_else(|| identity.to_owned());
                 let env = MapEnv::new().with(AZURE_CLIENT_ID, client_id);
-                MissingRole::new(&env, g.role, g.scope).to_json()
+                serde_json::to_value(MissingRole::new(&env, g.role, g.scope)).unwrap_or_default()
             }
             None => {
                 let role = Role::ALL.iter().copied().find(|r| grants(*r, action));
@@ -309,7 +309,7 @@ impl Sources {
             "visible": visible,
             "visible_at_least": visible == i64::from(ops::queue::MAX_BATCH),
             "hidden": (total - visible).max(0),
-            "messages": peeked.iter().take(10).map(|m| m.to_json()).collect::<Vec<_>>(),
+            "messages": peeked.iter().take(10).collect::<Vec<_>>(),
         }))
     }
 

@@ -107,10 +107,8 @@ impl DevStack {
         let state_dir = options.state_dir.clone();
         std::fs::create_dir_all(&state_dir)
             .with_context(|| format!("cannot create {}", state_dir.display()))?;
-        let emulators = Emulators::new(
-            &state_dir.join("pki"),
-            IdentityProvider::new(&Principal::names())?,
-        )?;
+        let identities = IdentityProvider::new(&Principal::names())?;
+        let emulators = Emulators::new(&state_dir.join("pki"), identities)?;
 
         let identity_listener = bind(options.ports.identity, "identity emulator")?;
         let vault_listener = bind(options.ports.key_vault, "Key Vault emulator")?;

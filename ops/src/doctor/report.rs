@@ -4,15 +4,17 @@ use crate::azure_scope::MissingRole;
 use crate::roles::Identity;
 
 /// The outcome of one check.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Check {
     /// What was checked.
+    #[serde(rename = "check")]
     pub name: String,
     /// Whether it passed.
     pub ok: bool,
     /// What happened, in words safe to print.
     pub detail: String,
     /// The role whose absence made it fail, when that is the cause.
+    #[serde(rename = "missing_role")]
     pub missing: Option<MissingRole>,
 }
 
@@ -30,48 +32,38 @@ impl Report {
     pub fn ok(&self) -> bool {
         self.checks.iter().all(|c| c.ok)
     }
+}
 
-    /// The report for `--json`.
-    pub fn to_json(&self) -> serde_json::Value {
-        let checks: Vec<serde_json::Value> = self
-            .checks
-            .iter()
-            .map(|c| {
-                serde_json::json!({
-                    "check": c.name,
-                    "ok": c.ok,
-                    "detail": c.detail,
-                    "missing_role": c.missing.as_ref().map(MissingRole::to_json),
-                })
-            })
-            .collect();
-        serde_json::json!({ "identity": self.identity.name(), "ok": self.ok(), "checks": checks })
+impl serde::Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut m = s.serialize_struct("Report", 3)?;
+        m.serialize_field("identity", self.identity.name())?;
+        m.serialize_field("ok", &self.ok())?;
+        m.serialize_field("checks", &self.checks)?;
+        m.end()
     }
+}
 
-    /// The report for people.
-    pub fn render(&self) -> String {
-        let mut out = format!("keyless doctor: checking as {}\n", self.identity.name());
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = self.identity.name();
+        writeln!(f, "keyless doctor: checking as {name}")?;
         for c in &self.checks {
             let mark = if c.ok { "ok  " } else { "FAIL" };
-            out.push_str(&format!("  {mark}  {}: {}\n", c.name, c.detail));
+            writeln!(f, "  {mark}  {}: {}", c.name, c.detail)?;
             if let Some(m) = &c.missing {
-                out.push_str(&m.render("        "));
+                f.write_str(&m.render("        "))?;
             }
         }
-        let failed = self.checks.iter().filter(|c| !c.ok).count();
+        let (failed, all) = (
+            self.checks.iter().filter(|c| !c.ok).count(),
+            self.checks.len(),
+        );
         if failed == 0 {
-            out.push_str(&format!(
-                "all {} checks passed for {}\n",
-                self.checks.len(),
-                self.identity.name()
-            ));
+            writeln!(f, "all {all} checks passed for {name}")
         } else {
-            out.push_str(&format!(
-                "{failed} of {} checks failed for {}\n",
-                self.checks.len(),
-                self.identity.name()
-            ));
+            writeln!(f, "{failed} of {all} checks failed for {name}")
         }
-        out
     }
 }

@@ -37,8 +37,9 @@ mod waits;
 pub use decide::{CACHE_MARGIN, POLL_INTERVAL, PROPAGATION_MARGIN, Used, WaitLimits};
 pub use names::{PrefixError, fresh_key_name, in_family, key_name, key_stamp, validate_prefix};
 pub use plan::{KeyInfo, KeySource, MasterState, Observed, Plan, plan};
-pub use report::{PROGRESS_INTERVAL, when};
+pub use report::when;
 use shared_auth::variables::KEY_VAULT_URL;
+pub use waits::PROGRESS_INTERVAL;
 
 use crate::admin_client::{AdminClient, AdminError};
 use crate::connect::{self, Connection};

@@ -10,12 +10,9 @@ use crate::vault::SecretVersion;
 use serde::{Serialize, Serializer};
 use std::fmt::{self, Display, Formatter};
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-/// How often a wait reports progress on stderr.
-pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
 
 /// `t` as RFC 3339, or `unknown`.
 pub fn when(t: Option<OffsetDateTime>) -> String {
@@ -271,12 +268,7 @@ pub(super) struct Stopped<'a>(pub(super) &'a [MissingRole]);
 
 impl Serialize for Stopped<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        serde_json::json!({
-            "ok": false,
-            "changed": false,
-            "missing_roles": self.0.iter().map(MissingRole::to_json).collect::<Vec<_>>(),
-        })
-        .serialize(s)
+        serde_json::json!({ "ok": false, "changed": false, "missing_roles": self.0 }).serialize(s)
     }
 }
 
@@ -352,12 +344,7 @@ impl<'a> Reporter<'a> {
 
     /// `message` as a JSON line, or as its text.
     pub(super) fn print(&mut self, message: &(impl Display + Serialize)) {
-        let _ = if self.json {
-            serde_json::to_string(message).map_or(Ok(()), |line| writeln!(self.out, "{line}"))
-        } else {
-            write!(self.out, "{message}")
-        };
-        let _ = self.out.flush();
+        crate::output::print(self.out, self.json, message);
     }
 
     /// The preflight found roles missing: the report on stdout, one line on stderr.
@@ -371,39 +358,6 @@ impl<'a> Reporter<'a> {
             self.err,
             "keyless: rotate stopped before changing anything: missing {}",
             roles.join(", ")
-        );
-    }
-}
-
-/// Progress of a wait: at the start, then every [`PROGRESS_INTERVAL`].
-pub(super) struct Progress {
-    what: String,
-    started: Instant,
-    last: Option<Instant>,
-}
-
-impl Progress {
-    pub(super) fn new(what: String) -> Self {
-        Self {
-            what,
-            started: Instant::now(),
-            last: None,
-        }
-    }
-
-    /// Writes a progress line to `err` unless one was written less than
-    /// [`PROGRESS_INTERVAL`] ago.
-    pub(super) fn report(&mut self, err: &mut (dyn Write + Send), detail: &str, limit: Duration) {
-        if self.last.is_some_and(|l| l.elapsed() < PROGRESS_INTERVAL) {
-            return;
-        }
-        self.last = Some(Instant::now());
-        let _ = writeln!(
-            err,
-            "keyless rotate: {}: {detail} ({} s of at most {} s)",
-            self.what,
-            self.started.elapsed().as_secs(),
-            limit.as_secs()
         );
     }
 }
@@ -495,18 +449,5 @@ mod tests {
         assert_eq!(value["plan"]["source"], "new");
         assert_eq!(value["plan"]["older"][0]["name"], "main-app");
         assert_eq!(value["renew_master"], true);
-    }
-
-    #[test]
-    fn progress_goes_to_the_error_writer_at_most_once_per_interval() {
-        let mut err = Vec::new();
-        let mut progress = Progress::new("waiting for main-app to use k".into());
-        let limit = Duration::from_secs(600);
-        progress.report(&mut err, "no use yet", limit);
-        progress.report(&mut err, "still no use", limit);
-        assert_eq!(
-            String::from_utf8(err).unwrap(),
-            "keyless rotate: waiting for main-app to use k: no use yet (0 s of at most 600 s)\n"
-        );
     }
 }

@@ -6,15 +6,50 @@
 
 use super::decide::{POLL_INTERVAL, Sightings, Use, Used, still_busy, wait_used};
 use super::names::{in_family, key_stamp};
-use super::report::Progress;
 use super::{RotateConfig, RotateSettings, admin_failure};
 use crate::OpsError;
 use crate::admin_client::{AdminClient, FunctionKey};
 use parking_lot::Mutex;
 use std::future::Future;
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use time::OffsetDateTime;
+
+/// How often a wait reports progress on stderr.
+pub const PROGRESS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Progress of a wait: at the start, then every [`PROGRESS_INTERVAL`].
+pub(super) struct Progress {
+    what: String,
+    started: Instant,
+    last: Option<Instant>,
+}
+
+impl Progress {
+    pub(super) fn new(what: String) -> Self {
+        Self {
+            what,
+            started: Instant::now(),
+            last: None,
+        }
+    }
+
+    /// Writes a progress line to `err` unless one was written less than
+    /// [`PROGRESS_INTERVAL`] ago.
+    pub(super) fn report(&mut self, err: &mut (dyn Write + Send), detail: &str, limit: Duration) {
+        if self.last.is_some_and(|l| l.elapsed() < PROGRESS_INTERVAL) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        let _ = writeln!(
+            err,
+            "keyless rotate: {}: {detail} ({} s of at most {} s)",
+            self.what,
+            self.started.elapsed().as_secs(),
+            limit.as_secs()
+        );
+    }
+}
 
 /// What one look at the state says during a wait.
 enum Look<T> {
@@ -210,5 +245,23 @@ impl NewKey<'_> {
             },
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_goes_to_the_error_writer_at_most_once_per_interval() {
+        let mut err = Vec::new();
+        let mut progress = Progress::new("waiting for main-app to use k".into());
+        let limit = Duration::from_secs(600);
+        progress.report(&mut err, "no use yet", limit);
+        progress.report(&mut err, "still no use", limit);
+        assert_eq!(
+            String::from_utf8(err).unwrap(),
+            "keyless rotate: waiting for main-app to use k: no use yet (0 s of at most 600 s)\n"
+        );
     }
 }
