@@ -66,13 +66,32 @@ fn app_param(app: &str, param: &str) -> &'static Value {
     &app_module(app)["body"]["params"][param]
 }
 
-/// The Python with tree-sitter-bicep (pinned) that `infra/tests/parse_bicep.py` runs with.
-fn bicep_parser() -> PathBuf {
-    test_kit::python::venv(
+/// `infra/tests/parse_bicep.py` (tree-sitter-bicep, pinned) run with `args` and `files`: one
+/// JSON line per file.
+fn parse_bicep(args: &[&str], files: &[PathBuf]) -> Vec<Value> {
+    let python = test_kit::python::venv(
         "bicep-parser",
         &["tree-sitter==0.26.1", "tree-sitter-bicep==1.1.0"],
     )
-    .unwrap()
+    .unwrap();
+    let output = std::process::Command::new(python)
+        .arg(infra().join("tests/parse_bicep.py"))
+        .args(args)
+        .args(files)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), files.len());
+    lines
 }
 
 /// Every Bicep file parsed into its declarations (`parse_bicep.py --model`), by path relative to
@@ -81,23 +100,7 @@ fn bicep() -> &'static BTreeMap<String, Value> {
     static MODEL: std::sync::OnceLock<BTreeMap<String, Value>> = std::sync::OnceLock::new();
     MODEL.get_or_init(|| {
         let files = bicep_files();
-        let output = std::process::Command::new(bicep_parser())
-            .arg(infra().join("tests/parse_bicep.py"))
-            .arg("--model")
-            .args(&files)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let models: Vec<Value> = String::from_utf8(output.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(models.len(), files.len());
+        let models = parse_bicep(&["--model"], &files);
         files
             .iter()
             .zip(models)
@@ -157,44 +160,21 @@ fn bicep_files() -> Vec<PathBuf> {
 
 #[test]
 fn every_bicep_file_parses_without_error_nodes() {
-    let python = bicep_parser();
     let files = bicep_files();
     assert!(files.len() >= 10, "{files:?}");
-    let output = std::process::Command::new(python)
-        .arg(infra().join("tests/parse_bicep.py"))
-        .args(&files)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(lines.len(), files.len());
-    for line in lines {
-        assert_eq!(line["problems"], serde_json::json!([]), "{}", line["file"]);
+    for line in parse_bicep(&[], &files) {
+        assert_eq!(line["problems"], json!([]), "{}", line["file"]);
     }
 }
 
 #[test]
 fn the_parser_reports_a_broken_file() {
     // The parse check above can fail: a truncated resource is reported.
-    let python = bicep_parser();
     let dir = tempfile::tempdir().unwrap();
     let broken = dir.path().join("broken.bicep");
     std::fs::write(&broken, "resource x 'Microsoft.Storage/storageAccounts@2023-05-01' = {\n  name: 'a'\n  properties: {\n").unwrap();
-    let output = std::process::Command::new(python)
-        .arg(infra().join("tests/parse_bicep.py"))
-        .arg(&broken)
-        .output()
-        .unwrap();
-    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_ne!(line["problems"], serde_json::json!([]));
+    let lines = parse_bicep(&[], &[broken]);
+    assert_ne!(lines[0]["problems"], json!([]));
 }
 
 /// The built-in roles infra grants, with their ids: the role table's (`ops::roles`, which doctor
