@@ -5,7 +5,7 @@ use shared_auth::azure_error::AzureError;
 /// Why the ledger could not answer; the Display is the operator's text (never a secret).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LedgerError {
-    /// Storage refused this identity (403): it lacks [`LEDGER_ROLE`] on the container.
+    /// Storage refused this identity (403): it lacks [`LEDGER_ROLE`](super::LEDGER_ROLE) on the container.
     #[error(transparent)]
     Forbidden(AzureError),
     /// Storage failed, refused the token, could not be reached or did not answer in time.

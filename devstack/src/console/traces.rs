@@ -82,7 +82,7 @@ pub struct Trace {
     pub spans: Vec<Span>,
 }
 
-/// Received spans, the newest [`SPANS`].
+/// Received spans, the newest `SPANS`.
 #[derive(Debug, Default)]
 pub struct TraceStore {
     spans: Mutex<VecDeque<Span>>,

@@ -5,7 +5,7 @@
 pub struct OperationCount {
     /// The identity that called (its name in the stack, or the token's object id).
     pub caller: String,
-    /// The operation, as [`operation`] names it.
+    /// The operation, as `operation` names it.
     pub operation: &'static str,
     /// How many requests.
     pub count: u64,

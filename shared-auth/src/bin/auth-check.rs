@@ -23,7 +23,7 @@ enum Cli {
     /// Get a token for SCOPE and print the credential, why, the expiry and the token's SHA-256
     /// fingerprint (never the token).
     Token {
-        /// For example https://vault.azure.net/.default.
+        /// For example `https://vault.azure.net/.default`.
         scope: String,
     },
     /// GET URL through the shared transport (EXTRA_CA_CERTS applies) and print the status.

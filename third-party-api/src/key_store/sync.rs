@@ -96,7 +96,7 @@ impl KeyStore {
     /// Re-reads the blob store because a request presented a key this replica does not hold:
     /// one that missed a refresh (a failed read, a write landing just after it) catches up on the
     /// first request with the new key instead of refusing it until its next refresh. One read at
-    /// a time and at most one per [`UNKNOWN_KEY_READ_GAP`]; a caller that waited for another's
+    /// a time and at most one per `UNKNOWN_KEY_READ_GAP`; a caller that waited for another's
     /// read finds the rings it left. Errors keep the keys in force (logged).
     pub async fn refresh_for_unknown_key(&self) {
         let mut last = self.last_unknown_key_read.lock().await;
