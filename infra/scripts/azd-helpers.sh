@@ -27,8 +27,8 @@ azure_target() {
 arm_list() {
   url=$1
   while [ -n "$url" ]; do
-    page=$(az rest --method get --url "$url" --query "$2" --output tsv)
-    next=$(az rest --method get --url "$url" --query "nextLink" --output tsv)
+    page=$(az rest --method get --url "$url" --query "$2" --output tsv) || return 1
+    next=$(az rest --method get --url "$url" --query "nextLink" --output tsv) || return 1
     printf '%s\n' "$page"
     url=$next
   done

@@ -8,8 +8,9 @@ With --model: the file's declarations as data, for the infra tests to assert on:
   modules   [{"symbol", "path", "decorators", "body"}]
   outputs   {name: {"type", "value"}}
 A value is a JSON object, array, string (a literal, escapes resolved), number, boolean or null;
-anything else (a reference, a call, an interpolated string, an operator) is {"expr": its source
-text}, and a loop is {"for": its header, "body": value}.
+a condition is {"if": value, "then": value, "else": value}, a loop {"for": its header, "body":
+value}; anything else (a reference, a call, an interpolated string, an operator) is {"expr": its
+source text, each run of white space and each comment outside strings made one space}.
 """
 import json
 import sys
@@ -59,6 +60,31 @@ def string(node, source):
     )
 
 
+def normalized(code):
+    """`code` with each run of white space and every `//` comment outside a string made one
+    space: the same expression however it is laid out."""
+    out, i, quoted = [], 0, False
+    while i < len(code):
+        c = code[i]
+        if quoted:
+            out.append(code[i : i + 2] if c == "\\" else c)
+            i += 2 if c == "\\" else 1
+            quoted = c != "'"
+            continue
+        if c == "'":
+            quoted = True
+        elif code.startswith("//", i):
+            i = code.find("\n", i) if "\n" in code[i:] else len(code)
+            c = " "
+        if c.isspace():
+            if out and out[-1] != " ":
+                out.append(" ")
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out).strip()
+
+
 def value(node, source):
     kind = node.type
     if kind == "object":
@@ -84,7 +110,7 @@ def value(node, source):
         return [
             value(g[0], source)
             if len(g) == 1
-            else {"expr": " ".join(source[g[0].start_byte:g[-1].end_byte].decode().split())}
+            else {"expr": normalized(source[g[0].start_byte:g[-1].end_byte].decode())}
             for g in groups
         ]
     if kind == "string":
@@ -95,11 +121,16 @@ def value(node, source):
         return int(text(node, source))
     if kind == "null":
         return None
+    if kind == "ternary_expression":
+        condition, then, otherwise = named(node)
+        return {"if": value(condition, source), "then": value(then, source), "else": value(otherwise, source)}
+    if kind == "parenthesized_expression" and len(named(node)) == 1:
+        return value(named(node)[0], source)
     if kind == "for_statement":
         body = named(node)[-1]
         header = text(node, source)[: body.start_byte - node.start_byte]
-        return {"for": " ".join(header.strip(" \n[").rstrip(": \n").split()), "body": value(body, source)}
-    return {"expr": " ".join(text(node, source).split())}
+        return {"for": normalized(header.strip(" \n[").rstrip(": \n")), "body": value(body, source)}
+    return {"expr": normalized(text(node, source))}
 
 
 def model(root, source):
@@ -109,7 +140,7 @@ def model(root, source):
         kind = node.type
         parts = named(node)
         if kind == "decorators":
-            decorators = [" ".join(text(d, source).split()) for d in named(node)]
+            decorators = [normalized(text(d, source)) for d in named(node)]
             continue
         if kind == "parameter_declaration":
             param = {"type": text(parts[1], source), "decorators": decorators}

@@ -1,6 +1,6 @@
 //! The documentation against the code: the configuration table of docs/configuration.md names
-//! exactly the variables the services read (each crate's `VARIABLES` and shared-auth's common
-//! ones), and every relative link of the README and docs/ leads to a file that exists.
+//! exactly the variables the services read (each crate's `VARIABLES`, shared-auth's common ones
+//! and telemetry's), and every relative link of the README and docs/ leads to a file that exists.
 
 use regex_lite::Regex;
 use std::collections::BTreeSet;

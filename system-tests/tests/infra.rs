@@ -148,6 +148,22 @@ fn expr(text: &str) -> Value {
     json!({ "expr": text })
 }
 
+/// `condition ? then : otherwise`, as parsed.
+fn cond(condition: &str, then: Value, otherwise: Value) -> Value {
+    json!({ "if": expr(condition), "then": then, "else": otherwise })
+}
+
+/// A Container App's ingress: none, or this object.
+fn ingress() -> &'static Value {
+    let app = resource("modules/container-app.bicep", "Microsoft.App/containerApps");
+    let ingress = &app["body"]["properties"]["configuration"]["ingress"];
+    assert_eq!(
+        (&ingress["if"], &ingress["then"]),
+        (&expr("ingress == 'none'"), &Value::Null)
+    );
+    &ingress["else"]
+}
+
 fn bicep_files() -> Vec<PathBuf> {
     let mut files = vec![infra().join("main.bicep"), infra().join("resources.bicep")];
     for entry in std::fs::read_dir(infra().join("modules")).unwrap() {
@@ -271,8 +287,12 @@ fn each_principal_has_exactly_its_roles_at_the_narrowest_scope() {
         );
         assert_eq!(
             body["properties"]["roleDefinitionId"],
-            expr(
-                "a.role == updaterRoleName ? updaterRoleId : subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])"
+            cond(
+                "a.role == updaterRoleName",
+                expr("updaterRoleId"),
+                expr(
+                    "subscriptionResourceId('Microsoft.Authorization/roleDefinitions', any(builtInRoles)[a.role])"
+                )
             ),
             "{kind}"
         );
@@ -600,8 +620,7 @@ fn storage_vault_and_registry_are_locked_down() {
     assert_eq!(registry["properties"]["anonymousPullEnabled"], false);
     let app = &resource("modules/container-app.bicep", "Microsoft.App/containerApps")["body"];
     let configuration = &app["properties"]["configuration"];
-    let ingress = configuration["ingress"]["expr"].as_str().unwrap();
-    assert!(ingress.contains("allowInsecure: false"), "{ingress}");
+    assert_eq!(ingress()["allowInsecure"], false);
     assert_eq!(
         configuration["registries"],
         json!([{ "server": expr("registryServer"), "identity": expr("identityId") }])
@@ -665,7 +684,7 @@ fn vault_and_storage_are_private_unless_opened_to_single_developer_addresses() {
         assert_eq!(m["body"]["params"]["developerIps"], expr("developerIps"));
         assert_eq!(
             m["body"]["params"]["publicNetworkAccess"],
-            expr("empty(developerIps) ? 'Disabled' : 'Enabled'")
+            cond("empty(developerIps)", json!("Disabled"), json!("Enabled"))
         );
     }
     let main = model("main.bicep");
@@ -824,15 +843,8 @@ fn private_endpoints_dns_zones_and_the_environment_subnet() {
     );
     // The claim matches what the environment enforces: the public ingress, not that rule, decides
     // what the Internet reaches, and it answers on 80 with a redirect only (no plain HTTP).
-    let app = resource("modules/container-app.bicep", "Microsoft.App/containerApps");
-    let ingress = app["body"]["properties"]["configuration"]["ingress"]["expr"]
-        .as_str()
-        .unwrap();
-    assert!(
-        ingress.contains("external: ingress == 'external'"),
-        "{ingress}"
-    );
-    assert!(ingress.contains("allowInsecure: false"), "{ingress}");
+    assert_eq!(ingress()["external"], expr("ingress == 'external'"));
+    assert_eq!(ingress()["allowInsecure"], false);
     let readme = repo_file("docs/deploy.md");
     assert!(readme.contains(
         "Port 80 is open too and answers only with a redirect to HTTPS (`allowInsecure: false`)"
@@ -904,10 +916,7 @@ fn dockerfile_stage_number(stage: &str, key: &str) -> u16 {
 #[test]
 fn the_first_revision_is_healthy_ingress_probes_port_and_image_agree() {
     let app = resource("modules/container-app.bicep", "Microsoft.App/containerApps");
-    let ingress = app["body"]["properties"]["configuration"]["ingress"]["expr"]
-        .as_str()
-        .unwrap();
-    assert!(ingress.contains("targetPort: port"), "{ingress}");
+    assert_eq!(ingress()["targetPort"], expr("port"));
     let container = &app["body"]["properties"]["template"]["containers"][0];
     let probes: Vec<(&Value, &Value)> = container["probes"]
         .as_array()
@@ -942,9 +951,11 @@ fn the_first_revision_is_healthy_ingress_probes_port_and_image_agree() {
     ] {
         assert_eq!(
             app_param(app, "image"),
-            &expr(&format!(
-                "empty({variable}) ? placeholderImage : {variable}"
-            )),
+            &cond(
+                &format!("empty({variable})"),
+                expr("placeholderImage"),
+                expr(variable)
+            ),
             "{app}"
         );
         let port = app_param(app, "port")
@@ -1555,12 +1566,18 @@ fn key_secrets_are_created_only_when_absent_with_a_placeholder_that_is_no_key() 
             ),
             "{param}: 'true', 'false' or '' (not known), by default ''"
         );
-        let condition = passed[param]["expr"].as_str().unwrap();
-        let stop =
-            format!("empty({param}) ? any(refused)['{variable} is not set: provision with azd, ");
-        assert!(condition.starts_with(&stop), "{condition}");
+        let known = &passed[param];
+        assert_eq!(known["if"], expr(&format!("empty({param})")));
+        let stop = known["then"]["expr"].as_str().unwrap();
         assert!(
-            condition.ends_with(&format!("'] : {param} == 'true'")),
+            stop.starts_with(&format!(
+                "any(refused)['{variable} is not set: provision with azd, "
+            )),
+            "{stop}"
+        );
+        assert_eq!(
+            known["else"],
+            expr(&format!("{param} == 'true'")),
             "{param}: known, or the deployment stops"
         );
         assert_eq!(
@@ -2123,8 +2140,10 @@ fn the_rotation_job_runs_keyless_rotate_weekly_with_only_its_roles() {
     let configuration = &properties["configuration"];
     assert_eq!(
         configuration["scheduleTriggerConfig"],
-        expr(
-            "placeholder ? null : { cronExpression: cronExpression parallelism: 1 replicaCompletionCount: 1 }"
+        cond(
+            "placeholder",
+            Value::Null,
+            json!({ "cronExpression": expr("cronExpression"), "parallelism": 1, "replicaCompletionCount": 1 })
         )
     );
     assert_eq!(configuration["replicaTimeout"], expr("replicaTimeout"));
@@ -2149,7 +2168,11 @@ fn the_rotation_job_runs_keyless_rotate_weekly_with_only_its_roles() {
         ("identityId", expr("rotationIdentity.id")),
         (
             "image",
-            expr("empty(keyRotationImage) ? placeholderImage : keyRotationImage"),
+            cond(
+                "empty(keyRotationImage)",
+                expr("placeholderImage"),
+                expr("keyRotationImage"),
+            ),
         ),
         ("args", json!(["rotate"])),
         ("cronExpression", expr("keyRotationSchedule")),
@@ -2346,19 +2369,21 @@ impl ScheduleCheck {
         let main = model("main.bicep");
         let vars = &main["vars"];
         let default = vars["weekly"].as_str().expect("var weekly").to_owned();
-        for (var, value) in [
-            (
-                "rotationSchedule",
-                "empty(trim(keyRotationSchedule)) ? weekly : trim(keyRotationSchedule)",
-            ),
-            (
-                "rotationFields",
-                "filter(split(rotationSchedule, ' '), f => !empty(f))",
-            ),
-        ] {
-            assert_eq!(vars[var], expr(value), "main.bicep: var {var}");
-        }
+        assert_eq!(
+            vars["rotationSchedule"],
+            cond(
+                "empty(trim(keyRotationSchedule))",
+                expr("weekly"),
+                expr("trim(keyRotationSchedule)")
+            )
+        );
+        assert_eq!(
+            vars["rotationFields"],
+            expr("filter(split(rotationSchedule, ' '), f => !empty(f))")
+        );
         assert_eq!(vars["refused"], json!({}));
+        // One expression to the parser (tree-sitter-bicep reads `a ? b : c[d]` as `(a ? b : c)[d]`,
+        // Bicep as `a ? b : (c[d])`): its text, then.
         let passed =
             declared("main.bicep", "modules", "resources")["body"]["params"]["keyRotationSchedule"]
                 ["expr"]
@@ -2691,13 +2716,14 @@ fn the_postdeploy_hook_runs_the_rotation_once_until_it_succeeded() {
     let configuration = &job["properties"]["configuration"];
     assert_eq!(
         configuration["triggerType"],
-        expr("placeholder ? 'Manual' : 'Schedule'")
+        cond("placeholder", json!("Manual"), json!("Schedule"))
     );
-    assert!(
-        configuration["scheduleTriggerConfig"]["expr"]
-            .as_str()
-            .unwrap()
-            .starts_with("placeholder ? null : {")
+    assert_eq!(
+        (
+            &configuration["scheduleTriggerConfig"]["if"],
+            &configuration["scheduleTriggerConfig"]["then"]
+        ),
+        (&expr("placeholder"), &Value::Null)
     );
     assert_eq!(
         app_param("key-rotation", "placeholder"),

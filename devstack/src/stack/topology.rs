@@ -38,15 +38,14 @@ pub enum Principal {
 }
 
 impl Principal {
-    /// Every principal of a stack, each with its own client id, secret and object id.
-    pub const ALL: [Principal; 6] = [
-        Principal::System(Identity::MainApp),
-        Principal::System(Identity::QueueWorker),
-        Principal::System(Identity::ThirdPartyApi),
-        Principal::System(Identity::Rotation),
-        Principal::Developer,
-        Principal::Devstack,
-    ];
+    /// Every principal of a stack, each with its own client id, secret and object id: the role
+    /// table's identities, the developer and devstack.
+    pub fn all() -> impl Iterator<Item = Principal> {
+        let system = Identity::ALL
+            .iter()
+            .map(|&identity| Principal::System(identity));
+        system.chain([Principal::Developer, Principal::Devstack])
+    }
 
     /// Its name in the identity emulator (and in tokens, env files and the console).
     pub fn name(self) -> &'static str {
@@ -57,9 +56,9 @@ impl Principal {
         }
     }
 
-    /// The names of [`Principal::ALL`].
+    /// The names of [`Principal::all`].
     pub fn names() -> Vec<&'static str> {
-        Self::ALL.iter().map(|p| p.name()).collect()
+        Self::all().map(Principal::name).collect()
     }
 }
 

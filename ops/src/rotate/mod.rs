@@ -237,7 +237,7 @@ pub async fn run(
     let the_plan = plan(&observed, &settings.key_prefix, now);
 
     // 1. Add (or find the key an interrupted run added).
-    let key = steps::add(&admin, keys, &the_plan, &mut report).await?;
+    let key = steps::add(&admin, keys, &the_plan, &config.secret_name, &mut report).await?;
 
     // 2. Write, once every replica has loaded the key.
     if the_plan.write {
@@ -316,14 +316,27 @@ async fn dry_run(
     };
     let now = OffsetDateTime::now_utc();
     let the_plan = plan(&observed, &settings.key_prefix, now);
+    let holds = match (pre.secret.key(), &observed.keys) {
+        (None, _) => "no key yet (placeholder)".to_owned(),
+        (Some(_), Some(keys)) => keys
+            .iter()
+            .find(|k| k.in_vault)
+            .map(|k| format!("function key {}", k.name))
+            .unwrap_or_else(|| "a value that is no function key".into()),
+        (Some(_), None) => "a key (the key list is not readable yet)".into(),
+    };
     report.print(&DryRun {
         dry_run: true,
         secret: Version::from(&pre.secret),
+        holds,
         master: Version::from(&pre.master),
         renew_master: master != MasterState::Placeholder
             && decide::expiry_due(pre.master.expires, settings.expires_in_days, now),
         plan: &the_plan,
+        expires_in_days: settings.expires_in_days,
         propagation: config.keys_refresh + PROPAGATION_MARGIN,
+        cache: settings.main_app_cache,
+        used_limit: settings.limits(config).used,
         grace: settings.grace,
     });
     Ok(EXIT_OK)

@@ -52,11 +52,14 @@ impl From<&SecretVersion> for Version {
     }
 }
 
+/// An expiry in words: RFC 3339, or `never`.
+fn expiry(t: Option<OffsetDateTime>) -> String {
+    t.map_or_else(|| "never".into(), |t| when(Some(t)))
+}
+
 impl Display for Version {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let expires = self
-            .expires
-            .map_or_else(|| "never".into(), |t| when(Some(t)));
+        let expires = expiry(self.expires);
         write!(
             f,
             "version {} of {} (expires {expires})",
@@ -65,9 +68,10 @@ impl Display for Version {
     }
 }
 
-/// A completed step: `done: <step>: <what happened>`, or a JSON object tagged `done`.
+/// A completed step: `done: <step>: <what happened>`, or a JSON object with the step's name in
+/// `done`, that sentence in `detail` and the step's fields.
 #[derive(Debug, Serialize)]
-#[serde(tag = "done", rename_all = "snake_case")]
+#[serde(tag = "done", rename_all = "lowercase")]
 pub(super) enum Step {
     /// Both secrets read and proven writable; nothing changed.
     Preflight {
@@ -75,15 +79,20 @@ pub(super) enum Step {
         master_secret: String,
     },
     /// The master key's expiry: renewed when it was due (`renewed`), else left as it is.
+    #[serde(rename = "renew master")]
     RenewMaster {
         master: Version,
-        #[serde(serialize_with = "rfc3339")]
-        renewed: Option<OffsetDateTime>,
+        renewed: Option<Version>,
     },
     /// A master key generated in place of the placeholder, accepted by the admin API.
+    #[serde(rename = "master key")]
     MasterKey { written: Version },
     /// The key the vault is to hold: added now, or found where an earlier run left it.
-    Add { key: String, source: KeySource },
+    Add {
+        key: String,
+        source: KeySource,
+        secret: String,
+    },
     /// The key as the latest version of the apps' secret: written now, or already there.
     Write {
         key: String,
@@ -91,6 +100,7 @@ pub(super) enum Step {
         unchanged: bool,
     },
     /// main-app uses the new key, or provably will at its next call.
+    #[serde(rename = "wait used")]
     WaitUsed {
         key: String,
         used: Used,
@@ -98,6 +108,7 @@ pub(super) enum Step {
         cache: Duration,
     },
     /// The older keys went unused for the grace period.
+    #[serde(rename = "wait idle")]
     WaitIdle {
         older: Vec<String>,
         #[serde(serialize_with = "seconds")]
@@ -132,24 +143,25 @@ impl Display for Step {
                 renewed: None,
             } => write!(f, "renew master: nothing to renew: {master}"),
             Step::RenewMaster {
-                master:
-                    Version {
-                        secret,
-                        version,
-                        expires,
-                    },
-                renewed: Some(t),
+                master,
+                renewed: Some(renewed),
             } => write!(
                 f,
-                "renew master: version {version} of {secret} now expires {} (was {})",
-                when(Some(*t)),
-                expires.map_or_else(|| "never".into(), |t| when(Some(t)))
+                "renew master: version {} of {} now expires {} (was {})",
+                master.version,
+                master.secret,
+                expiry(renewed.expires),
+                expiry(master.expires)
             ),
             Step::MasterKey { written } => write!(
                 f,
                 "master key: wrote a generated master key as {written}; the admin API accepts it"
             ),
-            Step::Add { key, source } => match source {
+            Step::Add {
+                key,
+                source,
+                secret,
+            } => match source {
                 KeySource::New => write!(f, "add: added function key {key}"),
                 KeySource::AddedEarlier => write!(
                     f,
@@ -157,7 +169,7 @@ impl Display for Step {
                 ),
                 KeySource::Resume => write!(
                     f,
-                    "add: nothing to add: the vault already holds {key}; finishing that rotation"
+                    "add: nothing to add: {secret} already holds {key}; finishing that rotation"
                 ),
             },
             Step::Write {
@@ -198,7 +210,10 @@ impl Display for Step {
                 older.join(", "),
                 grace.as_secs()
             ),
-            Step::Revoke { revoked } => write!(f, "revoke: revoked {}", list(revoked)),
+            Step::Revoke { revoked } if revoked.is_empty() => {
+                write!(f, "revoke: nothing to revoke")
+            }
+            Step::Revoke { revoked } => write!(f, "revoke: revoked {}", revoked.join(", ")),
         }
     }
 }
@@ -208,18 +223,35 @@ impl Display for Step {
 pub(super) struct DryRun<'a> {
     pub(super) dry_run: bool,
     pub(super) secret: Version,
+    /// What the apps' secret holds: `function key <name>`, or why not one.
+    pub(super) holds: String,
     pub(super) master: Version,
     pub(super) renew_master: bool,
     pub(super) plan: &'a Plan,
+    pub(super) expires_in_days: u32,
+    /// How old a new key must be before it is written (every replica has loaded it).
     #[serde(serialize_with = "seconds")]
     pub(super) propagation: Duration,
+    /// main-app's key cache lifetime, and how long "wait used" may take at most.
+    #[serde(serialize_with = "seconds")]
+    pub(super) cache: Duration,
+    #[serde(serialize_with = "seconds")]
+    pub(super) used_limit: Duration,
     #[serde(serialize_with = "seconds")]
     pub(super) grace: Duration,
 }
 
+/// When a key was last accepted, in words: never since the replica that answered started.
+fn last_use(t: Option<OffsetDateTime>) -> String {
+    t.map_or_else(
+        || "not since third-party-api started".into(),
+        |t| when(Some(t)),
+    )
+}
+
 impl Display for DryRun<'_> {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let plan = self.plan;
+        let (plan, days) = (self.plan, self.expires_in_days);
         let master = match plan.master {
             MasterState::Accepted => "accepted by the admin API",
             MasterState::NotAccepted => "not accepted by the admin API yet: wait for it",
@@ -232,31 +264,46 @@ impl Display for DryRun<'_> {
             KeySource::Resume => "in the vault already: finish that rotation",
         };
         let write = if plan.write {
-            format!("yes, once it is {} s old", self.propagation.as_secs())
+            let age = self.propagation.as_secs();
+            format!("as a new version expiring in {days} days, once it is {age} s old")
         } else {
-            "no, the vault holds it".into()
+            "nothing to write, the vault holds it".into()
+        };
+        let used = match (&plan.older, plan.used_at) {
+            (_, Some(t)) if !plan.write => format!("main-app already uses it ({})", when(Some(t))),
+            (Some(older), _) if older.is_empty() => "nothing to wait for: no older key".into(),
+            _ => format!(
+                "until main-app uses it, or its key cache ({} s) has expired with no older key \
+                 accepted since the write (at most {} s)",
+                self.cache.as_secs(),
+                self.used_limit.as_secs()
+            ),
         };
         let revoke = match &plan.older {
             None => "every older key of the family (the key list is not readable yet)".into(),
             Some(older) => list(
                 &older
                     .iter()
-                    .map(|k| format!("{} (last accepted {})", k.name, when(k.last_accepted)))
+                    .map(|k| format!("{} (last accepted {})", k.name, last_use(k.last_accepted)))
                     .collect::<Vec<_>>(),
             ),
         };
         writeln!(f, "keyless rotate --dry-run: the plan (nothing changed)")?;
-        writeln!(f, "  secret: {}", self.secret)?;
         writeln!(
             f,
-            "  master key: {}, {master}; renewal {renew}",
+            "  preflight: read and proved write access to both secrets"
+        )?;
+        writeln!(f, "  secret: {}, holds {}", self.secret, self.holds)?;
+        writeln!(
+            f,
+            "  master key: {}, {master}; renewal (to {days} days from now) {renew}",
             self.master
         )?;
         writeln!(f, "  key: {} ({source}); write: {write}", plan.key)?;
-        writeln!(f, "  last accepted: {}", when(plan.used_at))?;
+        writeln!(f, "  wait used: {used}")?;
         writeln!(
             f,
-            "  revoke: {revoke}, once unused for {} s",
+            "  revoke: {revoke}, once unused for {} s after main-app's key cache",
             self.grace.as_secs()
         )
     }
@@ -287,6 +334,7 @@ impl Display for Stopped<'_> {
 pub(super) struct Rotated {
     pub(super) ok: bool,
     pub(super) key: String,
+    #[serde(flatten)]
     pub(super) version: Version,
     #[serde(serialize_with = "rfc3339")]
     pub(super) used_at: Option<OffsetDateTime>,
@@ -334,12 +382,16 @@ impl<'a> Reporter<'a> {
 
     /// A completed step: `done: <step>`.
     pub(super) fn done(&mut self, step: Step) {
+        let text = step.to_string();
         if self.json {
-            self.print(&step);
+            let mut value = serde_json::to_value(&step).unwrap_or_default();
+            let detail = text.split_once(": ").map_or(text.as_str(), |(_, d)| d);
+            value["detail"] = detail.into();
+            let _ = writeln!(self.out, "{value}");
         } else {
-            let _ = writeln!(self.out, "done: {step}");
-            let _ = self.out.flush();
+            let _ = writeln!(self.out, "done: {text}");
         }
+        let _ = self.out.flush();
     }
 
     /// `message` as a JSON line, or as its text.
@@ -388,7 +440,7 @@ mod tests {
         );
         assert_eq!(
             json(&accepted),
-            serde_json::json!({"done": "wait_used", "key": key, "cache": 300,
+            serde_json::json!({"done": "wait used", "key": key, "cache": 300,
                 "used": {"accepted": "2026-11-20T09:30:05Z"}})
         );
         let quiet = step(Used::CacheExpired {
@@ -401,8 +453,31 @@ mod tests {
              cache (300 s) has expired"
         );
         assert_eq!(json(&quiet)["used"]["cache_expired"]["quiet"], 302);
+        let no_traffic = step(Used::CacheExpired {
+            quiet: Duration::from_secs(302),
+            last_older: None,
+        });
+        assert_eq!(
+            no_traffic.to_string(),
+            "wait used: no traffic since the write for 302 s; main-app's cache (300 s) has expired"
+        );
+        assert!(
+            step(Used::NothingToProve)
+                .to_string()
+                .starts_with("wait used: nothing to wait for: no older key exists")
+        );
+        // A `done` JSON line: the step's name as the text has it, its sentence, its fields.
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        Reporter::new(&mut out, &mut err, true).done(step(Used::Accepted(at(NOW))));
+        let line: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(line["done"], "wait used");
+        assert_eq!(
+            line["detail"],
+            "main-app used main-app-20261120093005 at 2026-11-20T09:30:05Z"
+        );
+        assert_eq!(line["cache"], 300);
         let revoke = Step::Revoke { revoked: vec![] };
-        assert_eq!(revoke.to_string(), "revoke: revoked none");
+        assert_eq!(revoke.to_string(), "revoke: nothing to revoke");
         assert_eq!(
             json(&revoke),
             serde_json::json!({"done": "revoke", "revoked": []})
@@ -424,26 +499,26 @@ mod tests {
         let dry = DryRun {
             dry_run: true,
             secret: version("third-party-api-key"),
+            holds: "function key main-app".into(),
             master: version("third-party-api-master-key"),
             renew_master: true,
             plan: &the_plan,
+            expires_in_days: 90,
             propagation: Duration::from_secs(12),
+            cache: Duration::from_secs(300),
+            used_limit: Duration::from_secs(900),
             grace: Duration::from_secs(15),
         };
         let text = dry.to_string();
         assert!(text.contains("(nothing changed)"), "{text}");
-        assert!(
-            text.contains(
-                "key: main-app-20261120093005 (new: add it); write: yes, once it is 12 s old"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "revoke: main-app (last accepted 2026-11-20T09:30:00Z), once unused for 15 s"
-            ),
-            "{text}"
-        );
+        for line in [
+            "  secret: version v1 of third-party-api-key (expires never), holds function key main-app\n",
+            "  key: main-app-20261120093005 (new: add it); write: as a new version expiring in 90 days, once it is 12 s old\n",
+            "  wait used: until main-app uses it, or its key cache (300 s) has expired with no older key accepted since the write (at most 900 s)\n",
+            "  revoke: main-app (last accepted 2026-11-20T09:30:00Z), once unused for 15 s after main-app's key cache\n",
+        ] {
+            assert!(text.contains(line), "{line}{text}");
+        }
         let value = json(&dry);
         assert_eq!(value["plan"]["key"], "main-app-20261120093005");
         assert_eq!(value["plan"]["source"], "new");

@@ -121,7 +121,7 @@ pub(super) async fn renew_master(
             .renew(master, new_expiry(settings))
             .await
             .map_err(|e| vault_failure("renewing the master key's expiry", &e))?;
-        renewed.expires
+        Some(Version::from(&renewed))
     } else {
         None
     };
@@ -137,6 +137,7 @@ pub(super) async fn add(
     admin: &AdminClient,
     keys: Vec<FunctionKey>,
     plan: &Plan,
+    secret: &str,
     report: &mut Reporter<'_>,
 ) -> Result<FunctionKey, OpsError> {
     if plan.source == KeySource::New {
@@ -147,6 +148,7 @@ pub(super) async fn add(
         report.done(Step::Add {
             key: key.name.clone(),
             source: plan.source,
+            secret: secret.to_owned(),
         });
         return Ok(key);
     }
@@ -162,6 +164,7 @@ pub(super) async fn add(
     report.done(Step::Add {
         key: key.name.clone(),
         source: plan.source,
+        secret: secret.to_owned(),
     });
     Ok(key)
 }

@@ -13,7 +13,10 @@ use shared_auth::transport::azure_client_options;
 async fn provisioning_writes_the_key_store_once_keeps_a_rotated_one_and_fills_an_empty_one() {
     let dir = tempfile::tempdir().unwrap();
     let options = crate::stack::StackOptions::for_tests(dir.path());
-    let stack = crate::stack::DevStack::start(options).await.unwrap();
+    let sink = options.sink.clone();
+    let stack = crate::stack::DevStack::start(options)
+        .await
+        .unwrap_or_else(|e| panic!("the stack failed to start: {e:?}\n{}", sink.captured()));
     let http = stack.http().clone();
     let credential = stack.credential(crate::stack::Principal::Devstack).unwrap();
     let urls = &stack.urls;
