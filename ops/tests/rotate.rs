@@ -715,7 +715,7 @@ async fn without_secrets_officer_it_stops_before_changing_anything() {
     assert!(run.stdout.contains("  key: main-app-"), "{}", run.stdout);
     assert!(
         run.stdout
-            .contains("(new: add it); write: yes, once it is ")
+            .contains("(new: add it); write: as a new version expiring in 90 days, once it is ")
     );
     assert!(run.stdout.contains("  revoke: main-app (last accepted "));
     assert_eq!(run.done, 0);
