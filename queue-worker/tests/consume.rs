@@ -14,8 +14,7 @@ use support::*;
 
 #[tokio::test]
 async fn a_duplicate_delivery_records_once_and_a_used_code_stays_used() {
-    let stack = start_stack(&[]).await;
-    let worker = spawn_worker(&worker_env(&stack));
+    let (stack, worker) = spawn_app().await;
     let message = envelope("dUp-7-CaT", 300);
     send(&stack, &message).await;
     send(&stack, &message).await;
@@ -184,8 +183,7 @@ async fn without_its_ledger_role_the_worker_keeps_messages_unpoisoned_and_record
 #[tokio::test]
 async fn undecodable_messages_are_poisoned_at_once_while_good_ones_are_recorded() {
     let logs = logs();
-    let stack = start_stack(&[]).await;
-    let worker = spawn_worker(&worker_env(&stack));
+    let (stack, worker) = spawn_app().await;
     let mut v2 = serde_json::to_value(envelope("vEr-2-SiO", 300)).unwrap();
     v2["version"] = 2.into();
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
@@ -329,8 +327,7 @@ async fn each_message_is_handled_in_a_span_continuing_the_producers_trace() {
 
 #[tokio::test]
 async fn a_large_bad_message_is_poisoned_unchanged_and_leaves_the_main_queue() {
-    let stack = start_stack(&[]).await;
-    let worker = spawn_worker(&worker_env(&stack));
+    let (stack, worker) = spawn_app().await;
     // Near the 64 KiB limit: a poison record that wrapped and re-encoded it would not fit.
     let large = "x".repeat(60_000);
     send_text(&stack, &large).await;
@@ -345,8 +342,7 @@ async fn a_large_bad_message_is_poisoned_unchanged_and_leaves_the_main_queue() {
 
 #[tokio::test]
 async fn a_message_whose_code_is_not_a_code_is_poisoned_and_touches_no_blob() {
-    let stack = start_stack(&[]).await;
-    let worker = spawn_worker(&worker_env(&stack));
+    let (stack, worker) = spawn_app().await;
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let mut bad = Vec::new();
     for code in ["..", "../other", "abc-1-DEF/x", "%2e%2e"] {

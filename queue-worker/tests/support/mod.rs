@@ -78,6 +78,15 @@ impl RunningWorker {
 
 pub use test_kit::captured_logs as logs;
 
+/// The worker in this process against a fresh local stack, with its production environment
+/// (fast settings): the stack and the worker, in one call.
+pub async fn spawn_app() -> (Stack, RunningWorker) {
+    let stack = start_stack(&[]).await;
+    let worker = spawn_worker(&worker_env(&stack));
+    (stack, worker)
+}
+
+/// The worker in this process with the environment `env`.
 pub fn spawn_worker(env: &MapEnv) -> RunningWorker {
     logs();
     let settings = Settings::from_env(env).unwrap();
