@@ -25,9 +25,11 @@
 //! `done: ` line on stdout; waits show progress on stderr. No key value is ever printed.
 //!
 //! - [`names`]: key names and their stamps; [`mod@plan`]: state → plan; [`decide`]: what the waits
-//!   and the renewal decide; `report`: what is printed; `steps` and `waits`: the calls.
+//!   and the renewal decide; `report`: what is printed; `dry_run`: the plan printed, nothing
+//!   changed; `steps` and `waits`: the calls.
 
 pub mod decide;
+mod dry_run;
 pub mod names;
 pub mod plan;
 mod report;
@@ -46,7 +48,7 @@ use crate::connect::{self, Connection};
 use crate::vault::{Vault, VaultOptions};
 use crate::{EXIT_FAILED, EXIT_OK, OpsError};
 use azure_core::http::Url;
-use report::{DryRun, Reporter, Rotated, Step, Version};
+use report::{Reporter, Rotated, Step, Version};
 use shared_auth::EnvSource;
 use shared_auth::variables::{
     SECRET_CACHE_TTL_SECONDS, THIRD_PARTY_API_ENDPOINT, THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
@@ -201,7 +203,7 @@ pub async fn run(
         }
     };
     if settings.dry_run {
-        return dry_run(&conn, (settings, &config), &pre, &mut report).await;
+        return dry_run::run(&conn, (settings, &config), &pre, &mut report).await;
     }
     report.done(Step::Preflight {
         secret: config.secret_name.clone(),
@@ -284,60 +286,6 @@ pub async fn run(
         used_at,
         revoked,
         master_key_generated: generated.is_some(),
-    });
-    Ok(EXIT_OK)
-}
-
-/// `--dry-run` after the preflight: reads the key store if the master key allows it and
-/// prints the plan; changes nothing.
-async fn dry_run(
-    conn: &Connection,
-    (settings, config): (&RotateSettings, &RotateConfig),
-    pre: &steps::Preflight,
-    report: &mut Reporter<'_>,
-) -> Result<i32, OpsError> {
-    let (master, keys) = match pre.master.key() {
-        None => (MasterState::Placeholder, None),
-        Some(master_key) => {
-            let admin = AdminClient::new(conn.http.clone(), &config.endpoint, master_key.clone())?;
-            match admin.list().await {
-                Ok(keys) => (MasterState::Accepted, Some(keys)),
-                Err(e) if e.is_transient() => (MasterState::NotAccepted, None),
-                Err(e) => return Err(admin_failure("reading the function keys", &e)),
-            }
-        }
-    };
-    let observed = Observed {
-        secret_created: pre.secret.created,
-        master,
-        keys: keys
-            .as_ref()
-            .map(|keys| steps::key_infos(keys, &pre.secret.value)),
-    };
-    let now = OffsetDateTime::now_utc();
-    let the_plan = plan(&observed, &settings.key_prefix, now);
-    let holds = match (pre.secret.key(), &observed.keys) {
-        (None, _) => "no key yet (placeholder)".to_owned(),
-        (Some(_), Some(keys)) => keys
-            .iter()
-            .find(|k| k.in_vault)
-            .map(|k| format!("function key {}", k.name))
-            .unwrap_or_else(|| "a value that is no function key".into()),
-        (Some(_), None) => "a key (the key list is not readable yet)".into(),
-    };
-    report.print(&DryRun {
-        dry_run: true,
-        secret: Version::from(&pre.secret),
-        holds,
-        master: Version::from(&pre.master),
-        renew_master: master != MasterState::Placeholder
-            && decide::expiry_due(pre.master.expires, settings.expires_in_days, now),
-        plan: &the_plan,
-        expires_in_days: settings.expires_in_days,
-        propagation: config.keys_refresh + PROPAGATION_MARGIN,
-        cache: settings.main_app_cache,
-        used_limit: settings.limits(config).used,
-        grace: settings.grace,
     });
     Ok(EXIT_OK)
 }

@@ -4,7 +4,7 @@
 //! reason of a stop go to stderr. No key value is part of any of them.
 
 use super::decide::Used;
-use super::plan::{KeySource, MasterState, Plan};
+use super::plan::KeySource;
 use crate::azure_scope::MissingRole;
 use crate::vault::SecretVersion;
 use serde::{Serialize, Serializer};
@@ -36,10 +36,10 @@ pub(super) fn seconds<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Err
 /// A secret version as printed: its name, version and expiry, never its value.
 #[derive(Debug, Clone, Serialize)]
 pub(super) struct Version {
-    secret: String,
-    version: String,
+    pub(super) secret: String,
+    pub(super) version: String,
     #[serde(serialize_with = "rfc3339")]
-    expires: Option<OffsetDateTime>,
+    pub(super) expires: Option<OffsetDateTime>,
 }
 
 impl From<&SecretVersion> for Version {
@@ -53,7 +53,7 @@ impl From<&SecretVersion> for Version {
 }
 
 /// An expiry in words: RFC 3339, or `never`.
-fn expiry(t: Option<OffsetDateTime>) -> String {
+pub(super) fn expiry(t: Option<OffsetDateTime>) -> String {
     t.map_or_else(|| "never".into(), |t| when(Some(t)))
 }
 
@@ -119,7 +119,7 @@ pub(super) enum Step {
 }
 
 /// `names` joined with commas, or `none`.
-fn list(names: &[String]) -> String {
+pub(super) fn list(names: &[String]) -> String {
     if names.is_empty() {
         "none".into()
     } else {
@@ -215,97 +215,6 @@ impl Display for Step {
             }
             Step::Revoke { revoked } => write!(f, "revoke: revoked {}", revoked.join(", ")),
         }
-    }
-}
-
-/// `--dry-run`: the state the run read and the plan derived from it; nothing was changed.
-#[derive(Debug, Serialize)]
-pub(super) struct DryRun<'a> {
-    pub(super) dry_run: bool,
-    pub(super) secret: Version,
-    /// What the apps' secret holds: `function key <name>`, or why not one.
-    pub(super) holds: String,
-    pub(super) master: Version,
-    pub(super) renew_master: bool,
-    pub(super) plan: &'a Plan,
-    pub(super) expires_in_days: u32,
-    /// How old a new key must be before it is written (every replica has loaded it).
-    #[serde(serialize_with = "seconds")]
-    pub(super) propagation: Duration,
-    /// main-app's key cache lifetime, and how long "wait used" may take at most.
-    #[serde(serialize_with = "seconds")]
-    pub(super) cache: Duration,
-    #[serde(serialize_with = "seconds")]
-    pub(super) used_limit: Duration,
-    #[serde(serialize_with = "seconds")]
-    pub(super) grace: Duration,
-}
-
-/// When a key was last accepted, in words: never since the replica that answered started.
-fn last_use(t: Option<OffsetDateTime>) -> String {
-    t.map_or_else(
-        || "not since third-party-api started".into(),
-        |t| when(Some(t)),
-    )
-}
-
-impl Display for DryRun<'_> {
-    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        let (plan, days) = (self.plan, self.expires_in_days);
-        let master = match plan.master {
-            MasterState::Accepted => "accepted by the admin API",
-            MasterState::NotAccepted => "not accepted by the admin API yet: wait for it",
-            MasterState::Placeholder => "the placeholder: generate one",
-        };
-        let renew = if self.renew_master { "due" } else { "not due" };
-        let source = match plan.source {
-            KeySource::New => "new: add it",
-            KeySource::AddedEarlier => "added by an earlier run",
-            KeySource::Resume => "in the vault already: finish that rotation",
-        };
-        let write = if plan.write {
-            let age = self.propagation.as_secs();
-            format!("as a new version expiring in {days} days, once it is {age} s old")
-        } else {
-            "nothing to write, the vault holds it".into()
-        };
-        let used = match (&plan.older, plan.used_at) {
-            (_, Some(t)) if !plan.write => format!("main-app already uses it ({})", when(Some(t))),
-            (Some(older), _) if older.is_empty() => "nothing to wait for: no older key".into(),
-            _ => format!(
-                "until main-app uses it, or its key cache ({} s) has expired with no older key \
-                 accepted since the write (at most {} s)",
-                self.cache.as_secs(),
-                self.used_limit.as_secs()
-            ),
-        };
-        let revoke = match &plan.older {
-            None => "every older key of the family (the key list is not readable yet)".into(),
-            Some(older) => list(
-                &older
-                    .iter()
-                    .map(|k| format!("{} (last accepted {})", k.name, last_use(k.last_accepted)))
-                    .collect::<Vec<_>>(),
-            ),
-        };
-        writeln!(f, "keyless rotate --dry-run: the plan (nothing changed)")?;
-        writeln!(
-            f,
-            "  preflight: read and proved write access to both secrets"
-        )?;
-        writeln!(f, "  secret: {}, holds {}", self.secret, self.holds)?;
-        writeln!(
-            f,
-            "  master key: {}, {master}; renewal (to {days} days from now) {renew}",
-            self.master
-        )?;
-        writeln!(f, "  key: {} ({source}); write: {write}", plan.key)?;
-        writeln!(f, "  wait used: {used}")?;
-        writeln!(
-            f,
-            "  revoke: {revoke}, once unused for {} s after main-app's key cache",
-            self.grace.as_secs()
-        )
     }
 }
 
@@ -417,8 +326,7 @@ impl<'a> Reporter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rotate::plan::plan;
-    use crate::rotate::plan::tests::{NOW, P, at, key, observed};
+    use crate::rotate::plan::tests::{NOW, at};
 
     fn json(message: &impl Serialize) -> serde_json::Value {
         serde_json::to_value(message).unwrap()
@@ -482,47 +390,5 @@ mod tests {
             json(&revoke),
             serde_json::json!({"done": "revoke", "revoked": []})
         );
-    }
-
-    #[test]
-    fn the_dry_run_prints_the_plan() {
-        let o = observed(
-            "2026-11-01T00:00:00Z",
-            vec![key(P, true, Some("2026-11-20T09:30:00Z"))],
-        );
-        let the_plan = plan(&o, P, at(NOW));
-        let version = |secret: &str| Version {
-            secret: secret.into(),
-            version: "v1".into(),
-            expires: None,
-        };
-        let dry = DryRun {
-            dry_run: true,
-            secret: version("third-party-api-key"),
-            holds: "function key main-app".into(),
-            master: version("third-party-api-master-key"),
-            renew_master: true,
-            plan: &the_plan,
-            expires_in_days: 90,
-            propagation: Duration::from_secs(12),
-            cache: Duration::from_secs(300),
-            used_limit: Duration::from_secs(900),
-            grace: Duration::from_secs(15),
-        };
-        let text = dry.to_string();
-        assert!(text.contains("(nothing changed)"), "{text}");
-        for line in [
-            "  secret: version v1 of third-party-api-key (expires never), holds function key main-app\n",
-            "  key: main-app-20261120093005 (new: add it); write: as a new version expiring in 90 days, once it is 12 s old\n",
-            "  wait used: until main-app uses it, or its key cache (300 s) has expired with no older key accepted since the write (at most 900 s)\n",
-            "  revoke: main-app (last accepted 2026-11-20T09:30:00Z), once unused for 15 s after main-app's key cache\n",
-        ] {
-            assert!(text.contains(line), "{line}{text}");
-        }
-        let value = json(&dry);
-        assert_eq!(value["plan"]["key"], "main-app-20261120093005");
-        assert_eq!(value["plan"]["source"], "new");
-        assert_eq!(value["plan"]["older"][0]["name"], "main-app");
-        assert_eq!(value["renew_master"], true);
     }
 }
