@@ -12,8 +12,7 @@ use crate::error_body::json_error;
 use actix_http::{HttpService as Http1, Request};
 use actix_server::Server;
 use actix_service::{
-    IntoServiceFactory, Service as _, ServiceFactoryExt as _, apply_fn_factory, fn_service,
-    map_config,
+    IntoServiceFactory, ServiceFactoryExt as _, apply_fn_factory, fn_service, map_config,
 };
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, ServiceFactory, ServiceRequest, ServiceResponse};
@@ -130,7 +129,16 @@ impl HttpService {
                     .on_connect_ext(|io: &Guarded<_>, ext| {
                         ext.insert(io.phase());
                     })
-                    .h1(tracked(app()));
+                    // The app's configuration: what HttpServer would give, except the host
+                    // name, which comes from each request's Host header (HTTP/1.1 requires one).
+                    .h1(apply_fn_factory(
+                        map_config(app().into_factory(), |()| AppConfig::default())
+                            .map_err(|e: actix_web::Error| {
+                                actix_http::Response::from(e.error_response())
+                            })
+                            .map(actix_http::Response::from),
+                        track_phase,
+                    ));
                 accept.and_then(http)
             })?
             .run();
@@ -143,46 +151,24 @@ impl HttpService {
     }
 }
 
-/// `app` as actix-http serves it, each request reported to its connection's phase: started
-/// once its head is read, finished once answered.
-fn tracked<T, B>(
-    app: App<T>,
-) -> impl actix_service::ServiceFactory<
-    Request,
-    Config = (),
-    Response = actix_http::Response<B>,
-    Error = actix_http::Response<actix_web::body::BoxBody>,
-    InitError = (),
->
-where
-    T: ServiceFactory<
-            ServiceRequest,
-            Config = (),
-            Response = ServiceResponse<B>,
-            Error = actix_web::Error,
-            InitError = (),
-        > + 'static,
-    B: MessageBody + 'static,
-{
-    // The app's configuration: what HttpServer would give, except the host name, which comes
-    // from each request's Host header (HTTP/1.1 requires one).
-    let app = map_config(app.into_factory(), |()| AppConfig::default())
-        .map_err(|e: actix_web::Error| e.error_response().into())
-        .map(actix_http::Response::from);
-    apply_fn_factory(app, |req: Request, service| {
-        let phase = req.conn_data::<ConnectionPhase>().cloned();
-        if let Some(phase) = &phase {
-            phase.request_started();
+/// Reports each request to its connection's phase: started once its head is read, finished
+/// once answered.
+fn track_phase<S: actix_service::Service<Request>>(
+    req: Request,
+    service: &S,
+) -> impl Future<Output = Result<S::Response, S::Error>> + use<S> {
+    let phase = req.conn_data::<ConnectionPhase>().cloned();
+    if let Some(phase) = &phase {
+        phase.request_started();
+    }
+    let answer = service.call(req);
+    async move {
+        let answer = answer.await;
+        if let Some(phase) = phase {
+            phase.request_finished();
         }
-        let answer = service.call(req);
-        async move {
-            let answer = answer.await;
-            if let Some(phase) = phase {
-                phase.request_finished();
-            }
-            answer
-        }
-    })
+        answer
+    }
 }
 
 impl Service for HttpService {
