@@ -164,23 +164,14 @@ impl Azurite {
         ports: [u16; 3],
     ) -> anyhow::Result<Self> {
         let entry = ensure_installed(&options.npm_dir).await?;
-        let [blob, queue, table] = ports;
+        let [blob, queue, _table] = ports;
         let mut command = Command::new("node");
+        command.arg(&entry);
+        for (service, port) in ["blob", "queue", "table"].into_iter().zip(ports) {
+            let (host, port_flag) = (format!("--{service}Host"), format!("--{service}Port"));
+            command.args([host, "127.0.0.1".into(), port_flag, port.to_string()]);
+        }
         command
-            .arg(&entry)
-            .args(["--blobHost", "127.0.0.1", "--blobPort", &blob.to_string()])
-            .args([
-                "--queueHost",
-                "127.0.0.1",
-                "--queuePort",
-                &queue.to_string(),
-            ])
-            .args([
-                "--tableHost",
-                "127.0.0.1",
-                "--tablePort",
-                &table.to_string(),
-            ])
             .args([
                 "--oauth",
                 "basic",

@@ -68,21 +68,25 @@ impl LogSink {
     /// Writes one line with its prefix.
     pub fn line(&self, name: &str, line: &str) {
         match self {
-            Self::Stdout => {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "[{name}] {line}");
-            }
-            Self::Console(tail) => {
-                tail.push(name, line);
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "[{name}] {line}");
-            }
-            Self::Capture(buffer) => {
-                let mut buffer = buffer.lock();
-                buffer.push_str(&format!("[{name}] {line}\n"));
+            Self::Capture(buffer) => buffer.lock().push_str(&format!("[{name}] {line}\n")),
+            Self::Stdout | Self::Console(_) => {
+                if let Self::Console(tail) = self {
+                    tail.push(name, line);
+                }
+                let _ = writeln!(std::io::stdout().lock(), "[{name}] {line}");
             }
         }
     }
+}
+
+/// Sends each line `stream` gives to `sink` as `name`'s, until it ends.
+fn pump(stream: impl tokio::io::AsyncRead + Send + Unpin + 'static, sink: LogSink, name: String) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.line(&name, &line);
+        }
+    });
 }
 
 /// A running child in its own process group.
@@ -114,26 +118,11 @@ impl ChildProcess {
         let pid = child
             .id()
             .ok_or_else(|| std::io::Error::other("child exited at once"))?;
-        for stream in [
-            child
-                .stdout
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            child
-                .stderr
-                .take()
-                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            let (sink, name) = (sink.clone(), name.to_owned());
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stream).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    sink.line(&name, &line);
-                }
-            });
+        if let Some(stdout) = child.stdout.take() {
+            pump(stdout, sink.clone(), name.to_owned());
+        }
+        if let Some(stderr) = child.stderr.take() {
+            pump(stderr, sink.clone(), name.to_owned());
         }
         Ok(Self {
             name: name.to_owned(),

@@ -6,19 +6,16 @@ use super::volume::{Volume, file_owner, read_vault_seed, write_federated_tokens}
 use super::{AZURITE_PORTS, FEDERATED_TOKEN_RENEWAL, READY_PORT};
 use crate::identity::IdentityProvider;
 use crate::stack::{
-    Emulators, KeyStoreWrite, Ports, Principal, SECRET_NAME, Urls, function_key_document,
-    provision_storage, service_principal_env, write_key_store,
+    Emulators, Ports, Principal, SECRET_NAME, Urls, function_key_document, key_store,
+    provision_storage, service_principal_env,
 };
 use crate::storage_gate::StorageService;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use azure_core::credentials::TokenCredential;
-use function_keys::{
-    BlobKeyStore, BlobKeyStoreOptions, KeyDocument, KeyScope, KeyValue, WriteCondition,
-};
+use function_keys::{KeyDocument, KeyScope, KeyValue, WriteCondition};
 use shared_auth::Secret;
-use shared_auth::transport::azure_client_options;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -203,26 +200,15 @@ async fn provision(
 ) -> anyhow::Result<bool> {
     provision_storage(http, credential.clone(), queue_service, blob_service).await?;
     let url = crate::stack::key_store_url(blob_service);
-    write_key_store(
-        http,
-        credential.clone(),
-        &url,
-        function_key,
-        KeyStoreWrite::KeepExisting,
-    )
-    .await?;
-    let store = BlobKeyStore::new(
-        url.parse()?,
-        credential,
-        Some(BlobKeyStoreOptions {
-            client_options: azure_client_options(http),
-        }),
-    )?;
-    let (bytes, etag) = store
-        .read()
-        .await
-        .map_err(anyhow::Error::msg)?
-        .context("the key store blob vanished after it was written")?;
+    let store = key_store(http, credential, &url).await?;
+    let Some((bytes, etag)) = store.read().await.map_err(anyhow::Error::msg)? else {
+        let document = function_key_document(None, function_key)?;
+        store
+            .write(document.to_json(), WriteCondition::Absent)
+            .await
+            .context("cannot write the key store")?;
+        return Ok(true);
+    };
     let document = KeyDocument::from_json(&bytes)
         .map_err(|why| anyhow::anyhow!("the key store blob {url} is invalid: {why}"))?;
     let empty = document.keys(KeyScope::Function).next().is_none()

@@ -187,19 +187,15 @@ impl IdentityProvider {
             .or_default() += 1;
         let now = OffsetDateTime::now_utc().unix_timestamp();
         let nbf = now.min(now + lifetime_seconds - 1);
-        self.signer.sign(&Claims {
-            aud: resource.to_owned(),
-            iss: issuer(),
-            iat: nbf,
-            nbf,
-            exp: now + lifetime_seconds,
-            oid: identity.object_id.clone(),
-            sub: identity.object_id.clone(),
-            appid: identity.client_id.clone(),
-            tid: TENANT_ID.to_owned(),
-            ver: "1.0".into(),
-            idtyp: "app".into(),
-        })
+        let exp = now + lifetime_seconds;
+        let subject = identity.object_id.clone();
+        self.signer.sign(&app_claims(
+            identity,
+            resource,
+            issuer(),
+            subject,
+            (nbf, exp),
+        ))
     }
 
     /// How many tokens were issued so far, by identity name and audience (sorted).
@@ -215,19 +211,18 @@ impl IdentityProvider {
     /// [`FEDERATION_ISSUER`] for [`TOKEN_EXCHANGE_AUDIENCE`], subject [`federated_subject`].
     pub fn issue_federated(&self, identity: &ServicePrincipal, lifetime_seconds: i64) -> String {
         let now = OffsetDateTime::now_utc().unix_timestamp();
-        self.signer.sign(&Claims {
-            aud: TOKEN_EXCHANGE_AUDIENCE.to_owned(),
-            iss: FEDERATION_ISSUER.to_owned(),
-            iat: now,
-            nbf: now,
-            exp: now + lifetime_seconds,
-            oid: identity.object_id.clone(),
-            sub: federated_subject(&identity.name),
-            appid: identity.client_id.clone(),
-            tid: TENANT_ID.to_owned(),
-            ver: "1.0".into(),
-            idtyp: "app".into(),
-        })
+        let (issuer, subject) = (
+            FEDERATION_ISSUER.to_owned(),
+            federated_subject(&identity.name),
+        );
+        let valid = (now, now + lifetime_seconds);
+        self.signer.sign(&app_claims(
+            identity,
+            TOKEN_EXCHANGE_AUDIENCE,
+            issuer,
+            subject,
+            valid,
+        ))
     }
 
     /// Simulates an outage of the token endpoints (`false`: answered 503) or ends it.
@@ -252,6 +247,30 @@ impl IdentityProvider {
 impl AsRef<Stall> for IdentityProvider {
     fn as_ref(&self) -> &Stall {
         &self.stall
+    }
+}
+
+/// An app token's claims for `identity`: audience, issuer, subject, and `(nbf, exp)` (issued at
+/// `nbf`).
+fn app_claims(
+    identity: &ServicePrincipal,
+    aud: &str,
+    iss: String,
+    sub: String,
+    (nbf, exp): (i64, i64),
+) -> Claims {
+    Claims {
+        aud: aud.to_owned(),
+        iss,
+        iat: nbf,
+        nbf,
+        exp,
+        oid: identity.object_id.clone(),
+        sub,
+        appid: identity.client_id.clone(),
+        tid: TENANT_ID.to_owned(),
+        ver: "1.0".into(),
+        idtyp: "app".into(),
     }
 }
 

@@ -38,20 +38,14 @@ impl KeyVault {
                 "The service is temporarily unavailable.",
             ));
         }
-        let query = query(req);
-        match query.get("api-version") {
-            None => {
-                return Err(VaultError::bad(
-                    "The 'api-version' query parameter is missing.",
-                ));
-            }
-            Some(v) if !API_VERSIONS.contains(&v.as_str()) => {
-                return Err(VaultError::bad(format!(
-                    "The specified version ({v}) is not recognized. Consider using the latest \
-                     supported version (2026-04-01)."
-                )));
-            }
-            Some(_) => {}
+        let version = query(req)
+            .remove("api-version")
+            .ok_or_else(|| VaultError::bad("The 'api-version' query parameter is missing."))?;
+        if !API_VERSIONS.contains(&version.as_str()) {
+            return Err(VaultError::bad(format!(
+                "The specified version ({version}) is not recognized. Consider using the latest \
+                 supported version (2026-04-01)."
+            )));
         }
         self.access
             .check(

@@ -8,7 +8,8 @@ use actix_web::http::StatusCode;
 use serde_json::json;
 
 /// An error as Key Vault answers it.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{code}: {message}")]
 pub(super) struct VaultError {
     status: StatusCode,
     code: &'static str,
@@ -55,12 +56,6 @@ impl VaultError {
     /// The response Key Vault sends.
     pub(super) fn into_response(self) -> HttpResponse {
         actix_web::ResponseError::error_response(&self)
-    }
-}
-
-impl std::fmt::Display for VaultError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
     }
 }
 

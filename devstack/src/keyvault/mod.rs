@@ -110,7 +110,8 @@ impl KeyVault {
         // Held from the read to the rename, so the last write holds the last change.
         let _writing = persist.writing.lock();
         let values: BTreeMap<String, String> = self
-            .secrets()
+            .secrets
+            .read()
             .iter()
             .filter_map(|(name, entry)| {
                 let latest = entry.versions.last()?;

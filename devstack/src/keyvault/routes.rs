@@ -3,7 +3,7 @@
 
 use super::KeyVault;
 use super::error::{VaultError, VaultResult};
-use super::model::{SetBody, UpdateBody, check_name, parse_json, query, render, render_deleted};
+use super::model::{SetBody, check_name, parse_json, query, render, render_deleted};
 use super::state::{Deleted, now};
 use super::{DEFAULT_PAGE, MAX_PAGE, MAX_VALUE_BYTES};
 use crate::rbac::{DataAction, Scope};
@@ -25,12 +25,12 @@ impl KeyVault {
                     .wrap(from_fn(hold::<KeyVault>))
                     .route("", web::get().to(list_secrets))
                     .route("/{name}", web::put().to(set_secret))
-                    .route("/{name}", web::get().to(get_latest))
+                    .route("/{name}", web::get().to(get_secret))
                     .route("/{name}", web::delete().to(delete_secret))
-                    .route("/{name}/", web::get().to(get_latest))
-                    .route("/{name}/", web::patch().to(update_latest))
+                    .route("/{name}/", web::get().to(get_secret))
+                    .route("/{name}/", web::patch().to(update_secret))
                     .route("/{name}/versions", web::get().to(list_versions))
-                    .route("/{name}/{version}", web::get().to(get_version))
+                    .route("/{name}/{version}", web::get().to(get_secret))
                     .route("/{name}/{version}", web::patch().to(update_secret)),
             )
             .service(
@@ -73,7 +73,7 @@ async fn set_secret(
 ) -> VaultResult {
     check_name(&name)?;
     vault.authorize_secret(&req, DataAction::SecretSet, &name)?;
-    if vault.deleted().contains_key(name.as_str()) {
+    if vault.deleted.read().contains_key(name.as_str()) {
         return Err(VaultError::new(
             StatusCode::CONFLICT,
             "Conflict",
@@ -120,26 +120,17 @@ fn get(vault: &KeyVault, req: &HttpRequest, name: &str, version: Option<&str>) -
     ok(render(&base_url(req), name, &v, true, true))
 }
 
-async fn get_latest(
-    vault: web::Data<KeyVault>,
-    req: HttpRequest,
-    name: web::Path<String>,
-) -> VaultResult {
-    get(&vault, &req, &name, None)
+/// Get Secret: `/secrets/{name}`, `/secrets/{name}/` (the latest) or `/secrets/{name}/{version}`.
+async fn get_secret(vault: web::Data<KeyVault>, req: HttpRequest) -> VaultResult {
+    let (name, version) = name_and_version(&req);
+    get(&vault, &req, name, version)
 }
 
-async fn get_version(
-    vault: web::Data<KeyVault>,
-    req: HttpRequest,
-    path: web::Path<(String, String)>,
-) -> VaultResult {
-    let (name, version) = path.into_inner();
-    get(
-        &vault,
-        &req,
-        &name,
-        Some(version.as_str()).filter(|v| !v.is_empty()),
-    )
+/// The `{name}` and non-empty `{version}` of a secret's path.
+fn name_and_version(req: &HttpRequest) -> (&str, Option<&str>) {
+    let path = req.match_info();
+    let version = path.get("version").filter(|v| !v.is_empty());
+    (path.query("name"), version)
 }
 
 /// One page of `items`, with a `nextLink` that carries the offset.
@@ -184,7 +175,8 @@ async fn list_secrets(vault: web::Data<KeyVault>, req: HttpRequest) -> VaultResu
     vault.authorize(&req, DataAction::SecretReadMetadata, &Scope::Vault)?;
     let base = base_url(&req);
     let items = vault
-        .secrets()
+        .secrets
+        .read()
         .iter()
         .filter_map(|(name, e)| {
             e.versions
@@ -203,7 +195,7 @@ async fn list_versions(
     check_name(&name)?;
     vault.authorize_secret(&req, DataAction::SecretReadMetadata, &name)?;
     let base = base_url(&req);
-    let secrets = vault.secrets();
+    let secrets = vault.secrets.read();
     let entry = secrets
         .get(name.as_str())
         .ok_or_else(|| VaultError::not_found(&name))?;
@@ -216,45 +208,36 @@ async fn list_versions(
     page(&req, items)
 }
 
-async fn update_latest(
-    vault: web::Data<KeyVault>,
-    req: HttpRequest,
-    name: web::Path<String>,
-    body: web::Bytes,
-) -> VaultResult {
-    update(&vault, &req, name.into_inner(), String::new(), &body)
-}
-
+/// Update Secret: `/secrets/{name}/` (the latest) or `/secrets/{name}/{version}`.
 async fn update_secret(
     vault: web::Data<KeyVault>,
     req: HttpRequest,
-    path: web::Path<(String, String)>,
     body: web::Bytes,
 ) -> VaultResult {
-    let (name, version) = path.into_inner();
+    let (name, version) = name_and_version(&req);
     update(&vault, &req, name, version, &body)
 }
 
 fn update(
     vault: &KeyVault,
     req: &HttpRequest,
-    name: String,
-    version: String,
+    name: &str,
+    version: Option<&str>,
     body: &[u8],
 ) -> VaultResult {
-    check_name(&name)?;
-    vault.authorize_secret(req, DataAction::SecretUpdate, &name)?;
-    let body: UpdateBody = parse_json(body)?;
-    let mut secrets = vault.secrets_mut();
+    check_name(name)?;
+    vault.authorize_secret(req, DataAction::SecretUpdate, name)?;
+    // Update Secret's body is Set Secret's without the value (one given is ignored).
+    let body: SetBody = parse_json(body)?;
+    let mut secrets = vault.secrets.write();
     let entry = secrets
-        .get_mut(&name)
-        .ok_or_else(|| VaultError::not_found(&name))?;
-    let v = if version.is_empty() {
-        entry.versions.last_mut()
-    } else {
-        entry.versions.iter_mut().find(|v| v.version == version)
+        .get_mut(name)
+        .ok_or_else(|| VaultError::not_found(name))?;
+    let v = match version {
+        None => entry.versions.last_mut(),
+        Some(version) => entry.versions.iter_mut().find(|v| v.version == version),
     }
-    .ok_or_else(|| VaultError::not_found(&name))?;
+    .ok_or_else(|| VaultError::not_found(name))?;
     if let Some(a) = body.attributes {
         if let Some(enabled) = a.enabled {
             v.enabled = enabled;
@@ -273,7 +256,7 @@ fn update(
         v.tags = body.tags;
     }
     v.updated = now();
-    let rendered = render(&base_url(req), &name, v, false, true);
+    let rendered = render(&base_url(req), name, v, false, true);
     ok(rendered)
 }
 
@@ -285,7 +268,8 @@ async fn delete_secret(
     check_name(&name)?;
     vault.authorize_secret(&req, DataAction::SecretDelete, &name)?;
     let entry = vault
-        .secrets_mut()
+        .secrets
+        .write()
         .remove(name.as_str())
         .ok_or_else(|| VaultError::not_found(&name))?;
     let deleted = Deleted {
@@ -293,7 +277,7 @@ async fn delete_secret(
         deleted_date: now(),
     };
     let body = render_deleted(&base_url(&req), &name, &deleted);
-    vault.deleted_mut().insert(name.to_string(), deleted);
+    vault.deleted.write().insert(name.to_string(), deleted);
     vault.changed();
     ok(body)
 }
@@ -312,7 +296,7 @@ async fn get_deleted(
     name: web::Path<String>,
 ) -> VaultResult {
     vault.authorize_secret(&req, DataAction::SecretReadMetadata, &name)?;
-    let deleted = vault.deleted();
+    let deleted = vault.deleted.read();
     let d = deleted
         .get(name.as_str())
         .ok_or_else(|| deleted_not_found(&name))?;
@@ -326,7 +310,8 @@ async fn purge_deleted(
 ) -> VaultResult {
     vault.authorize_secret(&req, DataAction::SecretPurge, &name)?;
     vault
-        .deleted_mut()
+        .deleted
+        .write()
         .remove(name.as_str())
         .ok_or_else(|| deleted_not_found(&name))?;
     Ok(HttpResponse::NoContent().finish())
@@ -339,7 +324,8 @@ async fn recover_deleted(
 ) -> VaultResult {
     vault.authorize_secret(&req, DataAction::SecretRecover, &name)?;
     let d = vault
-        .deleted_mut()
+        .deleted
+        .write()
         .remove(name.as_str())
         .ok_or_else(|| deleted_not_found(&name))?;
     let body = d
@@ -348,7 +334,7 @@ async fn recover_deleted(
         .last()
         .map(|v| render(&base_url(&req), &name, v, false, true))
         .unwrap_or_default();
-    vault.secrets_mut().insert(name.to_string(), d.entry);
+    vault.secrets.write().insert(name.to_string(), d.entry);
     vault.changed();
     ok(body)
 }

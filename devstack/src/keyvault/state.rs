@@ -3,11 +3,9 @@
 
 use super::KeyVault;
 use super::error::VaultError;
-use parking_lot::{RwLockReadGuard, RwLockWriteGuard};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use shared_auth::Secret;
-use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 /// The attributes of a version a request may set.
@@ -53,26 +51,6 @@ pub(super) struct Deleted {
 }
 
 impl KeyVault {
-    /// The secrets, for reading.
-    pub(super) fn secrets(&self) -> RwLockReadGuard<'_, BTreeMap<String, SecretEntry>> {
-        self.secrets.read()
-    }
-
-    /// The secrets, for writing.
-    pub(super) fn secrets_mut(&self) -> RwLockWriteGuard<'_, BTreeMap<String, SecretEntry>> {
-        self.secrets.write()
-    }
-
-    /// The deleted secrets, for reading.
-    pub(super) fn deleted(&self) -> RwLockReadGuard<'_, BTreeMap<String, Deleted>> {
-        self.deleted.read()
-    }
-
-    /// The deleted secrets, for writing.
-    pub(super) fn deleted_mut(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Deleted>> {
-        self.deleted.write()
-    }
-
     /// Adds a version of `name` (creating the secret); returns the version id.
     pub(super) fn add_version(
         &self,
@@ -84,7 +62,8 @@ impl KeyVault {
     ) -> String {
         let version = uuid::Uuid::new_v4().simple().to_string();
         let at = now();
-        self.secrets_mut()
+        self.secrets
+            .write()
             .entry(name.to_owned())
             .or_default()
             .versions
@@ -104,7 +83,7 @@ impl KeyVault {
 
     /// Version `version` of `name`, or its current one.
     pub(super) fn find(&self, name: &str, version: Option<&str>) -> Result<Version, VaultError> {
-        let secrets = self.secrets();
+        let secrets = self.secrets.read();
         let entry = secrets
             .get(name)
             .ok_or_else(|| VaultError::not_found(name))?;

@@ -9,20 +9,14 @@ use crate::identity::ServicePrincipal;
 use crate::jwt::TENANT_ID;
 use anyhow::Context;
 use azure_core::credentials::TokenCredential;
-use codes::variables::CODE_LEDGER_URL;
-use codes::variables::POISON_QUEUE_URL;
-use codes::variables::STORAGE_QUEUE_URL;
-use shared_auth::variables::KEY_VAULT_URL;
-use shared_auth::variables::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME;
-use shared_auth::variables::THIRD_PARTY_API_SECRET_NAME;
-// main-app and queue-worker read these names; `keyless` (ops) exports them as the services read
-// them, and devstack depends on ops, not on the two services.
+use codes::variables::{CODE_LEDGER_URL, POISON_QUEUE_URL, STORAGE_QUEUE_URL};
 use service_kit::service::settings::{BIND_ADDRESS, PORT};
 use service_kit::telemetry::RUST_LOG;
-use shared_auth::variables::THIRD_PARTY_API_ENDPOINT;
 use shared_auth::variables::{
     AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
-    AZURE_TOKEN_CREDENTIALS, EXTRA_CA_CERTS, IDENTITY_ENDPOINT, IDENTITY_HEADER,
+    AZURE_TOKEN_CREDENTIALS, EXTRA_CA_CERTS, IDENTITY_ENDPOINT, IDENTITY_HEADER, KEY_VAULT_URL,
+    THIRD_PARTY_API_ENDPOINT, THIRD_PARTY_API_KEYS_URL, THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
+    THIRD_PARTY_API_SECRET_NAME,
 };
 use shared_auth::{EnvSource, MapEnv};
 use std::path::PathBuf;
@@ -62,35 +56,29 @@ impl DevStack {
             (PORT, self.ports.of(service).to_string()),
         ];
         match service {
-            Service::QueueWorker => {
-                env.push((STORAGE_QUEUE_URL, self.urls.queue.clone()));
-                env.push((POISON_QUEUE_URL, self.urls.poison_queue.clone()));
-                env.push((CODE_LEDGER_URL, self.urls.container.clone()));
-            }
-            Service::MainApp => {
-                env.push((
+            Service::QueueWorker => env.extend([
+                (STORAGE_QUEUE_URL, self.urls.queue.clone()),
+                (POISON_QUEUE_URL, self.urls.poison_queue.clone()),
+                (CODE_LEDGER_URL, self.urls.container.clone()),
+            ]),
+            Service::MainApp => env.extend([
+                (
                     THIRD_PARTY_API_ENDPOINT,
                     self.urls.third_party_api_endpoint.clone(),
-                ));
-                env.push((KEY_VAULT_URL, self.urls.key_vault.clone()));
-                env.push((THIRD_PARTY_API_SECRET_NAME, SECRET_NAME.to_owned()));
-                env.push((STORAGE_QUEUE_URL, self.urls.queue.clone()));
-                env.push((CODE_LEDGER_URL, self.urls.container.clone()));
-            }
-            Service::ThirdPartyApi => {
-                env.push((
-                    shared_auth::variables::THIRD_PARTY_API_KEYS_URL,
-                    self.urls.key_store.clone(),
-                ));
-                env.push((
-                    shared_auth::variables::KEY_VAULT_URL,
-                    self.urls.key_vault.clone(),
-                ));
-                env.push((
-                    shared_auth::variables::THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
+                ),
+                (KEY_VAULT_URL, self.urls.key_vault.clone()),
+                (THIRD_PARTY_API_SECRET_NAME, SECRET_NAME.to_owned()),
+                (STORAGE_QUEUE_URL, self.urls.queue.clone()),
+                (CODE_LEDGER_URL, self.urls.container.clone()),
+            ]),
+            Service::ThirdPartyApi => env.extend([
+                (THIRD_PARTY_API_KEYS_URL, self.urls.key_store.clone()),
+                (KEY_VAULT_URL, self.urls.key_vault.clone()),
+                (
+                    THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
                     MASTER_KEY_SECRET_NAME.to_owned(),
-                ));
-            }
+                ),
+            ]),
         }
         let mut env: Vec<(String, String)> =
             env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
@@ -163,18 +151,9 @@ impl DevStack {
 
     /// Writes `<state>/<name>.env` (mode 0600) with `env` as `KEY=VALUE` lines.
     pub fn write_env_file(&self, name: &str, env: &[(String, String)]) -> anyhow::Result<PathBuf> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
         let path = self.state_dir.join(format!("{name}.env"));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&path)?;
-        for (key, value) in env {
-            writeln!(file, "{key}={value}")?;
-        }
+        let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        crate::pki::write_file(&path, text.as_bytes(), 0o600, None)?;
         Ok(path)
     }
 }

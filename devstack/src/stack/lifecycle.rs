@@ -5,7 +5,7 @@
 use super::console::ConsolePlan;
 use super::emulators::Emulators;
 use super::options::StackOptions;
-use super::provision::{KeyStoreWrite, provision_storage, write_key_store};
+use super::provision::{provision_storage, write_key_store};
 use super::topology::{MASTER_KEY_SECRET_NAME, Ports, Principal, SECRET_NAME, Service, Urls};
 use crate::azurite::{Azurite, AzuriteOptions, free_port};
 use crate::console::Console;
@@ -220,7 +220,6 @@ impl DevStack {
             credential,
             &self.urls.key_store,
             &self.third_party_api_key,
-            KeyStoreWrite::Replace,
         )
         .await?;
         Ok(())

@@ -22,7 +22,8 @@ pub(crate) use environment::service_principal_env;
 pub use lifecycle::DevStack;
 pub use options::{StackOptions, is_telemetry_variable, profile_dir, target_dir};
 pub(crate) use provision::function_key_document;
-pub use provision::{KeyStoreWrite, provision_storage, write_key_store};
+pub(crate) use provision::key_store;
+pub use provision::provision_storage;
 pub use topology::{
     CONTAINER, FUNCTION_KEY_NAME, Identity, KEY_STORE_BLOB, KEY_STORE_CONTAINER,
     MASTER_KEY_SECRET_NAME, POISON_QUEUE, Ports, Principal, QUEUE, SECRET_NAME, Service, Urls,

@@ -62,15 +62,6 @@ async fn create_container(
     }
 }
 
-/// Whether [`write_key_store`] replaces a key store that exists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyStoreWrite {
-    /// Always write (a fresh stack: the vault is new too).
-    Replace,
-    /// Keep an existing store (compose: what exists is kept).
-    KeepExisting,
-}
-
 /// The key store document holding `key` as main-app's function key ([`FUNCTION_KEY_NAME`]),
 /// with `master_key` when there is one.
 pub(crate) fn function_key_document(
@@ -86,16 +77,12 @@ pub(crate) fn function_key_document(
     ))
 }
 
-/// Writes third-party-api's key store blob at `url` holding main-app's function key
-/// ([`FUNCTION_KEY_NAME`] = `key`), creating its container first.
-pub async fn write_key_store(
+/// third-party-api's key store blob at `url`, its container created first.
+pub(crate) async fn key_store(
     http: &reqwest::Client,
     credential: Arc<dyn TokenCredential>,
     url: &str,
-    key: &Secret,
-    mode: KeyStoreWrite,
-) -> anyhow::Result<()> {
-    let blob_url: azure_core::http::Url = url.parse()?;
+) -> anyhow::Result<BlobKeyStore> {
     let container_url = url
         .rsplit_once('/')
         .map(|(container, _)| container.to_owned())
@@ -103,19 +90,26 @@ pub async fn write_key_store(
     create_container(http, credential.clone(), &container_url)
         .await
         .context("cannot create the key store container")?;
-    let document = function_key_document(None, key)?;
-    let store = BlobKeyStore::new(
-        blob_url,
-        credential,
-        Some(BlobKeyStoreOptions {
-            client_options: azure_client_options(http),
-        }),
-    )?;
-    let condition = match (mode, store.read().await.map_err(anyhow::Error::msg)?) {
-        (KeyStoreWrite::KeepExisting, Some(_)) => return Ok(()),
-        (_, Some((_, etag))) => WriteCondition::Matches(etag),
-        (_, None) => WriteCondition::Absent,
+    let options = BlobKeyStoreOptions {
+        client_options: azure_client_options(http),
     };
+    Ok(BlobKeyStore::new(url.parse()?, credential, Some(options))?)
+}
+
+/// Writes (or replaces) third-party-api's key store blob at `url` holding main-app's function
+/// key ([`FUNCTION_KEY_NAME`] = `key`).
+pub(crate) async fn write_key_store(
+    http: &reqwest::Client,
+    credential: Arc<dyn TokenCredential>,
+    url: &str,
+    key: &Secret,
+) -> anyhow::Result<()> {
+    let store = key_store(http, credential, url).await?;
+    let condition = match store.read().await.map_err(anyhow::Error::msg)? {
+        Some((_, etag)) => WriteCondition::Matches(etag),
+        None => WriteCondition::Absent,
+    };
+    let document = function_key_document(None, key)?;
     store
         .write(document.to_json(), condition)
         .await
