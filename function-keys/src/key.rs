@@ -15,7 +15,8 @@ pub const MASTER_KEY_NAME: &str = "_master";
 const GENERATED_KEY_BYTES: usize = 32;
 const MIN_KEY_LEN: usize = 16;
 const MAX_KEY_LEN: usize = 256;
-const MAX_NAME_LEN: usize = 64;
+/// Longest key name the store accepts.
+pub const MAX_NAME_LEN: usize = 64;
 /// The function key a new store gets when no seed names one.
 pub const DEFAULT_KEY_NAME: &str = "default";
 

@@ -12,4 +12,5 @@ pub use blob::{BlobError, BlobKeyStore, BlobKeyStoreOptions, BlobWriteError, Wri
 pub use document::{DocumentError, KeyDocument, RedactedJsonError, redact_json_error};
 pub use key::{
     DEFAULT_KEY_NAME, FUNCTION_NAME, KeyError, KeyName, KeyScope, KeyValue, MASTER_KEY_NAME,
+    MAX_NAME_LEN,
 };

@@ -162,70 +162,23 @@ const fn grant(identity: Identity, role: Role, scope: ScopeKind) -> Grant {
 
 /// Every role the services hold, at the narrowest scope. The worker only sends to the poison
 /// queue: requeueing poison is an operator's job ([`OPERATOR_EXTRA`]).
+#[rustfmt::skip]
 pub const GRANTS: &[Grant] = &[
-    grant(
-        Identity::MainApp,
-        Role::KeyVaultSecretsUser,
-        ScopeKind::Secret,
-    ),
-    grant(
-        Identity::MainApp,
-        Role::StorageQueueDataMessageSender,
-        ScopeKind::Queue,
-    ),
-    grant(
-        Identity::MainApp,
-        Role::StorageBlobDataContributor,
-        ScopeKind::Container,
-    ),
+    grant(Identity::MainApp, Role::KeyVaultSecretsUser, ScopeKind::Secret),
+    grant(Identity::MainApp, Role::StorageQueueDataMessageSender, ScopeKind::Queue),
+    grant(Identity::MainApp, Role::StorageBlobDataContributor, ScopeKind::Container),
     grant(Identity::MainApp, Role::AcrPull, ScopeKind::Registry),
-    grant(
-        Identity::QueueWorker,
-        Role::StorageQueueDataMessageProcessor,
-        ScopeKind::Queue,
-    ),
-    grant(
-        Identity::QueueWorker,
-        Role::StorageQueueDataMessageUpdater,
-        ScopeKind::Queue,
-    ),
-    grant(
-        Identity::QueueWorker,
-        Role::StorageQueueDataReader,
-        ScopeKind::Queue,
-    ),
-    grant(
-        Identity::QueueWorker,
-        Role::StorageQueueDataMessageSender,
-        ScopeKind::PoisonQueue,
-    ),
-    grant(
-        Identity::QueueWorker,
-        Role::StorageBlobDataContributor,
-        ScopeKind::Container,
-    ),
+    grant(Identity::QueueWorker, Role::StorageQueueDataMessageProcessor, ScopeKind::Queue),
+    grant(Identity::QueueWorker, Role::StorageQueueDataMessageUpdater, ScopeKind::Queue),
+    grant(Identity::QueueWorker, Role::StorageQueueDataReader, ScopeKind::Queue),
+    grant(Identity::QueueWorker, Role::StorageQueueDataMessageSender, ScopeKind::PoisonQueue),
+    grant(Identity::QueueWorker, Role::StorageBlobDataContributor, ScopeKind::Container),
     grant(Identity::QueueWorker, Role::AcrPull, ScopeKind::Registry),
-    grant(
-        Identity::ThirdPartyApi,
-        Role::KeyVaultSecretsUser,
-        ScopeKind::MasterKeySecret,
-    ),
-    grant(
-        Identity::ThirdPartyApi,
-        Role::StorageBlobDataContributor,
-        ScopeKind::KeyStoreContainer,
-    ),
+    grant(Identity::ThirdPartyApi, Role::KeyVaultSecretsUser, ScopeKind::MasterKeySecret),
+    grant(Identity::ThirdPartyApi, Role::StorageBlobDataContributor, ScopeKind::KeyStoreContainer),
     grant(Identity::ThirdPartyApi, Role::AcrPull, ScopeKind::Registry),
-    grant(
-        Identity::Rotation,
-        Role::KeyVaultSecretsOfficer,
-        ScopeKind::Secret,
-    ),
-    grant(
-        Identity::Rotation,
-        Role::KeyVaultSecretsOfficer,
-        ScopeKind::MasterKeySecret,
-    ),
+    grant(Identity::Rotation, Role::KeyVaultSecretsOfficer, ScopeKind::Secret),
+    grant(Identity::Rotation, Role::KeyVaultSecretsOfficer, ScopeKind::MasterKeySecret),
     grant(Identity::Rotation, Role::AcrPull, ScopeKind::Registry),
 ];
 

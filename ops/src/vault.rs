@@ -1,6 +1,6 @@
 //! Key Vault through the official `SecretClient`, built as `shared-auth` builds it (the shared
 //! HTTP client, challenge verification relaxed only off Azure's vault domains): the latest
-//! version of a secret with its attributes, its version list, a write that changes nothing (the
+//! version of a secret with its attributes, a write that changes nothing (the
 //! permission probe of `rotate` and `doctor --as rotation`), a new expiry for a version and a
 //! new version with an expiry.
 //!
@@ -11,12 +11,10 @@ use crate::connect::{self, Connection};
 use azure_core::credentials::TokenCredential;
 use azure_core::http::{RequestContent, StatusCode, Url};
 use azure_security_keyvault_secrets::models::{
-    Secret as SecretModel, SecretAttributes, SecretClientGetSecretOptions,
-    SecretClientUpdateSecretPropertiesOptions, SetSecretParameters,
-    UpdateSecretPropertiesParameters,
+    Secret as SecretModel, SecretAttributes, SecretClientUpdateSecretPropertiesOptions,
+    SetSecretParameters, UpdateSecretPropertiesParameters,
 };
 use azure_security_keyvault_secrets::{ResourceExt, SecretClient, SecretClientOptions};
-use futures::TryStreamExt;
 use shared_auth::Secret;
 use shared_auth::transport::azure_client_options;
 use std::sync::Arc;
@@ -25,20 +23,6 @@ use time::OffsetDateTime;
 /// The value provisioning gives a secret before the first rotation: never a key (`:` is outside
 /// the key alphabet).
 pub const PLACEHOLDER: &str = "pending:first-rotation";
-
-/// Shortest key third-party-api accepts.
-const MIN_KEY_LEN: usize = 16;
-/// Longest key third-party-api accepts.
-const MAX_KEY_LEN: usize = 256;
-
-/// Whether `value` can be a third-party-api key: 16 to 256 characters of base64 (standard or
-/// URL-safe) and `.`, as third-party-api's key store requires. The placeholder never is.
-pub fn is_key_value(value: &str) -> bool {
-    (MIN_KEY_LEN..=MAX_KEY_LEN).contains(&value.len())
-        && value.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_' | b'.')
-        })
-}
 
 /// One version of a secret, with its value.
 #[derive(Debug, Clone)]
@@ -62,21 +46,9 @@ pub struct SecretVersion {
 impl SecretVersion {
     /// The value when it is a key; `None` for the placeholder or anything else ("no key yet").
     pub fn key(&self) -> Option<&Secret> {
-        is_key_value(self.value.expose()).then_some(&self.value)
+        let key = function_keys::KeyValue::parse(self.value.expose());
+        key.is_ok().then_some(&self.value)
     }
-}
-
-/// One entry of a secret's version list (no value).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionInfo {
-    /// The version id.
-    pub version: String,
-    /// When it was created.
-    pub created: Option<OffsetDateTime>,
-    /// Its expiry, when set.
-    pub expires: Option<OffsetDateTime>,
-    /// Whether it is enabled.
-    pub enabled: Option<bool>,
 }
 
 /// Whether an identity may read and write a secret, as one harmless probe shows.
@@ -156,52 +128,13 @@ impl Vault {
 
     /// The latest version of `name` with its value; `None` when the secret does not exist.
     pub async fn latest(&self, name: &str) -> azure_core::Result<Option<SecretVersion>> {
-        self.get(name, None).await
-    }
-
-    /// Version `version` of `name` with its value; `None` when it does not exist.
-    pub async fn get(
-        &self,
-        name: &str,
-        version: Option<&str>,
-    ) -> azure_core::Result<Option<SecretVersion>> {
-        let options = SecretClientGetSecretOptions {
-            secret_version: version.map(str::to_owned),
-            ..Default::default()
-        };
-        let mut secret = match self.client.get_secret(name, Some(options)).await {
+        let mut secret = match self.client.get_secret(name, None).await {
             Ok(response) => response.into_model()?,
             Err(e) if e.http_status() == Some(StatusCode::NotFound) => return Ok(None),
             Err(e) => return Err(e),
         };
         let value = Secret::new(secret.value.take().unwrap_or_default());
         Ok(Some(secret_version(name, &secret, value)))
-    }
-
-    /// Every version of `name` (no values), oldest first by creation time.
-    pub async fn versions(&self, name: &str) -> azure_core::Result<Vec<VersionInfo>> {
-        let mut pager = self.client.list_secret_properties_versions(name, None)?;
-        let mut all = Vec::new();
-        while let Some(item) = pager.try_next().await? {
-            let attributes = item.attributes.clone().unwrap_or_default();
-            all.push(VersionInfo {
-                version: version_id(&item),
-                created: attributes.created,
-                expires: attributes.expires,
-                enabled: attributes.enabled,
-            });
-        }
-        all.sort_by_key(|v| v.created);
-        Ok(all)
-    }
-
-    /// Proves the right to write `current`'s secret without changing anything that matters:
-    /// updates that version's attributes with the values they already have (Key Vault records
-    /// only a new `updated` time). Needs Key Vault Secrets Officer; a 403 means it is missing.
-    pub async fn probe_write(&self, current: &SecretVersion) -> azure_core::Result<()> {
-        self.update_attributes(current, current.expires)
-            .await
-            .map(drop)
     }
 
     /// Sets the expiry of version `current` to `expires` (its value and other attributes
@@ -247,8 +180,10 @@ impl Vault {
         ))
     }
 
-    /// Reads the latest version of `name`, then proves the right to write it with
-    /// [`Vault::probe_write`]: what `rotate` needs before it changes anything.
+    /// Reads the latest version of `name`, then proves the right to write it without changing
+    /// anything that matters: its attributes written back as they are (Key Vault records only a
+    /// new `updated` time). What `rotate` needs before it changes anything; a 403 means Key Vault
+    /// Secrets Officer is missing.
     pub async fn check_writable(&self, name: &str) -> WriteCheck {
         let version = match self.latest(name).await {
             Ok(Some(version)) => version,
@@ -258,8 +193,8 @@ impl Vault {
             }
             Err(e) => return WriteCheck::Failed(connect::describe(&e)),
         };
-        match self.probe_write(&version).await {
-            Ok(()) => WriteCheck::Writable(version),
+        match self.update_attributes(&version, version.expires).await {
+            Ok(_) => WriteCheck::Writable(version),
             Err(e) if connect::is_forbidden(&e) => {
                 WriteCheck::WriteForbidden(version, connect::describe(&e))
             }
@@ -320,19 +255,6 @@ fn secret_version(name: &str, secret: &SecretModel, value: Secret) -> SecretVers
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_placeholder_and_odd_values_are_not_keys() {
-        assert!(!is_key_value(PLACEHOLDER));
-        assert!(!is_key_value(""));
-        assert!(!is_key_value("short"));
-        assert!(!is_key_value(&"a".repeat(257)));
-        assert!(!is_key_value("has spaces in it, sixteen+"));
-        assert!(is_key_value("abcdefghijklmnop"));
-        assert!(is_key_value(
-            "Zm9vYmFyYmF6cXV4-_0123456789+/=.abcdefghijklmnopqrstuv"
-        ));
-    }
 
     #[test]
     fn a_version_holding_the_placeholder_has_no_key() {

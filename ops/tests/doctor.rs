@@ -221,7 +221,7 @@ async fn blobs_in(stack: &DevStack, container: &str) -> Vec<String> {
 async fn latest(stack: &DevStack, name: &str) -> (String, String, String, String) {
     let vault = admin_vault(stack);
     let v = vault.latest(name).await.unwrap().unwrap();
-    let versions = vault.versions(name).await.unwrap();
+    let versions = support::versions(stack, name).await;
     assert_eq!(versions.last().map(|l| &l.version), Some(&v.version));
     (
         v.version,

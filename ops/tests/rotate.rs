@@ -19,12 +19,12 @@ use devstack::stack::{
 };
 use ops::admin_client::{AdminClient, FunctionKey};
 use ops::roles::{Role, ScopeKind};
-use ops::vault::{PLACEHOLDER, VersionInfo};
+use ops::vault::PLACEHOLDER;
 use shared_auth::{EnvSource, MapEnv, Secret};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::admin_vault;
+use support::{admin_vault, versions};
 use test_kit::{TestStack, drain_texts, eventually, start_stack};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::sync::watch;
@@ -168,11 +168,6 @@ async fn vault_value(stack: &TestStack, name: &str) -> Secret {
         .unwrap()
         .expect("the secret exists")
         .value
-}
-
-/// The versions of `name`.
-async fn versions(stack: &TestStack, name: &str) -> Vec<VersionInfo> {
-    admin_vault(stack).versions(name).await.unwrap()
 }
 
 /// Every function key, read through the admin API with the master key the vault holds.
@@ -752,7 +747,7 @@ async fn from_the_provisioning_placeholders_it_generates_the_master_key_then_rot
     assert!(lines[1].starts_with("done: master key: wrote a generated master key"));
     assert_eq!(lines.len(), 7, "{lines:?}");
     let master = vault_value(&stack, MASTER_KEY_SECRET_NAME).await;
-    assert!(ops::vault::is_key_value(master.expose()));
+    assert!(function_keys::KeyValue::parse(master.expose()).is_ok());
     assert!(master != old_master);
     assert_rotated(&stack, &[seed]).await;
     assert!(answers.iter().any(|(status, _)| *status == 200));

@@ -5,42 +5,28 @@ use time::OffsetDateTime;
 
 /// Length of the `-yyyymmddHHMMSS` suffix of a generated key name.
 const STAMP_SUFFIX_LEN: usize = 15;
-/// Longest key name third-party-api accepts.
-const MAX_KEY_NAME_LEN: usize = 64;
+/// Longest prefix: a key name once the stamp is added.
+const MAX_PREFIX_LEN: usize = function_keys::MAX_NAME_LEN - STAMP_SUFFIX_LEN;
 
 /// Why a `--key-prefix` is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PrefixError {
     /// Empty, or too long for the stamp to fit in a key name.
-    #[error("--key-prefix must have 1 to {max} characters")]
-    Length {
-        /// The longest prefix allowed.
-        max: usize,
-    },
-    /// A character a key name cannot hold.
-    #[error("--key-prefix uses only letters, digits, `.`, `_` and `-`")]
-    Characters,
-    /// Starts with `_` or `.`, which key names cannot.
-    #[error("--key-prefix does not start with `_` or `.`")]
-    Start,
+    #[error("--key-prefix must have 1 to {MAX_PREFIX_LEN} characters")]
+    Length,
+    /// Not the start of a key name third-party-api accepts.
+    #[error("--key-prefix: {0}")]
+    Name(function_keys::KeyError),
 }
 
 /// Checks a key prefix: a key name of third-party-api once the 15-character stamp is added.
 pub fn validate_prefix(prefix: &str) -> Result<(), PrefixError> {
-    let max = MAX_KEY_NAME_LEN - STAMP_SUFFIX_LEN;
-    if prefix.is_empty() || prefix.len() > max {
-        return Err(PrefixError::Length { max });
+    if prefix.is_empty() || prefix.len() > MAX_PREFIX_LEN {
+        return Err(PrefixError::Length);
     }
-    if !prefix
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
-        return Err(PrefixError::Characters);
-    }
-    if prefix.starts_with('_') || prefix.starts_with('.') {
-        return Err(PrefixError::Start);
-    }
-    Ok(())
+    function_keys::KeyName::parse(prefix)
+        .map(drop)
+        .map_err(PrefixError::Name)
 }
 
 /// Whether `name` belongs to the rotated family: `<prefix>` or `<prefix>-*`.

@@ -64,15 +64,6 @@ pub(super) async fn preflight(
     }
 }
 
-/// A new master key: 32 random bytes from the operating system's CSPRNG, URL-safe base64.
-pub(super) fn generate_master_key() -> Secret {
-    use base64::Engine;
-    use rand::RngCore;
-    let mut bytes = zeroize::Zeroizing::new([0u8; 32]);
-    rand::rng().fill_bytes(bytes.as_mut());
-    Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes.as_ref()))
-}
-
 /// The function keys as the plan sees them: whether the vault holds each, no value.
 pub(super) fn key_infos(keys: &[FunctionKey], vault_value: &Secret) -> Vec<KeyInfo> {
     keys.iter()
@@ -95,7 +86,7 @@ pub(super) async fn generate_master(
     config: &RotateConfig,
     settings: &RotateSettings,
 ) -> Result<(Secret, SecretVersion), OpsError> {
-    let key = generate_master_key();
+    let key = function_keys::KeyValue::generate().secret().clone();
     let written = vault
         .set(&config.master_secret_name, &key, new_expiry(settings))
         .await
@@ -218,18 +209,4 @@ pub(super) async fn revoke(
         revoked: revoked.clone(),
     });
     Ok(revoked)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_master_keys_are_keys_and_distinct() {
-        let a = generate_master_key();
-        let b = generate_master_key();
-        assert!(crate::vault::is_key_value(a.expose()));
-        assert_eq!(a.expose().len(), 43);
-        assert_ne!(a, b);
-    }
 }

@@ -56,3 +56,36 @@ pub fn admin_vault(stack: &DevStack) -> Vault {
     )
     .expect("a vault client")
 }
+
+/// One entry of a secret's version list, as the vault lists it (no value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    /// The version id.
+    pub version: String,
+    /// When it was created.
+    pub created: Option<time::OffsetDateTime>,
+    /// Its expiry, when set.
+    pub expires: Option<time::OffsetDateTime>,
+    /// Whether it is enabled.
+    pub enabled: Option<bool>,
+}
+
+/// Every version of `name` (no values) as the stack's admin lists them, oldest first.
+pub async fn versions(stack: &DevStack, name: &str) -> Vec<VersionInfo> {
+    use azure_security_keyvault_secrets::ResourceExt;
+    use futures::TryStreamExt;
+    let client = test_kit::clients::secret_client(stack, Principal::Devstack);
+    let mut pager = client.list_secret_properties_versions(name, None).unwrap();
+    let mut all = Vec::new();
+    while let Some(item) = pager.try_next().await.unwrap() {
+        let attributes = item.attributes.clone().unwrap_or_default();
+        all.push(VersionInfo {
+            version: item.resource_id().unwrap().version.unwrap_or_default(),
+            created: attributes.created,
+            expires: attributes.expires,
+            enabled: attributes.enabled,
+        });
+    }
+    all.sort_by_key(|v| v.created);
+    all
+}
