@@ -205,44 +205,21 @@ fn master_key_secret(env: &dyn EnvSource) -> Result<Option<MasterKeySecret>, Con
     }))
 }
 
-/// Why a `name=value,name=value` list is refused; never quoting a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum KeyListError {
-    /// An entry has no `=`.
-    #[error("entry {entry} is not `name=value`")]
-    NotAPair {
-        /// The entry's position, from 1.
-        entry: usize,
-    },
-    /// An entry's name or value is invalid.
-    #[error("entry {entry}: {reason}")]
-    Invalid {
-        /// The entry's position, from 1.
-        entry: usize,
-        /// What is wrong with it.
-        reason: KeyError,
-    },
-    /// An entry repeats an earlier entry's name.
-    #[error("entry {entry}: its key name is used by an earlier entry")]
-    DuplicateName {
-        /// The entry's position, from 1.
-        entry: usize,
-    },
-}
-
 /// Parses `name=value,name=value`; the error never quotes a value.
-fn parse_key_list(list: &str) -> Result<Vec<(KeyName, KeyValue)>, KeyListError> {
+fn parse_key_list(list: &str) -> Result<Vec<(KeyName, KeyValue)>, String> {
     let mut keys: Vec<(KeyName, KeyValue)> = Vec::new();
     for (position, item) in list.split(',').map(str::trim).enumerate() {
         let entry = position + 1;
-        let invalid = |reason| KeyListError::Invalid { entry, reason };
+        let invalid = |reason: KeyError| format!("entry {entry}: {reason}");
         let (name, value) = item
             .split_once('=')
-            .ok_or(KeyListError::NotAPair { entry })?;
+            .ok_or_else(|| format!("entry {entry} is not `name=value`"))?;
         let name = KeyName::parse(name.trim()).map_err(invalid)?;
         let value = KeyValue::parse(value.trim()).map_err(invalid)?;
         if keys.iter().any(|(n, _)| n == &name) {
-            return Err(KeyListError::DuplicateName { entry });
+            return Err(format!(
+                "entry {entry}: its key name is used by an earlier entry"
+            ));
         }
         keys.push((name, value));
     }

@@ -46,31 +46,10 @@ pub enum KeyStoreError {
     MasterKeyInVault,
 }
 
-/// Each reason as its sentence, as the message says it: a log or a test reading the Debug form
-/// sees what went wrong, not only the variants' names.
+/// The message: a log or a test reading the Debug form sees what went wrong and where.
 impl fmt::Debug for KeyStoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut with_reason = |name: &str, location: &String, reason: String| {
-            f.debug_struct(name)
-                .field("location", location)
-                .field("reason", &reason)
-                .finish()
-        };
-        match self {
-            Self::Load { location, reason } => with_reason("Load", location, reason.to_string()),
-            Self::Invalid { location, reason } => {
-                with_reason("Invalid", location, reason.to_string())
-            }
-            Self::Persist { location, reason } => {
-                with_reason("Persist", location, reason.to_string())
-            }
-            Self::NotFound { scope, name } => f
-                .debug_struct("NotFound")
-                .field("scope", scope)
-                .field("name", name)
-                .finish(),
-            Self::MasterKeyInVault => f.write_str("MasterKeyInVault"),
-        }
+        fmt::Display::fmt(self, f)
     }
 }
 

@@ -130,20 +130,14 @@ impl From<KeyStoreError> for AdminError {
 /// Registers the admin routes (the caller wraps them with the master-key guard); a method a
 /// path does not declare gets 405 with `Allow`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/functions/{function}/keys").get(list_function_keys))
-        .service(
-            resource("/functions/{function}/keys/{name}")
-                .put(put_function_key)
-                .post(generate_function_key)
-                .delete(delete_function_key),
-        )
-        .service(resource("/host/keys").get(list_host_keys))
-        .service(
-            resource("/host/keys/{name}")
-                .put(put_host_key)
-                .post(generate_host_key)
-                .delete(delete_host_key),
+    for keys in ["/functions/{function}/keys", "/host/keys"] {
+        cfg.service(resource(keys).get(list_keys)).service(
+            resource(&format!("{keys}/{{name}}"))
+                .put(put_key)
+                .post(generate_key)
+                .delete(delete_key),
         );
+    }
 }
 
 /// A time as RFC 3339 UTC with milliseconds.
@@ -153,13 +147,27 @@ fn rfc3339(at: std::time::SystemTime) -> String {
         .unwrap_or_default()
 }
 
-fn check_function(function: &str) -> Result<(), AdminError> {
-    if function.eq_ignore_ascii_case(FUNCTION_NAME) {
-        Ok(())
-    } else {
-        Err(AdminError::NotFound(format!(
-            "no function named `{function}`"
-        )))
+/// A key path: `/functions/{function}/keys[/{name}]` or `/host/keys[/{name}]`.
+#[derive(Deserialize)]
+struct KeyPath {
+    function: Option<String>,
+    name: Option<String>,
+}
+
+impl KeyPath {
+    /// The scope the path names: the host's, or RandomNumber's (any other function is 404).
+    fn scope(&self) -> Result<KeyScope, AdminError> {
+        match &self.function {
+            None => Ok(KeyScope::Host),
+            Some(f) if f.eq_ignore_ascii_case(FUNCTION_NAME) => Ok(KeyScope::Function),
+            Some(f) => Err(AdminError::NotFound(format!("no function named `{f}`"))),
+        }
+    }
+
+    /// The key the path names, and its name as written.
+    fn key(&self) -> Result<(KeyRef, &str), AdminError> {
+        let name = self.name.as_deref().unwrap_or_default();
+        Ok((key_ref(self.scope()?, name)?, name))
     }
 }
 
@@ -251,75 +259,38 @@ async fn delete(store: &KeyStore, key: KeyRef) -> Result<HttpResponse, AdminErro
     }
 }
 
-async fn list_function_keys(
+async fn list_keys(
     store: web::Data<KeyStore>,
-    function: web::Path<String>,
+    path: web::Path<KeyPath>,
     req: HttpRequest,
 ) -> Result<HttpResponse, AdminError> {
-    check_function(&function)?;
-    Ok(list(&store, KeyScope::Function, &req).await)
+    Ok(list(&store, path.scope()?, &req).await)
 }
 
-async fn put_function_key(
+async fn put_key(
     store: web::Data<KeyStore>,
     limits: web::Data<BodyLimits>,
-    path: web::Path<(String, String)>,
+    path: web::Path<KeyPath>,
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AdminError> {
-    let (function, name) = path.into_inner();
-    check_function(&function)?;
-    let key = key_ref(KeyScope::Function, &name)?;
+    let (key, name) = path.key()?;
     let body = read_body(&request, payload, &limits).await?;
     let value = parse_put_body(&body)?;
-    set(&store, key, Some(value), &name).await
+    set(&store, key, Some(value), name).await
 }
 
-async fn generate_function_key(
+async fn generate_key(
     store: web::Data<KeyStore>,
-    path: web::Path<(String, String)>,
+    path: web::Path<KeyPath>,
 ) -> Result<HttpResponse, AdminError> {
-    let (function, name) = path.into_inner();
-    check_function(&function)?;
-    set(&store, key_ref(KeyScope::Function, &name)?, None, &name).await
+    let (key, name) = path.key()?;
+    set(&store, key, None, name).await
 }
 
-async fn delete_function_key(
+async fn delete_key(
     store: web::Data<KeyStore>,
-    path: web::Path<(String, String)>,
+    path: web::Path<KeyPath>,
 ) -> Result<HttpResponse, AdminError> {
-    let (function, name) = path.into_inner();
-    check_function(&function)?;
-    delete(&store, key_ref(KeyScope::Function, &name)?).await
-}
-
-async fn list_host_keys(store: web::Data<KeyStore>, req: HttpRequest) -> HttpResponse {
-    list(&store, KeyScope::Host, &req).await
-}
-
-async fn put_host_key(
-    store: web::Data<KeyStore>,
-    limits: web::Data<BodyLimits>,
-    name: web::Path<String>,
-    request: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, AdminError> {
-    let key = key_ref(KeyScope::Host, &name)?;
-    let body = read_body(&request, payload, &limits).await?;
-    let value = parse_put_body(&body)?;
-    set(&store, key, Some(value), &name).await
-}
-
-async fn generate_host_key(
-    store: web::Data<KeyStore>,
-    name: web::Path<String>,
-) -> Result<HttpResponse, AdminError> {
-    set(&store, key_ref(KeyScope::Host, &name)?, None, &name).await
-}
-
-async fn delete_host_key(
-    store: web::Data<KeyStore>,
-    name: web::Path<String>,
-) -> Result<HttpResponse, AdminError> {
-    delete(&store, key_ref(KeyScope::Host, &name)?).await
+    delete(&store, path.key()?.0).await
 }
