@@ -22,59 +22,39 @@
 //! // GET and POST answer; DELETE, PUT, HEAD... get 405 with `Allow: GET, POST`.
 //! let app = App::new().service(web::scope("/api").service(resource("/RandomNumber").get(number).post(number)));
 //! ```
-//!
-//! For a `web::resource` built by hand (to `.wrap` it, say), give it
-//! `.default_service(method_not_allowed_service(&[Method::GET]))` with the methods its routes
-//! declare.
 
 use crate::error_body::json_error;
 use actix_web::dev::{AppService, HttpServiceFactory};
 use actix_web::http::header::{ALLOW, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{FromRequest, Handler, HttpResponse, Resource, Responder, Route, web};
+use actix_web::{FromRequest, Handler, HttpResponse, Resource, Responder, web};
 use std::sync::Arc;
 
-/// The `Allow` header value for `allow`: methods joined by `, `, in order, without duplicates.
-pub fn allow_header_value(allow: &[Method]) -> String {
-    let mut seen: Vec<&Method> = Vec::with_capacity(allow.len());
-    for method in allow {
-        if !seen.contains(&method) {
-            seen.push(method);
-        }
-    }
-    seen.iter()
-        .map(|m| m.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The 405 response: `Allow: <allow>` and the JSON error body `method_not_allowed`.
-pub fn method_not_allowed(allow: &[Method]) -> HttpResponse {
-    let listed = allow_header_value(allow);
-    let message = if listed.is_empty() {
-        "No method is allowed on this resource.".to_owned()
-    } else {
-        format!("Allowed methods: {listed}.")
-    };
+fn method_not_allowed(allow: &str) -> HttpResponse {
+    let message = format!("Allowed methods: {allow}.");
     let mut response = json_error(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
         message,
     );
     // Method names are tokens, always valid header text.
-    if let Ok(value) = HeaderValue::from_str(&listed) {
+    if let Ok(value) = HeaderValue::from_str(allow) {
         response.headers_mut().insert(ALLOW, value);
     }
     response
 }
 
-/// A route answering [`method_not_allowed`] for `allow`; for `web::resource(..).default_service(..)`.
-pub fn method_not_allowed_service(allow: &[Method]) -> Route {
-    let allow: Arc<[Method]> = allow.into();
-    web::to(move || {
-        let allow = allow.clone();
-        async move { method_not_allowed(&allow) }
-    })
+/// A handler answering `document` as `application/json` (a service's OpenAPI document).
+pub fn json_document(
+    document: &'static str,
+) -> impl Fn() -> std::future::Ready<HttpResponse> + Clone + 'static {
+    move || {
+        let response = HttpResponse::Ok()
+            .content_type("application/json")
+            .body(document);
+        std::future::ready(response)
+    }
 }
 
 /// Starts a [`MethodResource`] at `path`; add one handler per method, then pass it to `.service`.
@@ -87,7 +67,7 @@ pub fn resource(path: &str) -> MethodResource {
 
 /// A `web::resource` whose declared methods are served and every other method gets a 405 with
 /// `Allow`. Build it with [`resource`]; register it with `App::service`, `Scope::service` or
-/// `ServiceConfig::service`, or turn it into a plain [`Resource`] with [`Self::into_resource`].
+/// `ServiceConfig::service`.
 pub struct MethodResource {
     resource: Resource,
     allow: Vec<Method>,
@@ -138,16 +118,6 @@ impl MethodResource {
         self.route(Method::PUT, handler)
     }
 
-    /// Serves PATCH with `handler`.
-    pub fn patch<F, Args>(self, handler: F) -> Self
-    where
-        F: Handler<Args>,
-        Args: FromRequest + 'static,
-        F::Output: Responder + 'static,
-    {
-        self.route(Method::PATCH, handler)
-    }
-
     /// Serves DELETE with `handler`.
     pub fn delete<F, Args>(self, handler: F) -> Self
     where
@@ -157,22 +127,18 @@ impl MethodResource {
     {
         self.route(Method::DELETE, handler)
     }
-
-    /// The methods declared so far, in declaration order: what `Allow` will list.
-    pub fn allowed(&self) -> &[Method] {
-        &self.allow
-    }
-
-    /// The finished actix-web [`Resource`], its default service answering 405 with `Allow`.
-    pub fn into_resource(self) -> Resource {
-        let default = method_not_allowed_service(&self.allow);
-        self.resource.default_service(default)
-    }
 }
 
 impl HttpServiceFactory for MethodResource {
+    /// Registers the resource, its default service answering 405 with `Allow`.
     fn register(self, config: &mut AppService) {
-        self.into_resource().register(config);
+        let allow: Vec<&str> = self.allow.iter().map(Method::as_str).collect();
+        let allow: Arc<str> = allow.join(", ").into();
+        let default = web::to(move || {
+            let allow = allow.clone();
+            async move { method_not_allowed(&allow) }
+        });
+        self.resource.default_service(default).register(config);
     }
 }
 
@@ -186,25 +152,11 @@ mod tests {
         HttpResponse::Ok().body("ok")
     }
 
-    #[test]
-    fn allow_lists_each_method_once_in_order() {
-        assert_eq!(
-            allow_header_value(&[Method::GET, Method::POST, Method::GET]),
-            "GET, POST"
-        );
-        assert_eq!(allow_header_value(&[]), "");
-    }
-
     #[actix_web::test]
     async fn declared_methods_answer_and_others_get_405_with_allow() {
-        let app = actix_test::init_service(
-            App::new().service(resource("/r").get(ok).post(ok)).service(
-                web::resource("/hand")
-                    .route(web::put().to(ok))
-                    .default_service(method_not_allowed_service(&[Method::PUT])),
-            ),
-        )
-        .await;
+        let app =
+            actix_test::init_service(App::new().service(resource("/r").get(ok).post(ok).post(ok)))
+                .await;
         for method in [Method::GET, Method::POST] {
             let req = actix_test::TestRequest::default()
                 .method(method)
@@ -216,7 +168,7 @@ mod tests {
             ("/r", Method::DELETE, "GET, POST"),
             ("/r", Method::HEAD, "GET, POST"),
             ("/r", Method::from_bytes(b"BREW").unwrap(), "GET, POST"),
-            ("/hand", Method::GET, "PUT"),
+            ("/r", Method::PUT, "GET, POST"),
         ] {
             let req = actix_test::TestRequest::default()
                 .method(method)

@@ -4,11 +4,11 @@ use crate::config::{KeyStoreLocation, Settings};
 use crate::key_store::{
     BlobKeyStore, BlobKeyStoreOptions, KeyStore, KeyStoreError, KeyValue, MasterKeySource,
 };
-use crate::routes::{admin, health, openapi, random_number};
+use crate::routes::{admin, health, random_number};
 use actix_web::http::StatusCode;
 use actix_web::{App, web};
 use service_kit::api_key::ReloadOnMiss;
-use service_kit::http_methods::resource;
+use service_kit::http_methods::{json_document, resource};
 use service_kit::request_body::BodyLimits;
 use service_kit::service::{HttpService, ServerOptions, listen, not_found};
 use service_kit::telemetry::RequestTelemetry;
@@ -202,7 +202,7 @@ fn serve(
             }))
             .service(resource("/healthz").get(health::healthz))
             .service(resource("/readyz").get(health::readyz))
-            .service(resource("/openapi.json").get(openapi::openapi))
+            .service(resource("/openapi.json").get(json_document(include_str!("../openapi.json"))))
             .service(
                 web::scope("/api")
                     .wrap(

@@ -3,7 +3,6 @@
 pub mod getcode;
 pub mod health;
 pub mod home;
-pub mod openapi;
 pub mod verify;
 
 use crate::queue::CodeQueue;
@@ -11,7 +10,7 @@ use crate::reservations::Reservations;
 use crate::third_party::ThirdPartyApi;
 use actix_web::web;
 use codes::ledger::CodeLedger;
-use service_kit::http_methods::resource;
+use service_kit::http_methods::{json_document, resource};
 use service_kit::service::not_found;
 use shared_auth::secret_cache::SecretCache;
 use std::sync::Arc;
@@ -24,7 +23,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/v1/codes/verify").post(verify::verify))
         .service(resource("/healthz").get(health::healthz))
         .service(resource("/readyz").get(health::readyz))
-        .service(resource("/openapi.json").get(openapi::openapi))
+        .service(resource("/openapi.json").get(json_document(include_str!("../../openapi.json"))))
         .default_service(web::to(not_found));
 }
 
