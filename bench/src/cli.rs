@@ -4,7 +4,6 @@ use crate::report::{Machine, Report};
 use crate::suites::{self, Settings};
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
-use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -43,30 +42,9 @@ pub struct Cli {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Seconds of each measured load run.
-    #[arg(long, default_value_t = 10)]
-    pub seconds: u64,
-    /// Connections of the RandomNumber runs.
-    #[arg(long, default_value_t = 16)]
-    pub connections: u32,
-    /// Concurrencies of the getcode runs.
-    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
-    pub concurrencies: Vec<u32>,
-    /// Codes issued, verified and expired by storage-ops.
-    #[arg(long, default_value_t = 100)]
-    pub codes: u32,
-    /// main-app's CODE_TTL_SECONDS in storage-ops.
-    #[arg(long, default_value_t = 15)]
-    pub code_ttl: u32,
-    /// Envelopes queue-worker drains in the drain suite.
-    #[arg(long, default_value_t = 2000)]
-    pub drain_messages: usize,
-    /// Seconds the stack idles before the idle samples of the latency suite.
-    #[arg(long, default_value_t = 300)]
-    pub idle_seconds: u64,
-    /// RUST_LOG of the services (their logs are kept in memory during the run).
-    #[arg(long, default_value = "warn")]
-    pub rust_log: String,
+    /// How hard and how long.
+    #[command(flatten)]
+    pub settings: Settings,
 }
 
 impl Cli {
@@ -76,9 +54,8 @@ impl Cli {
             return crate::baseline::serve();
         }
         if self.suites.contains(&SuiteName::BaselineLoop) {
-            let concurrency = self.concurrencies.first().copied().unwrap_or(1);
-            let duration = Duration::from_secs(self.seconds);
-            return suites::getcode_baseline::serve_loop(concurrency, duration);
+            let concurrency = self.settings.concurrencies.first().copied().unwrap_or(1);
+            return suites::getcode_baseline::serve_loop(concurrency, self.settings.duration);
         }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -90,16 +67,7 @@ impl Cli {
         if cfg!(debug_assertions) {
             eprintln!("bench: this is a debug build; run `cargo run -p bench --release`");
         }
-        let settings = Settings {
-            duration: Duration::from_secs(self.seconds),
-            connections: self.connections,
-            concurrencies: self.concurrencies.clone(),
-            codes: self.codes,
-            code_ttl_seconds: self.code_ttl,
-            drain_messages: self.drain_messages,
-            idle: Duration::from_secs(self.idle_seconds),
-            rust_log: self.rust_log.clone(),
-        };
+        let settings = &self.settings;
         let now = OffsetDateTime::now_utc();
         let load_before = Machine::load_average();
         let all = self.suites.contains(&SuiteName::All);
@@ -117,12 +85,12 @@ impl Cli {
             }
             eprintln!("bench: running {suite:?}");
             let result = match suite {
-                SuiteName::Randomnumber => suites::randomnumber::run(&settings).await,
-                SuiteName::Getcode => suites::getcode::run(&settings).await,
-                SuiteName::Drain => suites::drain::run(&settings).await,
-                SuiteName::Latency => suites::latency::run(&settings).await,
-                SuiteName::Startup => suites::startup::run(&settings).await,
-                _ => suites::storage_ops::run(&settings).await,
+                SuiteName::Randomnumber => suites::randomnumber::run(settings).await,
+                SuiteName::Getcode => suites::getcode::run(settings).await,
+                SuiteName::Drain => suites::drain::run(settings).await,
+                SuiteName::Latency => suites::latency::run(settings).await,
+                SuiteName::Startup => suites::startup::run(settings).await,
+                _ => suites::storage_ops::run(settings).await,
             };
             results.push(result.with_context(|| format!("suite {suite:?} failed"))?);
         }

@@ -7,6 +7,7 @@
 
 use super::Settings;
 use super::getcode_baseline::CodeLoop;
+use super::storage_ops::{counts, wait_for};
 use crate::cpu::{CpuReading, CpuWatch};
 use crate::report::{Ratio, Row, SuiteResult};
 use crate::stack::BenchStack;
@@ -26,16 +27,6 @@ const SENDERS: usize = 32;
 /// The most a drain may take before the suite gives up.
 const DRAIN_LIMIT: Duration = Duration::from_secs(600);
 
-/// The storage gate's count of `operation` by `caller` so far.
-fn gate_count(stack: &DevStack, caller: &str, operation: &str) -> u64 {
-    stack
-        .storage_operations()
-        .into_iter()
-        .filter(|c| c.caller == caller && c.operation == operation)
-        .map(|c| c.count)
-        .sum()
-}
-
 /// Runs the suite.
 pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
     let n = settings.drain_messages;
@@ -43,14 +34,20 @@ pub async fn run(settings: &Settings) -> anyhow::Result<SuiteResult> {
     let producer = CodeLoop::new(&bench.stack)?;
 
     producer.enqueue(n, SENDERS).await?;
-    let deleted_before = gate_count(&bench.stack, "queue-worker", "Delete Message");
+    let counts_before = counts(&bench.stack);
     let started = Instant::now();
     bench.stack.launch(Service::QueueWorker).await?;
     let watch = bench.cpu_watch(&[]);
     let before = watch.read();
-    wait_until(|| {
-        gate_count(&bench.stack, "queue-worker", "Delete Message") - deleted_before >= n as u64
-    })
+    let stack = &bench.stack;
+    wait_for(
+        stack,
+        &counts_before,
+        "queue-worker",
+        "Delete Message",
+        n as u64,
+        DRAIN_LIMIT,
+    )
     .await?;
     let worker = drained("queue-worker drain", n, started, &watch, &before);
     bench.stack.stop_service(Service::QueueWorker, false).await;
@@ -93,18 +90,6 @@ fn drained(label: &str, n: usize, started: Instant, watch: &CpuWatch, before: &C
         },
         cpu: watch.used(before, &watch.read(), wall.as_secs_f64()),
     }
-}
-
-/// Polls `done` every 20 ms until it holds or [`DRAIN_LIMIT`] passes.
-async fn wait_until(done: impl Fn() -> bool) -> anyhow::Result<()> {
-    let started = Instant::now();
-    while !done() {
-        if started.elapsed() > DRAIN_LIMIT {
-            bail!("not drained within {DRAIN_LIMIT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
 }
 
 /// The baseline: the worker's storage operations per message with nothing around them.

@@ -13,25 +13,38 @@ use crate::report::Row;
 use crate::wrk::WrkRun;
 use std::time::{Duration, Instant};
 
-/// How hard and how long the suites measure.
-#[derive(Debug, Clone)]
+/// How hard and how long the suites measure (the command line's options).
+#[derive(Debug, Clone, clap::Args)]
 pub struct Settings {
-    /// Length of each measured load run.
+    /// Seconds of each measured load run.
+    #[arg(long = "seconds", value_name = "SECONDS", value_parser = seconds, default_value = "10")]
     pub duration: Duration,
     /// Connections of the RandomNumber runs.
+    #[arg(long, default_value_t = 16)]
     pub connections: u32,
     /// Concurrencies of the getcode runs.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
     pub concurrencies: Vec<u32>,
-    /// Codes issued by `storage-ops`.
+    /// Codes issued, verified and expired by storage-ops.
+    #[arg(long, default_value_t = 100)]
     pub codes: u32,
-    /// `CODE_TTL_SECONDS` of main-app in `storage-ops`, so expiry happens within the run.
+    /// main-app's CODE_TTL_SECONDS in storage-ops, so expiry happens within the run.
+    #[arg(long = "code-ttl", value_name = "CODE_TTL", default_value_t = 15)]
     pub code_ttl_seconds: u32,
-    /// Envelopes the worker drains in `drain`.
+    /// Envelopes queue-worker drains in the drain suite.
+    #[arg(long, default_value_t = 2000)]
     pub drain_messages: usize,
-    /// How long the stack idles before the idle samples of `latency`.
+    /// Seconds the stack idles before the idle samples of the latency suite.
+    #[arg(long = "idle-seconds", value_name = "IDLE_SECONDS", value_parser = seconds, default_value = "300")]
     pub idle: Duration,
-    /// `RUST_LOG` of the services.
+    /// RUST_LOG of the services (their logs are kept in memory during the run).
+    #[arg(long, default_value = "warn")]
     pub rust_log: String,
+}
+
+/// A whole number of seconds.
+fn seconds(text: &str) -> Result<Duration, std::num::ParseIntError> {
+    text.parse().map(Duration::from_secs)
 }
 
 /// A short unrecorded run first, so connection pools, token caches and the key cache are warm.

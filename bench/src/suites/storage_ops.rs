@@ -39,7 +39,8 @@ const CLEANUP: &[(&str, &str)] = &[
 
 type Counts = BTreeMap<(String, &'static str), u64>;
 
-fn counts(stack: &DevStack) -> Counts {
+/// The storage gate's count of every operation by caller so far.
+pub(super) fn counts(stack: &DevStack) -> Counts {
     stack
         .storage_operations()
         .into_iter()
@@ -62,7 +63,7 @@ fn delta(before: &Counts, after: &Counts) -> Counts {
 }
 
 /// Waits until `caller` has made at least `at_least` `operation`s since `before`.
-async fn wait_for(
+pub(super) async fn wait_for(
     stack: &DevStack,
     before: &Counts,
     caller: &str,
@@ -83,7 +84,7 @@ async fn wait_for(
         if Instant::now() > deadline {
             bail!("{caller} made {done} of {at_least} {operation} within {limit:?}");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
