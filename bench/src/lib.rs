@@ -3,22 +3,22 @@
 //! drift and ratios do not (issue 13).
 //!
 //! - [`cli`]: the command line; runs the suites and writes the report.
-//! - [`stack`]: a fresh devstack per suite, the services from the release binaries.
-//! - [`wrk`]: the load generator (`wrk` 4.1) and its percentiles, read from a Lua `done()` hook.
-//! - [`cpu`]: CPU seconds per process during a run, from `/proc/<pid>/stat`.
-//! - [`memory`]: resident memory now and at its peak, from `/proc/<pid>/status`.
-//! - [`baseline`]: the bare actix-web server RandomNumber is compared with.
-//! - [`suites`]: `randomnumber`, `getcode`, `drain`, `storage-ops`, `latency`, `startup`.
-//! - [`timing`]: percentiles (nearest rank) of measured durations.
-//! - [`report`]: the human table and the JSON file; [`chart`]: getcode's SVG chart.
+//! - `stack`: a fresh devstack per suite, the services from the release binaries.
+//! - `wrk`: the load generator (`wrk` 4.1) and its percentiles, read from a Lua `done()` hook.
+//! - `cpu`: CPU seconds per process during a run, from `/proc/<pid>/stat`.
+//! - `memory`: resident memory now and at its peak, from `/proc/<pid>/status`.
+//! - `baseline`: the bare actix-web server RandomNumber is compared with.
+//! - `suites`: `randomnumber`, `getcode`, `drain`, `storage-ops`, `latency`, `startup`.
+//! - `timing`: percentiles (nearest rank) of measured durations.
+//! - `report`: the human table and the JSON file; `chart`: getcode's SVG chart.
 
-pub mod baseline;
-pub mod chart;
+mod baseline;
+mod chart;
 pub mod cli;
-pub mod cpu;
-pub mod memory;
-pub mod report;
-pub mod stack;
-pub mod suites;
-pub mod timing;
-pub mod wrk;
+mod cpu;
+mod memory;
+mod report;
+mod stack;
+mod suites;
+mod timing;
+mod wrk;

@@ -6,7 +6,6 @@ use serde::Serialize;
 /// One process's memory at one moment.
 #[derive(Debug, Clone, Serialize)]
 pub struct MemoryRow {
-    /// The process.
     pub process: String,
     /// When it was read (`idle after start`, `after the 64-connection getcode run`, ...).
     pub when: String,

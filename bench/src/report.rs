@@ -23,7 +23,6 @@ pub struct Report {
 /// The machine the run happened on.
 #[derive(Debug, Serialize)]
 pub struct Machine {
-    /// Online CPUs.
     pub cores: usize,
     /// `/proc/loadavg` when the run started.
     pub load_before: String,
@@ -70,9 +69,7 @@ pub struct SuiteResult {
 /// One load run of one target.
 #[derive(Debug, Serialize)]
 pub struct Row {
-    /// What was loaded.
     pub label: String,
-    /// Open connections.
     pub connections: u32,
     /// What wrk measured.
     pub load: LoadResult,
@@ -83,7 +80,6 @@ pub struct Row {
 /// A service's result divided by its baseline's.
 #[derive(Debug, Serialize)]
 pub struct Ratio {
-    /// Which two rows.
     pub label: String,
     /// Requests per second, service / baseline (1.0: as fast as the baseline); `None` when the
     /// baseline completed nothing.
@@ -111,13 +107,9 @@ fn ratio_text(ratio: Option<f64>, digits: usize) -> String {
 /// Storage operations of one caller and one kind during a suite.
 #[derive(Debug, Serialize)]
 pub struct OperationRow {
-    /// The identity that called.
     pub caller: String,
-    /// The Azure Storage operation.
     pub operation: String,
-    /// How many.
     pub count: u64,
-    /// Per issued code.
     pub per_code: f64,
 }
 

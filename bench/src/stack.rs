@@ -11,7 +11,6 @@ pub const OWN_PROCESS: &str = "bench + devstack";
 
 /// A running stack and its state directory, removed when dropped.
 pub struct BenchStack {
-    /// The stack.
     pub stack: DevStack,
     _dir: tempfile::TempDir,
 }

@@ -6,15 +6,10 @@ use std::time::Duration;
 /// A named set of durations and its percentiles (nearest rank), in milliseconds.
 #[derive(Debug, Clone, Serialize)]
 pub struct TimingRow {
-    /// What was timed.
     pub label: String,
-    /// Samples taken.
     pub samples: usize,
-    /// Median.
     pub p50_ms: f64,
-    /// 99th percentile.
     pub p99_ms: f64,
-    /// Slowest.
     pub max_ms: f64,
 }
 

@@ -31,7 +31,6 @@ pub struct WrkRun {
     pub url: String,
     /// Open connections (the concurrency).
     pub connections: u32,
-    /// How long.
     pub duration: Duration,
     /// Extra request headers `(name, value)`; values go through the environment.
     pub headers: Vec<(String, String)>,
@@ -42,17 +41,11 @@ pub struct WrkRun {
 /// What one load run measured; latencies in milliseconds.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LoadResult {
-    /// Completed requests.
     pub requests: u64,
-    /// Requests per second.
     pub rps: f64,
-    /// Median latency.
     pub p50_ms: f64,
-    /// 90th percentile latency.
     pub p90_ms: f64,
-    /// 99th percentile latency.
     pub p99_ms: f64,
-    /// Slowest request.
     pub max_ms: f64,
     /// Answers that were not 2xx or 3xx.
     pub non_2xx: u64,
