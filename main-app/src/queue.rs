@@ -9,9 +9,9 @@ use azure_core::credentials::TokenCredential;
 use azure_storage_queue::models::{QueueClientSendMessageOptions, QueueMessage};
 use azure_storage_queue::{QueueClient, QueueClientOptions};
 use codes::envelope::{CodeEnvelope, MessageEncoding, probe_text};
-use parking_lot::RwLock;
-use shared_auth::CheckState;
+
 use shared_auth::azure_error::{AzureCall, AzureError, resource_name};
+use shared_auth::{CheckState, Health};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -57,7 +57,7 @@ pub struct CodeQueue {
     encoding: MessageEncoding,
     /// Pending until a send or probe answers; passing while the last one succeeded; failing with
     /// why (naming the missing role when that is the cause) after it failed.
-    health: Arc<RwLock<CheckState>>,
+    health: Health,
 }
 
 impl CodeQueue {
@@ -79,7 +79,10 @@ impl CodeQueue {
         Ok(Self {
             client: Arc::new(client),
             encoding: options.encoding,
-            health: Arc::new(RwLock::new(CheckState::Pending)),
+            health: Health::new(
+                "readiness: cannot send to the queue",
+                "readiness: the queue takes messages",
+            ),
         })
     }
 
@@ -115,25 +118,8 @@ impl CodeQueue {
             Ok(Err(e)) => Err(QueueError::Refused(self.send_call().failed(&e))),
             Err(_) => Err(QueueError::Timeout(self.send_call().timed_out(budget))),
         };
-        self.record(&outcome);
+        self.health.note(outcome.as_ref().map(drop));
         outcome
-    }
-
-    fn record(&self, outcome: &Result<(), QueueError>) {
-        let mut health = self.health.write();
-        let next = match outcome {
-            Ok(()) => CheckState::Passing,
-            Err(e) => CheckState::Failing(e.to_string()),
-        };
-        if next != *health {
-            match &next {
-                CheckState::Failing(reason) => {
-                    tracing::warn!(reason = %reason, "readiness: cannot send to the queue");
-                }
-                _ => tracing::info!("readiness: the queue takes messages"),
-            }
-        }
-        *health = next;
     }
 
     /// Sends one readiness probe (hidden until its last second, then expired), bounded by
@@ -156,19 +142,16 @@ impl CodeQueue {
 
     /// What the last send or probe showed.
     pub fn health(&self) -> CheckState {
-        self.health.read().clone()
+        self.health.get()
     }
 
     /// Probes at start, then every [`RETRY_INTERVAL`] while the last send or probe failed.
     pub fn spawn_prober(&self) -> tokio::task::JoinHandle<()> {
         let queue = self.clone();
-        tokio::spawn(async move {
-            loop {
-                if queue.health() != CheckState::Passing {
-                    queue.probe().await;
-                }
-                tokio::time::sleep(RETRY_INTERVAL).await;
-            }
-        })
+        let probe = move || {
+            let queue = queue.clone();
+            async move { drop(queue.probe().await) }
+        };
+        self.health.spawn_prober(RETRY_INTERVAL, probe)
     }
 }

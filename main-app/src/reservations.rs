@@ -5,9 +5,7 @@
 
 use codes::Code;
 use codes::ledger::{CodeLedger, LedgerError, Recorded};
-use parking_lot::RwLock;
-use shared_auth::CheckState;
-use std::sync::Arc;
+use shared_auth::{CheckState, Health};
 use std::time::Duration;
 use time::OffsetDateTime;
 
@@ -20,7 +18,7 @@ pub const RETRY_INTERVAL: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct Reservations {
     ledger: CodeLedger,
-    state: Arc<RwLock<CheckState>>,
+    health: Health,
 }
 
 impl Reservations {
@@ -28,7 +26,10 @@ impl Reservations {
     pub fn new(ledger: CodeLedger) -> Self {
         Self {
             ledger,
-            state: Arc::new(RwLock::new(CheckState::Pending)),
+            health: Health::new(
+                "readiness: cannot reserve codes in the ledger",
+                "readiness: the ledger takes codes",
+            ),
         }
     }
 
@@ -42,45 +43,28 @@ impl Reservations {
         id: &str,
     ) -> Result<Recorded, LedgerError> {
         let recorded = self.ledger.record(code, issued_at, expires_at, id).await;
-        self.note(recorded.as_ref().map(|_| ()));
+        self.health.note(recorded.as_ref().map(|_| ()));
         recorded
     }
 
     /// Notes a reservation that ran out of time.
     pub fn timed_out(&self, budget: Duration) {
-        self.note(Err(&LedgerError::Unavailable(
+        self.health.note(Err(&LedgerError::Unavailable(
             shared_auth::azure_error::AzureCall::new("reserve a code in", "the ledger")
                 .timed_out(budget),
         )));
     }
 
-    fn note(&self, outcome: Result<(), &LedgerError>) {
-        let next = match outcome {
-            Ok(()) => CheckState::Passing,
-            Err(e) => CheckState::Failing(e.to_string()),
-        };
-        let mut state = self.state.write();
-        if next != *state {
-            match &next {
-                CheckState::Failing(reason) => {
-                    tracing::warn!(reason = %reason, "readiness: cannot reserve codes in the ledger");
-                }
-                _ => tracing::info!("readiness: the ledger takes codes"),
-            }
-        }
-        *state = next;
-    }
-
     /// What the last reservation or read showed.
     pub fn health(&self) -> CheckState {
-        self.state.read().clone()
+        self.health.get()
     }
 
     /// One read of a record, bounded by [`PROBE_TIMEOUT`]; the outcome updates the health.
     pub async fn probe(&self) -> CheckState {
         let any = Code::parse("RdY-1-PrB").expect("a code");
         match tokio::time::timeout(PROBE_TIMEOUT, self.ledger.lookup(&any)).await {
-            Ok(read) => self.note(read.as_ref().map(|_| ())),
+            Ok(read) => self.health.note(read.as_ref().map(|_| ())),
             Err(_) => self.timed_out(PROBE_TIMEOUT),
         }
         self.health()
@@ -89,13 +73,10 @@ impl Reservations {
     /// Reads at start, then every [`RETRY_INTERVAL`] while the last answer was a failure.
     pub fn spawn_prober(&self) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
-        tokio::spawn(async move {
-            loop {
-                if this.health() != CheckState::Passing {
-                    this.probe().await;
-                }
-                tokio::time::sleep(RETRY_INTERVAL).await;
-            }
-        })
+        let probe = move || {
+            let this = this.clone();
+            async move { drop(this.probe().await) }
+        };
+        self.health.spawn_prober(RETRY_INTERVAL, probe)
     }
 }

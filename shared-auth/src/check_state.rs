@@ -1,5 +1,10 @@
 //! How one dependency check stands (a secret loaded, a queue that takes messages): what the
-//! secret cache reports and every service's `/readyz` is rendered from (`service_kit`).
+//! secret cache reports and every service's `/readyz` is rendered from (`service_kit`), and a
+//! [`Health`] that notes each outcome of one check and probes while it fails.
+
+use parking_lot::RwLock;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The state of one dependency check (a secret loaded, a queue that takes or gives messages), the
 /// one vocabulary every service's `/readyz` is rendered from.
@@ -22,5 +27,63 @@ impl CheckState {
             Self::Pending => Err(pending),
             Self::Failing(reason) => Err(reason),
         }
+    }
+}
+
+/// One dependency's check as it stands, shared by its clones: every outcome noted, a change
+/// logged once (`failing` with the reason at warn, `passing` at info).
+#[derive(Debug, Clone)]
+pub struct Health {
+    state: Arc<RwLock<CheckState>>,
+    failing: &'static str,
+    passing: &'static str,
+}
+
+impl Health {
+    /// Pending until the first outcome; `failing` and `passing` are the log lines of a change.
+    pub fn new(failing: &'static str, passing: &'static str) -> Self {
+        Self {
+            state: Arc::new(RwLock::new(CheckState::Pending)),
+            failing,
+            passing,
+        }
+    }
+
+    /// Notes an outcome: passing, or failing with the error's words.
+    pub fn note(&self, outcome: Result<(), impl std::fmt::Display>) {
+        let next = match outcome {
+            Ok(()) => CheckState::Passing,
+            Err(e) => CheckState::Failing(e.to_string()),
+        };
+        let mut state = self.state.write();
+        if next != *state {
+            match &next {
+                CheckState::Failing(reason) => tracing::warn!(reason = %reason, "{}", self.failing),
+                _ => tracing::info!("{}", self.passing),
+            }
+        }
+        *state = next;
+    }
+
+    /// The state now.
+    pub fn get(&self) -> CheckState {
+        self.state.read().clone()
+    }
+
+    /// Runs `probe` at once, then every `interval` while the state is not passing.
+    pub fn spawn_prober<F, P>(&self, interval: Duration, probe: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Fn() -> P + Send + 'static,
+        P: Future<Output = ()> + Send,
+    {
+        let health = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if health.get() != CheckState::Passing {
+                    probe().await;
+                }
+                tokio::time::sleep(interval).await;
+            }
+        })
     }
 }

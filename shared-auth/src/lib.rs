@@ -30,7 +30,7 @@ pub mod transport;
 pub mod variables;
 
 pub use api_key::{ApiKeyRing, AuthorizedKey};
-pub use check_state::CheckState;
+pub use check_state::{CheckState, Health};
 pub use config::{ConfigError, EnvSource, MapEnv, ProcessEnv};
 pub use credential::{CredentialChoice, CredentialKind, SelectedCredential, credential_from_env};
 pub use secret::Secret;
