@@ -18,9 +18,9 @@ use azure_storage_queue::models::{
 };
 use codes::ledger::LedgerError;
 use codes::{CodeEnvelope, Incoming};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use service_kit::telemetry::{continue_trace, trace_id};
-use shared_auth::CheckState;
+use shared_auth::{CheckState, Health};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -51,7 +51,7 @@ pub struct Worker {
     /// Counters.
     pub stats: Arc<Stats>,
     /// Whether receiving works: pending until the first receive answers.
-    status: Arc<RwLock<CheckState>>,
+    status: Health,
     /// Whether the ledger answers.
     ledger: Arc<LedgerHealth>,
 }
@@ -72,7 +72,10 @@ impl Worker {
             handler,
             settings: Arc::new(settings),
             stats: Arc::default(),
-            status: Arc::new(RwLock::new(CheckState::Pending)),
+            status: Health::new(
+                "receiving from the queue failed",
+                "receiving from the queue works again",
+            ),
             ledger: Arc::default(),
         }
     }
@@ -84,11 +87,7 @@ impl Worker {
 
     /// Whether receiving works (for `/readyz`).
     pub fn status(&self) -> CheckState {
-        self.status.read().clone()
-    }
-
-    fn set_status(&self, status: CheckState) {
-        *self.status.write() = status;
+        self.status.get()
     }
 
     /// Consumes until `shutdown` turns true, then lets in-flight work finish within the grace
@@ -127,22 +126,13 @@ impl Worker {
                 }))
                 .await
                 .and_then(|r| r.into_model());
-            let messages = match received {
-                Ok(list) => {
-                    self.set_status(CheckState::Passing);
-                    list.items.unwrap_or_default()
-                }
-                Err(e) => {
-                    let reason = queue_call(&self.queue, "receive messages from", PROCESSOR_ROLE)
-                        .failed(&e)
-                        .to_string();
-                    if self.status() != CheckState::Failing(reason.clone()) {
-                        tracing::error!(reason = %reason, "receiving from the queue failed");
-                    }
-                    self.set_status(CheckState::Failing(reason));
-                    Vec::new()
-                }
-            };
+            let call = || queue_call(&self.queue, "receive messages from", PROCESSOR_ROLE);
+            self.status
+                .note(received.as_ref().map(drop).map_err(|e| call().failed(e)));
+            let messages = received
+                .ok()
+                .and_then(|list| list.items)
+                .unwrap_or_default();
             if messages.is_empty() {
                 tokio::select! {
                     _ = tokio::time::sleep(jittered(idle)) => {}
