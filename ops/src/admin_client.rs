@@ -5,7 +5,6 @@
 //! Key values and the master key are [`Secret`]s; no error, log or `Debug` text carries one, and
 //! no answer body is ever quoted.
 
-use crate::OpsError;
 use azure_core::http::Url;
 use serde::Deserialize;
 use shared_auth::Secret;
@@ -127,20 +126,22 @@ pub fn keys_url(endpoint: &Url) -> Result<Url, EndpointError> {
     Ok(url)
 }
 
+/// A JSON answer of the admin API; an error names the position only (serde's message could
+/// quote a value).
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, AdminError> {
+    serde_json::from_slice(body)
+        .map_err(|e| AdminError::Malformed(format!("line {} column {}", e.line(), e.column())))
+}
+
 impl AdminClient {
-    /// A client for the admin API of `endpoint` that authenticates with `master_key`.
-    pub fn new(
-        http: reqwest::Client,
-        endpoint: &Url,
-        master_key: Secret,
-    ) -> Result<Self, OpsError> {
-        let keys_url = keys_url(endpoint)
-            .map_err(|why| OpsError::Usage(format!("THIRD_PARTY_API_ENDPOINT {why}")))?;
-        Ok(Self {
+    /// A client for the admin API at `keys_url` ([`keys_url`]) that authenticates with
+    /// `master_key`.
+    pub fn new(http: reqwest::Client, keys_url: Url, master_key: Secret) -> Self {
+        Self {
             http,
             keys_url,
             master_key,
-        })
+        }
     }
 
     /// The URL of the function keys (no secret in it).
@@ -169,21 +170,14 @@ impl AdminClient {
     pub async fn list(&self) -> Result<Vec<FunctionKey>, AdminError> {
         let response = self.send(self.http.get(self.keys_url.clone())).await?;
         let body = expect(response, &[200]).await?;
-        let list: KeyList = serde_json::from_slice(&body)
-            // The position only: serde's message could quote a value.
-            .map_err(|e| {
-                AdminError::Malformed(format!("line {} column {}", e.line(), e.column()))
-            })?;
-        Ok(list.keys)
+        Ok(parse::<KeyList>(&body)?.keys)
     }
 
     /// Asks third-party-api to generate a new function key called `name`; returns it.
     pub async fn generate(&self, name: &str) -> Result<FunctionKey, AdminError> {
         let response = self.send(self.http.post(self.key_url(name))).await?;
         let body = expect(response, &[200, 201]).await?;
-        let key: FunctionKey = serde_json::from_slice(&body).map_err(|e| {
-            AdminError::Malformed(format!("line {} column {}", e.line(), e.column()))
-        })?;
+        let key: FunctionKey = parse(&body)?;
         if key.name != name {
             return Err(AdminError::Malformed(format!(
                 "asked for key {name}, got {}",

@@ -132,6 +132,18 @@ fn scope_ids(env: &dyn EnvSource, scope: ScopeKind) -> (String, String) {
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| fallback.to_owned())
     };
+    // The words and the resource id of a queue or container in `account`.
+    let storage = |account: &str, kind: &str, name: &str| {
+        let service = if kind == "queue" {
+            "queueServices/default/queues"
+        } else {
+            "blobServices/default/containers"
+        };
+        (
+            format!("{kind} {name}"),
+            format!("{prefix}/Microsoft.Storage/storageAccounts/{account}/{service}/{name}"),
+        )
+    };
     match scope {
         ScopeKind::Secret | ScopeKind::MasterKeySecret => {
             let vault = url(env, KEY_VAULT_URL)
@@ -160,23 +172,13 @@ fn scope_ids(env: &dyn EnvSource, scope: ScopeKind) -> (String, String) {
                     "code-requests-poison",
                 )
             };
-            (
-                format!("queue {queue}"),
-                format!(
-                    "{prefix}/Microsoft.Storage/storageAccounts/{account}/queueServices/default/queues/{queue}"
-                ),
-            )
+            storage(&account, "queue", &queue)
         }
         ScopeKind::Container => {
             let ledger = url(env, CODE_LEDGER_URL);
             let account = storage_account(ledger.as_ref());
             let container = name_of(ledger, "codes");
-            (
-                format!("container {container}"),
-                format!(
-                    "{prefix}/Microsoft.Storage/storageAccounts/{account}/blobServices/default/containers/{container}"
-                ),
-            )
+            storage(&account, "container", &container)
         }
         ScopeKind::KeyStoreContainer => {
             let store = url(env, THIRD_PARTY_API_KEYS_URL);
@@ -185,12 +187,7 @@ fn scope_ids(env: &dyn EnvSource, scope: ScopeKind) -> (String, String) {
                 .as_ref()
                 .and_then(connect::blob_container_name)
                 .unwrap_or_else(|| DEFAULT_KEY_STORE_CONTAINER.to_owned());
-            (
-                format!("container {container}"),
-                format!(
-                    "{prefix}/Microsoft.Storage/storageAccounts/{account}/blobServices/default/containers/{container}"
-                ),
-            )
+            storage(&account, "container", &container)
         }
         ScopeKind::Registry => (
             "the container registry".into(),

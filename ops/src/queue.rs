@@ -228,6 +228,9 @@ pub async fn peek(
         .collect())
 }
 
+/// The role receiving and deleting need.
+const PROCESSOR: Role = Role::StorageQueueDataMessageProcessor;
+
 async fn receive(
     client: &QueueClient,
     url: &Url,
@@ -243,14 +246,7 @@ async fn receive(
         .await
         .and_then(|r| r.into_model())
         .map(|m| m.items.unwrap_or_default())
-        .map_err(|e| {
-            refused(
-                &e,
-                "receive from",
-                url,
-                Role::StorageQueueDataMessageProcessor,
-            )
-        })
+        .map_err(|e| refused(&e, "receive from", url, PROCESSOR))
 }
 
 async fn delete(
@@ -265,14 +261,7 @@ async fn delete(
         .delete_message(id, receipt, None)
         .await
         .map(drop)
-        .map_err(|e| {
-            refused(
-                &e,
-                "delete from",
-                url,
-                Role::StorageQueueDataMessageProcessor,
-            )
-        })
+        .map_err(|e| refused(&e, "delete from", url, PROCESSOR))
 }
 
 /// Deletes every visible message of the queue at `url` (received, then deleted: what Message

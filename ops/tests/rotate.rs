@@ -170,15 +170,16 @@ async fn vault_value(stack: &TestStack, name: &str) -> Secret {
         .value
 }
 
+/// The admin URL of the stack's function keys.
+fn admin_keys_url(stack: &TestStack) -> azure_core::http::Url {
+    let endpoint = stack.urls.third_party_api_endpoint.parse().unwrap();
+    ops::admin_client::keys_url(&endpoint).unwrap()
+}
+
 /// Every function key, read through the admin API with the master key the vault holds.
 async fn function_keys(stack: &TestStack) -> Vec<FunctionKey> {
     let master = vault_value(stack, MASTER_KEY_SECRET_NAME).await;
-    let admin = AdminClient::new(
-        stack.http().clone(),
-        &stack.urls.third_party_api_endpoint.parse().unwrap(),
-        master,
-    )
-    .unwrap();
+    let admin = AdminClient::new(stack.http().clone(), admin_keys_url(stack), master);
     admin.list().await.expect("the admin API answers")
 }
 
@@ -729,10 +730,9 @@ async fn from_the_provisioning_placeholders_it_generates_the_master_key_then_rot
     let old_master = stack.master_key().clone();
     let admin = AdminClient::new(
         stack.http().clone(),
-        &stack.urls.third_party_api_endpoint.parse().unwrap(),
+        admin_keys_url(&stack),
         old_master.clone(),
-    )
-    .unwrap();
+    );
     eventually(Duration::from_secs(10), "the admin API closes", || async {
         admin.list().await.is_err()
     })

@@ -65,33 +65,24 @@ struct Targets {
 impl Targets {
     /// Every variable `identity` needs: a missing one is bad input, not a failed check.
     fn from_env(env: &dyn EnvSource, identity: Identity) -> Result<Self, OpsError> {
-        let vault = match identity {
-            Identity::MainApp | Identity::ThirdPartyApi | Identity::Rotation => {
-                Some(https_url(env, KEY_VAULT_URL)?)
-            }
-            Identity::QueueWorker => None,
-        };
-        let (queue, ledger) = match identity {
-            Identity::MainApp | Identity::QueueWorker => (
-                Some(codes::queues::queue_url(env)?),
-                Some(https_url(env, CODE_LEDGER_URL)?),
-            ),
-            Identity::ThirdPartyApi | Identity::Rotation => (None, None),
-        };
-        let poison = match identity {
-            Identity::QueueWorker => Some(codes::queues::poison_queue_url(env)?),
-            _ => None,
-        };
-        let key_store = match identity {
-            Identity::ThirdPartyApi => Some(connect::key_store_container_url(env)?),
-            _ => None,
-        };
+        use Identity::{MainApp, QueueWorker, Rotation, ThirdPartyApi};
+        let needs = |who: &[Identity]| who.contains(&identity);
         Ok(Self {
-            vault,
-            queue,
-            ledger,
-            poison,
-            key_store,
+            vault: needs(&[MainApp, ThirdPartyApi, Rotation])
+                .then(|| https_url(env, KEY_VAULT_URL))
+                .transpose()?,
+            queue: needs(&[MainApp, QueueWorker])
+                .then(|| codes::queues::queue_url(env))
+                .transpose()?,
+            ledger: needs(&[MainApp, QueueWorker])
+                .then(|| https_url(env, CODE_LEDGER_URL))
+                .transpose()?,
+            poison: needs(&[QueueWorker])
+                .then(|| codes::queues::poison_queue_url(env))
+                .transpose()?,
+            key_store: needs(&[ThirdPartyApi])
+                .then(|| connect::key_store_container_url(env))
+                .transpose()?,
             encoding: connect::encoding(env)?,
         })
     }

@@ -2,7 +2,7 @@
 //! clock): when main-app counts as using the new key, which older keys are still within their
 //! grace period, whether the master key's expiry is due, and how long each wait may take.
 
-use super::when;
+use super::report::when;
 use std::collections::HashMap;
 use std::time::Duration;
 use time::OffsetDateTime;

@@ -115,7 +115,11 @@ pub(super) async fn run(
     let (master, keys) = match pre.master.key() {
         None => (MasterState::Placeholder, None),
         Some(master_key) => {
-            let admin = AdminClient::new(conn.http.clone(), &config.endpoint, master_key.clone())?;
+            let admin = AdminClient::new(
+                conn.http.clone(),
+                config.keys_url.clone(),
+                master_key.clone(),
+            );
             match admin.list().await {
                 Ok(keys) => (MasterState::Accepted, Some(keys)),
                 Err(e) if e.is_transient() => (MasterState::NotAccepted, None),

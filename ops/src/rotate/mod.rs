@@ -36,12 +36,13 @@ mod report;
 mod steps;
 mod waits;
 
-pub use decide::{CACHE_MARGIN, POLL_INTERVAL, PROPAGATION_MARGIN, Used, WaitLimits};
-pub use names::{PrefixError, fresh_key_name, in_family, key_name, key_stamp, validate_prefix};
-pub use plan::{KeyInfo, KeySource, MasterState, Observed, Plan, plan};
-pub use report::when;
+pub use decide::WaitLimits;
+pub use names::in_family;
+
+use decide::Used;
+use names::validate_prefix;
+use plan::{MasterState, Observed, plan};
 use shared_auth::variables::KEY_VAULT_URL;
-pub use waits::PROGRESS_INTERVAL;
 
 use crate::admin_client::{AdminClient, AdminError};
 use crate::connect::{self, Connection};
@@ -132,8 +133,8 @@ pub struct RotateConfig {
     pub secret_name: String,
     /// The master key's secret (`THIRD_PARTY_API_MASTER_KEY_SECRET_NAME`).
     pub master_secret_name: String,
-    /// `THIRD_PARTY_API_ENDPOINT`.
-    pub endpoint: Url,
+    /// The admin URL of the function's keys, from `THIRD_PARTY_API_ENDPOINT`.
+    pub keys_url: Url,
     /// `THIRD_PARTY_API_KEYS_REFRESH_SECONDS`.
     pub keys_refresh: Duration,
 }
@@ -148,7 +149,7 @@ impl RotateConfig {
                 "{THIRD_PARTY_API_ENDPOINT} is not a valid URL: {e}"
             ))
         })?;
-        crate::admin_client::keys_url(&endpoint)
+        let keys_url = crate::admin_client::keys_url(&endpoint)
             .map_err(|why| OpsError::Usage(format!("{THIRD_PARTY_API_ENDPOINT} {why}")))?;
         let seconds: u64 = env.parsed_or(
             THIRD_PARTY_API_KEYS_REFRESH_SECONDS,
@@ -158,7 +159,7 @@ impl RotateConfig {
             vault_url,
             secret_name: connect::secret_name(env),
             master_secret_name: connect::master_key_secret_name(env),
-            endpoint,
+            keys_url,
             keys_refresh: Duration::from_secs(seconds),
         })
     }
@@ -222,7 +223,7 @@ pub async fn run(
             (key, Some(written))
         }
     };
-    let admin = AdminClient::new(conn.http.clone(), &config.endpoint, master_key)?;
+    let admin = AdminClient::new(conn.http.clone(), config.keys_url.clone(), master_key);
     let keys = waits::master_accepted(&admin, &config, limits.master, report.err()).await?;
     if let Some(written) = &generated {
         report.done(Step::MasterKey {
