@@ -131,27 +131,21 @@ pub(super) async fn add(
     secret: &str,
     report: &mut Reporter<'_>,
 ) -> Result<FunctionKey, OpsError> {
-    if plan.source == KeySource::New {
-        let key = admin
+    let key = if plan.source == KeySource::New {
+        admin
             .generate(&plan.key)
             .await
-            .map_err(|e| admin_failure(&format!("adding function key {}", plan.key), &e))?;
-        report.done(Step::Add {
-            key: key.name.clone(),
-            source: plan.source,
-            secret: secret.to_owned(),
-        });
-        return Ok(key);
-    }
-    let key = keys
-        .into_iter()
-        .find(|k| k.name == plan.key)
-        .ok_or_else(|| {
-            OpsError::Failed(format!(
-                "function key {} is no longer in the key store; run `keyless rotate` again",
-                plan.key
-            ))
-        })?;
+            .map_err(|e| admin_failure(&format!("adding function key {}", plan.key), &e))?
+    } else {
+        keys.into_iter()
+            .find(|k| k.name == plan.key)
+            .ok_or_else(|| {
+                OpsError::Failed(format!(
+                    "function key {} is no longer in the key store; run `keyless rotate` again",
+                    plan.key
+                ))
+            })?
+    };
     report.done(Step::Add {
         key: key.name.clone(),
         source: plan.source,
@@ -169,22 +163,17 @@ pub(super) async fn write(
     (settings, config): (&RotateSettings, &RotateConfig),
     report: &mut Reporter<'_>,
 ) -> Result<SecretVersion, OpsError> {
-    if let Some(current) = current {
-        report.done(Step::Write {
-            key: key.name.clone(),
-            version: Version::from(current),
-            unchanged: true,
-        });
-        return Ok(current.clone());
-    }
-    let written = vault
-        .set(&config.secret_name, &key.value, new_expiry(settings))
-        .await
-        .map_err(|e| vault_failure(&format!("writing {} to the vault", key.name), &e))?;
+    let written = match current {
+        Some(current) => current.clone(),
+        None => vault
+            .set(&config.secret_name, &key.value, new_expiry(settings))
+            .await
+            .map_err(|e| vault_failure(&format!("writing {} to the vault", key.name), &e))?,
+    };
     report.done(Step::Write {
         key: key.name.clone(),
         version: Version::from(&written),
-        unchanged: false,
+        unchanged: current.is_some(),
     });
     Ok(written)
 }
