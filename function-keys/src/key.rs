@@ -109,11 +109,12 @@ impl KeyValue {
         Self(Secret::new(value))
     }
 
-    /// A fresh random value from a CSPRNG (ChaCha, seeded by the operating system).
+    /// A fresh random value from a CSPRNG (ChaCha, seeded by the operating system); the raw
+    /// bytes are wiped once encoded.
     pub fn generate() -> Self {
-        let mut bytes = [0u8; GENERATED_KEY_BYTES];
-        rand::rng().fill_bytes(&mut bytes);
-        Self(Secret::new(URL_SAFE_NO_PAD.encode(bytes)))
+        let mut bytes = zeroize::Zeroizing::new([0u8; GENERATED_KEY_BYTES]);
+        rand::rng().fill_bytes(bytes.as_mut());
+        Self(Secret::new(URL_SAFE_NO_PAD.encode(bytes.as_ref())))
     }
 
     /// The value, to hand to an authorised caller or write to the store.

@@ -79,10 +79,12 @@ impl CodeQueue {
         Ok(Self {
             client: Arc::new(client),
             encoding: options.encoding,
-            health: Health::new(
-                "readiness: cannot send to the queue",
-                "readiness: the queue takes messages",
-            ),
+            health: Health::new(|state| match state {
+                CheckState::Failing(reason) => {
+                    tracing::warn!(reason = %reason, "readiness: cannot send to the queue");
+                }
+                _ => tracing::info!("readiness: the queue takes messages"),
+            }),
         })
     }
 

@@ -26,10 +26,12 @@ impl Reservations {
     pub fn new(ledger: CodeLedger) -> Self {
         Self {
             ledger,
-            health: Health::new(
-                "readiness: cannot reserve codes in the ledger",
-                "readiness: the ledger takes codes",
-            ),
+            health: Health::new(|state| match state {
+                CheckState::Failing(reason) => {
+                    tracing::warn!(reason = %reason, "readiness: cannot reserve codes in the ledger");
+                }
+                _ => tracing::info!("readiness: the ledger takes codes"),
+            }),
         }
     }
 

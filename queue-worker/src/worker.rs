@@ -72,10 +72,12 @@ impl Worker {
             handler,
             settings: Arc::new(settings),
             stats: Arc::default(),
-            status: Health::new(
-                "receiving from the queue failed",
-                "receiving from the queue works again",
-            ),
+            status: Health::new(|state| match state {
+                CheckState::Failing(reason) => {
+                    tracing::error!(reason = %reason, "receiving from the queue failed");
+                }
+                _ => tracing::info!("receiving from the queue works"),
+            }),
             ledger: Arc::default(),
         }
     }

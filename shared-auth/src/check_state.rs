@@ -31,21 +31,19 @@ impl CheckState {
 }
 
 /// One dependency's check as it stands, shared by its clones: every outcome noted, a change
-/// logged once (`failing` with the reason at warn, `passing` at info).
+/// reported once to the owner's `on_change` (which logs it under the owner's target).
 #[derive(Debug, Clone)]
 pub struct Health {
     state: Arc<RwLock<CheckState>>,
-    failing: &'static str,
-    passing: &'static str,
+    on_change: fn(&CheckState),
 }
 
 impl Health {
-    /// Pending until the first outcome; `failing` and `passing` are the log lines of a change.
-    pub fn new(failing: &'static str, passing: &'static str) -> Self {
+    /// Pending until the first outcome; `on_change` hears each new state.
+    pub fn new(on_change: fn(&CheckState)) -> Self {
         Self {
             state: Arc::new(RwLock::new(CheckState::Pending)),
-            failing,
-            passing,
+            on_change,
         }
     }
 
@@ -57,10 +55,7 @@ impl Health {
         };
         let mut state = self.state.write();
         if next != *state {
-            match &next {
-                CheckState::Failing(reason) => tracing::warn!(reason = %reason, "{}", self.failing),
-                _ => tracing::info!("{}", self.passing),
-            }
+            (self.on_change)(&next);
         }
         *state = next;
     }

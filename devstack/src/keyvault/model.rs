@@ -19,6 +19,15 @@ pub(super) struct SetBody {
     pub(super) tags: Option<Map<String, Value>>,
 }
 
+/// The body of Update Secret (a `value` in it is ignored, as Key Vault ignores it).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct UpdateBody {
+    pub(super) content_type: Option<String>,
+    pub(super) attributes: Option<AttributesIn>,
+    pub(super) tags: Option<Map<String, Value>>,
+}
+
 /// The query parameters of `req`.
 pub(super) fn query(req: &HttpRequest) -> BTreeMap<String, String> {
     form_urlencoded::parse(req.query_string().as_bytes())

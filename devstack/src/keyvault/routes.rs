@@ -3,7 +3,7 @@
 
 use super::KeyVault;
 use super::error::{VaultError, VaultResult};
-use super::model::{SetBody, check_name, parse_json, query, render, render_deleted};
+use super::model::{SetBody, UpdateBody, check_name, parse_json, query, render, render_deleted};
 use super::state::{Deleted, now};
 use super::{DEFAULT_PAGE, MAX_PAGE, MAX_VALUE_BYTES};
 use crate::rbac::{DataAction, Scope};
@@ -120,17 +120,27 @@ fn get(vault: &KeyVault, req: &HttpRequest, name: &str, version: Option<&str>) -
     ok(render(&base_url(req), name, &v, true, true))
 }
 
-/// Get Secret: `/secrets/{name}`, `/secrets/{name}/` (the latest) or `/secrets/{name}/{version}`.
-async fn get_secret(vault: web::Data<KeyVault>, req: HttpRequest) -> VaultResult {
-    let (name, version) = name_and_version(&req);
-    get(&vault, &req, name, version)
+/// A secret's path: `{name}`, with `{version}` when it names one (empty: the latest).
+#[derive(serde::Deserialize)]
+struct SecretPath {
+    name: String,
+    version: Option<String>,
 }
 
-/// The `{name}` and non-empty `{version}` of a secret's path.
-fn name_and_version(req: &HttpRequest) -> (&str, Option<&str>) {
-    let path = req.match_info();
-    let version = path.get("version").filter(|v| !v.is_empty());
-    (path.query("name"), version)
+impl SecretPath {
+    /// The version named, if any.
+    fn version(&self) -> Option<&str> {
+        self.version.as_deref().filter(|v| !v.is_empty())
+    }
+}
+
+/// Get Secret: `/secrets/{name}`, `/secrets/{name}/` (the latest) or `/secrets/{name}/{version}`.
+async fn get_secret(
+    vault: web::Data<KeyVault>,
+    req: HttpRequest,
+    path: web::Path<SecretPath>,
+) -> VaultResult {
+    get(&vault, &req, &path.name, path.version())
 }
 
 /// One page of `items`, with a `nextLink` that carries the offset.
@@ -212,10 +222,10 @@ async fn list_versions(
 async fn update_secret(
     vault: web::Data<KeyVault>,
     req: HttpRequest,
+    path: web::Path<SecretPath>,
     body: web::Bytes,
 ) -> VaultResult {
-    let (name, version) = name_and_version(&req);
-    update(&vault, &req, name, version, &body)
+    update(&vault, &req, &path.name, path.version(), &body)
 }
 
 fn update(
@@ -227,8 +237,7 @@ fn update(
 ) -> VaultResult {
     check_name(name)?;
     vault.authorize_secret(req, DataAction::SecretUpdate, name)?;
-    // Update Secret's body is Set Secret's without the value (one given is ignored).
-    let body: SetBody = parse_json(body)?;
+    let body: UpdateBody = parse_json(body)?;
     let mut secrets = vault.secrets.write();
     let entry = secrets
         .get_mut(name)

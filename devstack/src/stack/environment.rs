@@ -152,7 +152,12 @@ impl DevStack {
     /// Writes `<state>/<name>.env` (mode 0600) with `env` as `KEY=VALUE` lines.
     pub fn write_env_file(&self, name: &str, env: &[(String, String)]) -> anyhow::Result<PathBuf> {
         let path = self.state_dir.join(format!("{name}.env"));
-        let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+        // The text holds a client secret: sized once, wiped once written.
+        let size = env.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+        let mut text = zeroize::Zeroizing::new(String::with_capacity(size));
+        for (key, value) in env {
+            text.extend([key.as_str(), "=", value.as_str(), "\n"]);
+        }
         crate::pki::write_file(&path, text.as_bytes(), 0o600, None)?;
         Ok(path)
     }
