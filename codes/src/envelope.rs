@@ -70,6 +70,14 @@ impl MessageEncoding {
             )),
         }
     }
+
+    /// `json` as the queue message text this encoding writes.
+    fn apply(self, json: String) -> String {
+        match self {
+            Self::Base64 => BASE64.encode(json),
+            Self::None => json,
+        }
+    }
 }
 
 /// Why a message could not be read. Every variant means "poison at once": retrying cannot help.
@@ -120,11 +128,7 @@ impl CodeEnvelope {
 
     /// Encodes the envelope as queue message text.
     pub fn encode(&self, encoding: MessageEncoding) -> String {
-        let json = serde_json::to_string(self).expect("an envelope always serialises");
-        match encoding {
-            MessageEncoding::Base64 => BASE64.encode(json),
-            MessageEncoding::None => json,
-        }
+        encoding.apply(serde_json::to_string(self).expect("an envelope always serialises"))
     }
 
     /// Decodes queue message text.
@@ -157,10 +161,7 @@ pub fn probe_text(encoding: MessageEncoding) -> String {
         "id": Uuid::new_v4(),
     })
     .to_string();
-    match encoding {
-        MessageEncoding::Base64 => BASE64.encode(json),
-        MessageEncoding::None => json,
-    }
+    encoding.apply(json)
 }
 
 impl Incoming {

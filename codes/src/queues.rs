@@ -3,12 +3,13 @@
 
 use crate::variables::{POISON_QUEUE_URL, STORAGE_QUEUE_URL};
 use reqwest::Url;
+use shared_auth::azure_error::resource_name;
 use shared_auth::config::{ConfigError, EnvSource, https_url};
 
 /// [`STORAGE_QUEUE_URL`]: an `https` URL whose path names a queue.
 pub fn queue_url(env: &dyn EnvSource) -> Result<Url, ConfigError> {
     let url = https_url(env, STORAGE_QUEUE_URL)?;
-    if queue_name(&url).is_empty() {
+    if resource_name(&url).is_empty() {
         return Err(ConfigError::new(
             STORAGE_QUEUE_URL,
             "must name a queue: https://<account>.queue.core.windows.net/<queue>",
@@ -29,15 +30,6 @@ pub fn poison_queue_url(env: &dyn EnvSource) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-/// The queue a queue URL names: its last path segment.
-pub fn queue_name(url: &Url) -> &str {
-    url.path()
-        .trim_end_matches('/')
-        .rsplit('/')
-        .next()
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,7 +38,7 @@ mod tests {
     #[test]
     fn the_poison_queue_is_named_or_follows_the_queue() {
         let env = MapEnv::new().with(STORAGE_QUEUE_URL, "https://a.queue.core.windows.net/q/");
-        assert_eq!(queue_name(&queue_url(&env).unwrap()), "q");
+        assert_eq!(resource_name(&queue_url(&env).unwrap()), "q");
         assert_eq!(
             poison_queue_url(&env).unwrap().as_str(),
             "https://a.queue.core.windows.net/q-poison"
@@ -55,7 +47,10 @@ mod tests {
             POISON_QUEUE_URL,
             "https://a.queue.core.windows.net/elsewhere",
         );
-        assert_eq!(queue_name(&poison_queue_url(&named).unwrap()), "elsewhere");
+        assert_eq!(
+            resource_name(&poison_queue_url(&named).unwrap()),
+            "elsewhere"
+        );
         let no_queue = MapEnv::new().with(STORAGE_QUEUE_URL, "https://a.queue.core.windows.net/");
         assert_eq!(
             queue_url(&no_queue).unwrap_err().variable,

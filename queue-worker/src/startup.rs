@@ -52,16 +52,14 @@ impl Application {
         let listener = listen(settings.bind_address, settings.port)?;
         let worker = Worker::new(queue, poison, handler, settings);
         let data = web::Data::new(worker.clone());
-        let one_thread = ServerOptions {
-            workers: Some(1),
-            ..ServerOptions::default()
-        };
-        let health = HttpService::start(listener, one_thread, Vec::new(), move || {
-            App::new()
-                .wrap(RequestTelemetry::default())
-                .app_data(data.clone())
-                .configure(crate::health::configure)
-        })?;
+        // One event loop, the default: the worker serves only its probes.
+        let health =
+            HttpService::start(listener, ServerOptions::default(), Vec::new(), move || {
+                App::new()
+                    .wrap(RequestTelemetry::default())
+                    .app_data(data.clone())
+                    .configure(crate::health::configure)
+            })?;
         Ok(Self {
             worker,
             health,

@@ -145,11 +145,6 @@ pub struct AzureError {
 }
 
 impl AzureError {
-    /// How the call failed.
-    pub fn failure(&self) -> &Failure {
-        &self.failure
-    }
-
     /// The HTTP status Azure answered, if it answered one.
     pub fn status(&self) -> Option<StatusCode> {
         self.failure.status()
