@@ -207,18 +207,9 @@ impl Worker {
                 return;
             }
             Err(e) => {
-                async {
-                    self.poison(
-                        &id,
-                        &receipt,
-                        &text,
-                        dequeue_count,
-                        &format!("undecodable: {e}"),
-                    )
-                    .await
-                }
-                .instrument(span)
-                .await;
+                let reason = format!("undecodable: {e}");
+                let poisoned = self.poison(&id, &receipt, &text, dequeue_count, &reason);
+                poisoned.instrument(span).await;
                 return;
             }
         };

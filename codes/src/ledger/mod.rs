@@ -13,7 +13,7 @@
 
 use crate::{Code, CodeEnvelope};
 use azure_core::credentials::TokenCredential;
-use azure_core::http::{RequestContent, StatusCode};
+use azure_core::http::{Etag, RequestContent, StatusCode};
 use azure_storage_blob::models::{
     BlobClientGetPropertiesResultHeaders, BlobClientSetMetadataOptions, BlobClientUploadOptions,
 };
@@ -53,7 +53,7 @@ pub enum Recorded {
 /// What recording does next: write a new record, replace a dead one, or read what is there.
 enum Step {
     Create,
-    Replace(azure_core::http::Etag),
+    Replace(Etag),
     Read,
 }
 
@@ -212,15 +212,10 @@ impl CodeLedger {
                 }
             }
             // A record is there (or changed since it was read): whose, and can it still be used?
-            let properties = match blob.get_properties(None).await {
-                Ok(p) => p,
-                Err(e) if e.http_status() == Some(StatusCode::NotFound) => {
-                    step = Step::Create;
-                    continue;
-                }
-                Err(e) => return Err(self.failure(READ, &e)),
+            let Some((found, etag)) = self.properties(&blob).await? else {
+                step = Step::Create;
+                continue;
             };
-            let found = properties.metadata().map_err(|e| self.failure(READ, &e))?;
             if found.get(MESSAGE_ID).is_some_and(|id| id == message_id) {
                 return Ok(Recorded::AlreadyRecorded);
             }
@@ -229,7 +224,6 @@ impl CodeLedger {
             if record.state == RecordState::Issued && !record.expired_at(now) {
                 return Ok(Recorded::HeldByAnother);
             }
-            let etag = properties.etag().map_err(|e| self.failure(READ, &e))?;
             step = Step::Replace(etag.ok_or(LedgerError::NoEtag)?);
         }
         Err(LedgerError::Contended)
@@ -246,32 +240,18 @@ impl CodeLedger {
     /// What the ledger holds about `code` (one Get Blob Properties), or `None` when nothing.
     #[tracing::instrument(name = "ledger.lookup", skip_all, fields(otel.kind = "client"))]
     pub async fn lookup(&self, code: &Code) -> Result<Option<Record>, LedgerError> {
-        match self
-            .container
-            .blob_client(code.as_str())
-            .get_properties(None)
-            .await
-        {
-            Ok(properties) => {
-                let metadata = properties.metadata().map_err(|e| self.failure(READ, &e))?;
-                Ok(Some(Record::from_metadata(&metadata)))
-            }
-            Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(None),
-            Err(e) => Err(self.failure(READ, &e)),
-        }
+        let blob = self.container.blob_client(code.as_str());
+        let found = self.properties(&blob).await?;
+        Ok(found.map(|(metadata, _)| Record::from_metadata(&metadata)))
     }
 
     /// True once for a recorded, unused, unexpired code; false when unknown, used or expired.
     #[tracing::instrument(name = "ledger.consume", skip_all, fields(otel.kind = "client"))]
     pub async fn consume(&self, code: &Code) -> Result<bool, LedgerError> {
         let blob = self.container.blob_client(code.as_str());
-        let properties = match blob.get_properties(None).await {
-            Ok(p) => p,
-            Err(e) if e.http_status() == Some(StatusCode::NotFound) => return Ok(false),
-            Err(e) => return Err(self.failure(READ, &e)),
+        let Some((mut metadata, etag)) = self.properties(&blob).await? else {
+            return Ok(false);
         };
-        let etag = properties.etag().map_err(|e| self.failure(READ, &e))?;
-        let mut metadata = properties.metadata().map_err(|e| self.failure(READ, &e))?;
         let now = OffsetDateTime::now_utc();
         if !Record::from_metadata(&metadata).usable_at(now) {
             return Ok(false);
@@ -313,13 +293,22 @@ impl CodeLedger {
 
     /// Whether the record of `blob` was marked used by the verify `writer`.
     async fn used_by(&self, blob: &BlobClient, writer: &str) -> Result<bool, LedgerError> {
-        match blob.get_properties(None).await {
-            Ok(properties) => {
-                let metadata = properties.metadata().map_err(|e| self.failure(READ, &e))?;
-                Ok(metadata.get(USED_BY).is_some_and(|by| by == writer))
-            }
-            Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(false),
-            Err(e) => Err(self.failure(READ, &e)),
-        }
+        let found = self.properties(blob).await?;
+        Ok(found.is_some_and(|(metadata, _)| metadata.get(USED_BY).is_some_and(|by| by == writer)))
+    }
+
+    /// The metadata and ETag of `blob` (one Get Blob Properties), or `None` when it is absent.
+    async fn properties(&self, blob: &BlobClient) -> Result<Option<Properties>, LedgerError> {
+        let properties = match blob.get_properties(None).await {
+            Ok(p) => p,
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => return Ok(None),
+            Err(e) => return Err(self.failure(READ, &e)),
+        };
+        let metadata = properties.metadata().map_err(|e| self.failure(READ, &e))?;
+        let etag = properties.etag().map_err(|e| self.failure(READ, &e))?;
+        Ok(Some((metadata, etag)))
     }
 }
+
+/// A record blob's metadata and ETag.
+type Properties = (HashMap<String, String>, Option<Etag>);

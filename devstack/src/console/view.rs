@@ -10,6 +10,7 @@ use crate::identity::IdentityProvider;
 use crate::process::LogTail;
 use crate::rbac::{Assignment, DataAction, RoleAssignments, Scope, grants};
 use crate::stack::{CONTAINER, POISON_QUEUE, QUEUE, Service, local_scope};
+use azure_storage_queue::models::QueueClientGetPropertiesResultHeaders as _;
 use codes::ledger::{Record, RecordState};
 use futures::TryStreamExt;
 use ops::azure_scope::MissingRole;
@@ -281,18 +282,10 @@ impl Sources {
             .parse()
             .map_err(|e| format!("{e}"))?;
         let client = self.storage.queue(&url).map_err(|e| e.to_string())?;
-        let total = client
-            .get_properties(None)
-            .await
-            .map_err(|e| ops::connect::describe(&e))?;
-        let total = {
-            use azure_storage_queue::models::QueueClientGetPropertiesResultHeaders;
-            total
-                .approximate_messages_count()
-                .ok()
-                .flatten()
-                .unwrap_or_default()
-        };
+        let properties = client.get_properties(None).await;
+        let properties = properties.map_err(|e| ops::connect::describe(&e))?;
+        let total = properties.approximate_messages_count().ok().flatten();
+        let total = total.unwrap_or_default();
         let peeked = ops::queue::peek(
             &self.storage,
             &url,

@@ -98,14 +98,10 @@ async fn managed_identity_token(
             "message": "No managed identity with this client_id is assigned to this resource."
         }));
     }
-    let expires_on =
-        OffsetDateTime::now_utc().unix_timestamp() + provider.token_lifetime.load(Ordering::SeqCst);
+    let lifetime = provider.token_lifetime.load(Ordering::SeqCst);
+    let expires_on = OffsetDateTime::now_utc().unix_timestamp() + lifetime;
     HttpResponse::Ok().json(json!({
-        "access_token": provider.issue(
-            &identity,
-            resource,
-            provider.token_lifetime.load(Ordering::SeqCst),
-        ),
+        "access_token": provider.issue(&identity, resource, lifetime),
         "expires_on": expires_on.to_string(),
         "resource": resource,
         "token_type": "Bearer",
@@ -205,15 +201,12 @@ async fn entra_token(
             "AADSTS1002012: The scope must be <resource>/.default.",
         );
     };
+    let lifetime = provider.token_lifetime.load(Ordering::SeqCst);
     HttpResponse::Ok().json(json!({
         "token_type": "Bearer",
-        "expires_in": provider.token_lifetime.load(Ordering::SeqCst),
-        "ext_expires_in": provider.token_lifetime.load(Ordering::SeqCst),
-        "access_token": provider.issue(
-            &identity,
-            resource,
-            provider.token_lifetime.load(Ordering::SeqCst),
-        ),
+        "expires_in": lifetime,
+        "ext_expires_in": lifetime,
+        "access_token": provider.issue(&identity, resource, lifetime),
     }))
 }
 
