@@ -4,8 +4,8 @@
 //! actix-web's `App::route(path, web::get().to(h))` makes a resource that matches only GET, so a
 //! DELETE on that path falls through to the next resource and ends as a 404. Declaring the
 //! methods of a path once, with [`resource`], gives one resource per path whose default service
-//! answers any other method with [`method_not_allowed`]: status 405, `Allow` listing the declared
-//! methods (in declaration order, no duplicate) and the JSON [`ErrorBody`](crate::ErrorBody)
+//! answers any other method with status 405, `Allow` listing the declared methods (in
+//! declaration order, no duplicate) and the JSON [`ErrorBody`](crate::ErrorBody)
 //! `{"error": "method_not_allowed", "message": "Allowed methods: GET, POST."}`.
 //!
 //! Only the declared methods are listed and served: HEAD and OPTIONS are not implied by GET, so
