@@ -5,10 +5,7 @@
 use crate::connect::{self, Connection};
 use crate::output::print;
 use crate::roles::Identity;
-use crate::rotate::{
-    DEFAULT_EXPIRES_IN_DAYS, DEFAULT_GRACE_SECONDS, DEFAULT_KEY_PREFIX,
-    DEFAULT_WAIT_TIMEOUT_SECONDS, RotateSettings,
-};
+use crate::rotate::RotateSettings;
 use crate::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, OpsError, code, doctor, queue, rotate};
 use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
@@ -68,7 +65,7 @@ pub enum Command {
     THIRD_PARTY_API_MASTER_KEY_SECRET_NAME, THIRD_PARTY_API_ENDPOINT, \
     THIRD_PARTY_API_KEYS_REFRESH_SECONDS, SECRET_CACHE_TTL_SECONDS and the identity variables."
     )]
-    Rotate(RotateArgs),
+    Rotate(RotateSettings),
 }
 
 /// `keyless doctor`.
@@ -77,34 +74,6 @@ pub struct DoctorArgs {
     /// The service whose permissions to check (default: guessed from the variables set).
     #[arg(long = "as", value_enum, value_name = "SERVICE")]
     pub as_service: Option<Identity>,
-}
-
-/// `keyless rotate`.
-#[derive(Debug, clap::Args)]
-pub struct RotateArgs {
-    /// Print the plan and change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Expiry (`exp`) of the new vault version, in days; the master key's is renewed to this
-    /// when half of it is left.
-    #[arg(long, default_value_t = DEFAULT_EXPIRES_IN_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
-    pub expires_in_days: u32,
-    /// How long an old key must have gone unused, once main-app's key cache lifetime has passed
-    /// since the write, before it is revoked, in seconds.
-    #[arg(long, default_value_t = DEFAULT_GRACE_SECONDS)]
-    pub grace_seconds: u64,
-    /// Limit of each wait (main-app using the new key, old keys going unused), in seconds; the
-    /// wait for main-app lasts at least its key cache lifetime.
-    #[arg(long, default_value_t = DEFAULT_WAIT_TIMEOUT_SECONDS, value_parser = clap::value_parser!(u64).range(1..))]
-    pub wait_timeout_seconds: u64,
-    /// How long main-app keeps the key it read, in seconds: without traffic, the new key counts
-    /// as in use once this has passed since the write [default: SECRET_CACHE_TTL_SECONDS when
-    /// set, else 300]
-    #[arg(long, value_name = "SECONDS")]
-    pub main_app_cache_seconds: Option<u64>,
-    /// The rotated keys: `<prefix>` and `<prefix>-*`; new ones are `<prefix>-<UTC yyyymmddHHMMSS>`.
-    #[arg(long, default_value = DEFAULT_KEY_PREFIX)]
-    pub key_prefix: String,
 }
 
 /// `keyless queue ...`.
@@ -225,15 +194,10 @@ async fn execute(
             print(out, cli.json, &status);
             Ok(EXIT_OK)
         }
-        Command::Rotate(args) => {
+        Command::Rotate(settings) => {
             let settings = RotateSettings {
-                dry_run: args.dry_run,
-                expires_in_days: args.expires_in_days,
-                grace: std::time::Duration::from_secs(args.grace_seconds),
-                wait_timeout: std::time::Duration::from_secs(args.wait_timeout_seconds),
-                main_app_cache: rotate::main_app_cache(args.main_app_cache_seconds, env)?,
-                key_prefix: args.key_prefix.clone(),
                 json: cli.json,
+                ..settings.clone()
             };
             rotate::run(env, &settings, out, err).await
         }

@@ -155,9 +155,9 @@ pub(super) async fn run(
         plan: &the_plan,
         expires_in_days: settings.expires_in_days,
         propagation: config.keys_refresh + PROPAGATION_MARGIN,
-        cache: settings.main_app_cache,
+        cache: config.main_app_cache,
         used_limit: settings.limits(config).used,
-        grace: settings.grace,
+        grace: settings.grace(),
     });
     Ok(EXIT_OK)
 }

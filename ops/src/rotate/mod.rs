@@ -82,33 +82,49 @@ pub const DEFAULT_MAIN_APP_CACHE_SECONDS: u64 = 300;
 /// Default key-name prefix (main-app's keys).
 pub const DEFAULT_KEY_PREFIX: &str = "main-app";
 
-/// What the command line asked for.
-#[derive(Debug, Clone)]
+/// What the command line asked for: `keyless rotate`'s options.
+#[derive(Debug, Clone, clap::Args)]
 pub struct RotateSettings {
-    /// Print the plan, change nothing.
+    /// Print the plan and change nothing.
+    #[arg(long)]
     pub dry_run: bool,
-    /// Expiry of the new vault version, in days from now.
+    /// Expiry (`exp`) of the new vault version, in days; the master key's is renewed to this
+    /// when half of it is left.
+    #[arg(long, default_value_t = DEFAULT_EXPIRES_IN_DAYS, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub expires_in_days: u32,
     /// How long an old key must have gone unused, once main-app's key cache lifetime has passed
-    /// since the write, before it is revoked.
-    pub grace: Duration,
-    /// Limit of each wait.
-    pub wait_timeout: Duration,
-    /// How long main-app keeps the key it read ([`main_app_cache`]).
-    pub main_app_cache: Duration,
-    /// The family of keys rotated: `<prefix>` and `<prefix>-*`.
+    /// since the write, before it is revoked, in seconds.
+    #[arg(long, default_value_t = DEFAULT_GRACE_SECONDS)]
+    pub grace_seconds: u64,
+    /// Limit of each wait (main-app using the new key, old keys going unused), in seconds; the
+    /// wait for main-app lasts at least its key cache lifetime.
+    #[arg(long, default_value_t = DEFAULT_WAIT_TIMEOUT_SECONDS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub wait_timeout_seconds: u64,
+    /// How long main-app keeps the key it read, in seconds: without traffic, the new key counts
+    /// as in use once this has passed since the write [default: SECRET_CACHE_TTL_SECONDS when
+    /// set, else 300]
+    #[arg(long, value_name = "SECONDS")]
+    pub main_app_cache_seconds: Option<u64>,
+    /// The rotated keys: `<prefix>` and `<prefix>-*`; new ones are `<prefix>-<UTC yyyymmddHHMMSS>`.
+    #[arg(long, default_value = DEFAULT_KEY_PREFIX)]
     pub key_prefix: String,
-    /// JSON lines instead of text.
+    /// JSON lines instead of text (`keyless --json`).
+    #[arg(skip)]
     pub json: bool,
 }
 
 impl RotateSettings {
-    /// How long each wait of a run with these settings may take.
+    /// The grace period of an old key.
+    pub fn grace(&self) -> Duration {
+        Duration::from_secs(self.grace_seconds)
+    }
+
+    /// How long each wait of a run with these settings and `config` may take.
     pub fn limits(&self, config: &RotateConfig) -> WaitLimits {
         WaitLimits::new(
-            self.wait_timeout,
-            self.grace,
-            self.main_app_cache,
+            Duration::from_secs(self.wait_timeout_seconds),
+            self.grace(),
+            config.main_app_cache,
             config.keys_refresh,
         )
     }
@@ -137,11 +153,14 @@ pub struct RotateConfig {
     pub keys_url: Url,
     /// `THIRD_PARTY_API_KEYS_REFRESH_SECONDS`.
     pub keys_refresh: Duration,
+    /// How long main-app keeps the key it read ([`main_app_cache`]).
+    pub main_app_cache: Duration,
 }
 
 impl RotateConfig {
     /// Reads and checks every variable; a missing or malformed one is bad input naming it.
-    pub fn from_env(env: &dyn EnvSource) -> Result<Self, OpsError> {
+    /// `main_app_cache` is `--main-app-cache-seconds`.
+    pub fn from_env(env: &dyn EnvSource, main_app_cache: Option<u64>) -> Result<Self, OpsError> {
         let vault_url = shared_auth::config::https_url(env, KEY_VAULT_URL)?;
         let raw = env.required(THIRD_PARTY_API_ENDPOINT)?;
         let endpoint = Url::parse(raw.trim()).map_err(|e| {
@@ -161,6 +180,7 @@ impl RotateConfig {
             master_secret_name: connect::master_key_secret_name(env),
             keys_url,
             keys_refresh: Duration::from_secs(seconds),
+            main_app_cache: self::main_app_cache(main_app_cache, env)?,
         })
     }
 }
@@ -185,7 +205,7 @@ pub async fn run(
     err: &mut (dyn Write + Send),
 ) -> Result<i32, OpsError> {
     validate_prefix(&settings.key_prefix).map_err(|e| OpsError::Usage(e.to_string()))?;
-    let config = RotateConfig::from_env(env)?;
+    let config = RotateConfig::from_env(env, settings.main_app_cache_seconds)?;
     let conn = Connection::from_env(env)?;
     let vault = Vault::new(
         config.vault_url.clone(),
@@ -257,6 +277,7 @@ pub async fn run(
     let new_key = waits::NewKey {
         admin: &admin,
         settings,
+        config: &config,
         key: &key.name,
         written: since,
     };
@@ -268,14 +289,14 @@ pub async fn run(
     report.done(Step::WaitUsed {
         key: key.name.clone(),
         used,
-        cache: settings.main_app_cache,
+        cache: config.main_app_cache,
     });
 
     // 4. Wait until every older key has gone unused for the grace period after main-app's cache.
     let older = new_key.idle(limits.idle, report.err()).await?;
     report.done(Step::WaitIdle {
         older: older.clone(),
-        grace: settings.grace,
+        grace: settings.grace(),
     });
 
     // 5. Revoke.

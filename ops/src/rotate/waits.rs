@@ -154,6 +154,7 @@ pub(super) async fn propagation(
 pub(super) struct NewKey<'a> {
     pub(super) admin: &'a AdminClient,
     pub(super) settings: &'a RotateSettings,
+    pub(super) config: &'a RotateConfig,
     pub(super) key: &'a str,
     pub(super) written: OffsetDateTime,
 }
@@ -200,7 +201,7 @@ impl NewKey<'_> {
     ) -> Result<Used, OpsError> {
         let seen = Mutex::default();
         let what = format!("waiting for main-app to use {}", self.key);
-        let cache = self.settings.main_app_cache;
+        let cache = self.config.main_app_cache;
         wait_for(&what, limit, err, || async {
             let Look::Ready((current, older)) = self.look(&seen).await? else {
                 return Ok(Look::NotYet("the admin API did not answer".into()));
@@ -223,7 +224,7 @@ impl NewKey<'_> {
         err: &mut (dyn Write + Send),
     ) -> Result<Vec<String>, OpsError> {
         let seen = Mutex::default();
-        let times = (self.settings.main_app_cache, self.settings.grace);
+        let times = (self.config.main_app_cache, self.settings.grace());
         wait_for(
             "waiting for the older keys to go unused",
             limit,
