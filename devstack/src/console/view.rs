@@ -9,7 +9,7 @@ use crate::access_log::{AccessLog, Decision, Outcome};
 use crate::identity::IdentityProvider;
 use crate::process::LogTail;
 use crate::rbac::{Assignment, DataAction, RoleAssignments, Scope, grants};
-use crate::stack::{CONTAINER, POISON_QUEUE, QUEUE, Service, local_scope};
+use crate::stack::{CONTAINER, POISON_QUEUE, QUEUE, local_scope};
 use azure_storage_queue::models::QueueClientGetPropertiesResultHeaders as _;
 use codes::ledger::{Record, RecordState};
 use futures::TryStreamExt;
@@ -372,16 +372,4 @@ impl Sources {
 /// The key of a role table row, for grant and revoke.
 fn row_key(a: &Assignment) -> String {
     format!("{}|{}|{}", a.principal, a.role.name(), a.scope)
-}
-
-impl Resource {
-    /// The resource of `service` at `url`.
-    pub fn service(service: Service, url: &str) -> Self {
-        Self {
-            name: service.name().to_owned(),
-            kind: "service",
-            url: url.to_owned(),
-            probe: Probe::Http(format!("{url}/readyz")),
-        }
-    }
 }

@@ -137,7 +137,15 @@ impl DevStack {
                 Probe::Tcp(address(&u.blob_service)),
             ),
         ];
-        all.extend(services.iter().map(|s| Resource::service(*s, u.of(*s))));
+        all.extend(services.iter().map(|s| {
+            let url = u.of(*s);
+            resource(
+                s.name(),
+                "service",
+                url,
+                Probe::Http(format!("{url}/readyz")),
+            )
+        }));
         all
     }
 }
