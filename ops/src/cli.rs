@@ -229,7 +229,7 @@ async fn queue_command(
     match command {
         QueueCommand::Peek { poison, max } => {
             let url = queue_url(env, *poison)?;
-            let encoding = connect::encoding(env)?;
+            let encoding = codes::MessageEncoding::from_env(env)?;
             let conn = Connection::from_env(env)?;
             let messages = queue::peek(&conn, &url, *poison, encoding, *max).await?;
             let queue = connect::resource_name(&url);

@@ -7,7 +7,7 @@ use azure_core::http::{StatusCode, Url};
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use azure_storage_queue::{QueueClient, QueueClientOptions};
 use codes::variables::CODE_LEDGER_URL;
-use codes::{CodeLedger, MessageEncoding};
+use codes::CodeLedger;
 use shared_auth::azure_error::Failure;
 pub use shared_auth::azure_error::{blob_container_name, one_line, resource_name};
 use shared_auth::transport::azure_client_options;
@@ -106,11 +106,6 @@ pub fn key_store_container_url(env: &dyn EnvSource) -> Result<Url, OpsError> {
     url.set_fragment(None);
     url.set_path(&format!("/{}", segments.join("/")));
     Ok(url)
-}
-
-/// `QUEUE_MESSAGE_ENCODING`, as the services read it.
-pub fn encoding(env: &dyn EnvSource) -> Result<MessageEncoding, OpsError> {
-    Ok(MessageEncoding::from_env(env)?)
 }
 
 /// Azure's answer in a few words (`403 AuthorizationPermissionMismatch (the identity lacks a

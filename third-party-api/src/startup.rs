@@ -45,7 +45,7 @@ impl Application {
             None
         };
         let store = match &settings.key_store {
-            KeyStoreLocation::File(path) => KeyStore::open_file(
+            KeyStoreLocation::File(path) => KeyStore::open(
                 path,
                 settings.seed_master_key,
                 settings.seed_function_keys,

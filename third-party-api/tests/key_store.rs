@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use third_party_api::key_store::{KeyName, KeyRef, KeyScope, KeyStore, KeyValue};
+use third_party_api::key_store::{KeyName, KeyRef, KeyScope, KeyStore, KeyValue, MasterKeySource};
 
 const MASTER: &str = "store-master-key-0123456789";
 const DEFAULT: &str = "store-default-key-0123456789";
@@ -17,6 +17,7 @@ fn open(path: &Path) -> KeyStore {
             KeyName::parse("default").unwrap(),
             KeyValue::parse(DEFAULT).unwrap(),
         )],
+        MasterKeySource::Store,
     )
     .expect("the store opens")
 }
@@ -147,7 +148,7 @@ fn a_symlinked_store_is_refused_and_its_target_left_alone() {
     std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o644)).unwrap();
     let link = dir.path().join("keys.json");
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let err = KeyStore::open(&link, None, Vec::new())
+    let err = KeyStore::open(&link, None, Vec::new(), MasterKeySource::Store)
         .err()
         .expect("a symlink is refused");
     let text = err.to_string();
@@ -233,7 +234,7 @@ fn load_errors_name_the_file_and_never_quote_key_material() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keys.json");
         std::fs::write(&path, &content).unwrap();
-        let err = KeyStore::open(&path, None, Vec::new())
+        let err = KeyStore::open(&path, None, Vec::new(), MasterKeySource::Store)
             .err()
             .expect("a bad store is refused");
         for text in [err.to_string(), format!("{err:?}")] {

@@ -211,9 +211,7 @@ async fn provision(
     };
     let document = KeyDocument::from_json(&bytes)
         .map_err(|why| anyhow::anyhow!("the key store blob {url} is invalid: {why}"))?;
-    let empty = document.keys(KeyScope::Function).next().is_none()
-        && document.keys(KeyScope::Host).next().is_none();
-    if empty {
+    if !document.has_keys() {
         let seeded = function_key_document(document.master_key().as_ref(), function_key)?;
         // On a conflict (third-party-api changed it meanwhile) the caller tries again.
         store

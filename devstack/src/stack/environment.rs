@@ -12,13 +12,13 @@ use azure_core::credentials::TokenCredential;
 use codes::variables::{CODE_LEDGER_URL, POISON_QUEUE_URL, STORAGE_QUEUE_URL};
 use service_kit::service::settings::{BIND_ADDRESS, PORT};
 use service_kit::telemetry::RUST_LOG;
+use shared_auth::MapEnv;
 use shared_auth::variables::{
     AZURE_AUTHORITY_HOST, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET, AZURE_TENANT_ID,
     AZURE_TOKEN_CREDENTIALS, EXTRA_CA_CERTS, IDENTITY_ENDPOINT, IDENTITY_HEADER, KEY_VAULT_URL,
     THIRD_PARTY_API_ENDPOINT, THIRD_PARTY_API_KEYS_URL, THIRD_PARTY_API_MASTER_KEY_SECRET_NAME,
     THIRD_PARTY_API_SECRET_NAME,
 };
-use shared_auth::{EnvSource, MapEnv};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -103,24 +103,12 @@ impl DevStack {
     /// uses the service's identity this way), on a free port.
     pub fn service_env_as_client(&self, service: Service) -> anyhow::Result<MapEnv> {
         let managed = [IDENTITY_ENDPOINT, IDENTITY_HEADER, AZURE_TOKEN_CREDENTIALS];
-        let mut env: MapEnv = self
-            .service_env(service)
-            .into_iter()
-            .filter(|(k, _)| !managed.contains(&k.as_str()))
-            .collect();
+        let production = self.service_env(service).into_iter();
+        let kept = production.filter(|(k, _)| !managed.contains(&k.as_str()));
         let client = self.client_env(service)?;
-        for var in [
-            AZURE_TOKEN_CREDENTIALS,
-            AZURE_TENANT_ID,
-            AZURE_CLIENT_ID,
-            AZURE_CLIENT_SECRET,
-            AZURE_AUTHORITY_HOST,
-        ] {
-            if let Some(value) = client.var(var) {
-                env = env.with(var, value);
-            }
-        }
-        Ok(env.with(PORT, "0"))
+        Ok(kept
+            .fold(client, |env, (k, v)| env.with(&k, v))
+            .with(PORT, "0"))
     }
 
     /// What `keyless rotate` runs with: the rotation identity as a service principal, the

@@ -38,15 +38,6 @@ pub enum Principal {
 }
 
 impl Principal {
-    /// Every principal of a stack, each with its own client id, secret and object id: the role
-    /// table's identities, the developer and devstack.
-    pub fn all() -> impl Iterator<Item = Principal> {
-        let system = Identity::ALL
-            .iter()
-            .map(|&identity| Principal::System(identity));
-        system.chain([Principal::Developer, Principal::Devstack])
-    }
-
     /// Its name in the identity emulator (and in tokens, env files and the console).
     pub fn name(self) -> &'static str {
         match self {
@@ -56,9 +47,14 @@ impl Principal {
         }
     }
 
-    /// The names of [`Principal::all`].
+    /// The names of every principal of a stack, each with its own client id, secret and object
+    /// id: the role table's identities, the developer and devstack.
     pub fn names() -> Vec<&'static str> {
-        Self::all().map(Principal::name).collect()
+        let system = Identity::ALL
+            .iter()
+            .map(|&identity| Principal::System(identity));
+        let all = system.chain([Principal::Developer, Principal::Devstack]);
+        all.map(Principal::name).collect()
     }
 }
 

@@ -83,7 +83,7 @@ impl Targets {
             key_store: needs(&[ThirdPartyApi])
                 .then(|| connect::key_store_container_url(env))
                 .transpose()?,
-            encoding: connect::encoding(env)?,
+            encoding: codes::MessageEncoding::from_env(env)?,
         })
     }
 }

@@ -86,22 +86,8 @@ pub struct KeyStore {
 
 impl KeyStore {
     /// Opens the file store at `path`, creating it from the seeds when it does not exist; its
-    /// master key is its own.
+    /// master key from `master_source`.
     pub fn open(
-        path: &Path,
-        seed_master: Option<KeyValue>,
-        seed_function_keys: Vec<(KeyName, KeyValue)>,
-    ) -> Result<Self, KeyStoreError> {
-        Self::open_file(
-            path,
-            seed_master,
-            seed_function_keys,
-            MasterKeySource::Store,
-        )
-    }
-
-    /// Opens the file store at `path` with the master key from `master_source`.
-    pub fn open_file(
         path: &Path,
         seed_master: Option<KeyValue>,
         seed_function_keys: Vec<(KeyName, KeyValue)>,
@@ -141,17 +127,12 @@ impl KeyStore {
         }
     }
 
-    /// True once the keys are loaded (always for a file store).
-    pub fn is_loaded(&self) -> bool {
-        self.loaded.load(Ordering::Acquire)
-    }
-
     /// True when the store can serve: loaded, and for a file store still on disk (a restart
     /// would find the keys).
     pub fn is_ready(&self) -> bool {
         match &self.backend {
             Backend::File(path) => std::fs::metadata(path).is_ok_and(|m| m.is_file()),
-            Backend::Blob(_) => self.is_loaded(),
+            Backend::Blob(_) => self.loaded.load(Ordering::Acquire),
         }
     }
 

@@ -10,6 +10,7 @@ use super::{
 };
 use azure_core::http::Etag;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 
 /// How many times a change is re-applied on a fresh read when another replica wrote first.
 const CONFLICT_ATTEMPTS: usize = 8;
@@ -61,7 +62,7 @@ impl KeyStore {
         let Backend::Blob(blob) = &self.backend else {
             return Ok(false);
         };
-        if !self.is_loaded() {
+        if !self.loaded.load(Ordering::Acquire) {
             self.load().await?;
             return Ok(true);
         }
@@ -174,44 +175,33 @@ impl KeyStore {
             let mut next = document.clone();
             let result = edit(&mut next)?;
             next.mark_chosen();
-            let etag = match &self.backend {
-                Backend::File(path) => {
-                    write_file(path, &next)
-                        .await
-                        .map_err(|reason| KeyStoreError::Persist {
-                            location: location.clone(),
-                            reason,
-                        })?;
-                    None
-                }
+            let written = match &self.backend {
+                Backend::File(path) => write_file(path, &next).await.map(|()| None),
                 Backend::Blob(blob) => {
                     let condition = match current.etag.clone() {
                         Some(etag) => WriteCondition::Matches(etag),
                         None => WriteCondition::Absent,
                     };
                     match blob.write(next.to_json(), condition).await {
-                        Ok(etag) => Some(etag),
+                        Ok(etag) => Ok(Some(etag)),
                         Err(BlobWriteError::Conflict) => {
                             tracing::info!(blob = %blob.url(), "the key store changed meanwhile; applying the change to the new version");
                             match self.read_blob(blob).await? {
                                 Some((fresh, etag)) => {
                                     self.install(&mut current, fresh, Some(etag))
                                 }
-                                None => {
-                                    current.etag = None;
-                                }
+                                None => current.etag = None,
                             }
                             continue;
                         }
-                        Err(BlobWriteError::Failed(e)) => {
-                            return Err(KeyStoreError::Persist {
-                                location,
-                                reason: PersistError::Blob(e),
-                            });
-                        }
+                        Err(BlobWriteError::Failed(e)) => Err(PersistError::Blob(e)),
                     }
                 }
             };
+            let etag = written.map_err(|reason| KeyStoreError::Persist {
+                location: location.clone(),
+                reason,
+            })?;
             self.install(&mut current, next, etag);
             return Ok(result);
         }
