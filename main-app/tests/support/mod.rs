@@ -224,6 +224,8 @@ pub struct FakeUpstream {
     pub traceparents: Arc<Mutex<Vec<String>>>,
     /// The most calls it was answering at once.
     pub most_at_once: Arc<AtomicUsize>,
+    /// When each call arrived, in order.
+    pub arrivals: Arc<Mutex<Vec<std::time::Instant>>>,
 }
 
 #[derive(Clone, Copy)]
@@ -241,14 +243,18 @@ pub fn fake_upstream(behaviour: Behaviour) -> FakeUpstream {
     let traceparents = Arc::new(Mutex::new(Vec::new()));
     let most_at_once = Arc::new(AtomicUsize::new(0));
     let at_once = Arc::new(AtomicUsize::new(0));
+    let arrivals = Arc::new(Mutex::new(Vec::new()));
     let (c, k, t) = (calls.clone(), keys_seen.clone(), traceparents.clone());
-    let (m, a) = (most_at_once.clone(), at_once);
+    let (m, a, r) = (most_at_once.clone(), at_once, arrivals.clone());
     let base = serve(None, move |cfg| {
         let (c, k, t, m, a) = (c.clone(), k.clone(), t.clone(), m.clone(), a.clone());
+        let r = r.clone();
         cfg.default_service(web::to(move |req: actix_web::HttpRequest| {
             let (c, k, t, m, a) = (c.clone(), k.clone(), t.clone(), m.clone(), a.clone());
+            let r = r.clone();
             async move {
                 c.fetch_add(1, Ordering::SeqCst);
+                r.lock().unwrap().push(std::time::Instant::now());
                 m.fetch_max(a.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
                 let _done = Decrement(a);
                 if let Some(tp) = req.headers().get("traceparent") {
@@ -284,6 +290,7 @@ pub fn fake_upstream(behaviour: Behaviour) -> FakeUpstream {
         keys_seen,
         traceparents,
         most_at_once,
+        arrivals,
     }
 }
 
