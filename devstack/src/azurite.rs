@@ -145,9 +145,24 @@ pub struct AzuriteOptions {
 
 impl Azurite {
     /// Installs if needed, starts on free loopback ports and waits until both services accept
-    /// connections.
+    /// connections. Another process can take a free port before Azurite binds it: then it starts
+    /// again on new ports (three times at most).
     pub async fn start(options: &AzuriteOptions, sink: &LogSink) -> anyhow::Result<Self> {
-        Self::start_on(options, sink, [free_port()?, free_port()?, free_port()?]).await
+        let mut attempts = 1;
+        loop {
+            let ports = [free_port()?, free_port()?, free_port()?];
+            let taken = |ports: &[u16]| {
+                let in_use = |&port: &u16| TcpListener::bind(("127.0.0.1", port)).is_err();
+                ports.iter().any(in_use)
+            };
+            match Self::start_on(options, sink, ports).await {
+                Err(e) if attempts < 3 && taken(&ports) => {
+                    tracing::warn!(error = %e, "a port was taken before Azurite bound it; new ports");
+                    attempts += 1;
+                }
+                started => return started,
+            }
+        }
     }
 
     /// Stops this Azurite (SIGTERM: it saves its data) and starts another on the same ports
