@@ -1,10 +1,12 @@
 //! The limit RandomNumber is compared with: a bare actix-web handler answering a constant JSON,
-//! with no key check, no middleware, actix-web's defaults (one worker per core, keep-alive on).
+//! with no key check, no middleware, keep-alive on, and one worker: the event loops the services
+//! run (`ServerOptions::workers`), so under wrk both get the same share of the cores.
 //! It runs as its own process (this binary, hidden argument `baseline-server`) so its CPU is
 //! counted apart from devstack's.
 
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
+use service_kit::service::ServerOptions;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The hidden argument that makes this binary the baseline server.
@@ -21,11 +23,15 @@ pub fn serve() -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async {
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         println!("port {}", listener.local_addr()?.port());
-        HttpServer::new(|| App::new().route("/api/RandomNumber", web::get().to(constant_number)))
-            .disable_signals()
-            .listen(listener)?
-            .run()
-            .await
+        let server = HttpServer::new(|| {
+            App::new().route("/api/RandomNumber", web::get().to(constant_number))
+        })
+        .disable_signals();
+        let server = match ServerOptions::default().workers {
+            Some(workers) => server.workers(workers),
+            None => server,
+        };
+        server.listen(listener)?.run().await
     })?;
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! `GET /api/RandomNumber` on third-party-api (function key checked) against a bare actix-web
-//! handler answering a constant JSON, same machine, same wrk settings, both keeping connections
-//! alive (the service skeleton's `ServerOptions::keep_alive`, 5 s by default). The baseline is also
-//! measured with every request sending `Connection: close`, to show what closing costs.
+//! handler answering a constant JSON with as many workers, same machine, same wrk settings, both
+//! keeping connections alive (the service skeleton's `ServerOptions::keep_alive`, 5 s by
+//! default). The baseline is also measured with every request sending `Connection: close`, to
+//! show what closing costs.
 
 use super::{Settings, measure};
 use crate::baseline::BaselineServer;
